@@ -1,0 +1,1 @@
+"""Interpretability methods: one module per method, each documented like a paper."""
