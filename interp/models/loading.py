@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -65,9 +66,36 @@ def _convert_alias(source: ModelSource, target: Path) -> None:
     _log(f"converted in {time.perf_counter() - start:.1f} s -> {target}")
 
 
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """A quick TCP probe, so an offline machine fails in seconds rather than after retries."""
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+        return False
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _check_hub_id(name: str) -> None:
+    """Raise a clear error for a hub id that is neither in the local HF cache nor reachable."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(name, "config.json"), str):
+        return
+    if not _hub_reachable():
+        raise ValueError(
+            f"could not load model {name!r}: it is not in the local Hugging Face cache and the hub "
+            f"is unreachable (offline?). Offline aliases: {', '.join(ALIASES)}; "
+            "or pass a local Hugging Face model directory"
+        )
+
+
 def hf_directory(name: str, home: str | os.PathLike | None = None) -> str:
     """A path or hub id that ``from_pretrained`` can read for `name` (converting an alias)."""
     source = resolve(name)
+    if source.kind == "hub":
+        _check_hub_id(name)
     if source.kind != "alias":
         return source.location
     target = converted_dir(name, home)
