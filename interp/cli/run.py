@@ -1,0 +1,47 @@
+"""``interp run``: the main job - build the feature store for a model, then serve the dashboard."""
+
+from __future__ import annotations
+
+
+def _run(args) -> int:
+    from interp.models import load_model
+    from interp.pipeline import Budget, run_pipeline
+    from interp.pipeline_steps import default_steps
+    from interp.store import Store
+
+    store = Store(args.store)
+    adapter = load_model(args.model)
+    steps = default_steps()
+    if args.steps:
+        wanted = set(args.steps.split(","))
+        unknown = wanted - {s.name for s in steps}
+        if unknown:
+            raise ValueError(f"unknown step(s) {sorted(unknown)}; valid: {', '.join(s.name for s in steps)}")
+        steps = [s for s in steps if s.name in wanted]
+    force = set(args.force.split(",")) if args.force else set()
+    report = run_pipeline(store, adapter, steps, Budget(args.scale), force=force)
+    print(f"\nFeature store for {report.model}: {report.store_root}")
+    for name, summary in report.done.items():
+        print(f"  computed  {name:<14} {summary} ({report.seconds[name]:.0f} s)")
+    for name in report.skipped:
+        print(f"  reused    {name}")
+    for name, error in report.failed.items():
+        print(f"  FAILED    {name:<14} {error}")
+    if args.no_serve:
+        return 1 if report.failed else 0
+    from interp.cli.app import serve
+
+    return serve(str(store.root), port=args.port, host=args.host)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("run", help="build the feature store for a model, then serve the dashboard")
+    parser.add_argument("--model", default="smollm2-135m", help="alias, local HF directory or hub id")
+    parser.add_argument("--store", default=None, help="store root (default: <data root>/store)")
+    parser.add_argument("--steps", default=None, help="comma-separated subset of steps to run")
+    parser.add_argument("--force", default=None, help="comma-separated steps to recompute, or 'all'")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every budget (e.g. 10 on a GPU)")
+    parser.add_argument("--no-serve", action="store_true", help="build the store and exit")
+    parser.add_argument("--port", type=int, default=8501)
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
+    parser.set_defaults(func=_run)
