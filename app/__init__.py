@@ -1,0 +1,1 @@
+"""The interp dashboard (Streamlit): `interp app` serves `app/Home.py`."""

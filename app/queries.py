@@ -1,0 +1,334 @@
+"""Read-only queries the dashboard runs through `Store.read` / `Store.sql`.
+
+Plain functions of a `Store` (no streamlit), cached by `app.state`. Filtering and paging
+happen inside DuckDB, so a search over a whole-model neuron map (tens of thousands of
+features, millions of token rows) returns one page of rows, never the whole table.
+`Store.sql` takes a finished statement, so user values enter it only through `_lit`,
+`_like` and `float()`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from interp.features import FeatureId, FeatureKind
+from interp.store import Store
+
+IDENTITY = ("model", "site", "kind", "index", "source")
+_JOIN = " AND ".join(f'x."{c}" = f."{c}"' for c in IDENTITY)
+
+
+def _lit(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _like(text: str) -> str:
+    """An ILIKE pattern matching `text` anywhere, with % and _ taken literally."""
+    escaped = str(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return _lit(f"%{escaped}%") + " ESCAPE '\\'"
+
+
+def _num(value) -> str:
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"range bound must be a finite number, got {value!r}")
+    return repr(number)
+
+
+# --------------------------------------------------------------------------- overview
+def table_counts(store: Store) -> dict[str, int]:
+    """Rows per table (latest-wins view)."""
+    tables = ("models", "runs", "dictionaries", "features", "feature_tokens", "activation_examples",
+              "attributions", "complexity", "results")
+    frame = store.sql(" UNION ALL ".join(f"SELECT '{t}' AS t, count(*) AS n FROM {t}" for t in tables))
+    return {str(t): int(n) for t, n in zip(frame["t"], frame["n"])}
+
+
+def feature_summary(store: Store) -> pd.DataFrame:
+    """Feature counts per model, kind, source and site."""
+    return store.sql(
+        'SELECT model, kind, source, site, count(*) AS n, avg(specialisation) AS mean_specialisation, '
+        'avg(complexity) AS mean_complexity FROM features GROUP BY ALL ORDER BY model, kind, source, site')
+
+
+def facets(store: Store) -> dict[str, list[str]]:
+    """Distinct models, kinds, sources and sites, for the search form."""
+    frame = store.sql("SELECT DISTINCT model, kind, source, site FROM features")
+    return {c: sorted(frame[c].dropna().unique().tolist()) for c in ("model", "kind", "source", "site")}
+
+
+def read_table(store: Store, table: str, **where) -> pd.DataFrame:
+    """`Store.read` with equality filters."""
+    return store.read(table, where=where or None)
+
+
+def runs(store: Store) -> pd.DataFrame:
+    """Every run with its provenance, newest first."""
+    frame = store.read("runs")
+    return frame.iloc[::-1].reset_index(drop=True)
+
+
+def dictionaries(store: Store) -> pd.DataFrame:
+    """Dictionaries with their metrics expanded into columns (``metric.<name>``)."""
+    frame = store.read("dictionaries")
+    if frame.empty:
+        return frame
+    metrics = pd.json_normalize([parse_json(m) for m in frame["metrics"]]).add_prefix("metric.")
+    return pd.concat([frame.drop(columns=["metrics"]).reset_index(drop=True), metrics], axis=1)
+
+
+def results(store: Store, name: str | None = None, prefix: str | None = None) -> pd.DataFrame:
+    """Rows of the generic results table, payload parsed; by exact name or name prefix."""
+    if name is not None:
+        frame = store.read("results", where={"name": name})
+    elif prefix is not None:
+        frame = store.sql(f"SELECT * FROM results WHERE starts_with(name, {_lit(prefix)}) ORDER BY name, key")
+    else:
+        frame = store.read("results")
+    if not frame.empty:
+        frame = frame.assign(payload=[parse_json(p) for p in frame["payload"]])
+    return frame
+
+
+def result_names(store: Store) -> pd.DataFrame:
+    """Result names with their row counts."""
+    return store.sql("SELECT name, count(*) AS n, max(run_id) AS last_run FROM results GROUP BY name ORDER BY name")
+
+
+def parse_json(value):
+    """A JSON column value as Python data ({} when missing or unparseable)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return {}
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return {}
+    return value
+
+
+# --------------------------------------------------------------------------- search
+@dataclass(frozen=True)
+class SearchQuery:
+    """What the feature search filters by; every field is optional."""
+
+    models: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    sites: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    token: str = ""
+    """A decoded token among a feature's top tokens (case-insensitive, spaces ignored)."""
+    token_rank: int = 10
+    """How deep into the top-token list `token` may be."""
+    context: str = ""
+    """Text that must occur in one of the feature's stored activation examples."""
+    label: str = ""
+    """Text in the feature's label."""
+    complexity: tuple[float, float] | None = None
+    specialisation: tuple[float, float] | None = None
+    order: str = "specialisation"
+    descending: bool = True
+    limit: int = 50
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if self.order not in SORTABLE:
+            raise ValueError(f"cannot sort by {self.order!r}; valid: {', '.join(SORTABLE)}")
+        for kind in self.kinds:
+            FeatureKind.parse(kind)
+        if not 1 <= self.limit <= 1000:
+            raise ValueError(f"page size must be between 1 and 1000, got {self.limit}")
+        if self.offset < 0:
+            raise ValueError(f"offset must be >= 0, got {self.offset}")
+        for name in ("complexity", "specialisation"):
+            bounds = getattr(self, name)
+            if bounds is not None and float(bounds[0]) > float(bounds[1]):
+                raise ValueError(f"{name} range {bounds} is empty: the lower bound exceeds the upper")
+
+
+SORTABLE = ("specialisation", "complexity", "max_act", "density", "index", "site")
+
+
+def _in(col: str, values) -> str:
+    return f'f."{col}" IN ({", ".join(_lit(v) for v in values)})'
+
+
+def search_sql(q: SearchQuery) -> str:
+    """The SELECT a `SearchQuery` runs (one page, with the total match count per row)."""
+    where = []
+    for col, values in (("model", q.models), ("kind", q.kinds), ("site", q.sites), ("source", q.sources)):
+        if values:
+            where.append(_in(col, values))
+    if q.label.strip():
+        where.append(f"f.label ILIKE {_like(q.label.strip())}")
+    for col in ("complexity", "specialisation"):
+        bounds = getattr(q, col)
+        if bounds is not None:
+            where.append(f"f.{col} BETWEEN {_num(bounds[0])} AND {_num(bounds[1])}")
+    if q.token.strip():
+        token = _lit(q.token.strip().lower())
+        where.append(f"EXISTS (SELECT 1 FROM feature_tokens x WHERE {_JOIN} AND x.\"end\" = 'top' "
+                     f"AND x.rank < {int(q.token_rank)} AND lower(trim(x.token_str)) = {token})")
+    if q.context.strip():
+        where.append(f"EXISTS (SELECT 1 FROM activation_examples x WHERE {_JOIN} "
+                     f"AND array_to_string(x.tokens, '') ILIKE {_like(q.context.strip())})")
+    clause = ("WHERE " + " AND ".join(where)) if where else ""
+    direction = "DESC" if q.descending else "ASC"
+    return (f'SELECT f.model, f.site, f.kind, f."index", f.source, f.label, f.specialisation, f.complexity, '
+            f"f.max_act, f.density, count(*) OVER () AS total FROM features f {clause} "
+            f'ORDER BY f."{q.order}" {direction} NULLS LAST, f.site, f."index" '
+            f"LIMIT {int(q.limit)} OFFSET {int(q.offset)}")
+
+
+def search(store: Store, q: SearchQuery) -> tuple[pd.DataFrame, int]:
+    """One page of matching features with their top token, and the total number of matches."""
+    page = store.sql(search_sql(q))
+    total = int(page["total"].iloc[0]) if len(page) else 0
+    page = page.drop(columns=["total"])
+    if len(page):
+        page = page.merge(top_tokens(store, page), on=list(IDENTITY), how="left")
+        page.insert(0, "key", [FeatureId.from_record(r).key for r in page.to_dict("records")])
+    return page, total
+
+
+def top_tokens(store: Store, features: pd.DataFrame, n: int = 5) -> pd.DataFrame:
+    """The first `n` top tokens of each listed feature (first direction/variant), joined as text."""
+    keys = " OR ".join(f"({_match('x', FeatureId.from_record(r))})" for r in features.to_dict("records"))
+    frame = store.sql(
+        f"SELECT {', '.join(f'x.{chr(34)}{c}{chr(34)}' for c in IDENTITY)}, "
+        f"string_agg(x.token_str, ' | ' ORDER BY x.rank) AS top_tokens FROM feature_tokens x "
+        f"WHERE ({keys}) AND x.\"end\" = 'top' AND x.rank < {int(n)} AND (x.direction, x.variant) = "
+        f"(SELECT (min(y.direction), min(y.variant)) FROM feature_tokens y WHERE y.model = x.model "
+        f"AND y.site = x.site AND y.kind = x.kind AND y.\"index\" = x.\"index\" AND y.source = x.source) "
+        f"GROUP BY ALL")
+    if frame.empty:
+        return pd.DataFrame(columns=[*IDENTITY, "top_tokens"])
+    return frame
+
+
+# --------------------------------------------------------------------------- one feature
+def _match(alias: str, fid: FeatureId) -> str:
+    """SQL condition: the row under `alias` belongs to feature `fid`."""
+    r = fid.to_record()
+    return " AND ".join(f'{alias}."{c}" = ' + (str(int(r[c])) if c == "index" else _lit(r[c])) for c in IDENTITY)
+
+
+def parse_key(store: Store, key: str) -> FeatureId:
+    """The feature named by a ``model/source/site/kind/index`` key.
+
+    Model and source names may contain slashes, so the split between them is resolved
+    against the features the store holds; unknown keys raise ValueError.
+    """
+    parts = str(key).strip().strip("/").split("/")
+    if len(parts) < 4:
+        raise ValueError(f"feature key {key!r} is not 'model/source/site/kind/index' "
+                         f"(e.g. smollm2-135m//blocks.3.mlp.hook_post/neuron/42)")
+    site, kind, index = parts[-3:]
+    if not index.isdigit():
+        raise ValueError(f"feature key {key!r}: index {index!r} is not a non-negative integer")
+    FeatureKind.parse(kind)
+    head = parts[:-3]
+    candidates = [FeatureId("/".join(head[:i]), site, kind, int(index), "/".join(head[i:]))
+                  for i in range(1, len(head) + 1)]
+    for fid in candidates:
+        if feature_row(store, fid) is not None:
+            return fid
+    raise ValueError(f"no feature {key!r} in this store; find one on the Search page")
+
+
+def feature_row(store: Store, fid: FeatureId) -> dict | None:
+    """The features-table row of `fid` (metrics parsed), or None."""
+    frame = store.read("features", where=fid.to_record())
+    if frame.empty:
+        return None
+    row = frame.iloc[0].to_dict()
+    row["metrics"] = parse_json(row.get("metrics"))
+    return row
+
+
+def feature_complexity(store: Store, fid: FeatureId) -> pd.DataFrame:
+    return store.read("complexity", where=fid.to_record())
+
+
+def neighbours(store: Store, fid: FeatureId, n: int = 10, depth: int = 20) -> pd.DataFrame:
+    """Features of the same model whose top decoded tokens overlap most with `fid`'s.
+
+    Overlap = |shared tokens among the top `depth`| (ties: higher specialisation first);
+    a vocabulary-space nearness that needs no stored vectors.
+    """
+    return store.sql(
+        f"WITH mine AS (SELECT DISTINCT token_id FROM feature_tokens t WHERE {_match('t', fid)} AND \"end\" = 'top' "
+        f"AND rank < {int(depth)}), "
+        f"hits AS (SELECT x.model, x.site, x.kind, x.\"index\", x.source, count(DISTINCT x.token_id) AS shared, "
+        f"string_agg(DISTINCT x.token_str, ' | ') AS shared_tokens FROM feature_tokens x "
+        f"JOIN mine USING (token_id) WHERE x.model = {_lit(fid.model)} AND x.\"end\" = 'top' "
+        f"AND x.rank < {int(depth)} AND NOT ({_match('x', fid)}) "
+        f"GROUP BY ALL) "
+        f"SELECT h.*, f.label, f.specialisation FROM hits h LEFT JOIN features f USING "
+        f"(model, site, kind, \"index\", source) ORDER BY shared DESC, f.specialisation DESC NULLS LAST "
+        f"LIMIT {int(n)}")
+
+
+def feature_results(store: Store, fid: FeatureId) -> pd.DataFrame:
+    """Results rows whose key is this feature's key (e.g. a clamping dose-response)."""
+    frame = store.read("results", where={"key": fid.key})
+    if not frame.empty:
+        frame = frame.assign(payload=[parse_json(p) for p in frame["payload"]])
+    return frame
+
+
+def circuits_with(store: Store, fid: FeatureId) -> pd.DataFrame:
+    """Circuit / attribution-graph results whose payload mentions this feature's key."""
+    return store.sql(
+        f"SELECT name, key, run_id FROM results WHERE (starts_with(name, 'circuit') OR starts_with(name, 'graph')) "
+        f"AND contains(payload, {_lit(fid.key)}) ORDER BY name, key")
+
+
+def feature_examples(store: Store, fid: FeatureId) -> pd.DataFrame:
+    return store.examples(fid)
+
+
+def feature_tokens(store: Store, fid: FeatureId) -> pd.DataFrame:
+    return store.feature_tokens(fid)
+
+
+def attributions(store: Store, model: str | None = None, prompt: str | None = None) -> pd.DataFrame:
+    where = {k: v for k, v in (("model", model), ("prompt", prompt)) if v is not None}
+    frame = store.read("attributions", where=where)
+    if not frame.empty:
+        frame = frame.assign(extra=[parse_json(e) for e in frame["extra"]])
+    return frame
+
+
+def complexity_table(store: Store, model: str | None = None, limit: int = 20000) -> pd.DataFrame:
+    """Per-feature complexity and importance (first K per feature), joined with its label."""
+    cond = f"WHERE c.model = {_lit(model)}" if model else ""
+    return store.sql(
+        f"SELECT c.model, c.site, c.kind, c.\"index\", c.source, c.K, c.first_decodable_layer, c.importance, "
+        f"f.complexity, f.label FROM complexity c LEFT JOIN features f USING (model, site, kind, \"index\", source) "
+        f"{cond} QUALIFY row_number() OVER (PARTITION BY c.model, c.site, c.kind, c.\"index\", c.source "
+        f"ORDER BY c.K) = 1 LIMIT {int(limit)}")
+
+
+def layer_stats(store: Store, model: str | None = None) -> pd.DataFrame:
+    """Per site and kind: feature count, mean/median specialisation and complexity."""
+    cond = f"WHERE model = {_lit(model)}" if model else ""
+    return store.sql(
+        f"SELECT model, site, kind, count(*) AS n, avg(specialisation) AS mean_specialisation, "
+        f"median(specialisation) AS median_specialisation, avg(complexity) AS mean_complexity, "
+        f"avg(max_act) AS mean_max_act FROM features {cond} GROUP BY ALL ORDER BY model, kind, site")
+
+
+def feature_sample(store: Store, model: str | None = None, kind: str | None = None, n: int = 5000) -> pd.DataFrame:
+    """A reproducible sample of feature rows (for distributions over a whole map)."""
+    cond = [f"model = {_lit(model)}"] if model else []
+    if kind:
+        cond.append(f"kind = {_lit(FeatureKind.parse(kind).value)}")
+    clause = ("WHERE " + " AND ".join(cond)) if cond else ""
+    return store.sql(f'SELECT model, site, kind, "index", source, label, specialisation, complexity, max_act '
+                     f"FROM features {clause} USING SAMPLE reservoir({int(n)} ROWS) REPEATABLE (0)")

@@ -1,0 +1,137 @@
+"""The dashboard's one home for caching, session state and the live model.
+
+- `store()`: the `Store` at the root given by ``--store`` / ``$INTERP_STORE`` (default
+  `interp.paths.store_dir()`), cached per process with `st.cache_resource`.
+- `query(fn, ...)`: any function of `app.queries` run through `st.cache_data` (a short TTL,
+  so results written by a running job show up without a restart).
+- `model(name)`: the loaded `ModelAdapter`, cached with `st.cache_resource`; a model that
+  cannot be loaded becomes a friendly message, never a traceback.
+- `guard()`: a context manager that turns the errors interp raises for bad input into
+  `st.error` boxes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import urllib.parse
+from pathlib import Path
+
+import streamlit as st
+
+from interp.store import Store, StoreError
+
+STORE_ENV = "INTERP_STORE"
+QUERY_TTL_S = 30
+
+FILL_COMMANDS = {
+    "features": "interp map-neurons",
+    "neurons": "interp map-neurons",
+    "dictionaries": "interp train",
+    "obsprop": "interp obsprop",
+    "attributions": "interp attribute",
+    "complexity": "interp complexity",
+    "clamp": "interp clamp",
+    "circuits": "interp circuits",
+}
+
+
+def store_root() -> Path:
+    """The store root this app serves."""
+    from interp.paths import store_dir
+
+    env = os.environ.get(STORE_ENV)
+    return Path(env).expanduser().resolve() if env else store_dir()
+
+
+@st.cache_resource(show_spinner=False)
+def _store(root: str) -> Store:
+    return Store(root)
+
+
+def store() -> Store:
+    """The cached `Store`; stops the page with a message if the store cannot be opened."""
+    root = store_root()
+    try:
+        return _store(str(root))
+    except (StoreError, OSError, ValueError) as exc:
+        st.error(f"Cannot open the feature store at `{root}`: {exc}")
+        st.stop()
+
+
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False, hash_funcs={Store: lambda s: str(s.root)})
+def _cached(name: str, store_obj: Store, args: tuple, kwargs: tuple):
+    from app import queries
+
+    return getattr(queries, name)(store_obj, *args, **dict(kwargs))
+
+
+def query(name: str, *args, **kwargs):
+    """`app.queries.<name>(store, *args, **kwargs)`, cached; store errors become st.error."""
+    with guard():
+        return _cached(name, store(), args, tuple(sorted(kwargs.items())))
+    st.stop()
+
+
+@contextlib.contextmanager
+def guard(message: str = ""):
+    """Show interp's own errors (bad input, corrupt store files) as a message box."""
+    try:
+        yield
+    except (ValueError, KeyError, StoreError, FileNotFoundError) as exc:
+        text = exc.args[0] if exc.args else repr(exc)
+        st.error(f"{message}{text}")
+
+
+def fill_hint(what: str) -> str:
+    """'run `interp ...` to fill it' for an empty part of the store."""
+    command = FILL_COMMANDS.get(what, "the interp jobs")
+    return f"Nothing here yet: run `{command}` (or `make run`) to fill the store at `{store_root()}`."
+
+
+# ----------------------------------------------------------------------------- model
+@st.cache_resource(show_spinner="Loading the model...")
+def _model(name: str):
+    import torch
+
+    from interp.models import load_model
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    return load_model(name)
+
+
+def model(name: str):
+    """The loaded adapter for `name`, or None after showing why it could not be loaded."""
+    try:
+        return _model(name)
+    except Exception as exc:  # loading goes through hub / GGUF / file libraries with many error types
+        st.warning(f"Model `{name}` could not be loaded, so live views are off: {exc}")
+        return None
+
+
+def default_model() -> str:
+    """The model to load for live views: the store's first model, else interp's default."""
+    from interp.models import DEFAULT_MODEL
+
+    models = query("facets").get("model", [])
+    return models[0] if models else DEFAULT_MODEL
+
+
+# ----------------------------------------------------------------------------- links
+def feature_link(key: str) -> str:
+    """Relative URL of the feature page for a feature key."""
+    return "feature?feature=" + urllib.parse.quote(key, safe="")
+
+
+def parse_json(value):
+    from app.queries import parse_json as parse
+
+    return parse(value)
+
+
+def remember(name: str, value) -> None:
+    st.session_state[name] = value
+
+
+def recall(name: str, default=None):
+    return st.session_state.get(name, default)

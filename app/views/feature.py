@@ -1,0 +1,115 @@
+"""One feature: decoded tokens, top contexts, activations, complexity, clamping, neighbours."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app import state
+from interp.features import FeatureId
+from interp.viz import store_views
+
+st.title("Feature")
+
+key = st.text_input("Feature key (model/source/site/kind/index)", value=st.query_params.get("feature", ""),
+                    placeholder="smollm2-135m//blocks.3.mlp.hook_post/neuron/42")
+if not key.strip():
+    st.info("Open a feature from the Search page, or paste its key above.")
+    st.stop()
+
+fid = None
+with state.guard("Cannot open this feature: "):
+    fid = state.query("parse_key", key)
+if fid is None:
+    st.stop()
+if st.query_params.get("feature") != fid.key:
+    st.query_params["feature"] = fid.key
+
+row = state.query("feature_row", fid)
+st.subheader(str(fid))
+if row.get("label"):
+    st.markdown(f"**Label:** {row['label']}")
+cols = st.columns(4)
+for col, name, fmt in zip(cols, ("specialisation", "complexity", "max_act", "density"),
+                          ("{:.3f}", "{:.3f}", "{:.3g}", "{:.2e}")):
+    value = row.get(name)
+    col.metric(name, "-" if value is None or pd.isna(value) else fmt.format(value))
+if row.get("metrics"):
+    with st.expander("All stored metrics"):
+        st.json(row["metrics"])
+
+tokens_tab, contexts_tab, acts_tab, cx_tab, clamp_tab, near_tab, circuit_tab = st.tabs(
+    ["Decoded tokens", "Top contexts", "Activations", "Complexity", "Clamping", "Nearest features", "Circuits"])
+
+with tokens_tab:
+    toks = state.query("feature_tokens", fid)
+    if toks.empty:
+        st.info(state.fill_hint("neurons"))
+    for (direction, variant), part in toks.groupby(["direction", "variant"], sort=False):
+        st.markdown(f"**{direction}** direction, {variant}")
+        left, right = st.columns(2)
+        for col, end in ((left, "top"), (right, "bottom")):
+            shown = part[part["end"] == end][["rank", "token_str", "logit", "prob"]]
+            col.caption(f"{end} tokens")
+            col.dataframe(shown.assign(token_str=shown["token_str"].map(repr)), hide_index=True,
+                          width="stretch")
+
+examples = state.query("feature_examples", fid)
+with contexts_tab:
+    if examples.empty:
+        st.info("No stored activation examples for this feature: " + state.fill_hint("neurons"))
+    else:
+        scale = float(np.nanmax(np.abs(np.concatenate([np.asarray(a, float) for a in examples["acts"]]))))
+        groups = list(dict.fromkeys(examples["group"]))
+        group = st.radio("Examples", groups, horizontal=True, index=groups.index("top") if "top" in groups else 0)
+        for ex in examples[examples["group"] == group].itertuples():
+            st.markdown(f"<small>#{ex.example_rank} max {ex.max_act:.3g}</small>" + store_views.context_html(
+                list(ex.tokens), list(ex.acts), scale=scale, max_pos=ex.max_pos), unsafe_allow_html=True)
+
+with acts_tab:
+    if examples.empty:
+        st.info("The activation histogram needs stored activation examples: " + state.fill_hint("neurons"))
+    else:
+        acts = np.concatenate([np.asarray(a, float) for a in examples["acts"]])
+        st.plotly_chart(store_views.activation_histogram(
+            acts, title="Activations over the stored example windows (every token)"), width="stretch")
+
+with cx_tab:
+    cx = state.query("feature_complexity", fid)
+    if cx.empty:
+        st.info("No complexity curve for this feature: " + state.fill_hint("complexity"))
+    else:
+        curves = {int(r.K): list(r.curve) for r in cx.itertuples() if r.curve is not None}
+        first = cx["first_decodable_layer"].dropna()
+        st.plotly_chart(store_views.complexity_curve(curves, int(first.iloc[0]) if len(first) else None),
+                        width="stretch")
+        st.dataframe(cx.drop(columns=["curve"]), hide_index=True)
+
+with clamp_tab:
+    found = state.query("feature_results", fid)
+    curves = found[[isinstance(p, dict) and "values" in p for p in found["payload"]]] if len(found) else found
+    if curves.empty:
+        st.info("No clamping dose-response stored for this feature: " + state.fill_hint("clamp"))
+    for r in curves.itertuples():
+        payload = r.payload
+        series = {k: v for k, v in payload.items()
+                  if k != "values" and isinstance(v, list) and len(v) == len(payload["values"])}
+        st.plotly_chart(store_views.dose_response(payload["values"], series, title=f"{r.name}"),
+                        width="stretch")
+
+with near_tab:
+    near = state.query("neighbours", fid)
+    if near.empty:
+        st.info("No other feature of this model shares a top decoded token with this one.")
+    else:
+        near.insert(0, "open", [state.feature_link(FeatureId.from_record(r).key) for r in near.to_dict("records")])
+        st.caption("Features whose top-20 decoded tokens overlap most with this feature's")
+        st.dataframe(near, hide_index=True, width="stretch",
+                     column_config={"open": st.column_config.LinkColumn("feature", display_text="open")})
+
+with circuit_tab:
+    graphs = state.query("circuits_with", fid)
+    if graphs.empty:
+        st.info("This feature appears in no stored attribution graph yet (circuits are written by "
+                f"`{state.FILL_COMMANDS['circuits']}`).")
+    else:
+        st.dataframe(graphs, hide_index=True)

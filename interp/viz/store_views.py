@@ -1,0 +1,172 @@
+"""Generic figures and HTML over store rows: what a feature page or overview shows.
+
+Method-specific figures live beside their method (`interp.viz.neurons`, `.dictionaries`,
+`.obsprop`, `.attribution`, `.complexity`); the builders here take plain rows from any
+method so that a notebook shows what the dashboard shows with the same call.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+_HIGHLIGHT = "255, 140, 0"  # orange for positive activations
+_NEGATIVE = "30, 110, 255"  # blue for negative ones
+_LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=45))
+
+
+def _layer_of(site: str) -> int | None:
+    parts = site.split(".")
+    if len(parts) > 1 and parts[0] == "blocks" and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+def context_html(tokens: Sequence[str], acts: Sequence[float], scale: float | None = None,
+                 max_pos: int | None = None) -> str:
+    """One token window as HTML spans whose background intensity follows the activation.
+
+    tokens: (pos,) strings; acts: (pos,) activations. `scale` is the activation mapped to
+    full intensity (default: the window's largest |act|). Text is HTML-escaped; the
+    activation of each token shows as a tooltip. `max_pos` gets an underline.
+    """
+    if len(tokens) != len(acts):
+        raise ValueError(f"context_html needs one activation per token, got {len(tokens)} tokens "
+                         f"and {len(acts)} activations")
+    values = np.asarray(acts, dtype=float)
+    top = float(scale) if scale else float(np.nanmax(np.abs(values))) if len(values) else 0.0
+    spans = []
+    for i, (tok, act) in enumerate(zip(tokens, values)):
+        alpha = 0.0 if top <= 0 or not np.isfinite(act) else min(abs(act) / top, 1.0)
+        colour = _HIGHLIGHT if act >= 0 else _NEGATIVE
+        text = html.escape(str(tok)).replace("\n", "&#8629;").replace(" ", "&nbsp;") or "&#8203;"
+        underline = "border-bottom:2px solid #333;" if max_pos is not None and i == max_pos else ""
+        spans.append(f'<span title="{act:.3g}" style="background:rgba({colour},{alpha:.2f});'
+                     f'{underline}padding:1px 0;border-radius:2px">{text}</span>')
+    return ('<div style="font-family:monospace;font-size:0.9em;line-height:1.8;white-space:normal">'
+            + "".join(spans) + "</div>")
+
+
+def activation_histogram(acts: Sequence[float], title: str = "Activation distribution",
+                         log_y: bool = True, bins: int = 50) -> go.Figure:
+    """Histogram of activation values (e.g. every token of the stored top examples)."""
+    values = np.asarray([a for a in acts if a is not None and np.isfinite(a)], dtype=float)
+    fig = go.Figure(go.Histogram(x=values, nbinsx=bins, marker_color="rgb(255,140,0)"))
+    fig.update_layout(title=title, xaxis_title="activation", yaxis_title="count", **_LAYOUT)
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def complexity_curve(curves: Mapping[int, Sequence[float]], first_layer: int | None = None,
+                     title: str = "Decodability across layers") -> go.Figure:
+    """V-information (R^2) of the feature decoded from each earlier layer; one line per K."""
+    fig = go.Figure()
+    for k, curve in sorted(curves.items()):
+        fig.add_trace(go.Scatter(x=list(range(len(curve))), y=list(curve), mode="lines+markers",
+                                 name=f"K={k}"))
+    if first_layer is not None:
+        fig.add_vline(x=first_layer, line_dash="dash", annotation_text="first decodable")
+    fig.update_layout(title=title, xaxis_title="layer of the representation h_l",
+                      yaxis_title="I_V(h_l -> z)", **_LAYOUT)
+    return fig
+
+
+def dose_response(values: Sequence[float], curves: Mapping[str, Sequence[float]],
+                  title: str = "Clamping dose-response", y_title: str = "probability") -> go.Figure:
+    """One line per measured quantity (e.g. p(top token), control neurons) against clamp value."""
+    fig = go.Figure()
+    for name, ys in curves.items():
+        fig.add_trace(go.Scatter(x=list(values), y=list(ys), mode="lines+markers", name=name))
+    fig.update_layout(title=title, xaxis_title="clamp value", yaxis_title=y_title, **_LAYOUT)
+    return fig
+
+
+def specialisation_by_layer(features: pd.DataFrame, title: str = "Specialisation per layer") -> go.Figure:
+    """Box plot of `specialisation` per layer from feature rows (columns site, specialisation)."""
+    frame = features.assign(layer=[_layer_of(s) for s in features["site"]]).dropna(subset=["specialisation"])
+    fig = go.Figure()
+    for kind, part in frame.groupby("kind", sort=True):
+        fig.add_trace(go.Box(x=part["layer"], y=part["specialisation"], name=str(kind), boxpoints=False))
+    fig.update_layout(title=title, xaxis_title="layer", yaxis_title="specialisation", **_LAYOUT)
+    return fig
+
+
+def layer_summary(summary: pd.DataFrame, y: str, title: str) -> go.Figure:
+    """A line per kind of a per-layer aggregate (columns layer, kind and `y`)."""
+    fig = go.Figure()
+    for kind, part in summary.groupby("kind", sort=True):
+        part = part.sort_values("layer")
+        fig.add_trace(go.Scatter(x=part["layer"], y=part[y], mode="lines+markers", name=str(kind)))
+    fig.update_layout(title=title, xaxis_title="layer", yaxis_title=y, **_LAYOUT)
+    return fig
+
+
+def metric_scatter(frame: pd.DataFrame, x: str, y: str, color: str | None = None, hover: str | None = None,
+                   title: str = "", log_x: bool = False) -> go.Figure:
+    """A scatter of two metric columns (e.g. dictionaries' L0 vs CE, complexity vs importance)."""
+    fig = go.Figure()
+    groups = frame.groupby(color, sort=True) if color else [("", frame)]
+    for name, part in groups:
+        text = part[hover].astype(str) if hover else None
+        fig.add_trace(go.Scatter(x=part[x], y=part[y], mode="markers", name=str(name), text=text,
+                                 hovertemplate=f"%{{text}}<br>{x}=%{{x:.4g}}<br>{y}=%{{y:.4g}}<extra></extra>"
+                                 if hover else None))
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, showlegend=bool(color), **_LAYOUT)
+    if log_x:
+        fig.update_xaxes(type="log")
+    return fig
+
+
+def attribution_heatmap(tokens: Sequence[str], scores: Mapping[str, Sequence[float]],
+                        title: str = "Token attributions", normalise: bool = True) -> go.Figure:
+    """Methods (rows) x prompt tokens (columns); each row scaled by its max |score|."""
+    names = list(scores)
+    rows = []
+    for name in names:
+        row = np.asarray(scores[name], dtype=float)
+        if len(row) != len(tokens):
+            raise ValueError(f"attribution {name!r} has {len(row)} scores for {len(tokens)} tokens")
+        peak = np.nanmax(np.abs(row)) if normalise and len(row) else 0.0
+        rows.append(row / peak if peak > 0 else row)
+    labels = [f"{i}:{t}" for i, t in enumerate(tokens)]
+    fig = go.Figure(go.Heatmap(z=rows, x=labels, y=names, colorscale="RdBu", zmid=0,
+                               text=[[f"{v:.3g}" for v in r] for r in rows], hoverinfo="text+x+y"))
+    fig.update_layout(title=title, height=120 + 40 * len(names), **_LAYOUT)
+    return fig
+
+
+def feature_position_heatmap(tokens: Sequence[str], labels: Sequence[str], acts: np.ndarray,
+                             title: str = "Most active features per position") -> go.Figure:
+    """Features (rows) x positions (columns) activation heatmap; acts: (n_features, pos)."""
+    acts = np.asarray(acts, dtype=float)
+    if acts.shape != (len(labels), len(tokens)):
+        raise ValueError(f"acts has shape {acts.shape}, expected ({len(labels)}, {len(tokens)})")
+    fig = go.Figure(go.Heatmap(z=acts, x=[f"{i}:{t}" for i, t in enumerate(tokens)], y=list(labels),
+                               colorscale="Oranges"))
+    fig.update_layout(title=title, height=160 + 22 * len(labels), **_LAYOUT)
+    return fig
+
+
+def ranking_bar(names: Sequence[str], values: Sequence[float], title: str = "", x_title: str = "score") -> go.Figure:
+    """Horizontal bars, largest on top (e.g. ObsProp's component ranking)."""
+    order = np.argsort(np.asarray(values, dtype=float))
+    fig = go.Figure(go.Bar(x=[values[i] for i in order], y=[str(names[i]) for i in order], orientation="h"))
+    fig.update_layout(title=title, xaxis_title=x_title, height=160 + 20 * len(names), **_LAYOUT)
+    return fig
+
+
+def lines(frame: pd.DataFrame, x: str, y: str, group: str, title: str = "", log_x: bool = False) -> go.Figure:
+    """One line per `group` value of y against x (e.g. a data-efficiency curve per method)."""
+    fig = go.Figure()
+    for name, part in frame.groupby(group, sort=True):
+        part = part.sort_values(x)
+        fig.add_trace(go.Scatter(x=part[x], y=part[y], mode="lines+markers", name=str(name)))
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, **_LAYOUT)
+    if log_x:
+        fig.update_xaxes(type="log")
+    return fig
