@@ -1,0 +1,155 @@
+"""Atomic file IO and name validation for the store.
+
+Every write creates a *new* uniquely named file: the bytes go to a dot-prefixed temp file
+in the destination directory, are fsynced, and the temp file is `os.replace`d onto its
+final name. A rename within one directory is atomic on POSIX filesystems (and on NFS from
+a single client), so readers, which glob only final names, never see half a file, and a
+writer killed mid-write leaves at most a dot-prefixed temp file that readers ignore.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+_SEGMENT_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+TMP_PREFIX = "."
+TMP_SUFFIX = ".tmp"
+
+
+class StoreError(ValueError):
+    """A store problem a person can act on (bad name, corrupt file, version mismatch).
+
+    A `ValueError` so that the CLI shows the message without a traceback.
+    """
+
+
+def validate_name(name: str, what: str, allow_slash: bool = False) -> str:
+    """Return `name` if it is a safe relative name, else raise `StoreError`.
+
+    Allowed: ``[A-Za-z0-9._-]`` per segment, ``/`` between segments when `allow_slash`
+    (model ids like ``EleutherAI/pythia-70m``); no empty, ``.`` or ``..`` segments, no
+    leading dot (dot-prefixed names are reserved for temp files), no absolute paths.
+    """
+    if not isinstance(name, str) or not name:
+        raise StoreError(f"{what} must be a non-empty string, got {name!r}")
+    segments = name.split("/") if allow_slash else [name]
+    for seg in segments:
+        if seg in ("", ".", "..") or seg.startswith(".") or not _SEGMENT_RE.match(seg):
+            rule = "segments of [A-Za-z0-9._-] separated by '/'" if allow_slash else "[A-Za-z0-9._-] characters"
+            raise StoreError(
+                f"invalid {what} {name!r}: use {rule}, not starting with '.', no '..' or absolute paths"
+            )
+    return name
+
+
+def encode_partition_value(value: str) -> str:
+    """Encode a partition value for a directory name: url-quote, so ``/`` becomes ``%2F``.
+
+    ``%`` is not an allowed name character, so the encoding is unambiguous and reversible.
+    """
+    return quote(str(value), safe="")
+
+
+def decode_partition_value(text: str) -> str:
+    """Inverse of `encode_partition_value`."""
+    return unquote(text)
+
+
+def inside(root: Path, *parts: str) -> Path:
+    """``root/parts...``, refusing any result that escapes `root` (belt and braces)."""
+    path = root.joinpath(*parts).resolve()
+    if path != root and root not in path.parents:
+        raise StoreError(f"path {path} escapes the store root {root}")
+    return path
+
+
+def new_write_id() -> str:
+    """A unique, time-ordered id: 20-digit UTC nanoseconds, then a random uuid.
+
+    Sorting ids as strings sorts writes by time (ties broken arbitrarily but consistently);
+    this is what "latest wins" compares. On a shared filesystem it relies on the writers'
+    clocks being roughly in sync (NTP), which is the usual assumption for such setups.
+    """
+    return f"{time.time_ns():020d}-{uuid.uuid4().hex}"
+
+
+def is_temp_name(name: str) -> bool:
+    """True for in-progress temp files/dirs, which readers must ignore."""
+    return name.startswith(TMP_PREFIX) or name.endswith(TMP_SUFFIX)
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` then rename the temp file onto `path` atomically.
+
+    The temp file lives in the same directory (a rename across filesystems is a copy).
+    On any error the temp file is removed and the error propagates.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f"{TMP_PREFIX}{path.name}.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}"
+    try:
+        write(tmp)
+        _fsync_file(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Atomically write `data` to `path` (replacing any existing file as one rename)."""
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+@contextlib.contextmanager
+def atomic_dir(target: Path) -> Iterator[Path]:
+    """Yield a temp directory; on success it replaces `target` as a whole.
+
+    Readers see the old directory or the new one, never a half-written one. Replacing an
+    existing directory takes two renames (old aside, new in), so for an instant the name
+    is absent; callers reading it should retry once on FileNotFoundError.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f"{TMP_PREFIX}{target.name}.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        old = None
+        if target.exists():
+            old = target.parent / f"{TMP_PREFIX}{target.name}.{uuid.uuid4().hex[:8]}.old{TMP_SUFFIX}"
+            os.replace(target, old)
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    # Makes the rename itself durable; not supported on every platform/filesystem.
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

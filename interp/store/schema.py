@@ -1,0 +1,178 @@
+"""The store's tables: one pyarrow schema, replace key and partitioning per table.
+
+Every table row also carries two hidden bookkeeping columns, added by the store:
+``_write_id`` (the time-ordered id of the write that produced it, see
+`files.new_write_id`) and ``_row`` (its position within that write). Readers never see them.
+
+"Latest wins": rows are grouped by the table's ``key`` columns; within each group only the
+rows of the most recent write survive. So re-running a job that rewrites, say, the top
+tokens of a feature replaces all of that feature's previous top-token rows for the same
+direction and variant, even if the new run wrote fewer ranks. See README.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+"""Bumped whenever a stored table's layout changes incompatibly."""
+
+WRITE_ID = "_write_id"
+ROW = "_row"
+HIDDEN = (WRITE_ID, ROW)
+
+JSON = pa.string()  # JSON documents are stored as UTF-8 text; dict/list values are dumped on write
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+IDENTITY = [
+    pa.field("model", pa.string(), nullable=False),
+    pa.field("site", pa.string(), nullable=False),
+    pa.field("kind", pa.string(), nullable=False),
+    pa.field("index", pa.int64(), nullable=False),
+    pa.field("source", pa.string(), nullable=False),
+]
+IDENTITY_COLS = ("model", "site", "kind", "index", "source")
+RUN_ID = pa.field("run_id", pa.string(), nullable=False)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """How one table is stored."""
+
+    name: str
+    schema: pa.Schema
+    """User-visible columns (without the hidden bookkeeping columns)."""
+    key: tuple[str, ...]
+    """Replace key: a later write replaces every earlier row with the same key values."""
+    partition: tuple[str, ...] = ()
+    """Columns that name the hive-style directories; always a subset of `key`."""
+    order: tuple[str, ...] = ()
+    """Sort order of `Store.read` results; a leading ``-`` sorts that column descending."""
+    json_cols: tuple[str, ...] = ()
+    extensible: bool = False
+    """Whether writes may add extra columns (merged across files with union_by_name)."""
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        names = set(self.schema.names)
+        for col in (*self.key, *self.partition, *(o.lstrip("-") for o in self.order), *self.json_cols):
+            if col not in names:
+                raise ValueError(f"table {self.name}: column {col!r} is not in its schema")
+        if not set(self.partition) <= set(self.key):
+            # Pruning directories by a partition filter is only correct before latest-wins
+            # resolution if no replace group spans two partitions.
+            raise ValueError(f"table {self.name}: partition columns must be part of the key")
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """Columns a write must provide (non-nullable ones; `run_id` is filled by the store)."""
+        return tuple(f.name for f in self.schema if not f.nullable and f.name not in ("run_id", "source"))
+
+    def empty(self) -> pa.Table:
+        """A zero-row table with the full schema, hidden columns included."""
+        return full_schema(self.schema).empty_table()
+
+
+def full_schema(schema: pa.Schema) -> pa.Schema:
+    """`schema` plus the hidden bookkeeping columns."""
+    return schema.append(pa.field(WRITE_ID, pa.string(), nullable=False)).append(
+        pa.field(ROW, pa.int64(), nullable=False)
+    )
+
+
+def _s(*fields: pa.Field) -> pa.Schema:
+    return pa.schema(list(fields))
+
+
+_F = pa.field
+_TABLES = [
+    TableSpec(
+        "models",
+        _s(_F("model", pa.string(), False), _F("architecture", JSON), _F("n_layers", pa.int32()),
+           _F("d_model", pa.int32()), _F("d_mlp", pa.int32()), _F("d_vocab", pa.int32()),
+           _F("n_heads", pa.int32()), _F("n_ctx", pa.int32()), _F("info", JSON), RUN_ID),
+        key=("model",), order=("model",), json_cols=("architecture", "info"),
+        doc="one row per model: architecture json and the shapes methods need",
+    ),
+    TableSpec(
+        "runs",
+        _s(_F("run_id", pa.string(), False), _F("command", pa.string()), _F("config", JSON),
+           _F("corpus", JSON), _F("seed", pa.int64()), _F("packages", JSON),
+           _F("git_revision", pa.string()), _F("host", pa.string()), _F("started_at", TIMESTAMP),
+           _F("finished_at", TIMESTAMP), _F("status", pa.string())),
+        key=("run_id",), order=("started_at", "run_id"), json_cols=("config", "corpus", "packages"),
+        doc="provenance of every write; written only by Store.start_run / finish_run",
+    ),
+    TableSpec(
+        "dictionaries",
+        _s(_F("name", pa.string(), False), _F("model", pa.string(), False), _F("site", pa.string()),
+           _F("hook_out", pa.string()), _F("kind", pa.string(), False), _F("arch", pa.string()),
+           _F("config", JSON), _F("metrics", JSON), _F("path", pa.string()), RUN_ID),
+        key=("model", "kind", "name"), partition=("model", "kind"), order=("model", "name"),
+        json_cols=("config", "metrics"),
+        doc="SAEs and transcoders; path is relative to the store root (see dictionary_dir)",
+    ),
+    TableSpec(
+        "features",
+        _s(*IDENTITY, _F("label", pa.string()), _F("density", pa.float64()),
+           _F("specialisation", pa.float64()), _F("complexity", pa.float64()),
+           _F("max_act", pa.float64()), _F("metrics", JSON), RUN_ID),
+        key=IDENTITY_COLS, partition=("model", "kind"), order=("site", "source", "index"),
+        json_cols=("metrics",), extensible=True,
+        doc="one row per feature: label and summary statistics (extra numeric columns allowed)",
+    ),
+    TableSpec(
+        "feature_tokens",
+        _s(*IDENTITY, _F("direction", pa.string(), False), _F("variant", pa.string(), False),
+           _F("end", pa.string(), False), _F("rank", pa.int32(), False), _F("token_id", pa.int64()),
+           _F("token_str", pa.string()), _F("logit", pa.float64()), _F("prob", pa.float64()), RUN_ID),
+        key=(*IDENTITY_COLS, "direction", "variant"), partition=("model", "kind"),
+        order=("site", "source", "index", "direction", "variant", "-end", "rank"),  # top first
+        doc="top/bottom vocabulary tokens of a feature's directions (up, gate, down, decoder, deembed)",
+    ),
+    TableSpec(
+        "activation_examples",
+        _s(*IDENTITY, _F("group", pa.string(), False), _F("example_rank", pa.int32(), False),
+           _F("tokens", pa.list_(pa.string())), _F("token_ids", pa.list_(pa.int64())),
+           _F("acts", pa.list_(pa.float32())), _F("max_act", pa.float64()), _F("max_pos", pa.int32()),
+           RUN_ID),
+        key=(*IDENTITY_COLS, "group"), partition=("model", "kind"),
+        order=("site", "source", "index", "group", "example_rank"),
+        doc="dataset examples per feature; group is 'top' or 'quantile_<k>'",
+    ),
+    TableSpec(
+        "attributions",
+        _s(_F("model", pa.string(), False), _F("prompt", pa.string(), False),
+           _F("method", pa.string(), False), _F("target", pa.string(), False),
+           _F("tokens", pa.list_(pa.string())), _F("scores", pa.list_(pa.float64())),
+           _F("extra", JSON), RUN_ID),
+        key=("model", "method", "prompt", "target"), partition=("model",),
+        order=("method", "prompt", "target"), json_cols=("extra",),
+        doc="per-token attribution scores of a prompt towards a target",
+    ),
+    TableSpec(
+        "complexity",
+        _s(*IDENTITY, _F("K", pa.int32(), False), _F("first_decodable_layer", pa.int32()),
+           _F("curve", pa.list_(pa.float64())), _F("importance", pa.float64()), RUN_ID),
+        key=(*IDENTITY_COLS, "K"), partition=("model", "kind"), order=("site", "source", "index", "K"),
+        doc="decodability curve of a feature across layers at top-K",
+    ),
+    TableSpec(
+        "results",
+        _s(RUN_ID, _F("name", pa.string(), False), _F("key", pa.string(), False), _F("payload", JSON)),
+        key=("name", "key"), order=("name", "key"), json_cols=("payload",),
+        doc="generic method-level results (benchmarks, reports, figure data) as json",
+    ),
+]
+
+TABLES: dict[str, TableSpec] = {spec.name: spec for spec in _TABLES}
+
+
+def table_spec(name: str) -> TableSpec:
+    """The spec of table `name`; a clear error listing valid tables otherwise."""
+    try:
+        return TABLES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown store table {name!r}; valid tables: {', '.join(TABLES)}") from None
