@@ -88,25 +88,37 @@ def feature_importance(adapter, tokens: torch.Tensor, groups: Sequence[FeatureGr
         raise ValueError(f"tokens must be (n_windows, ctx >= 2), got {tuple(tokens.shape)}")
     if config.max_windows is not None:
         tokens = tokens[: config.max_windows]
-    write_sites = [g.readout.write_site or g.site for g in groups]
-    names = list(dict.fromkeys([g.site for g in groups] + write_sites))
+    write_sites = list(dict.fromkeys(g.readout.write_site or g.site for g in groups))
+    read_sites = list(dict.fromkeys(g.site for g in groups))
     total_abs = torch.zeros(sum(len(g.ids) for g in groups), dtype=torch.float64)
     total = torch.zeros_like(total_abs)
     n = 0
     batches = range(0, tokens.shape[0], config.batch_size)
     for start in (progress(batches) if progress else batches):
         batch = tokens[start:start + config.batch_size].to(adapter.device)
-        out = adapter.run(batch, names, keep_grad=True)
+        leaves: dict[str, torch.Tensor] = {}
+
+        def make_leaf(name):
+            # The model's weights need no grad: make each write site a leaf that does, so one
+            # backward pass yields dO/dx there and nothing upstream is differentiated.
+            def hook(act, hook):
+                leaves[name] = act.detach().requires_grad_(True)
+                return leaves[name]
+            return hook
+
+        with adapter.hooks(fwd_hooks=[(w, make_leaf(w)) for w in write_sites]):
+            out = adapter.run(batch, read_sites, keep_grad=True)
         objective = out.output.gather(-1, out.output.argmax(-1, keepdim=True)).sum()
-        grads = dict(zip(names, torch.autograd.grad(objective, [out.cache[s] for s in names])))
+        grads = dict(zip(write_sites, torch.autograd.grad(objective, [leaves[w] for w in write_sites])))
         with torch.no_grad():
             flat = lambda t: t[:, 1:].reshape(-1, t.shape[-1]).float()  # drop BOS column
-            attr = torch.cat([_attributions(g, flat(out.cache[g.site]), flat(grads[w]))
-                              for g, w in zip(groups, write_sites)], dim=1).double()
+            attr = torch.cat([_attributions(g, flat(out.cache[g.site].detach()),
+                                            flat(grads[g.readout.write_site or g.site])) for g in groups], dim=1)
+            attr = attr.double()
         total_abs += attr.abs().sum(0).cpu()
         total += attr.sum(0).cpu()
         n += attr.shape[0]
-        del out, grads
+        del out, grads, leaves
     return Importance((total_abs / n).float(), (total / n).float(), n)
 
 

@@ -1,0 +1,94 @@
+"""``interp complexity``: V-information complexity of features, stored with provenance.
+
+    interp complexity --model smollm2-135m --features neurons:layers=2,8,15 --tokens 40000
+    interp complexity --features "neurons:3:0-99" --tokens 20000 --no-flow
+    interp complexity --features dict:tc-l8 --importance-windows 0
+    interp complexity --features "store:kind='neuron' AND site='blocks.4.mlp.hook_post'"
+
+QUERY forms (join several with ';'): neurons:layers=3,5 | neurons:3:0-99 | dict:NAME[:0-99] |
+store:WHERE (SQL condition on the features table) | direction:SITE:FILE. See
+`interp.methods.feature_sets`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("complexity", help="V-information complexity of features (K, curves, importance)",
+                              description=__doc__.split("\n\n", 1)[0])
+    p.add_argument("--model", default="smollm2-135m", help="model alias, hub id or local directory")
+    p.add_argument("--features", required=True, metavar="QUERY",
+                   help="neurons:layers=3,5 | neurons:3:0-99 | dict:NAME[:0-99] | store:WHERE | direction:SITE:FILE")
+    p.add_argument("--tokens", type=int, default=40_000, help="held-out tokens run through the model")
+    p.add_argument("--corpus", default="imdb", help="corpus whose held-out split is used (imdb, python, c, ...)")
+    p.add_argument("--ctx-len", type=int, default=128, help="window length including BOS")
+    p.add_argument("--positions", type=int, default=32, help="positions sampled per window (0: all)")
+    p.add_argument("--importance-windows", type=int, default=24,
+                   help="windows for gradient x activation importance (0: skip)")
+    p.add_argument("--no-flow", action="store_true", help="skip the layer-flow (resid_mid) view")
+    p.add_argument("--alphas", default=None, help="comma-separated ridge strengths per token (default 1e-5..1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--store", default=None, metavar="PATH", help="store root (default: <data root>/store)")
+    p.add_argument("--no-store", action="store_true", help="compute and print only")
+    p.add_argument("--html", default=None, metavar="DIR", help="also write the figures as HTML files here")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_run)
+
+
+def _config(args):
+    from interp.methods.complexity import ComplexityConfig
+    from interp.methods.complexity_run import RunConfig
+
+    alphas = tuple(float(a) for a in args.alphas.split(",")) if args.alphas else ComplexityConfig.alphas
+    cfg = ComplexityConfig(alphas=alphas, seed=args.seed)
+    return RunConfig(corpus=args.corpus, n_tokens=args.tokens, ctx_len=args.ctx_len,
+                     positions_per_window=args.positions or None, importance_windows=args.importance_windows,
+                     flow=not args.no_flow, seed=args.seed, complexity=cfg)
+
+
+def _print(summary: dict, run_id: str | None) -> None:
+    print(f"features {summary['n_features']} ({summary['n_constant']} constant), samples {summary['n_samples']}, "
+          f"timings {summary['timings']}")
+    print("K quantiles " + " ".join(f"{q}:{v:.3f}" for q, v in summary["K_quantiles"].items()))
+    for site, s in summary["per_site"].items():
+        print(f"  {site:<28} n={s['n']:<6} K mean {s['K_mean']:.3f} median {s['K_median']:.3f} "
+              f"first decodable layer (median) {s['first_layer_median']:.1f}")
+    if "rank_correlation" in summary:
+        rc = summary["rank_correlation"]
+        print(f"Spearman rho(K, importance) = {rc['rho']:.3f} (p={rc['pvalue']:.2g}, n={rc['n']})")
+    for name in ("simplest", "most_complex"):
+        print(name.replace("_", " "))
+        for ex in summary[name]:
+            print(f"  {ex['site']}[{ex['index']}] K={ex['K']:.3f} first={ex['first_decodable_layer']} "
+                  f"top tokens {ex['top_tokens']}")
+    if run_id:
+        print(f"stored as run {run_id}")
+
+
+def _run(args) -> int:
+    from tqdm import tqdm
+
+    from interp.methods.complexity_run import run_complexity
+    from interp.paths import store_dir
+    from interp.store import Store
+
+    config = _config(args)
+    store = None if args.no_store else Store(args.store if args.store else store_dir())
+    command = f"interp complexity --model {args.model} --features {args.features} --tokens {args.tokens}"
+    run = run_complexity(args.model, args.features, config, store=store, progress=tqdm, command=command)
+    if args.json:
+        print(json.dumps({**run.summary, "run_id": run.run_id}, indent=2))
+    else:
+        _print(run.summary, run.run_id)
+    if args.html:
+        from interp.viz.complexity import all_figures
+
+        out = Path(args.html)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, fig in all_figures(run).items():
+            fig.write_html(out / f"complexity_{name}.html", include_plotlyjs="cdn")
+        print(f"figures written to {out}")
+    return 0
