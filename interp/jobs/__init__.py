@@ -1,0 +1,1 @@
+"""Batch jobs: resumable whole-model computations that write their results into the store."""
