@@ -19,6 +19,8 @@ from interp.features import FeatureId, FeatureKind
 from interp.store import Store
 
 IDENTITY = ("model", "site", "kind", "index", "source")
+_KEY_SQL = "f.model || '/' || f.source || '/' || f.site || '/' || f.kind || '/' || CAST(f.\"index\" AS VARCHAR)"
+"""`FeatureId.key` computed in SQL for a features row aliased f."""
 _JOIN = " AND ".join(f'x."{c}" = f."{c}"' for c in IDENTITY)
 
 
@@ -95,6 +97,12 @@ def results(store: Store, name: str | None = None, prefix: str | None = None) ->
     return frame
 
 
+def figures(store: Store, prefix: str) -> pd.DataFrame:
+    """Stored plotly figures (results named ``<prefix>...`` and ending ``_figure``), JSON as text."""
+    return store.sql(f"SELECT name, key, payload FROM results WHERE starts_with(name, {_lit(prefix)}) "
+                     f"AND ends_with(name, '_figure') ORDER BY name, key")
+
+
 def result_names(store: Store) -> pd.DataFrame:
     """Result names with their row counts."""
     return store.sql("SELECT name, count(*) AS n, max(run_id) AS last_run FROM results GROUP BY name ORDER BY name")
@@ -159,7 +167,11 @@ def _in(col: str, values) -> str:
 
 
 def search_sql(q: SearchQuery) -> str:
-    """The SELECT a `SearchQuery` runs (one page, with the total match count per row)."""
+    """The SELECT a `SearchQuery` runs (one page, with the total match count per row).
+
+    A feature's complexity is the features table's own column or, when that is empty, the
+    K the complexity job stored for it under `COMPLEXITY_FEATURES`.
+    """
     where = []
     for col, values in (("model", q.models), ("kind", q.kinds), ("site", q.sites), ("source", q.sources)):
         if values:
@@ -179,8 +191,11 @@ def search_sql(q: SearchQuery) -> str:
                      f"AND array_to_string(x.tokens, '') ILIKE {_like(q.context.strip())})")
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     direction = "DESC" if q.descending else "ASC"
+    base = (f"SELECT f.* REPLACE (coalesce(f.complexity, cx.k) AS complexity) FROM features f LEFT JOIN "
+            f"(SELECT key, TRY_CAST(json_extract(payload, '$.K') AS DOUBLE) AS k FROM results "
+            f"WHERE name = {_lit(COMPLEXITY_FEATURES)}) cx ON cx.key = {_KEY_SQL}")
     return (f'SELECT f.model, f.site, f.kind, f."index", f.source, f.label, f.specialisation, f.complexity, '
-            f"f.max_act, f.density, count(*) OVER () AS total FROM features f {clause} "
+            f"f.max_act, f.density, count(*) OVER () AS total FROM ({base}) f {clause} "
             f'ORDER BY f."{q.order}" {direction} NULLS LAST, f.site, f."index" '
             f"LIMIT {int(q.limit)} OFFSET {int(q.offset)}")
 
@@ -313,6 +328,19 @@ def complexity_table(store: Store, model: str | None = None, limit: int = 20000)
         f"f.complexity, f.label FROM complexity c LEFT JOIN features f USING (model, site, kind, \"index\", source) "
         f"{cond} QUALIFY row_number() OVER (PARTITION BY c.model, c.site, c.kind, c.\"index\", c.source "
         f"ORDER BY c.K) = 1 LIMIT {int(limit)}")
+
+
+COMPLEXITY_FEATURES = "complexity_features"
+"""Results name under which `interp complexity` stores one payload per feature (K, curve, importance)."""
+
+
+def complexity_features(store: Store, model: str | None = None) -> pd.DataFrame:
+    """Per-feature complexity rows: the complexity job's payloads, else the complexity table."""
+    res = store.read("results", where={"name": COMPLEXITY_FEATURES})
+    if not res.empty:
+        frame = pd.DataFrame([parse_json(p) for p in res["payload"]])
+        return frame[frame["model"] == model] if model and "model" in frame else frame
+    return complexity_table(store, model)
 
 
 def layer_stats(store: Store, model: str | None = None) -> pd.DataFrame:

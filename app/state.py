@@ -66,10 +66,10 @@ def _cached(name: str, store_obj: Store, args: tuple, kwargs: tuple):
     return getattr(queries, name)(store_obj, *args, **dict(kwargs))
 
 
-def query(name: str, *args, **kwargs):
-    """`app.queries.<name>(store, *args, **kwargs)`, cached; store errors become st.error."""
+def query(fn: str, /, *args, **kwargs):
+    """`app.queries.<fn>(store, *args, **kwargs)`, cached; store errors become st.error."""
     with guard():
-        return _cached(name, store(), args, tuple(sorted(kwargs.items())))
+        return _cached(fn, store(), args, tuple(sorted(kwargs.items())))
     st.stop()
 
 
@@ -109,6 +109,18 @@ def model(name: str):
         return None
 
 
+@st.cache_data(ttl=600, show_spinner=False, max_entries=64)
+def _live(name: str, model_name: str, args: tuple, kwargs: tuple):
+    from app import live as live_fns
+
+    return getattr(live_fns, name)(_model(model_name), *args, **dict(kwargs))
+
+
+def live(fn: str, model_name: str, /, *args, **kwargs):
+    """`app.live.<fn>(adapter, ...)` on the cached model, results cached per input."""
+    return _live(fn, model_name, args, tuple(sorted(kwargs.items())))
+
+
 def default_model() -> str:
     """The model to load for live views: the store's first model, else interp's default."""
     from interp.models import DEFAULT_MODEL
@@ -121,6 +133,18 @@ def default_model() -> str:
 def feature_link(key: str) -> str:
     """Relative URL of the feature page for a feature key."""
     return "feature?feature=" + urllib.parse.quote(key, safe="")
+
+
+def show_stored_figures(prefix: str) -> int:
+    """Draw the plotly figures a method stored as ``<prefix>..._figure`` results; returns how many."""
+    import plotly.io as pio
+
+    frame = query("figures", prefix)
+    for row in frame.itertuples():
+        with guard(f"Stored figure {row.key} is unreadable: "):
+            fig = pio.from_json(row.payload)
+            st.plotly_chart(fig, width="stretch", key=f"fig-{row.name}-{row.key}")
+    return len(frame)
 
 
 def parse_json(value):

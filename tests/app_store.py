@@ -30,9 +30,10 @@ def populate(root, n_layers: int = 3, n_neurons: int = 40, examples: bool = True
     for j, f in enumerate(feats):
         word = WORDS[j % len(WORDS)]
         spec = 0.99 if f == TOP_NEURON else float(rng.uniform(0, 0.9))
+        k_value = float(rng.uniform(0, 1))
         rows.append({**f.to_record(), "label": f"{word.strip() or 'newline'} detector", "density": 1e-3 * (j % 7 + 1),
-                     "specialisation": spec, "complexity": float(rng.uniform(0, 1)), "max_act": 2.0 + j % 5,
-                     "metrics": {"entropy": 3.5}})
+                     "specialisation": spec, "complexity": None if f == LATENT else k_value,
+                     "max_act": 2.0 + j % 5, "metrics": {"entropy": 3.5}})
         for direction in ("up", "down"):
             for end in ("top", "bottom"):
                 for rank in range(5):
@@ -50,13 +51,15 @@ def populate(root, n_layers: int = 3, n_neurons: int = 40, examples: bool = True
                                 "token_ids": list(range(8)), "acts": acts.tolist(), "max_act": float(acts.max()),
                                 "max_pos": int(acts.argmax())})
         curve = np.clip(np.linspace(0, 1, 6) + rng.normal(0, 0.05, 6), 0, 1)
-        cx.append({**f.to_record(), "K": 1, "first_decodable_layer": 2, "curve": curve.tolist(),
-                   "importance": float(rng.uniform(0, 1))})
+        cx.append({**f.to_record(), "K": k_value, "first_decodable_layer": 2, "curve": curve.tolist(),
+                   "importance": float(rng.uniform(0.01, 1))})
     store.write("features", pd.DataFrame(rows), run_id=run)
     store.write("feature_tokens", pd.DataFrame(tokens), run_id=run)
     if exs:
         store.write("activation_examples", pd.DataFrame(exs), run_id=run)
-    store.write("complexity", pd.DataFrame(cx), run_id=run)
+    # as `interp complexity` stores them: one payload per feature, keyed by the feature key
+    store.write("results", [{"name": "complexity_features", "key": FeatureId.from_record(r).key, "payload": r}
+                            for r in cx], run_id=run)
     store.write("results", [{"name": "clamp_dose_response", "key": TOP_NEURON.key,
                              "payload": {"values": [0, 2, 4, 8], "p_top_token": [0.01, 0.05, 0.2, 0.6],
                                          "random_control": [0.01, 0.01, 0.02, 0.02]}}], run_id=run)

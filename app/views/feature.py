@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from app import state
+from app.queries import COMPLEXITY_FEATURES
 from interp.features import FeatureId
 from interp.viz import store_views
 
@@ -37,6 +38,7 @@ if row.get("metrics"):
     with st.expander("All stored metrics"):
         st.json(row["metrics"])
 
+found = state.query("feature_results", fid)
 tokens_tab, contexts_tab, acts_tab, cx_tab, clamp_tab, near_tab, circuit_tab = st.tabs(
     ["Decoded tokens", "Top contexts", "Activations", "Complexity", "Clamping", "Nearest features", "Circuits"])
 
@@ -75,17 +77,23 @@ with acts_tab:
 
 with cx_tab:
     cx = state.query("feature_complexity", fid)
-    if cx.empty:
-        st.info("No complexity curve for this feature: " + state.fill_hint("complexity"))
-    else:
+    job_rows = [p for n, p in zip(found["name"], found["payload"]) if n == COMPLEXITY_FEATURES] if len(found) else []
+    if job_rows:
+        from interp.viz.complexity import curve_figure
+
+        st.plotly_chart(curve_figure(pd.DataFrame(job_rows), title="Decodability of this feature per layer"),
+                        width="stretch")
+        st.dataframe(pd.DataFrame(job_rows).drop(columns=["curve"], errors="ignore"), hide_index=True)
+    elif not cx.empty:
         curves = {int(r.K): list(r.curve) for r in cx.itertuples() if r.curve is not None}
         first = cx["first_decodable_layer"].dropna()
         st.plotly_chart(store_views.complexity_curve(curves, int(first.iloc[0]) if len(first) else None),
                         width="stretch")
         st.dataframe(cx.drop(columns=["curve"]), hide_index=True)
+    else:
+        st.info("No complexity curve for this feature: " + state.fill_hint("complexity"))
 
 with clamp_tab:
-    found = state.query("feature_results", fid)
     curves = found[[isinstance(p, dict) and "values" in p for p in found["payload"]]] if len(found) else found
     if curves.empty:
         st.info("No clamping dose-response stored for this feature: " + state.fill_hint("clamp"))

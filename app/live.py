@@ -1,0 +1,80 @@
+"""Live computations of the prompt view on a loaded `ModelAdapter` (no streamlit here).
+
+Each is one short forward pass (or a handful, for a greedy continuation); the method
+computations themselves (ReAGent, baselines) are called from `interp.methods`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from interp.models import ClampUnit
+
+
+def prediction(adapter, prompt: str, k: int = 10) -> pd.DataFrame:
+    """The model's top-`k` next tokens after `prompt` with their probabilities."""
+    tokens = adapter.to_tokens(_check(prompt))
+    probs = torch.softmax(adapter.logits(tokens)[0, -1].float(), dim=-1)
+    top = torch.topk(probs, k)
+    return pd.DataFrame({"rank": range(1, k + 1), "token": [repr(adapter.decode([i])) for i in top.indices.tolist()],
+                         "token_id": top.indices.tolist(), "prob": top.values.tolist()})
+
+
+def continuation(adapter, prompt: str, n_tokens: int = 12, clamp: ClampUnit | None = None) -> str:
+    """Greedy continuation of `prompt` (n_tokens new tokens), optionally under a clamp.
+
+    Re-runs the whole prefix each step: for a dozen tokens of a short prompt this costs
+    about as much as a KV cache would save, and keeps interventions applied everywhere.
+    """
+    tokens = adapter.to_tokens(_check(prompt))
+    interventions = (clamp,) if clamp is not None else ()
+    start = tokens.shape[1]
+    for _ in range(int(n_tokens)):
+        logits = adapter.logits(tokens, interventions=interventions)
+        tokens = torch.cat([tokens, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    return adapter.decode(tokens[0, start:].tolist())
+
+
+@dataclass(frozen=True)
+class ActiveFeatures:
+    """The most active neurons of some layers at each prompt position."""
+
+    tokens: list[str]
+    """(pos,) prompt tokens."""
+    table: pd.DataFrame
+    """One row per (position, rank): pos, token, layer, site, index, act."""
+    heat: np.ndarray
+    """(n_features, pos) activations of the union of the top features."""
+    labels: list[str]
+    """(n_features,) 'L<layer>/N<index>' names of the heatmap rows."""
+
+
+def active_neurons(adapter, prompt: str, layers: list[int], k: int = 3) -> ActiveFeatures:
+    """Top-`k` MLP neurons (by activation) per position across `layers`."""
+    tokens = adapter.to_tokens(_check(prompt))
+    sites = {adapter.sites(adapter.check_layer(l)).mlp_hidden: l for l in layers}
+    cache = adapter.run(tokens, names=list(sites), stop_at_layer=max(layers) + 1).cache
+    str_tokens = adapter.to_str_tokens(tokens)
+    rows = []
+    for site, layer in sites.items():
+        acts = cache[site][0].float()  # (pos, d_mlp)
+        vals, idx = torch.topk(acts, k, dim=-1)
+        for pos in range(acts.shape[0]):
+            for r in range(k):
+                rows.append({"pos": pos, "token": str_tokens[pos], "layer": layer, "site": site,
+                             "index": int(idx[pos, r]), "act": float(vals[pos, r])})
+    table = pd.DataFrame(rows).sort_values(["pos", "act"], ascending=[True, False])
+    table = table.groupby("pos", group_keys=False).head(k).reset_index(drop=True)
+    units = table[["layer", "site", "index"]].drop_duplicates().to_records(index=False)
+    heat = np.stack([cache[s][0, :, i].float().numpy() for _, s, i in units]) if len(units) else np.zeros((0, 0))
+    return ActiveFeatures(str_tokens, table, heat, [f"L{l}/N{i}" for l, _, i in units])
+
+
+def _check(prompt: str) -> str:
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValueError("the prompt is empty; type some text, e.g. 'The capital of France is'")
+    return prompt

@@ -1,0 +1,83 @@
+"""Prompt view: live prediction, token attributions, active neurons and clamped continuations."""
+
+import pandas as pd
+import streamlit as st
+
+from app import state
+from interp.viz import store_views
+
+st.title("Prompt")
+
+default = state.default_model()
+c1, c2 = st.columns([1, 3])
+model_name = c1.text_input("Model", value=st.query_params.get("model", default),
+                           help="a model alias, local model directory or hub id")
+prompt = c2.text_input("Prompt", value=st.query_params.get("prompt", "The capital of France is"))
+if not prompt.strip():
+    st.info("Type a prompt to see the model's prediction.")
+    st.stop()
+
+adapter = state.model(model_name) if model_name.strip() else None
+pred_tab, attr_tab, active_tab, clamp_tab = st.tabs(["Prediction", "Attributions", "Active neurons", "Clamp"])
+
+with pred_tab:
+    if adapter is None:
+        st.info("Prediction needs the model; it is not loaded (see the warning above).")
+    else:
+        with state.guard():
+            st.dataframe(state.live("prediction", model_name, prompt), hide_index=True,
+                         column_config={"prob": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0,
+                                                                                format="%.3f")})
+
+with attr_tab:
+    stored = state.query("attributions", model=model_name, prompt=prompt)
+    if stored.empty:
+        st.info("No stored attributions for this exact prompt: " + state.fill_hint("attributions"))
+    for target, part in stored.groupby("target", sort=False):
+        tokens = list(part.iloc[0]["tokens"])
+        scores = {r.method: list(r.scores) for r in part.itertuples() if len(r.scores) == len(tokens)}
+        st.plotly_chart(store_views.attribution_heatmap(tokens, scores, title=f"Attributions towards {target!r}"),
+                        width="stretch")
+    if adapter is not None and st.button("Run ReAGent live (small budget)"):
+        from interp.methods.reagent import ReagentConfig, reagent
+
+        with st.spinner("ReAGent probes..."), state.guard("ReAGent failed: "):
+            result = reagent(adapter, prompt, config=ReagentConfig(num_probes=8, max_probe_steps=100))
+            st.plotly_chart(store_views.attribution_heatmap(
+                result.tokens, {"reagent (live)": result.scores.tolist()}, title=f"ReAGent towards {result.target}"),
+                width="stretch")
+
+with active_tab:
+    if adapter is None:
+        st.info("Active features need the model.")
+    else:
+        n_layers = adapter.info.n_layers
+        layers = st.multiselect("Layers", list(range(n_layers)), default=[0, n_layers // 2, n_layers - 1])
+        if layers:
+            with state.guard():
+                found = state.live("active_neurons", model_name, prompt, sorted(layers), k=3)
+                st.plotly_chart(store_views.feature_position_heatmap(found.tokens, found.labels, found.heat),
+                                width="stretch")
+                from interp.features import FeatureId
+
+                keys = [FeatureId(model_name, s, "neuron", i).key for s, i in zip(found.table["site"], found.table["index"])]
+                st.dataframe(found.table.assign(open=[state.feature_link(k) for k in keys]), hide_index=True,
+                             column_config={"open": st.column_config.LinkColumn("feature", display_text="open")})
+
+with clamp_tab:
+    if adapter is None:
+        st.info("Clamping needs the model.")
+    else:
+        from interp.models import ClampUnit
+
+        c1, c2, c3, c4 = st.columns(4)
+        layer = c1.number_input("Layer", 0, adapter.info.n_layers - 1, value=min(3, adapter.info.n_layers - 1))
+        index = c2.number_input("Neuron", 0, adapter.info.d_mlp - 1, value=0)
+        value = c3.number_input("Clamp value", value=10.0, step=1.0)
+        n_new = c4.number_input("New tokens", 1, 40, value=12)
+        clamp = ClampUnit(adapter.sites(int(layer)).mlp_hidden, int(index), float(value))
+        with st.spinner("Generating..."), state.guard():
+            clean = state.live("continuation", model_name, prompt, int(n_new))
+            clamped = state.live("continuation", model_name, prompt, int(n_new), clamp=clamp)
+            st.dataframe(pd.DataFrame({"run": ["clean", f"clamped L{layer} N{index} = {value:g}"],
+                                       "continuation": [clean, clamped]}), hide_index=True, width="stretch")
