@@ -1,0 +1,155 @@
+"""Activation source for dictionary training: (input, target) pairs at model sites.
+
+1. Run the model on token windows only as far as the deepest requested site
+   (``stop_at_layer = layer + 1``), caching just those sites.
+2. Drop the BOS position: its activations are huge outliers that a dictionary should not
+   spend latents on (evaluation leaves BOS unspliced for the same reason).
+3. Hand out training batches through `ActivationBatches`, a deterministic shuffling buffer:
+   the token windows are split into chunks of `buffer_windows`; chunk c is materialised
+   (from the model or from an on-disk cache) and its tokens permuted with seed (seed, c).
+   Batch ``step`` is a pure function of (seed, step), so a resumed run sees exactly the
+   batches an uninterrupted one would, without replaying earlier chunks.
+4. Optionally write all activations once to a safetensors file (`cache_activations`), so a
+   sweep of several dictionaries over the same sites pays for one model pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from interp.models.sites import layer_of
+
+
+def stop_layer(adapter, sites: Sequence[str]) -> int:
+    """The `stop_at_layer` that still computes every site (the block after the deepest)."""
+    layers = [layer_of(s) for s in sites]
+    if any(layer is None for layer in layers):
+        return adapter.info.n_layers
+    return min(max(layers) + 1, adapter.info.n_layers)
+
+
+@torch.no_grad()
+def site_activations(adapter, tokens: torch.Tensor, sites: Sequence[str], *, batch_size: int = 8,
+                     drop_bos: bool = True, dtype: torch.dtype = torch.float32,
+                     progress: bool = False) -> dict[str, torch.Tensor]:
+    """Activations at `sites` for token windows (n, ctx) -> {site: (n * (ctx - drop_bos), d)}.
+
+    The model runs only up to the deepest site; rows are in window-major token order.
+    """
+    if tokens.ndim != 2 or tokens.shape[0] == 0:
+        raise ValueError(f"tokens must be a non-empty (n_windows, ctx) tensor, got shape {tuple(tokens.shape)}")
+    sites = [adapter.check_site(s) for s in sites]
+    stop = stop_layer(adapter, sites)
+    out: dict[str, list[torch.Tensor]] = {s: [] for s in sites}
+    starts = range(0, tokens.shape[0], batch_size)
+    for start in tqdm(starts, desc="activations", disable=not progress, leave=False):
+        cache = adapter.run(tokens[start:start + batch_size], names=sites,
+                            stop_at_layer=None if stop == adapter.info.n_layers else stop).cache
+        for s in sites:
+            act = cache[s][:, 1:] if drop_bos else cache[s]  # (batch, pos, d)
+            out[s].append(act.reshape(-1, act.shape[-1]).to(dtype).cpu())
+    return {s: torch.cat(v) for s, v in out.items()}
+
+
+def cache_activations(adapter, tokens: torch.Tensor, sites: Sequence[str], path: str | Path, *,
+                      batch_size: int = 8, dtype: torch.dtype = torch.float32, progress: bool = True) -> Path:
+    """Compute activations at `sites` once and save them as one safetensors file at `path`."""
+    from safetensors.torch import save_file
+
+    acts = site_activations(adapter, tokens, sites, batch_size=batch_size, dtype=dtype, progress=progress)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file({s: a.contiguous() for s, a in acts.items()}, str(tmp),
+              metadata={"model": adapter.name, "n_windows": str(tokens.shape[0]), "ctx": str(tokens.shape[1])})
+    tmp.replace(path)
+    return path
+
+
+def load_cached_activations(path: str | Path, sites: Sequence[str]) -> dict[str, torch.Tensor]:
+    """The activations saved by `cache_activations` (memory-mapped by safetensors)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no activation cache at {path}; create it with cache_activations")
+    with safe_open(str(path), framework="pt") as f:
+        missing = [s for s in sites if s not in f.keys()]
+        if missing:
+            raise ValueError(f"activation cache {path} lacks sites {missing}; it holds {sorted(f.keys())}")
+        return {s: f.get_tensor(s) for s in sites}
+
+
+@dataclass
+class ActivationBatches:
+    """Deterministic shuffled (input, target) training batches (see the module docstring).
+
+    `fetch(c)` returns chunk c as ``(x, y)``, each (n_tokens_c, d); for an SAE y is x.
+    """
+
+    fetch: Callable[[int], tuple[torch.Tensor, torch.Tensor]]
+    n_chunks: int
+    batch_size: int
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_chunks < 1 or self.batch_size < 1:
+            raise ValueError(f"need n_chunks >= 1 and batch_size >= 1, got {self.n_chunks}, {self.batch_size}")
+        self._chunk_id: int | None = None
+        self._chunk: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._perm: torch.Tensor | None = None
+        self._batches_per_chunk: int | None = None
+
+    def _load(self, chunk_id: int) -> None:
+        if self._chunk_id == chunk_id:
+            return
+        x, y = self.fetch(chunk_id % self.n_chunks)
+        if x.shape[0] < self.batch_size:
+            raise ValueError(f"activation chunk {chunk_id} has {x.shape[0]} tokens, fewer than one batch "
+                             f"({self.batch_size}); use more tokens per chunk or a smaller batch")
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + chunk_id)
+        self._perm = torch.randperm(x.shape[0], generator=g)
+        self._chunk, self._chunk_id = (x, y), chunk_id
+        self._batches_per_chunk = x.shape[0] // self.batch_size
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (x, y) batch of training step `step`, each (batch_size, d) float32."""
+        if self._batches_per_chunk is None:
+            self._load(0)
+        chunk_id, within = divmod(step, self._batches_per_chunk)
+        self._load(chunk_id)
+        idx = self._perm[within * self.batch_size:(within + 1) * self.batch_size]
+        x, y = self._chunk
+        xb = x[idx].float()
+        return xb, (xb if y is x else y[idx].float())
+
+    def sample(self, n_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Up to `n_tokens` (x, y) rows from the first chunk (for statistics such as the target mean)."""
+        x, y = self.fetch(0)
+        return x[:n_tokens].float(), (x[:n_tokens].float() if y is x else y[:n_tokens].float())
+
+
+def in_memory_batches(x: torch.Tensor, y: torch.Tensor | None, batch_size: int, seed: int = 0) -> ActivationBatches:
+    """Batches over activations already in memory (y=None or y is x: an SAE)."""
+    if y is not None and y.shape[0] != x.shape[0]:
+        raise ValueError(f"input and target row counts differ: {x.shape[0]} vs {y.shape[0]}")
+    y = x if y is None else y
+    return ActivationBatches(lambda c: (x, y), 1, batch_size, seed)
+
+
+def model_batches(adapter, tokens: torch.Tensor, site_in: str, site_out: str, batch_size: int, *,
+                  buffer_windows: int = 64, seed: int = 0) -> ActivationBatches:
+    """Batches computed from the model on the fly, `buffer_windows` windows per shuffled chunk."""
+    n_chunks = max(1, tokens.shape[0] // buffer_windows)
+
+    def fetch(c: int):
+        rows = tokens[c * buffer_windows:(c + 1) * buffer_windows]
+        acts = site_activations(adapter, rows, list(dict.fromkeys([site_in, site_out])))
+        return acts[site_in], acts[site_out]
+
+    return ActivationBatches(fetch, n_chunks, batch_size, seed)

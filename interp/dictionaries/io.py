@@ -1,0 +1,182 @@
+"""Dictionaries on disk in SAELens's format (``cfg.json`` + ``sae_weights.safetensors``).
+
+A dictionary is converted to the matching SAELens class and saved with its own
+``save_model``, so ``sae_lens.SAE.load_from_disk(folder)`` loads it as is:
+
+=========== ============= ===================================================
+kind        arch          SAELens architecture
+=========== ============= ===================================================
+sae         relu          ``standard``
+sae         topk          ``topk``
+sae         jumprelu      ``jumprelu``
+transcoder  relu          ``transcoder`` (``skip_transcoder`` with a skip)
+transcoder  jumprelu      ``jumprelu_transcoder`` (``jumprelu_skip_transcoder``)
+transcoder  topk          ``topk_transcoder`` (``topk_skip_transcoder``)
+=========== ============= ===================================================
+
+SAELens ships no TopK transcoder; importing this module registers `TopKTranscoder` (a
+subclass of its ``Transcoder``) under ``topk_transcoder`` so those folders load through the
+same ``SAE.load_from_disk`` call once ``interp.dictionaries`` is imported.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from sae_lens import SAE
+from sae_lens.registry import SAE_CLASS_REGISTRY, register_sae_class
+from sae_lens.saes.jumprelu_sae import JumpReLUSAE, JumpReLUSAEConfig
+from sae_lens.saes.sae import SAEMetadata
+from sae_lens.saes.standard_sae import StandardSAE, StandardSAEConfig
+from sae_lens.saes.topk_sae import TopK, TopKSAE, TopKSAEConfig
+from sae_lens.saes.transcoder import (
+    JumpReLUSkipTranscoder,
+    JumpReLUSkipTranscoderConfig,
+    JumpReLUTranscoder,
+    JumpReLUTranscoderConfig,
+    SkipTranscoder,
+    SkipTranscoderConfig,
+    Transcoder,
+    TranscoderConfig,
+)
+
+from interp.dictionaries.dictionary import Dictionary
+
+
+@dataclass
+class TopKTranscoderConfig(TranscoderConfig):
+    k: int = 32
+
+    @classmethod
+    def architecture(cls) -> str:
+        return "topk_transcoder"
+
+    @classmethod
+    def from_dict(cls, config_dict: dict[str, Any]) -> "TopKTranscoderConfig":
+        from sae_lens.util import filter_valid_dataclass_fields
+
+        res = cls(**filter_valid_dataclass_fields(config_dict, cls))
+        if "metadata" in config_dict:
+            res.metadata = SAEMetadata(**config_dict["metadata"])
+        return res
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "k": self.k}
+
+
+class TopKTranscoder(Transcoder):
+    """A transcoder whose activation keeps the k largest pre-activations (relu'd)."""
+
+    def get_activation_fn(self):
+        return TopK(self.cfg.k)
+
+    @classmethod
+    def from_dict(cls, config_dict: dict[str, Any]) -> "TopKTranscoder":
+        return cls(TopKTranscoderConfig.from_dict(config_dict))
+
+
+@dataclass
+class TopKSkipTranscoderConfig(TopKTranscoderConfig):
+    @classmethod
+    def architecture(cls) -> str:
+        return "topk_skip_transcoder"
+
+
+class TopKSkipTranscoder(SkipTranscoder):
+    """A TopK transcoder with a linear skip term."""
+
+    def get_activation_fn(self):
+        return TopK(self.cfg.k)
+
+    @classmethod
+    def from_dict(cls, config_dict: dict[str, Any]) -> "TopKSkipTranscoder":
+        return cls(TopKSkipTranscoderConfig.from_dict(config_dict))
+
+
+for _arch, _cls, _cfg in (("topk_transcoder", TopKTranscoder, TopKTranscoderConfig),
+                          ("topk_skip_transcoder", TopKSkipTranscoder, TopKSkipTranscoderConfig)):
+    if _arch not in SAE_CLASS_REGISTRY:
+        register_sae_class(_arch, _cls, _cfg)
+
+_CLASSES = {
+    ("sae", "relu", False): (StandardSAE, StandardSAEConfig),
+    ("sae", "topk", False): (TopKSAE, TopKSAEConfig),
+    ("sae", "jumprelu", False): (JumpReLUSAE, JumpReLUSAEConfig),
+    ("transcoder", "relu", False): (Transcoder, TranscoderConfig),
+    ("transcoder", "relu", True): (SkipTranscoder, SkipTranscoderConfig),
+    ("transcoder", "jumprelu", False): (JumpReLUTranscoder, JumpReLUTranscoderConfig),
+    ("transcoder", "jumprelu", True): (JumpReLUSkipTranscoder, JumpReLUSkipTranscoderConfig),
+    ("transcoder", "topk", False): (TopKTranscoder, TopKTranscoderConfig),
+    ("transcoder", "topk", True): (TopKSkipTranscoder, TopKSkipTranscoderConfig),
+}
+_ARCH_OF = {cfg.architecture(): key for key, (_, cfg) in _CLASSES.items()}
+
+
+def to_sae_lens(dictionary: Dictionary, metadata: dict | None = None) -> SAE:
+    """The SAELens module with the same weights (copies) and `metadata` (hook names, model)."""
+    sae_cls, cfg_cls = _CLASSES[(dictionary.kind, dictionary.arch, dictionary.skip)]
+    kwargs: dict[str, Any] = {"d_in": dictionary.d_in, "d_sae": dictionary.d_sae}
+    if dictionary.kind == "transcoder":
+        kwargs.update(d_out=dictionary.d_out, apply_b_dec_to_input=False)
+    if dictionary.arch == "topk":
+        kwargs["k"] = dictionary.k
+    cfg = cfg_cls(**kwargs)
+    cfg.metadata = SAEMetadata(**(metadata or {}))
+    sae = sae_cls(cfg)
+    state = {name: p.detach().clone() for name, p in dictionary.named_parameters()}
+    sae.load_state_dict(state, strict=True)
+    return sae
+
+
+def from_sae_lens(sae: SAE) -> Dictionary:
+    """Our `Dictionary` with the weights of a SAELens module of a supported architecture."""
+    arch = sae.cfg.architecture()
+    if arch not in _ARCH_OF:
+        raise ValueError(f"SAELens architecture {arch!r} is not supported; supported: {', '.join(sorted(_ARCH_OF))}")
+    kind, act, skip = _ARCH_OF[arch]
+    if kind == "sae" and not sae.cfg.apply_b_dec_to_input:
+        raise ValueError(f"SAE {arch!r} with apply_b_dec_to_input=False is not supported")
+    d_out = getattr(sae.cfg, "d_out", sae.cfg.d_in)
+    model = Dictionary(sae.cfg.d_in, sae.cfg.d_sae, d_out, kind=kind, arch=act,
+                       k=getattr(sae.cfg, "k", None) if act == "topk" else None, skip=skip)
+    params = dict(sae.named_parameters())
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(params[name].float())
+    return model.eval()
+
+
+def save_dictionary_dir(dictionary: Dictionary, folder: str | Path, metadata: dict | None = None) -> Path:
+    """Write SAELens's files for `dictionary` into `folder` (created)."""
+    folder = Path(folder)
+    to_sae_lens(dictionary, metadata).save_model(folder)
+    return folder
+
+
+def load_dictionary_dir(folder: str | Path) -> tuple[Dictionary, dict]:
+    """(dictionary, metadata dict) from a SAELens-format folder."""
+    folder = Path(folder)
+    if not (folder / "cfg.json").is_file():
+        raise FileNotFoundError(f"{folder} is not a SAELens dictionary folder (no cfg.json)")
+    sae = SAE.load_from_disk(str(folder))
+    return from_sae_lens(sae), dict(json.loads((folder / "cfg.json").read_text()).get("metadata", {}))
+
+
+def save_dictionary(store, name: str, dictionary: Dictionary, metadata: dict | None = None) -> Path:
+    """Atomically write `dictionary` as store dictionary folder `name`; returns the folder."""
+    with store.write_dictionary_dir(name) as tmp:
+        save_dictionary_dir(dictionary, tmp, metadata)
+    return store.dictionary_dir(name)
+
+
+def load_dictionary(store, name: str) -> tuple[Dictionary, dict]:
+    """(dictionary, metadata) of store dictionary `name`."""
+    folder = store.dictionary_dir(name)
+    if not folder.is_dir():
+        known = store.read("dictionaries", columns=["name"])["name"].tolist()
+        raise FileNotFoundError(f"no dictionary {name!r} in store {store.root}; stored: {', '.join(known) or 'none'}")
+    return load_dictionary_dir(folder)

@@ -1,0 +1,317 @@
+"""One training loop for transcoders and SAEs (an SAE is a transcoder whose target is its input).
+
+Dunefsky, Chlenski & Nanda (2024), "Transcoders Find Interpretable LLM Feature Circuits";
+TopK and its auxiliary loss from Gao et al. (2024), "Scaling and evaluating sparse
+autoencoders"; JumpReLU from Rajamanoharan et al. (2024).
+
+SAELens's runner is not used because it trains only SAEs (its loss reconstructs the input
+and its data provider yields one activation per token); transcoders need an (input, target)
+pair from two sites, so both kinds share this loop instead.
+
+Algorithm
+1. Initialise: decoder rows random unit vectors, W_enc = W_dec.T (when square), ``b_dec`` =
+   the mean of the target over a sample. ``scale`` = mean ||y - mean(y)||^2 over the sample,
+   so the reconstruction term below is the fraction of variance unexplained (FVU).
+2. Each step s takes batch s of `ActivationBatches` (a pure function of seed and step) and
+   minimises::
+
+       L = ||y_hat - y||^2 / scale
+           + l1 * sum_i z_i ||W_dec[i]|| / sqrt(scale)      (relu: L1 on activations)
+           + l1 * ||z||_0                                   (jumprelu: straight-through L0)
+           + aux_coefficient * ||e_hat - e||^2 / scale      (topk: e = y - y_hat, e_hat built
+                                                              from the aux_k best dead latents)
+
+3. Adam with linear warm-up over `warmup_steps` and linear decay over the last
+   `decay_fraction` of steps. The radial part of W_dec's gradient is removed and the rows
+   renormalised to unit norm after each step (decoder-norm handling).
+4. Dead latents = not fired in the last `dead_after_tokens` tokens. TopK revives them with
+   the auxiliary loss; relu/jumprelu resample them every `resample_every` steps towards
+   inputs the dictionary reconstructs worst (Anthropic's resampling, simplified).
+5. Every `checkpoint_every` steps the weights, Adam moments, counters and step go to a
+   checkpoint (safetensors, no pickle); a run started with the same config resumes there and
+   reproduces the uninterrupted run exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from interp.dictionaries.activations import ActivationBatches
+from interp.dictionaries.dictionary import ARCHS, KINDS, Dictionary, Encoded
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train one dictionary."""
+
+    kind: str = "transcoder"
+    """'transcoder' (target = the MLP output) or 'sae' (target = input)."""
+    arch: str = "topk"
+    """'relu' (L1 penalty), 'topk' (k active latents) or 'jumprelu' (L0 penalty)."""
+    expansion: int = 8
+    """d_sae = expansion * d_in."""
+    k: int = 32
+    """Active latents per token (topk)."""
+    l1: float = 0.05
+    """Sparsity coefficient: L1 weight (relu) or L0 weight (jumprelu); unused by topk."""
+    skip: bool = False
+    """Add a linear skip term W_skip (transcoders only)."""
+    lr: float = 5e-4
+    """Adam learning rate."""
+    batch_size: int = 1024
+    """Tokens per step."""
+    train_tokens: int = 200_000
+    """Training tokens seen in total (steps = train_tokens // batch_size)."""
+    warmup_steps: int = 20
+    """Linear learning-rate warm-up."""
+    decay_fraction: float = 0.2
+    """Share of the final steps over which the learning rate decays linearly to 0."""
+    dead_after_tokens: int = 50_000
+    """A latent that did not fire in this many tokens counts as dead."""
+    aux_k: int = 256
+    """Dead latents used by the TopK auxiliary loss."""
+    aux_coefficient: float = 1 / 32
+    """Weight of the TopK auxiliary loss."""
+    resample_every: int = 100
+    """Steps between dead-latent resamplings (relu/jumprelu; 0 = never)."""
+    checkpoint_every: int = 0
+    """Steps between checkpoints (0 = none)."""
+    seed: int = 0
+    """Seed of the initialisation and of the batch order."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind {self.kind!r} is not valid; choose one of {KINDS}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch {self.arch!r} is not valid; choose one of {ARCHS}")
+        for name in ("expansion", "k", "batch_size", "train_tokens", "aux_k", "dead_after_tokens"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
+        if self.train_tokens < self.batch_size:
+            raise ValueError(f"train_tokens ({self.train_tokens}) must be at least one batch ({self.batch_size})")
+        if not (self.lr > 0 and self.l1 >= 0 and 0 <= self.decay_fraction < 1 and self.aux_coefficient >= 0):
+            raise ValueError(f"need lr > 0, l1 >= 0, 0 <= decay_fraction < 1, aux_coefficient >= 0; got lr={self.lr}, "
+                             f"l1={self.l1}, decay_fraction={self.decay_fraction}, aux={self.aux_coefficient}")
+        if self.skip and self.kind != "transcoder":
+            raise ValueError("skip=True is only valid for kind='transcoder'")
+
+    @property
+    def n_steps(self) -> int:
+        return self.train_tokens // self.batch_size
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainState:
+    """Everything a checkpoint must restore besides the weights and Adam moments."""
+
+    step: int = 0
+    scale: float = 1.0
+    tokens_since_fired: torch.Tensor | None = None
+    history: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class TrainResult:
+    """A trained dictionary and how training went."""
+
+    dictionary: Dictionary
+    history: list[dict]
+    """Per logged step: step, loss, fvu, l0, dead_fraction, lr."""
+    config: TrainConfig
+    dead_fraction: float
+    """Share of latents not fired in the last `dead_after_tokens` training tokens."""
+
+
+def make_dictionary(config: TrainConfig, d_in: int, d_out: int) -> Dictionary:
+    """A freshly initialised dictionary for `config` (seeded)."""
+    model = Dictionary(d_in, config.expansion * d_in, d_out, kind=config.kind, arch=config.arch,
+                       k=config.k if config.arch == "topk" else None, skip=config.skip)
+    model.init_weights(torch.Generator().manual_seed(config.seed))
+    return model
+
+
+@torch.no_grad()
+def _init_from_data(model: Dictionary, batches: ActivationBatches) -> float:
+    """Set b_dec to the target mean; return the target's mean squared distance to it."""
+    _, y = batches.sample(8192)
+    mean = y.mean(0)
+    model.b_dec.copy_(mean)
+    return float((y - mean).pow(2).sum(-1).mean().clamp_min(1e-12))
+
+
+def _lr_factor(step: int, config: TrainConfig) -> float:
+    warm = min(1.0, (step + 1) / max(1, config.warmup_steps))
+    decay_start = int(config.n_steps * (1 - config.decay_fraction))
+    if step < decay_start or config.decay_fraction == 0:
+        return warm
+    return warm * max(0.0, (config.n_steps - step) / max(1, config.n_steps - decay_start))
+
+
+def _encode(model: Dictionary, x: torch.Tensor) -> tuple[Encoded, torch.Tensor | None]:
+    """Latent activations, plus the differentiable L0 for jumprelu (one encoder pass)."""
+    if model.arch != "jumprelu":
+        return model.encode_sparse(x), None
+    from interp.dictionaries.dictionary import _JumpReLU, _Step
+
+    pre = model.pre_activations(x).relu()
+    return Encoded(_JumpReLU.apply(pre, model.threshold), None, None), _Step.apply(pre, model.threshold).sum(-1)
+
+
+def _aux_loss(model: Dictionary, x: torch.Tensor, err: torch.Tensor, dead: torch.Tensor,
+              config: TrainConfig, scale: float) -> torch.Tensor:
+    """TopK auxiliary loss: the best `aux_k` dead latents reconstruct the residual error."""
+    dead_idx = dead.nonzero().squeeze(-1)
+    x_in = model._input(x)
+    pre = torch.addmm(model.b_enc[dead_idx], x_in, model.W_enc[:, dead_idx])  # (batch, n_dead)
+    values, idx = pre.topk(min(config.aux_k, len(dead_idx)), dim=-1)
+    err_hat = torch.nn.functional.embedding_bag(idx, model.W_dec[dead_idx], per_sample_weights=values.relu(),
+                                                mode="sum")
+    return (err_hat - err).pow(2).sum(-1).mean() / scale
+
+
+def _loss(model: Dictionary, x: torch.Tensor, y: torch.Tensor, state: TrainState, config: TrainConfig):
+    """(loss, metrics dict, Encoded, y_hat) for one batch."""
+    enc, l0_soft = _encode(model, x)
+    y_hat = model.decode_sparse(enc, x)
+    err = y - y_hat
+    mse = err.pow(2).sum(-1).mean() / state.scale
+    loss = mse
+    if config.arch == "relu":
+        acts = enc.acts * model.W_dec.norm(dim=-1)
+        loss = loss + config.l1 * acts.sum(-1).mean() / math.sqrt(state.scale)
+    elif config.arch == "jumprelu":
+        loss = loss + config.l1 * l0_soft.mean()
+    else:
+        dead = state.tokens_since_fired >= config.dead_after_tokens
+        if config.aux_coefficient > 0 and bool(dead.any()):
+            loss = loss + config.aux_coefficient * _aux_loss(model, x, err.detach(), dead, config, state.scale)
+    with torch.no_grad():
+        fvu = err.pow(2).sum() / (y - y.mean(0)).pow(2).sum().clamp_min(1e-12)
+    return loss, {"loss": float(loss), "fvu": float(fvu), "l0": float(enc.l0().mean())}, enc, y_hat
+
+
+@torch.no_grad()
+def _track_firing(model: Dictionary, enc: Encoded, state: TrainState, n_tokens: int) -> None:
+    fired = torch.zeros(model.d_sae, dtype=torch.bool)
+    if enc.acts is not None:
+        fired |= (enc.acts > 0).any(0)
+    else:
+        fired[enc.indices[enc.values > 0]] = True
+    state.tokens_since_fired += n_tokens
+    state.tokens_since_fired[fired] = 0
+
+
+@torch.no_grad()
+def _resample(model: Dictionary, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+              y_hat: torch.Tensor, state: TrainState, config: TrainConfig) -> int:
+    """Point dead latents at the worst-reconstructed inputs of this batch; returns how many."""
+    dead = (state.tokens_since_fired >= config.dead_after_tokens).nonzero().squeeze(-1)
+    if len(dead) == 0:
+        return 0
+    err = y - y_hat
+    g = torch.Generator().manual_seed(config.seed * 7919 + state.step)
+    pick = torch.multinomial(err.pow(2).sum(-1) + 1e-12, len(dead), replacement=True, generator=g)
+    alive = torch.ones(model.d_sae, dtype=torch.bool)
+    alive[dead] = False
+    enc_norm = model.W_enc[:, alive].norm(dim=0).mean() if alive.any() else torch.tensor(1.0)
+    x_in = model._input(x)[pick]
+    model.W_dec[dead] = err[pick] / err[pick].norm(dim=-1, keepdim=True).clamp_min(1e-8)
+    model.W_enc[:, dead] = (x_in / x_in.norm(dim=-1, keepdim=True).clamp_min(1e-8)).T * 0.2 * enc_norm
+    model.b_enc[dead] = 0.0
+    for p, rows in ((model.W_dec, (dead,)), (model.W_enc, (slice(None), dead)), (model.b_enc, (dead,))):
+        for moment in ("exp_avg", "exp_avg_sq"):
+            if p in opt.state and moment in opt.state[p]:
+                opt.state[p][moment][rows] = 0.0
+    state.tokens_since_fired[dead] = 0
+    return len(dead)
+
+
+def train_dictionary(batches: ActivationBatches, config: TrainConfig, d_in: int, d_out: int, *,
+                     checkpoint=None, progress: bool = True, log_every: int = 10) -> TrainResult:
+    """Train one dictionary on `batches` ((batch, d_in) inputs, (batch, d_out) targets).
+
+    `checkpoint`: an object with ``save(tensors, meta)`` and ``load() -> (tensors, meta) | None``
+    (`interp.dictionaries.checkpoint.StoreCheckpoint`); training resumes from it when it holds
+    a checkpoint of the same config.
+    """
+    model = make_dictionary(config, d_in, d_out)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
+    state = TrainState(tokens_since_fired=torch.zeros(model.d_sae, dtype=torch.long))
+    resumed = checkpoint is not None and _restore(checkpoint, model, opt, state, config)
+    if not resumed:
+        state.scale = _init_from_data(model, batches)
+    bar = tqdm(total=config.n_steps, initial=state.step, desc=f"train {config.kind} {config.arch}",
+               disable=not progress)
+    while state.step < config.n_steps:
+        x, y = batches.batch(state.step)
+        for group in opt.param_groups:
+            group["lr"] = config.lr * _lr_factor(state.step, config)
+        loss, metrics, enc, y_hat = _loss(model, x, y, state, config)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        model.remove_parallel_decoder_grad()
+        opt.step()
+        model.normalize_decoder()
+        if config.arch == "jumprelu":
+            with torch.no_grad():
+                model.threshold.clamp_(min=1e-6)
+        _track_firing(model, enc, state, x.shape[0])
+        if config.arch != "topk" and config.resample_every and (state.step + 1) % config.resample_every == 0 \
+                and state.step + 1 < int(config.n_steps * (1 - config.decay_fraction)):
+            _resample(model, opt, x, y, y_hat.detach(), state, config)
+        state.step += 1
+        if state.step % log_every == 0 or state.step == config.n_steps:
+            metrics.update(step=state.step, lr=opt.param_groups[0]["lr"], dead_fraction=_dead(state, config))
+            state.history.append(metrics)
+            bar.set_postfix(loss=f"{metrics['loss']:.3f}", L0=f"{metrics['l0']:.1f}", FVU=f"{metrics['fvu']:.3f}")
+        if checkpoint is not None and config.checkpoint_every and state.step % config.checkpoint_every == 0:
+            _save(checkpoint, model, opt, state, config)
+        bar.update(1)
+    bar.close()
+    model.eval()
+    return TrainResult(model, state.history, config, _dead(state, config))
+
+
+def _dead(state: TrainState, config: TrainConfig) -> float:
+    return float((state.tokens_since_fired >= config.dead_after_tokens).float().mean())
+
+
+def _save(checkpoint, model: Dictionary, opt: torch.optim.Optimizer, state: TrainState, config: TrainConfig) -> None:
+    tensors = {f"param.{n}": p.detach() for n, p in model.named_parameters()}
+    names = {p: n for n, p in model.named_parameters()}
+    for p, s in opt.state.items():
+        for key, value in s.items():
+            tensors[f"adam.{names[p]}.{key}"] = torch.as_tensor(value).reshape(-1) if key == "step" else value
+    tensors["tokens_since_fired"] = state.tokens_since_fired
+    meta = {"config": config.to_dict(), "step": state.step, "scale": state.scale, "history": state.history}
+    checkpoint.save(tensors, meta)
+
+
+def _restore(checkpoint, model: Dictionary, opt: torch.optim.Optimizer, state: TrainState,
+             config: TrainConfig) -> bool:
+    found = checkpoint.load()
+    if found is None:
+        return False
+    tensors, meta = found
+    if meta.get("config") != config.to_dict():
+        return False  # a checkpoint of another configuration: start afresh (it will be overwritten)
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for n, p in params.items():
+            p.copy_(tensors[f"param.{n}"])
+    for n, p in params.items():
+        moments = {key: tensors[f"adam.{n}.{key}"] for key in ("exp_avg", "exp_avg_sq", "step")
+                   if f"adam.{n}.{key}" in tensors}
+        if moments:
+            moments["step"] = moments["step"].reshape(())
+            opt.state[p] = moments
+    state.step, state.scale, state.history = int(meta["step"]), float(meta["scale"]), list(meta["history"])
+    state.tokens_since_fired = tensors["tokens_since_fired"].clone()
+    return True
