@@ -52,8 +52,7 @@ with tokens_tab:
         for col, end in ((left, "top"), (right, "bottom")):
             shown = part[part["end"] == end][["rank", "token_str", "logit", "prob"]]
             col.caption(f"{end} tokens")
-            col.dataframe(shown.assign(token_str=shown["token_str"].map(repr)), hide_index=True,
-                          width="stretch")
+            col.table(shown.assign(token_str=shown["token_str"].map(repr)).set_index("rank"))
 
 examples = state.query("feature_examples", fid)
 with contexts_tab:
