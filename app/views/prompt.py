@@ -30,14 +30,14 @@ with pred_tab:
                                                                                 format="%.3f")})
 
 with attr_tab:
-    stored = state.query("attributions", model=model_name, prompt=prompt)
+    stored = state.query("attributions", prompt=prompt)
     if stored.empty:
         st.info("No stored attributions for this exact prompt: " + state.fill_hint("attributions"))
-    for target, part in stored.groupby("target", sort=False):
+    for (stored_model, target), part in stored.groupby(["model", "target"], sort=False):
         tokens = list(part.iloc[0]["tokens"])
         scores = {r.method: list(r.scores) for r in part.itertuples() if len(r.scores) == len(tokens)}
-        st.plotly_chart(store_views.attribution_heatmap(tokens, scores, title=f"Attributions towards {target!r}"),
-                        width="stretch")
+        st.plotly_chart(store_views.attribution_heatmap(
+            tokens, scores, title=f"Stored attributions towards {target!r} ({stored_model})"), width="stretch")
     if adapter is not None and st.button("Run ReAGent live (small budget)"):
         from interp.methods.reagent import ReagentConfig, reagent
 
