@@ -1,0 +1,76 @@
+"""The prompt view's live computations (`app.live`) on a tiny model, and on SmolLM2 via AppTest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from app import live
+from interp.models import ClampUnit
+
+PROMPT = "The capital of France is"
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_models):
+    return tiny_models["llama"]
+
+
+def test_prediction_is_the_softmax_top_k(tiny):
+    frame = live.prediction(tiny, PROMPT, k=5)
+    probs = torch.softmax(tiny.logits(tiny.to_tokens(PROMPT))[0, -1].float(), -1)
+    top = torch.topk(probs, 5)
+    assert frame["token_id"].tolist() == top.indices.tolist()
+    assert frame["prob"].tolist() == pytest.approx(top.values.tolist(), rel=1e-5)
+    assert frame["prob"].is_monotonic_decreasing
+
+
+def test_continuation_is_greedy_and_a_clamp_reaches_every_step(tiny):
+    tokens = tiny.to_tokens(PROMPT)
+    for _ in range(4):
+        tokens = torch.cat([tokens, tiny.logits(tokens)[:, -1].argmax(-1, keepdim=True)], 1)
+    assert live.continuation(tiny, PROMPT, 4) == tiny.decode(tokens[0, -4:].tolist())
+
+    site = tiny.sites(0).mlp_hidden
+    clamp = ClampUnit(site, 0, 1e4)
+    clamped = live.continuation(tiny, PROMPT, 4, clamp=clamp)
+    manual = tiny.to_tokens(PROMPT)
+    for _ in range(4):
+        manual = torch.cat([manual, tiny.logits(manual, interventions=(clamp,))[:, -1].argmax(-1, keepdim=True)], 1)
+    assert clamped == tiny.decode(manual[0, -4:].tolist())
+
+
+def test_active_neurons_are_the_per_position_maxima(tiny):
+    found = live.active_neurons(tiny, PROMPT, layers=[0, 1], k=2)
+    tokens = tiny.to_tokens(PROMPT)
+    sites = [tiny.sites(l).mlp_hidden for l in (0, 1)]
+    cache = tiny.run(tokens, names=sites).cache
+    both = torch.cat([cache[s][0] for s in sites], dim=-1)  # (pos, 2 * d_mlp)
+    best = both.max(-1).values
+    firsts = found.table.groupby("pos")["act"].max()
+    assert firsts.tolist() == pytest.approx(best.tolist(), rel=1e-5)
+    assert found.heat.shape == (len(found.labels), tokens.shape[1])
+
+
+def test_empty_prompt_is_a_clear_error(tiny):
+    with pytest.raises(ValueError, match="prompt is empty"):
+        live.prediction(tiny, "   ")
+
+
+@pytest.mark.model
+def test_prompt_page_live_on_smollm2(monkeypatch, tmp_path, smollm2):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("INTERP_STORE", str(tmp_path / "store"))
+    page = Path(__file__).resolve().parent.parent / "app" / "views" / "prompt.py"
+    at = AppTest.from_file(str(page), default_timeout=240)
+    at.query_params["model"] = "smollm2-135m"
+    at.query_params["prompt"] = PROMPT
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    prediction = at.dataframe[0].value
+    assert prediction.iloc[0]["token"] == repr(" Paris")
+    continuation = next(d.value for d in at.dataframe if "continuation" in d.value)
+    assert len(continuation) == 2 and all(isinstance(t, str) and t for t in continuation["continuation"])
