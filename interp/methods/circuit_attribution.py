@@ -214,6 +214,7 @@ def _layer_trace(adapter, trace_cache: dict, layer: int, tc: Transcoder | None, 
     return lt
 
 
+@torch.no_grad()
 def trace(adapter, transcoders: Mapping[int, Transcoder], tokens, dtype: str = "float32") -> Trace:
     """Run `tokens` (one prompt: a string or (pos,) ids) once and freeze what attribution needs.
 
