@@ -82,7 +82,8 @@ class _SparseTopK(torch.autograd.Function):
         g = grad_values * (values > 0)  # relu gate, (batch, k)
         rows = torch.arange(batch, device=x.device).repeat_interleave(k)
         # (d_sae, batch) sparse gradient of the pre-activations, transposed.
-        g_sparse = torch.sparse_coo_tensor(torch.stack([indices.reshape(-1), rows]), g.reshape(-1), (d_sae, batch))
+        g_sparse = torch.sparse_coo_tensor(torch.stack([indices.reshape(-1), rows]), g.reshape(-1), (d_sae, batch),
+                                           check_invariants=False)
         grad_x = grad_W = grad_b = None
         if ctx.needs_input_grad[1]:
             grad_W = torch.sparse.mm(g_sparse, x).T  # (d_in, d_sae)

@@ -9,9 +9,12 @@ and its data provider yields one activation per token); transcoders need an (inp
 pair from two sites, so both kinds share this loop instead.
 
 Algorithm
-1. Initialise: decoder rows random unit vectors, W_enc = W_dec.T (when square), ``b_dec`` =
-   the mean of the target over a sample. ``scale`` = mean ||y - mean(y)||^2 over the sample,
-   so the reconstruction term below is the fraction of variance unexplained (FVU).
+1. Scale inputs and targets by constants so that E||x||^2 = d_in and E||y||^2 = d_out (one
+   learning rate fits every site; the factors are folded into the weights at the end, so
+   saved decoder rows all have norm 1 / y_scale). Initialise: decoder rows random unit
+   vectors, W_enc = W_dec.T (when square) rescaled so the first reconstructions have the
+   target's spread, ``b_dec`` = the mean of the target over a sample. ``scale`` = mean
+   ||y - mean(y)||^2 over the sample, so the reconstruction term below is the FVU.
 2. Each step s takes batch s of `ActivationBatches` (a pure function of seed and step) and
    minimises::
 
@@ -113,6 +116,10 @@ class TrainState:
 
     step: int = 0
     scale: float = 1.0
+    x_scale: float = 1.0
+    """Inputs are trained at x * x_scale, so that E||x||^2 = d_in (scale-free learning rates)."""
+    y_scale: float = 1.0
+    """Targets likewise at y * y_scale (= x_scale for an SAE); folded into the weights at the end."""
     tokens_since_fired: torch.Tensor | None = None
     history: list[dict] = field(default_factory=list)
 
@@ -138,12 +145,33 @@ def make_dictionary(config: TrainConfig, d_in: int, d_out: int) -> Dictionary:
 
 
 @torch.no_grad()
-def _init_from_data(model: Dictionary, batches: ActivationBatches) -> float:
-    """Set b_dec to the target mean; return the target's mean squared distance to it."""
-    _, y = batches.sample(8192)
+def _init_from_data(model: Dictionary, batches: ActivationBatches, state: "TrainState") -> None:
+    """Fix the input/target scale factors, set b_dec to the (scaled) target mean and scale W_enc
+    so the first reconstructions have the target's spread; `state.scale` = the scaled target's
+    mean squared distance to its mean."""
+    x, y = batches.sample(8192)
+    state.x_scale = math.sqrt(x.shape[1] / float(x.pow(2).sum(-1).mean().clamp_min(1e-12)))
+    state.y_scale = state.x_scale if model.kind == "sae" else \
+        math.sqrt(y.shape[1] / float(y.pow(2).sum(-1).mean().clamp_min(1e-12)))
+    x, y = x * state.x_scale, y * state.y_scale
     mean = y.mean(0)
     model.b_dec.copy_(mean)
-    return float((y - mean).pow(2).sum(-1).mean().clamp_min(1e-12))
+    state.scale = float((y - mean).pow(2).sum(-1).mean().clamp_min(1e-12))
+    spread = float((model(x) - mean).pow(2).sum(-1).mean())
+    if spread > 0:
+        model.W_enc.mul_(math.sqrt(state.scale / spread))
+
+
+@torch.no_grad()
+def _fold_scales(model: Dictionary, state: "TrainState") -> None:
+    """Turn the dictionary trained on (x * x_scale -> y * y_scale) into one on raw activations."""
+    sx, sy = state.x_scale, state.y_scale
+    # An SAE's pre = (sx x - b_dec) W_enc = (x - b_dec / sx) (sx W_enc), and sx == sy there.
+    model.W_enc.mul_(sx)
+    model.W_dec.div_(sy)
+    model.b_dec.div_(sy)
+    if model.skip:
+        model.W_skip.mul_(sx / sy)
 
 
 def _lr_factor(step: int, config: TrainConfig) -> float:
@@ -194,7 +222,7 @@ def _loss(model: Dictionary, x: torch.Tensor, y: torch.Tensor, state: TrainState
             loss = loss + config.aux_coefficient * _aux_loss(model, x, err.detach(), dead, config, state.scale)
     with torch.no_grad():
         fvu = err.pow(2).sum() / (y - y.mean(0)).pow(2).sum().clamp_min(1e-12)
-    return loss, {"loss": float(loss), "fvu": float(fvu), "l0": float(enc.l0().mean())}, enc, y_hat
+    return loss, {"loss": float(loss.detach()), "fvu": float(fvu), "l0": float(enc.l0().mean())}, enc, y_hat
 
 
 @torch.no_grad()
@@ -246,11 +274,12 @@ def train_dictionary(batches: ActivationBatches, config: TrainConfig, d_in: int,
     state = TrainState(tokens_since_fired=torch.zeros(model.d_sae, dtype=torch.long))
     resumed = checkpoint is not None and _restore(checkpoint, model, opt, state, config)
     if not resumed:
-        state.scale = _init_from_data(model, batches)
+        _init_from_data(model, batches, state)
     bar = tqdm(total=config.n_steps, initial=state.step, desc=f"train {config.kind} {config.arch}",
                disable=not progress)
     while state.step < config.n_steps:
         x, y = batches.batch(state.step)
+        x, y = x * state.x_scale, y * state.y_scale
         for group in opt.param_groups:
             group["lr"] = config.lr * _lr_factor(state.step, config)
         loss, metrics, enc, y_hat = _loss(model, x, y, state, config)
@@ -275,6 +304,7 @@ def train_dictionary(batches: ActivationBatches, config: TrainConfig, d_in: int,
             _save(checkpoint, model, opt, state, config)
         bar.update(1)
     bar.close()
+    _fold_scales(model, state)
     model.eval()
     return TrainResult(model, state.history, config, _dead(state, config))
 
@@ -290,7 +320,8 @@ def _save(checkpoint, model: Dictionary, opt: torch.optim.Optimizer, state: Trai
         for key, value in s.items():
             tensors[f"adam.{names[p]}.{key}"] = torch.as_tensor(value).reshape(-1) if key == "step" else value
     tensors["tokens_since_fired"] = state.tokens_since_fired
-    meta = {"config": config.to_dict(), "step": state.step, "scale": state.scale, "history": state.history}
+    meta = {"config": config.to_dict(), "step": state.step, "scale": state.scale, "history": state.history,
+            "x_scale": state.x_scale, "y_scale": state.y_scale}
     checkpoint.save(tensors, meta)
 
 
@@ -313,5 +344,6 @@ def _restore(checkpoint, model: Dictionary, opt: torch.optim.Optimizer, state: T
             moments["step"] = moments["step"].reshape(())
             opt.state[p] = moments
     state.step, state.scale, state.history = int(meta["step"]), float(meta["scale"]), list(meta["history"])
+    state.x_scale, state.y_scale = float(meta["x_scale"]), float(meta["y_scale"])
     state.tokens_since_fired = tensors["tokens_since_fired"].clone()
     return True

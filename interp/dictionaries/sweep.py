@@ -1,0 +1,241 @@
+"""End-to-end dictionary jobs: train, evaluate, save (SAELens format), publish to the store.
+
+- `train_and_publish` - one dictionary (``interp train``); the pipeline's small transcoder.
+- `run_sweep` - transcoders vs SAEs at several sparsities on one layer (``interp sweep``),
+  the comparison of Dunefsky et al. (2024) Fig. 2: at matched L0, is the transcoder's spliced
+  CE on par with an SAE's on the MLP output? One activation pass (cached on disk) feeds
+  every dictionary; each result goes to the `dictionaries` table, the comparison table and
+  its figure to `results` (name ``dictionary_sweep``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+
+from interp.dictionaries.activations import in_memory_batches, site_activations
+from interp.dictionaries.checkpoint import StoreCheckpoint
+from interp.dictionaries.dashboards import DashboardConfig, store_model_name, feature_dashboards, write_dashboards
+from interp.dictionaries.evaluation import DictionaryMetrics, EvalConfig, evaluate_dictionary
+from interp.dictionaries.io import save_dictionary
+from interp.dictionaries.training import TrainConfig, TrainResult, train_dictionary
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which tokens train and evaluate a dictionary."""
+
+    corpus: str = "imdb"
+    """Corpus name (`interp.corpus.CORPORA` or a text:/jsonl: form)."""
+    ctx_len: int = 128
+    """Tokens per window, BOS included."""
+    activation_tokens: int | None = None
+    """Distinct training tokens to compute activations for (None = the TrainConfig's
+    train_tokens, one epoch); fewer than train_tokens means several epochs over them."""
+    eval_tokens: int = 4096
+    """Held-out tokens for the metrics (spliced CE costs 4 forward passes over them)."""
+    dashboard_tokens: int = 8192
+    """Held-out tokens for feature dashboards (0 = no dashboards)."""
+    seed: int = 0
+    """Seed of the corpus shuffle."""
+
+    def __post_init__(self) -> None:
+        if self.ctx_len < 2 or self.eval_tokens < self.ctx_len:
+            raise ValueError(f"need ctx_len >= 2 and eval_tokens >= ctx_len, got {self.ctx_len}, {self.eval_tokens}")
+        if self.dashboard_tokens and self.dashboard_tokens < self.ctx_len:
+            raise ValueError(f"dashboard_tokens must be 0 or >= ctx_len ({self.ctx_len}), got {self.dashboard_tokens}")
+
+
+@dataclass
+class PublishedDictionary:
+    """What `train_and_publish` produced."""
+
+    name: str
+    site_in: str
+    site_out: str
+    metrics: DictionaryMetrics
+    result: TrainResult
+    run_id: str
+
+
+def dictionary_sites(adapter, kind: str, layer: int, site: str | None = None) -> tuple[str, str]:
+    """(input site, target site): a transcoder maps the MLP input to its output; an SAE
+    reconstructs `site` (default: the MLP output)."""
+    sites = adapter.sites(layer)
+    if kind == "transcoder":
+        if site is not None:
+            raise ValueError("a transcoder's sites are fixed (MLP input -> MLP output); drop --site")
+        return sites.mlp_in, sites.mlp_out
+    site = adapter.check_site(site or sites.mlp_out)
+    return site, site
+
+
+def dictionary_name(model: str, layer: int, train: TrainConfig, site: str | None = None) -> str:
+    """A readable store name, e.g. ``smollm2-135m/L15-transcoder-topk-k32-x8-200k``."""
+    sparsity = f"k{train.k}" if train.arch == "topk" else f"l1-{train.l1:g}"
+    where = f"L{layer}" if site is None else site.replace("blocks.", "b").replace(".", "-")
+    skip = "-skip" if train.skip else ""
+    return f"{store_model_name(model)}/{where}-{train.kind}{skip}-{train.arch}-{sparsity}-x{train.expansion}-" \
+           f"{train.train_tokens // 1000}k"
+
+
+def _windows(adapter, data: DataConfig, split: str, n_tokens: int):
+    from interp.corpus import token_windows
+
+    # Windows hold ctx_len - 1 trainable tokens each (BOS is dropped).
+    n_windows = -(-n_tokens // (data.ctx_len - 1))
+    return token_windows(data.corpus, adapter.tokenizer, split=split, ctx_len=data.ctx_len,
+                         max_tokens=n_windows * data.ctx_len, seed=data.seed)
+
+
+def train_and_publish(adapter, store, train: TrainConfig, layer: int, *, site: str | None = None,
+                      data: DataConfig = DataConfig(), name: str | None = None,
+                      activations: dict[str, torch.Tensor] | None = None, progress: bool = True,
+                      command: str = "interp train") -> PublishedDictionary:
+    """Train one dictionary at `layer`, evaluate it on held-out tokens, save and publish it.
+
+    `activations`: precomputed {site: (n, d)} training activations (a sweep passes its cache);
+    otherwise they are computed here (the model runs only up to `layer`).
+    """
+    layer = adapter.check_layer(layer)
+    site_in, site_out = dictionary_sites(adapter, train.kind, layer, site)
+    name = name or dictionary_name(adapter.name, layer, train, site)
+    n_act = data.activation_tokens or train.train_tokens
+    train_windows = _windows(adapter, data, "train", n_act)
+    run_id = store.start_run(command, {"train": train.to_dict(), "data": data.__dict__, "layer": layer,
+                                       "name": name, "model": store_model_name(adapter.name)},
+                             corpus=train_windows.describe(), seed=train.seed)
+    try:
+        if activations is None:
+            activations = site_activations(adapter, train_windows.tokens, list(dict.fromkeys([site_in, site_out])),
+                                           progress=progress)
+        x, y = activations[site_in], activations[site_out]
+        batches = in_memory_batches(x, None if site_in == site_out else y, train.batch_size, train.seed)
+        result = train_dictionary(batches, train, x.shape[1], y.shape[1],
+                                  checkpoint=StoreCheckpoint(store, name) if train.checkpoint_every else None,
+                                  progress=progress)
+        published = _publish(adapter, store, result, name, layer, site_in, site_out, data, run_id, progress)
+    except BaseException:
+        store.finish_run(run_id, "failed")
+        raise
+    store.finish_run(run_id, "done")
+    return published
+
+
+def _publish(adapter, store, result: TrainResult, name: str, layer: int, site_in: str, site_out: str,
+             data: DataConfig, run_id: str, progress: bool) -> PublishedDictionary:
+    heldout = _windows(adapter, data, "heldout", data.eval_tokens).tokens
+    metrics = evaluate_dictionary(adapter, result.dictionary, heldout, site_in, site_out, EvalConfig(),
+                                  progress=progress)
+    meta = {"model_name": adapter.name, "hook_name": site_in, "hook_name_out": site_out, "hook_layer": layer,
+            "context_size": data.ctx_len, "prepend_bos": True, "dataset_path": data.corpus,
+            "interp_kind": result.config.kind}
+    folder = save_dictionary(store, name, result.dictionary, meta)
+    store.write("dictionaries", [{
+        "name": name, "model": store_model_name(adapter.name), "site": site_in, "hook_out": site_out, "kind": result.config.kind,
+        "arch": result.config.arch, "config": {"train": result.config.to_dict(), "data": data.__dict__},
+        "metrics": {**metrics.to_dict(), "train_dead_fraction": result.dead_fraction,
+                    "final_train": result.history[-1] if result.history else None},
+        "path": str(folder.relative_to(store.root)),
+    }], run_id=run_id)
+    if data.dashboard_tokens:
+        tokens = _windows(adapter, replace(data, seed=data.seed + 1), "heldout", data.dashboard_tokens).tokens
+        write_dashboards(store, feature_dashboards(adapter, result.dictionary, tokens, site_in, name,
+                                                   DashboardConfig()), run_id)
+    return PublishedDictionary(name, site_in, site_out, metrics, result, run_id)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Transcoders vs SAEs at several sparsities on one layer."""
+
+    layer: int = 15
+    """Block whose MLP is studied (SAEs sit on its output)."""
+    ks: tuple[int, ...] = (8, 16, 32)
+    """TopK sparsities (arch 'topk'); for relu/jumprelu use `l1s`."""
+    l1s: tuple[float, ...] = ()
+    """Sparsity coefficients for relu/jumprelu sweeps."""
+    kinds: tuple[str, ...] = ("transcoder", "sae")
+    """Which dictionary kinds to train at each sparsity."""
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(train_tokens=200_000))
+    """Shared training settings (kind, k and l1 are overridden per run)."""
+    data: DataConfig = field(default_factory=lambda: DataConfig(dashboard_tokens=0))
+    """Tokens; the token budget is `train.train_tokens` (scale it up on a GPU)."""
+
+    def __post_init__(self) -> None:
+        if self.train.arch == "topk" and not self.ks:
+            raise ValueError("a topk sweep needs at least one k in ks")
+        if self.train.arch != "topk" and not self.l1s:
+            raise ValueError(f"a {self.train.arch} sweep needs at least one coefficient in l1s")
+        bad = [k for k in self.kinds if k not in ("transcoder", "sae")]
+        if bad or not self.kinds:
+            raise ValueError(f"kinds must be a non-empty subset of ('transcoder', 'sae'), got {self.kinds}")
+
+    def settings(self) -> list[TrainConfig]:
+        values = self.ks if self.train.arch == "topk" else self.l1s
+        key = "k" if self.train.arch == "topk" else "l1"
+        return [replace(self.train, kind=kind, **{key: v}) for v in values for kind in self.kinds]
+
+
+@dataclass
+class SweepResult:
+    """One row per trained dictionary plus the figure (plotly JSON)."""
+
+    table: "pd.DataFrame"  # noqa: F821
+    figure_json: str
+    run_id: str
+
+
+def _sweep_activations(adapter, config: SweepConfig, progress: bool) -> dict[str, torch.Tensor]:
+    """The MLP input and output at the layer, computed once and cached on disk."""
+    import hashlib
+    import json
+
+    from interp.dictionaries.activations import cache_activations, load_cached_activations
+    from interp.paths import cache_dir
+
+    sites = adapter.sites(config.layer)
+    names = [sites.mlp_in, sites.mlp_out]
+    n_act = config.data.activation_tokens or config.train.train_tokens
+    windows = _windows(adapter, config.data, "train", n_act)
+    key = json.dumps({"model": adapter.name, "sites": names, "data": config.data.__dict__, "n": n_act}, sort_keys=True)
+    path = cache_dir() / "activations" / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.safetensors"
+    if not path.is_file():
+        cache_activations(adapter, windows.tokens, names, path, progress=progress)
+    return load_cached_activations(path, names)
+
+
+def run_sweep(adapter, store, config: SweepConfig = SweepConfig(), progress: bool = True) -> SweepResult:
+    """Train and evaluate every (kind, sparsity) of `config`; store the comparison."""
+    import pandas as pd
+
+    from interp.viz.dictionaries import l0_vs_ce_figure
+
+    layer = adapter.check_layer(config.layer)
+    run_id = store.start_run("interp sweep", {"layer": layer, "ks": list(config.ks), "l1s": list(config.l1s),
+                                              "kinds": list(config.kinds), "train": config.train.to_dict(),
+                                              "data": config.data.__dict__, "model": store_model_name(adapter.name)},
+                             seed=config.train.seed)
+    try:
+        acts = _sweep_activations(adapter, config, progress)
+        rows = []
+        for train in config.settings():
+            pub = train_and_publish(adapter, store, train, layer, data=config.data, activations=acts,
+                                    progress=progress, command="interp sweep")
+            m = pub.metrics
+            rows.append({"name": pub.name, "kind": train.kind, "arch": train.arch, "k": train.k, "l1": train.l1,
+                         "l0": m.l0, "fvu": m.fvu, "ce_clean": m.ce_clean, "ce_spliced": m.ce_spliced,
+                         "delta_ce": m.delta_ce, "ce_recovered": m.ce_recovered,
+                         "ce_recovered_mean": m.ce_recovered_mean, "kl": m.kl, "dead_fraction": m.dead_fraction})
+        table = pd.DataFrame(rows)
+        fig = l0_vs_ce_figure(table, title=f"{adapter.name} layer {layer}: transcoders vs MLP-out SAEs "
+                                           f"({config.train.train_tokens // 1000}k training tokens)")
+        store.write("results", [{"name": "dictionary_sweep", "key": f"{store_model_name(adapter.name)}/L{layer}/{config.train.arch}",
+                                 "payload": {"table": rows, "figure": fig.to_json(),
+                                             "train_tokens": config.train.train_tokens}}], run_id=run_id)
+    except BaseException:
+        store.finish_run(run_id, "failed")
+        raise
+    store.finish_run(run_id, "done")
+    return SweepResult(table, fig.to_json(), run_id)

@@ -1,0 +1,69 @@
+"""Plotly figures for dictionaries: the L0 vs spliced-CE comparison, latent density, and the
+data for rendering a latent's activation contexts."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+_COLORS = {"transcoder": "#1f77b4", "sae": "#d62728"}
+
+
+def l0_vs_ce_figure(table: pd.DataFrame, title: str = "L0 vs spliced CE") -> go.Figure:
+    """Two panels over L0 (log x): spliced CE (with the clean CE as a dashed line) and CE
+    loss recovered, one line per dictionary kind. `table` needs kind, l0, ce_spliced,
+    ce_clean, ce_recovered (and optionally name, k)."""
+    missing = {"kind", "l0", "ce_spliced", "ce_clean", "ce_recovered"} - set(table.columns)
+    if missing:
+        raise ValueError(f"table lacks columns {sorted(missing)}")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("spliced next-token CE (nats)", "CE loss recovered"))
+    for kind, rows in table.sort_values("l0").groupby("kind", sort=False):
+        text = rows["name"] if "name" in rows else None
+        style = dict(mode="lines+markers", name=kind, legendgroup=kind, text=text,
+                     line=dict(color=_COLORS.get(kind)))
+        fig.add_trace(go.Scatter(x=rows["l0"], y=rows["ce_spliced"], **style), row=1, col=1)
+        fig.add_trace(go.Scatter(x=rows["l0"], y=rows["ce_recovered"], showlegend=False, **style), row=1, col=2)
+    clean = float(table["ce_clean"].mean())
+    fig.add_hline(y=clean, line_dash="dash", line_color="gray", annotation_text="clean", row=1, col=1)
+    fig.update_xaxes(type="log", title_text="L0 (active latents per token)")
+    fig.update_layout(title=title, template="plotly_white", height=420)
+    return fig
+
+
+def density_histogram_figure(histogram: dict, title: str = "latent density") -> go.Figure:
+    """Bar chart of a `density_histogram` dict (log10 density bins; dead latents noted)."""
+    edges, counts = histogram["log10_edges"], histogram["counts"]
+    centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+    fig = go.Figure(go.Bar(x=centres, y=counts, width=[b - a for a, b in zip(edges[:-1], edges[1:])]))
+    fig.update_layout(title=f"{title} ({histogram.get('dead', 0)} dead latents not shown)", template="plotly_white",
+                      xaxis_title="log10 firing frequency", yaxis_title="latents", height=320)
+    return fig
+
+
+def context_spans(tokens: list[str], acts: list[float], max_act: float | None = None) -> list[dict]:
+    """Per token: text, activation and a 0-1 intensity (for highlighting); shared by the app
+    and notebooks so both colour a context the same way."""
+    if len(tokens) != len(acts):
+        raise ValueError(f"{len(tokens)} tokens but {len(acts)} activations")
+    top = max_act if max_act else max([a for a in acts if not math.isnan(a)] + [0.0])
+    return [{"text": t, "act": float(a), "intensity": 0.0 if top <= 0 else max(0.0, min(1.0, a / top))}
+            for t, a in zip(tokens, acts)]
+
+
+def contexts_figure(examples: pd.DataFrame, title: str = "top activating contexts") -> go.Figure:
+    """A heatmap of activation examples (rows = examples, columns = token positions, the
+    token strings as cell text); `examples` holds `tokens` and `acts` lists per row."""
+    width = max((len(t) for t in examples["tokens"]), default=0)
+    z, text = [], []
+    for toks, acts in zip(examples["tokens"], examples["acts"]):
+        pad = width - len(toks)
+        z.append(list(acts) + [None] * pad)
+        text.append([t.replace("\n", "\\n") for t in toks] + [""] * pad)
+    fig = go.Figure(go.Heatmap(z=z, text=text, texttemplate="%{text}", colorscale="Oranges", showscale=True,
+                               hovertemplate="%{text}: %{z:.3f}<extra></extra>"))
+    fig.update_layout(title=title, template="plotly_white", yaxis=dict(autorange="reversed", showticklabels=False),
+                      xaxis=dict(showticklabels=False), height=40 * max(3, len(z)) + 100)
+    return fig
