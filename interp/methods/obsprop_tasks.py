@@ -1,0 +1,212 @@
+"""ObsProp on labelled tasks: the data-efficiency experiment and the pronoun pipeline.
+
+Data efficiency (Dunefsky & Cohan 2023, sec. 6), for a task = (labelled set, observable):
+
+1. Run every item once; keep the MLP input (``ln2.hook_normalized``) of layer L at the
+   last real token, ``x_i`` (d_model), and the true observable value ``n . logits_i``.
+2. For k = 1, 2, 4, ... per class (several seeds; k training items per class, nested in k,
+   and a fixed held-out part whose groups never appear in training):
+   - ObsProp: ``y = mean_i J_i^T v`` over the 2k training inputs (`obsprop.mlp_gradient_vector`;
+     the labels are not used);
+   - logistic-regression probe (scikit-learn, default L2) on the 2k labelled inputs;
+   - difference of means ``mean(x | positive) - mean(x | negative)``.
+3. Score held-out items with ``x . direction``: AUROC against the labels (the observable's
+   favoured class is positive) and Pearson correlation with the true observable value.
+
+Tasks (`TASKS`), all on the model's own next-token prediction at the end of the text:
+- ``pronoun``: occupation sentences, ``" she" - " he"`` (favours the female stereotype).
+- ``code``: Python vs C snippets cut to `max_tokens`; mean logit of tokens that occur in
+  only one of the languages - Python ``" self", " None", " def", " elif", "):"`` minus C
+  ``" int", " struct", " NULL", " void", ";"`` - i.e. how much the model expects Python
+  syntax next.
+- ``sentiment``: review openings; ``" great", " excellent"`` minus ``" bad", " terrible"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from interp.methods.observables import Observable, token_set
+from interp.methods.obsprop import final_vector, mlp_gradient_vector
+
+METHODS = ("obsprop", "probe", "diff_means")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A labelled set with the observable that reads its label off the logits."""
+
+    labelled: str
+    """Name for `interp.corpus.labelled_set`."""
+    terms: tuple[tuple[str, float], ...]
+    """Observable as (token, weight) pairs."""
+    positive_label: int
+    """The class the observable favours (scores above the others')."""
+    n_per_class: int | None = None
+    max_tokens: int | None = None
+    """Cut every text to this many tokens (after BOS); None keeps them whole."""
+
+    def observable(self, adapter) -> Observable:
+        return token_set(adapter, list(self.terms))
+
+
+def _mean_terms(pos, neg):
+    return tuple((t, 1 / len(pos)) for t in pos) + tuple((t, -1 / len(neg)) for t in neg)
+
+
+TASKS = {
+    "pronoun": TaskSpec("pronoun_occupation", ((" she", 1.0), (" he", -1.0)), positive_label=0),
+    "code": TaskSpec("code_language", _mean_terms((" self", " None", " def", " elif", "):"),
+                                                  (" int", " struct", " NULL", " void", ";")),
+                     positive_label=0, n_per_class=96, max_tokens=48),
+    "sentiment": TaskSpec("sentiment", _mean_terms((" great", " excellent"), (" bad", " terrible")),
+                          positive_label=1, n_per_class=96, max_tokens=64),
+}
+
+
+@dataclass(frozen=True)
+class EfficiencyConfig:
+    """The data-efficiency sweep."""
+
+    ks: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+    """Training items per class."""
+    seeds: int = 5
+    """Random draws of the training items per k."""
+    layer: int | None = None
+    """MLP whose input hosts the comparison; None = two thirds of the depth."""
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        if not self.ks or any(not isinstance(k, int) or k < 1 for k in self.ks):
+            raise ValueError(f"ks must be positive ints, got {self.ks!r}")
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got {self.seeds}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+
+@dataclass(frozen=True)
+class TaskActivations:
+    """Per-item MLP inputs at the last token and true observable values."""
+
+    acts: torch.Tensor
+    """(n, d_model) at ``blocks.{layer}.ln2.hook_normalized``."""
+    values: np.ndarray
+    """(n,) ``n . logits`` at the last token."""
+    layer: int
+
+
+@dataclass(frozen=True)
+class EfficiencyResult:
+    task: str
+    table: pd.DataFrame
+    """One row per (k, seed, method): auroc, corr."""
+    ceiling_auroc: float
+    """AUROC of the true observable value itself."""
+    layer: int
+    config: EfficiencyConfig = field(default_factory=EfficiencyConfig)
+
+    def summary(self) -> pd.DataFrame:
+        """Mean and std over seeds per (k, method)."""
+        return self.table.groupby(["k", "method"])[["auroc", "corr"]].agg(["mean", "std"]).reset_index()
+
+
+def task_activations(adapter, texts, observable: Observable, layer: int, max_tokens: int | None = None,
+                     batch_size: int = 16, progress: bool = False) -> TaskActivations:
+    """Run `texts` in batches; keep the layer-`layer` MLP input and observable at the last token."""
+    from interp.models.adapter import Tokenized
+
+    site = adapter.sites(layer).mlp_in
+    acts, values = [], []
+    starts = range(0, len(texts), batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc="task activations", unit="batch")
+    for start in starts:
+        batch = adapter.tokenize(list(texts[start:start + batch_size]))
+        if max_tokens is not None:
+            keep = max_tokens + int(adapter.prepend_bos)
+            batch = Tokenized(batch.tokens[:, :keep], batch.lengths.clamp(max=keep))
+        run = adapter.run(batch.tokens, names=[site])
+        rows, last = torch.arange(len(batch.lengths)), batch.lengths - 1
+        acts.append(run.cache[site][rows, last])
+        values.append(observable.value(run.output[rows, last]))
+    return TaskActivations(torch.cat(acts), torch.cat(values).numpy(), layer)
+
+
+def _directions(adapter, layer: int, v: torch.Tensor, x: torch.Tensor, y: np.ndarray) -> dict[str, np.ndarray]:
+    from sklearn.linear_model import LogisticRegression
+
+    obsprop = mlp_gradient_vector(adapter, layer, v, x).numpy()
+    xn = x.numpy()
+    diff = xn[y].mean(0) - xn[~y].mean(0)
+    probe = LogisticRegression(max_iter=2000).fit(xn, y).coef_[0]
+    return {"obsprop": obsprop, "probe": probe, "diff_means": diff}
+
+
+def _index_of(texts) -> dict[str, int]:
+    index: dict[str, int] = {}
+    for i, t in enumerate(texts):
+        index.setdefault(t, i)  # identical texts have identical activations
+    return index
+
+
+def data_efficiency(adapter, task: str | TaskSpec, config: EfficiencyConfig = EfficiencyConfig(),
+                    dataset=None, progress: bool = False) -> EfficiencyResult:
+    """ObsProp vs probe vs difference of means for k labelled items per class (module docstring)."""
+    from scipy.stats import pearsonr
+    from sklearn.metrics import roc_auc_score
+
+    from interp.corpus import labelled_set
+
+    name = task if isinstance(task, str) else task.labelled
+    if isinstance(task, str):
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
+        task = TASKS[task]
+    kwargs = {} if task.n_per_class is None else {"n_per_class": task.n_per_class}
+    data = dataset if dataset is not None else labelled_set(task.labelled, **kwargs)
+    layer = adapter.check_layer(config.layer if config.layer is not None else (2 * adapter.info.n_layers) // 3)
+    obs = task.observable(adapter)
+    ta = task_activations(adapter, data.texts, obs, layer, task.max_tokens, config.batch_size, progress)
+    v = final_vector(adapter, obs)
+    index = _index_of(data.texts)
+    positive = np.array(data.labels) == task.positive_label
+    test = data.test_indices()
+    x_test, y_test, obs_test = ta.acts[test].numpy(), positive[test], ta.values[test]
+    rows = []
+    for k in config.ks:
+        for seed in range(config.seeds):
+            split = data.train_test_split(k, seed=seed)
+            train = [index[t] for t in split.train.texts]
+            dirs = _directions(adapter, layer, v, ta.acts[train], positive[train])
+            for method, d in dirs.items():
+                score = x_test @ d
+                rows.append({"task": name, "k": k, "seed": seed, "method": method,
+                             "auroc": float(roc_auc_score(y_test, score)),
+                             "corr": float(pearsonr(score, obs_test).statistic)})
+    ceiling = float(roc_auc_score(y_test, obs_test))
+    return EfficiencyResult(name, pd.DataFrame(rows), ceiling, layer, config)
+
+
+def save_efficiency(store, adapter, result: EfficiencyResult, run_id: str) -> None:
+    """The table, its summary and the plotly figure as `results` rows."""
+    from interp.dictionaries.dashboards import store_model_name
+    from interp.viz.obsprop import data_efficiency_figure
+
+    key = f"{store_model_name(adapter.name)}/{result.task}"
+    summary = result.table.groupby(["k", "method"])[["auroc", "corr"]].mean().reset_index()
+    store.write("results", [
+        {"name": "obsprop_data_efficiency", "key": key,
+         "payload": {"layer": result.layer, "ceiling_auroc": result.ceiling_auroc, "ks": list(result.config.ks),
+                     "seeds": result.config.seeds, "rows": result.table.to_dict("records"),
+                     "summary": summary.to_dict("records")}},
+        {"name": "obsprop_data_efficiency_figure", "key": key,
+         "payload": {"figure": data_efficiency_figure(result.table, title=f"{result.task} (MLP {result.layer} input)",
+                                                      ceiling=result.ceiling_auroc).to_json()}},
+    ], run_id=run_id)
