@@ -1,0 +1,176 @@
+"""``interp circuit``: transcoder circuits of a prompt, written to the store; JSON export/import.
+
+    interp circuit --model smollm2-135m --prompt "The capital of France is" --target 'logit:" Paris"'
+    interp circuit --prompt "..." --target 'logitdiff:" she"," he"' --dicts tc-l3,tc-l8 --hops 3 --share 0.8
+    interp circuit --prompt "..." --target latent:tc-l8:123@-1
+    interp circuit export circuit-0123abcd4567 -o graph.json
+    interp circuit import graph.json
+    interp circuit connections --dicts tc-l3,tc-l8 --k 10
+
+Transcoders come from the store (`--dicts`, default: every stored transcoder of the model,
+one per layer); ``--dicts random:D_SAE[:K]`` puts random transcoders at all layers (their
+latents mean nothing; for smoke tests). The graph JSON schema is documented in
+`interp.methods.circuit_graph`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("circuit", help="transcoder circuit of a prompt (graph to the store); export/import JSON",
+                              description=__doc__.split("\n\n", 1)[0])
+    p.add_argument("action", nargs="?", default="build", choices=["build", "export", "import", "connections"],
+                   help="build (default) | export KEY | import FILE | connections")
+    p.add_argument("item", nargs="?", default=None, help="graph key (export) or JSON file (import)")
+    p.add_argument("--model", default="smollm2-135m", help="model alias, hub id or local directory")
+    p.add_argument("--prompt", default=None, help="the prompt (BOS is prepended as the model does)")
+    p.add_argument("--target", default=None, metavar="SPEC",
+                   help='latent:DICT:IDX[@POS] | logit:" Paris"[@POS] | logitdiff:" she"," he"[@POS]')
+    p.add_argument("--dicts", default=None, help="comma-separated store transcoders, or random:D_SAE[:K]")
+    p.add_argument("--hops", type=int, default=3, help="longest path (edges) expanded from the target")
+    p.add_argument("--top-k", type=int, default=8, help="contributors kept per expanded node")
+    p.add_argument("--share", type=float, default=0.8, help="prune to the fewest nodes covering this |influence| share")
+    p.add_argument("--k", type=int, default=10, help="connections: top-k per latent")
+    p.add_argument("--validate", type=int, default=0, metavar="N", help="also ablate the top N contributors and report")
+    p.add_argument("-o", "--output", default=None, help="write the graph JSON here (build/export)")
+    p.add_argument("--html", default=None, help="write the graph figure as HTML here")
+    p.add_argument("--store", default=None, metavar="PATH", help="store root (default: <data root>/store)")
+    p.add_argument("--no-store", action="store_true", help="compute and print only")
+    p.set_defaults(func=_run)
+
+
+def _store(args):
+    from interp.paths import store_dir
+    from interp.store import Store
+
+    return Store(args.store if args.store else store_dir())
+
+
+def _transcoders(args, adapter, store):
+    from interp.methods.circuits import load_transcoders, random_transcoders, transcoders_of
+
+    spec = args.dicts or ""
+    if spec.startswith("random:"):
+        parts = spec.split(":")[1:]
+        try:
+            d_sae, k = int(parts[0]), (int(parts[1]) if len(parts) > 1 else None)
+        except (ValueError, IndexError):
+            raise ValueError(f"--dicts {spec!r}: write random:D_SAE or random:D_SAE:K, e.g. random:2048:32") from None
+        layers = range(adapter.info.n_layers)
+        return random_transcoders(adapter, layers, d_sae, k), {layer: spec for layer in layers}
+    names = [n for n in spec.split(",") if n] or transcoders_of(store, adapter.name)
+    if not names:
+        raise ValueError(f"no transcoders of {adapter.name} in store {store.root}; train some (interp train) "
+                         "or pass --dicts random:D_SAE[:K] for a smoke test")
+    return load_transcoders(store, names, adapter)
+
+
+def _build(args) -> int:
+    from interp.methods.circuit_attribution import attribute, trace
+    from interp.methods.circuit_graph import GraphConfig, build_graph, save_graph
+    from interp.methods.circuits import parse_target
+    from interp.models import load_model
+
+    if not args.prompt or not args.target:
+        raise ValueError("interp circuit needs --prompt and --target (or an action: export, import, connections)")
+    config = GraphConfig(hops=args.hops, top_k=args.top_k, share=args.share)
+    store = None if args.no_store else _store(args)
+    adapter = load_model(args.model)
+    transcoders, names = _transcoders(args, adapter, store if store is not None else _store(args))
+    target = parse_target(adapter, args.target, {v: k for k, v in names.items()})
+    tr = trace(adapter, transcoders, args.prompt)
+    meta = {"model": adapter.name, "prompt": args.prompt, "target": {"spec": args.target},
+            "dictionaries": {str(k): v for k, v in sorted(names.items())}}
+    graph = build_graph(adapter, tr, target, config, meta)
+    _print(graph)
+    if args.validate:
+        from interp.methods.circuit_validation import ablation_check
+
+        check = ablation_check(adapter, tr, target, attribute(adapter, transcoders, None, target, tr=tr), args.validate)
+        graph.meta["stats"].update(ablation_pearson=check.pearson, ablation_slope=check.slope, ablation_n=len(check.frame))
+        print(f"ablation of the top {len(check.frame)} contributors: pearson {check.pearson:.3f}, slope {check.slope:.3f}")
+    if store is not None:
+        run = store.start_run(f"interp circuit --model {args.model} --prompt {args.prompt!r} --target {args.target!r}",
+                              {**meta, "config": graph.meta["config"]}, seed=0)
+        key = save_graph(store, graph, run)
+        store.finish_run(run, "done")
+        print(f"stored as {key} (run {run})")
+    _outputs(args, graph)
+    return 0
+
+
+def _print(graph) -> None:
+    s = graph.meta["stats"]
+    t = graph.meta["target"]
+    print(f"target {t['label']} = {t['value']:.4f}; {len(graph.nodes)} nodes, {len(graph.edges)} edges "
+          f"(of {s['n_nodes_full']} / {s['n_edges_full']}), covering {s['covered_share']:.1%} of |influence|")
+    print(f"error share: direct {s['direct_error_share']:.1%}, in the kept graph {s['error_share']:.1%}")
+    for n in sorted(graph.nodes, key=lambda n: -abs(n.influence))[:12]:
+        print(f"  {n.label:<28} {n.type:<9} influence {n.influence:+.4f}")
+
+
+def _outputs(args, graph) -> None:
+    if args.output:
+        Path(args.output).write_text(json.dumps(graph.to_json(), indent=1))
+        print(f"graph JSON written to {args.output}")
+    if args.html:
+        from interp.viz.circuits import circuit_figure
+
+        circuit_figure(graph).write_html(args.html, include_plotlyjs="cdn")
+        print(f"figure written to {args.html}")
+
+
+def _export(args) -> int:
+    from interp.methods.circuit_graph import load_graph
+
+    if not args.item:
+        raise ValueError("interp circuit export needs a graph KEY (see the results table, name 'circuit')")
+    graph = load_graph(_store(args), args.item)
+    if args.output or args.html:
+        _outputs(args, graph)
+    else:
+        json.dump(graph.to_json(), sys.stdout, indent=1)
+        print()
+    return 0
+
+
+def _import(args) -> int:
+    from interp.methods.circuit_graph import CircuitGraph, save_graph
+
+    if not args.item or not Path(args.item).is_file():
+        raise FileNotFoundError(f"interp circuit import needs a graph JSON file, got {args.item!r}")
+    graph = CircuitGraph.from_json(Path(args.item).read_text())
+    store = _store(args)
+    run = store.start_run(f"interp circuit import {args.item}", {"file": str(args.item)})
+    key = save_graph(store, graph, run)
+    store.finish_run(run, "done")
+    print(f"imported {len(graph.nodes)} nodes, {len(graph.edges)} edges as {key}")
+    return 0
+
+
+def _connections(args) -> int:
+    from interp.methods.circuits import load_transcoders, save_connections, top_connections
+    from interp.models import load_model
+
+    store = _store(args)
+    adapter = load_model(args.model)
+    names = [n for n in (args.dicts or "").split(",") if n]
+    if len(names) < 2:
+        raise ValueError("interp circuit connections needs --dicts with two or more store transcoders")
+    transcoders, labels = load_transcoders(store, names, adapter)
+    layers = sorted(transcoders)
+    run = store.start_run(f"interp circuit connections --dicts {args.dicts}", {"k": args.k, "dicts": names})
+    for up, down in zip(layers, layers[1:]):
+        table = top_connections(transcoders[up], transcoders[down], args.k, adapter.info.norm)
+        save_connections(store, labels[up], labels[down], table, run)
+        print(f"{labels[up]} -> {labels[down]}: top-{args.k} connections stored")
+    store.finish_run(run, "done")
+    return 0
+
+
+def _run(args) -> int:
+    return {"build": _build, "export": _export, "import": _import, "connections": _connections}[args.action](args)
