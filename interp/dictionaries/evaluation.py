@@ -27,7 +27,6 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from interp.dictionaries.activations import site_activations
 from interp.dictionaries.dictionary import Dictionary
 from interp.models.interventions import ReplaceActivation
 
@@ -115,47 +114,80 @@ def _splice(site: str, replacement: torch.Tensor) -> ReplaceActivation:
     return ReplaceActivation(site, lambda act: torch.cat([act[:, :1], replacement.to(act.dtype)], 1))
 
 
+@dataclass
+class Baseline:
+    """What every dictionary on the same sites and tokens shares: the clean pass (logits,
+    activations) and the ablation CEs. Build once with `baseline`, pass to several
+    `evaluate_dictionary` calls (a sweep then pays one extra forward pass per dictionary)."""
+
+    tokens: torch.Tensor
+    site_in: str
+    site_out: str
+    batches: list[dict]
+    """Per batch of windows: tokens, clean logits, x and y (BOS dropped), CE sums."""
+
+
 @torch.no_grad()
-def evaluate_dictionary(adapter, dictionary: Dictionary, tokens: torch.Tensor, site_in: str, site_out: str,
-                        config: EvalConfig = EvalConfig(), target_mean: torch.Tensor | None = None,
-                        progress: bool = False) -> DictionaryMetrics:
-    """Evaluate `dictionary` (reading `site_in`, reconstructing `site_out`) on windows (n, ctx).
+def baseline(adapter, tokens: torch.Tensor, site_in: str, site_out: str, config: EvalConfig = EvalConfig(),
+             target_mean: torch.Tensor | None = None, progress: bool = False) -> Baseline:
+    """Clean, zero-ablated and mean-ablated passes over windows `tokens` (n, ctx).
 
     `target_mean` (d_out,) is the mean-ablation value; by default the mean of `site_out` over
-    `tokens` (one extra pass that stops after the site's layer).
+    `tokens`, from the clean passes themselves.
     """
-    if tokens.ndim != 2 or tokens.shape[1] < 2:
-        raise ValueError(f"tokens must be (n_windows, ctx >= 2), got shape {tuple(tokens.shape)}")
-    if target_mean is None:
-        target_mean = site_activations(adapter, tokens, [site_out], batch_size=config.batch_size)[site_out].mean(0)
-    sums = dict(ce_clean=0.0, ce_spliced=0.0, ce_zero_ablation=0.0, ce_mean_ablation=0.0, kl=0.0, err=0.0, l0=0.0)
-    ys, y_count, fired = [], 0, torch.zeros(dictionary.d_sae)
-    n_pred = 0
     from tqdm.auto import tqdm
 
-    for start in tqdm(range(0, tokens.shape[0], config.batch_size), desc="evaluate", disable=not progress,
+    if tokens.ndim != 2 or tokens.shape[1] < 2:
+        raise ValueError(f"tokens must be (n_windows, ctx >= 2), got shape {tuple(tokens.shape)}")
+    batches = []
+    for start in tqdm(range(0, tokens.shape[0], config.batch_size), desc="clean passes", disable=not progress,
                       leave=False):
         batch = tokens[start:start + config.batch_size]
         run = adapter.run(batch, names=list(dict.fromkeys([site_in, site_out])))
-        x, y = run.cache[site_in][:, 1:].float(), run.cache[site_out][:, 1:].float()  # (b, pos-1, d)
-        latents = dictionary.encode(x)  # (b, pos-1, d_sae)
+        batches.append({"tokens": batch, "logits": run.output, "x": run.cache[site_in][:, 1:].float(),
+                        "y": run.cache[site_out][:, 1:].float(),
+                        "ce_clean": float(_next_token_ce(run.output, batch).sum())})
+    if target_mean is None:
+        target_mean = torch.cat([b["y"].reshape(-1, b["y"].shape[-1]) for b in batches]).mean(0)
+    for b in tqdm(batches, desc="ablations", disable=not progress, leave=False):
+        for key, value in (("ce_zero_ablation", torch.zeros_like(b["y"])),
+                           ("ce_mean_ablation", target_mean.expand_as(b["y"]))):
+            logits = adapter.logits(b["tokens"], interventions=[_splice(site_out, value)])
+            b[key] = float(_next_token_ce(logits, b["tokens"]).sum())
+    return Baseline(tokens, site_in, site_out, batches)
+
+
+@torch.no_grad()
+def evaluate_dictionary(adapter, dictionary: Dictionary, tokens: torch.Tensor | None, site_in: str, site_out: str,
+                        config: EvalConfig = EvalConfig(), *, shared: Baseline | None = None,
+                        progress: bool = False) -> DictionaryMetrics:
+    """Evaluate `dictionary` (reading `site_in`, reconstructing `site_out`) on windows (n, ctx).
+
+    `shared`: a `baseline` of the same sites (its tokens are used; `tokens` may be None).
+    """
+    if shared is None:
+        shared = baseline(adapter, tokens, site_in, site_out, config, progress=progress)
+    elif (shared.site_in, shared.site_out) != (site_in, site_out):
+        raise ValueError(f"baseline is for {shared.site_in} -> {shared.site_out}, not {site_in} -> {site_out}")
+    sums = dict(ce_clean=0.0, ce_spliced=0.0, ce_zero_ablation=0.0, ce_mean_ablation=0.0, kl=0.0, err=0.0, l0=0.0)
+    fired = torch.zeros(dictionary.d_sae)
+    n_pred = n_tokens = 0
+    for b in shared.batches:
+        x, y = b["x"], b["y"]  # (batch, pos-1, d)
+        latents = dictionary.encode(x)  # (batch, pos-1, d_sae)
         y_hat = dictionary(x)
         fired += (latents > 0).reshape(-1, dictionary.d_sae).sum(0).float()
         sums["l0"] += float((latents > 0).sum())
         sums["err"] += float((y_hat - y).pow(2).sum())
-        ys.append(y.reshape(-1, y.shape[-1]))
-        clean_ce = _next_token_ce(run.output, batch)
-        sums["ce_clean"] += float(clean_ce.sum())
-        variants = {"ce_spliced": y_hat, "ce_zero_ablation": torch.zeros_like(y),
-                    "ce_mean_ablation": target_mean.to(y.dtype).expand_as(y)}
-        for key, replacement in variants.items():
-            logits = adapter.logits(batch, interventions=[_splice(site_out, replacement)])
-            sums[key] += float(_next_token_ce(logits, batch).sum())
-            if key == "ce_spliced":
-                sums["kl"] += float(_kl(run.output[:, :-1], logits[:, :-1]).sum())
-        n_pred += clean_ce.numel()
-        y_count += y.shape[0] * y.shape[1]
-    return _metrics(sums, torch.cat(ys), y_count, n_pred, fired, config)
+        logits = adapter.logits(b["tokens"], interventions=[_splice(site_out, y_hat)])
+        sums["ce_spliced"] += float(_next_token_ce(logits, b["tokens"]).sum())
+        sums["kl"] += float(_kl(b["logits"][:, :-1], logits[:, :-1]).sum())
+        for key in ("ce_clean", "ce_zero_ablation", "ce_mean_ablation"):
+            sums[key] += b[key]
+        n_pred += b["tokens"].shape[0] * (b["tokens"].shape[1] - 1)
+        n_tokens += y.shape[0] * y.shape[1]
+    y_all = torch.cat([b["y"].reshape(-1, b["y"].shape[-1]) for b in shared.batches])
+    return _metrics(sums, y_all, n_tokens, n_pred, fired, config)
 
 
 def _metrics(sums: dict, y: torch.Tensor, n_tokens: int, n_pred: int, fired: torch.Tensor,

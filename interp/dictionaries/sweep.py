@@ -17,7 +17,7 @@ import torch
 from interp.dictionaries.activations import in_memory_batches, site_activations
 from interp.dictionaries.checkpoint import StoreCheckpoint
 from interp.dictionaries.dashboards import DashboardConfig, store_model_name, feature_dashboards, write_dashboards
-from interp.dictionaries.evaluation import DictionaryMetrics, EvalConfig, evaluate_dictionary
+from interp.dictionaries.evaluation import Baseline, DictionaryMetrics, baseline, evaluate_dictionary
 from interp.dictionaries.io import save_dictionary
 from interp.dictionaries.training import TrainConfig, TrainResult, train_dictionary
 
@@ -91,12 +91,13 @@ def _windows(adapter, data: DataConfig, split: str, n_tokens: int):
 
 def train_and_publish(adapter, store, train: TrainConfig, layer: int, *, site: str | None = None,
                       data: DataConfig = DataConfig(), name: str | None = None,
-                      activations: dict[str, torch.Tensor] | None = None, progress: bool = True,
-                      command: str = "interp train") -> PublishedDictionary:
+                      activations: dict[str, torch.Tensor] | None = None, shared: Baseline | None = None,
+                      progress: bool = True, command: str = "interp train") -> PublishedDictionary:
     """Train one dictionary at `layer`, evaluate it on held-out tokens, save and publish it.
 
     `activations`: precomputed {site: (n, d)} training activations (a sweep passes its cache);
-    otherwise they are computed here (the model runs only up to `layer`).
+    otherwise they are computed here (the model runs only up to `layer`). `shared`: the clean
+    and ablation passes of the evaluation, when several dictionaries share sites and tokens.
     """
     layer = adapter.check_layer(layer)
     site_in, site_out = dictionary_sites(adapter, train.kind, layer, site)
@@ -115,7 +116,7 @@ def train_and_publish(adapter, store, train: TrainConfig, layer: int, *, site: s
         result = train_dictionary(batches, train, x.shape[1], y.shape[1],
                                   checkpoint=StoreCheckpoint(store, name) if train.checkpoint_every else None,
                                   progress=progress)
-        published = _publish(adapter, store, result, name, layer, site_in, site_out, data, run_id, progress)
+        published = _publish(adapter, store, result, name, layer, site_in, site_out, data, run_id, progress, shared)
     except BaseException:
         store.finish_run(run_id, "failed")
         raise
@@ -124,9 +125,11 @@ def train_and_publish(adapter, store, train: TrainConfig, layer: int, *, site: s
 
 
 def _publish(adapter, store, result: TrainResult, name: str, layer: int, site_in: str, site_out: str,
-             data: DataConfig, run_id: str, progress: bool) -> PublishedDictionary:
-    heldout = _windows(adapter, data, "heldout", data.eval_tokens).tokens
-    metrics = evaluate_dictionary(adapter, result.dictionary, heldout, site_in, site_out, EvalConfig(),
+             data: DataConfig, run_id: str, progress: bool, shared: Baseline | None) -> PublishedDictionary:
+    if shared is None:
+        shared = baseline(adapter, _windows(adapter, data, "heldout", data.eval_tokens).tokens, site_in, site_out,
+                          progress=progress)
+    metrics = evaluate_dictionary(adapter, result.dictionary, None, site_in, site_out, shared=shared,
                                   progress=progress)
     meta = {"model_name": adapter.name, "hook_name": site_in, "hook_name_out": site_out, "hook_layer": layer,
             "context_size": data.ctx_len, "prepend_bos": True, "dataset_path": data.corpus,
@@ -219,10 +222,15 @@ def run_sweep(adapter, store, config: SweepConfig = SweepConfig(), progress: boo
                              seed=config.train.seed)
     try:
         acts = _sweep_activations(adapter, config, progress)
+        heldout = _windows(adapter, config.data, "heldout", config.data.eval_tokens).tokens
+        shared: dict[tuple[str, str], Baseline] = {}
         rows = []
         for train in config.settings():
+            sites = dictionary_sites(adapter, train.kind, layer)
+            if sites not in shared:
+                shared[sites] = baseline(adapter, heldout, *sites, progress=progress)
             pub = train_and_publish(adapter, store, train, layer, data=config.data, activations=acts,
-                                    progress=progress, command="interp sweep")
+                                    shared=shared[sites], progress=progress, command="interp sweep")
             m = pub.metrics
             rows.append({"name": pub.name, "kind": train.kind, "arch": train.arch, "k": train.k, "l1": train.l1,
                          "l0": m.l0, "fvu": m.fvu, "ce_clean": m.ce_clean, "ce_spliced": m.ce_spliced,

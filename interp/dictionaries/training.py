@@ -63,8 +63,8 @@ class TrainConfig:
     """Sparsity coefficient: L1 weight (relu) or L0 weight (jumprelu); unused by topk."""
     skip: bool = False
     """Add a linear skip term W_skip (transcoders only)."""
-    lr: float = 5e-4
-    """Adam learning rate."""
+    lr: float = 1e-3
+    """Adam learning rate (on activations scaled to E||x||^2 = d; the paper's 4e-4 suits long runs)."""
     batch_size: int = 1024
     """Tokens per step."""
     train_tokens: int = 200_000
