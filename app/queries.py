@@ -5,6 +5,12 @@ happen inside DuckDB, so a search over a whole-model neuron map (tens of thousan
 features, millions of token rows) returns one page of rows, never the whole table.
 `Store.sql` takes a finished statement, so user values enter it only through `_lit`,
 `_like` and `float()`.
+
+The big per-feature tables (feature_tokens, activation_examples: millions of rows for a
+whole-model map) are searched in two steps: candidates from ``<table>_all`` (a plain scan,
+no latest-wins window), then the latest-wins view restricted to those candidates with
+literal IN lists on its key columns, which DuckDB pushes below the window. Scanning the
+view unrestricted would sort every row of the table on every query.
 """
 
 from __future__ import annotations
@@ -21,7 +27,6 @@ from interp.store import Store
 IDENTITY = ("model", "site", "kind", "index", "source")
 _KEY_SQL = "f.model || '/' || f.source || '/' || f.site || '/' || f.kind || '/' || CAST(f.\"index\" AS VARCHAR)"
 """`FeatureId.key` computed in SQL for a features row aliased f."""
-_JOIN = " AND ".join(f'x."{c}" = f."{c}"' for c in IDENTITY)
 
 
 def _lit(value: str) -> str:
@@ -44,10 +49,15 @@ def _num(value) -> str:
 
 # --------------------------------------------------------------------------- overview
 def table_counts(store: Store) -> dict[str, int]:
-    """Rows per table (latest-wins view)."""
-    tables = ("models", "runs", "dictionaries", "features", "feature_tokens", "activation_examples",
-              "attributions", "complexity", "results")
-    frame = store.sql(" UNION ALL ".join(f"SELECT '{t}' AS t, count(*) AS n FROM {t}" for t in tables))
+    """Rows per small table (latest-wins), and stored rows of the big per-feature tables.
+
+    The big ones are counted over ``<table>_all`` (every stored version): resolving
+    latest-wins over millions of token rows only to count them would dominate the page.
+    """
+    small = ("models", "runs", "dictionaries", "features", "attributions", "complexity", "results")
+    big = ("feature_tokens", "activation_examples")
+    frame = store.sql(" UNION ALL ".join([*(f"SELECT '{t}' AS t, count(*) AS n FROM {t}" for t in small),
+                                          *(f"SELECT '{t}' AS t, count(*) AS n FROM {t}_all" for t in big)]))
     return {str(t): int(n) for t, n in zip(frame["t"], frame["n"])}
 
 
@@ -166,9 +176,49 @@ def _in(col: str, values) -> str:
     return f'f."{col}" IN ({", ".join(_lit(v) for v in values)})'
 
 
-def search_sql(q: SearchQuery) -> str:
+def _in_lists(alias: str, frame: pd.DataFrame) -> str:
+    """Literal IN lists on each identity column of `frame` (a superset of its rows, for pushdown)."""
+    parts = []
+    for c in IDENTITY:
+        values = sorted(set(frame[c]))
+        items = ", ".join(str(int(v)) if c == "index" else _lit(v) for v in values)
+        parts.append(f'{alias}."{c}" IN ({items})')
+    return " AND ".join(parts)
+
+
+def _rows_in(alias: str, frame: pd.DataFrame) -> str:
+    """The row of `alias` is one of `frame`'s identities (FALSE for an empty frame)."""
+    if frame.empty:
+        return "FALSE"
+    rows = ", ".join("(" + ", ".join(str(int(r[c])) if c == "index" else _lit(r[c]) for c in IDENTITY) + ")"
+                     for r in frame[list(IDENTITY)].drop_duplicates().to_dict("records"))
+    cols = ", ".join(f'{alias}."{c}"' for c in IDENTITY)
+    return f"({cols}) IN ({rows})"
+
+
+def _two_phase(store: Store, table: str, condition: str) -> pd.DataFrame:
+    """Identities of features with a latest row of `table` meeting `condition` (on alias x)."""
+    ident = ", ".join(f'x."{c}"' for c in IDENTITY)
+    cands = store.sql(f"SELECT DISTINCT {ident} FROM {table}_all x WHERE {condition}")
+    if cands.empty:
+        return cands
+    return store.sql(f"SELECT DISTINCT {ident} FROM {table} x WHERE {_in_lists('x', cands)} "
+                     f"AND {_rows_in('x', cands)} AND {condition}")
+
+
+def token_condition(q: SearchQuery) -> str:
+    return (f"x.\"end\" = 'top' AND x.rank < {int(q.token_rank)} "
+            f"AND lower(trim(x.token_str)) = {_lit(q.token.strip().lower())}")
+
+
+def context_condition(q: SearchQuery) -> str:
+    return f"array_to_string(x.tokens, '') ILIKE {_like(q.context.strip())}"
+
+
+def search_sql(q: SearchQuery, matches: list[pd.DataFrame] = ()) -> str:
     """The SELECT a `SearchQuery` runs (one page, with the total match count per row).
 
+    `matches`: identity frames the feature must be in (the token / context matches).
     A feature's complexity is the features table's own column or, when that is empty, the
     K the complexity job stored for it under `COMPLEXITY_FEATURES`.
     """
@@ -182,13 +232,7 @@ def search_sql(q: SearchQuery) -> str:
         bounds = getattr(q, col)
         if bounds is not None:
             where.append(f"f.{col} BETWEEN {_num(bounds[0])} AND {_num(bounds[1])}")
-    if q.token.strip():
-        token = _lit(q.token.strip().lower())
-        where.append(f"EXISTS (SELECT 1 FROM feature_tokens x WHERE {_JOIN} AND x.\"end\" = 'top' "
-                     f"AND x.rank < {int(q.token_rank)} AND lower(trim(x.token_str)) = {token})")
-    if q.context.strip():
-        where.append(f"EXISTS (SELECT 1 FROM activation_examples x WHERE {_JOIN} "
-                     f"AND array_to_string(x.tokens, '') ILIKE {_like(q.context.strip())})")
+    where.extend(_rows_in("f", m) for m in matches)
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     direction = "DESC" if q.descending else "ASC"
     base = (f"SELECT f.* REPLACE (coalesce(f.complexity, cx.k) AS complexity) FROM features f LEFT JOIN "
@@ -201,8 +245,15 @@ def search_sql(q: SearchQuery) -> str:
 
 
 def search(store: Store, q: SearchQuery) -> tuple[pd.DataFrame, int]:
-    """One page of matching features with their top token, and the total number of matches."""
-    page = store.sql(search_sql(q))
+    """One page of matching features with their top tokens, and the total number of matches."""
+    matches = []
+    if q.token.strip():
+        matches.append(_two_phase(store, "feature_tokens", token_condition(q)))
+    if q.context.strip():
+        matches.append(_two_phase(store, "activation_examples", context_condition(q)))
+    if any(m.empty for m in matches):
+        return pd.DataFrame(columns=["key", *IDENTITY]), 0
+    page = store.sql(search_sql(q, matches))
     total = int(page["total"].iloc[0]) if len(page) else 0
     page = page.drop(columns=["total"])
     if len(page):
@@ -212,18 +263,17 @@ def search(store: Store, q: SearchQuery) -> tuple[pd.DataFrame, int]:
 
 
 def top_tokens(store: Store, features: pd.DataFrame, n: int = 5) -> pd.DataFrame:
-    """The first `n` top tokens of each listed feature (first direction/variant), joined as text."""
-    keys = " OR ".join(f"({_match('x', FeatureId.from_record(r))})" for r in features.to_dict("records"))
-    frame = store.sql(
-        f"SELECT {', '.join(f'x.{chr(34)}{c}{chr(34)}' for c in IDENTITY)}, "
-        f"string_agg(x.token_str, ' | ' ORDER BY x.rank) AS top_tokens FROM feature_tokens x "
-        f"WHERE ({keys}) AND x.\"end\" = 'top' AND x.rank < {int(n)} AND (x.direction, x.variant) = "
-        f"(SELECT (min(y.direction), min(y.variant)) FROM feature_tokens y WHERE y.model = x.model "
-        f"AND y.site = x.site AND y.kind = x.kind AND y.\"index\" = x.\"index\" AND y.source = x.source) "
-        f"GROUP BY ALL")
-    if frame.empty:
+    """The first `n` top tokens of each listed feature (its first direction/variant), as text."""
+    where = {c: sorted(set(features[c].tolist())) for c in IDENTITY}
+    rows = store.read("feature_tokens", where=where,
+                      columns=[*IDENTITY, "direction", "variant", "end", "rank", "token_str"])
+    rows = rows[(rows["end"] == "top") & (rows["rank"] < n)]
+    if rows.empty:
         return pd.DataFrame(columns=[*IDENTITY, "top_tokens"])
-    return frame
+    first = rows.groupby(list(IDENTITY))[["direction", "variant"]].transform("min")
+    rows = rows[(rows["direction"] == first["direction"]) & (rows["variant"] == first["variant"])]
+    rows = rows.sort_values("rank")
+    return rows.groupby(list(IDENTITY), as_index=False).agg(top_tokens=("token_str", " | ".join))
 
 
 # --------------------------------------------------------------------------- one feature
@@ -273,17 +323,26 @@ def feature_complexity(store: Store, fid: FeatureId) -> pd.DataFrame:
 def neighbours(store: Store, fid: FeatureId, n: int = 10, depth: int = 20) -> pd.DataFrame:
     """Features of the same model whose top decoded tokens overlap most with `fid`'s.
 
-    Overlap = |shared tokens among the top `depth`| (ties: higher specialisation first);
-    a vocabulary-space nearness that needs no stored vectors.
+    Overlap = number of shared token ids among the top `depth` (ties: higher specialisation
+    first); a vocabulary-space nearness that needs no stored vectors.
     """
+    mine = store.feature_tokens(fid)
+    mine = mine[(mine["end"] == "top") & (mine["rank"] < depth)]
+    ids = sorted({int(t) for t in mine["token_id"].dropna()})
+    if not ids:
+        return pd.DataFrame()
+    cond = (f"x.model = {_lit(fid.model)} AND x.\"end\" = 'top' AND x.rank < {int(depth)} "
+            f"AND x.token_id IN ({', '.join(map(str, ids))}) AND NOT ({_match('x', fid)})")
+    ident = ", ".join(f'x."{c}"' for c in IDENTITY)
+    # rank candidates on every stored version, then recount the best few on their latest rows
+    cands = store.sql(f"SELECT {ident}, count(DISTINCT x.token_id) AS shared FROM feature_tokens_all x "
+                      f"WHERE {cond} GROUP BY ALL ORDER BY shared DESC LIMIT {int(n) * 5}")
+    if cands.empty:
+        return pd.DataFrame()
     return store.sql(
-        f"WITH mine AS (SELECT DISTINCT token_id FROM feature_tokens t WHERE {_match('t', fid)} AND \"end\" = 'top' "
-        f"AND rank < {int(depth)}), "
-        f"hits AS (SELECT x.model, x.site, x.kind, x.\"index\", x.source, count(DISTINCT x.token_id) AS shared, "
+        f"WITH hits AS (SELECT {ident}, count(DISTINCT x.token_id) AS shared, "
         f"string_agg(DISTINCT x.token_str, ' | ') AS shared_tokens FROM feature_tokens x "
-        f"JOIN mine USING (token_id) WHERE x.model = {_lit(fid.model)} AND x.\"end\" = 'top' "
-        f"AND x.rank < {int(depth)} AND NOT ({_match('x', fid)}) "
-        f"GROUP BY ALL) "
+        f"WHERE {_in_lists('x', cands)} AND {_rows_in('x', cands)} AND {cond} GROUP BY ALL) "
         f"SELECT h.*, f.label, f.specialisation FROM hits h LEFT JOIN features f USING "
         f"(model, site, kind, \"index\", source) ORDER BY shared DESC, f.specialisation DESC NULLS LAST "
         f"LIMIT {int(n)}")
