@@ -32,11 +32,13 @@ Algorithm (row-vector convention of `interp.models.weights`, ``y = x @ W``):
 4. Specialisation of each end: ``max_prob = max softmax`` and ``entropy = H(softmax)`` in
    nats (low entropy / high max-prob = a neuron about one token or concept).
 5. A whole layer is one product ``(d_mlp, d_model) @ (d_model, d_vocab)``; it is computed in
-   chunks of neurons and reduced at once (top-k, log-sum-exp, entropy), so memory holds one
-   chunk's ``(chunk, d_vocab)`` logits and no more: SmolLM2 full-vocab logits of all
-   neurons would be 9 GB. Per end the reductions use the row maximum ``m`` from top-k:
-   ``e = exp(l - m)``, ``Z = sum e``, ``S = e . l``; then ``lse = m + log Z``,
-   ``max_prob = 1/Z``, ``entropy = lse - S/Z``.
+   blocks (``chunk_size`` neurons x ``vocab_block`` tokens) and each block is reduced while
+   it is still in cache, so memory holds one block of logits and no more (SmolLM2's
+   full-vocabulary logits of all neurons would be 9 GB). Per block b and end, with the
+   block maximum ``m_b`` (from its top-k): ``e = exp(l - m_b)``, ``Z_b = sum e``,
+   ``S_b = e . l``, plus the block's top-k candidates. Merging the blocks:
+   ``m = max_b m_b``, ``Z = sum_b Z_b exp(m_b - m)``, ``S`` likewise; ``lse = m + log Z``,
+   ``max_prob = 1/Z``, ``entropy = lse - S/Z``; the top-k of the candidates is the top-k.
 
 FLOPs per direction of a whole model: ``2 n_layers d_mlp d_model d_vocab`` (SmolLM2-135M
 2.6e12): the job is GEMM-bound; see ``benchmarks/bench_neuron_map.py``.
@@ -61,15 +63,19 @@ class DecodeConfig:
     variant: str = "folded"
     """'folded' (final norm incl. gain, the default) or 'raw' (``w @ W_U``); see the module doc."""
     chunk_size: int = 256
-    """Neurons decoded per GEMM: the working set is two (chunk_size, d_vocab) fp32 buffers."""
+    """Neurons decoded per GEMM."""
+    vocab_block: int = 4096
+    """Tokens per GEMM: the working set is two (chunk_size, vocab_block) fp32 buffers (8 MB)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.top_k, int) or self.top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {self.top_k!r}")
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown decoding variant {self.variant!r}; valid: {', '.join(VARIANTS)}")
-        if not isinstance(self.chunk_size, int) or self.chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive integer, got {self.chunk_size!r}")
+        for name in ("chunk_size", "vocab_block"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -137,48 +143,69 @@ def prepare_directions(w: torch.Tensor, final_norm, variant: str) -> torch.Tenso
 
 def decode_directions(w: torch.Tensor, W_U: torch.Tensor, final_norm, config: DecodeConfig = DecodeConfig()
                       ) -> DecodedDirections:
-    """Decode n directions (n, d_model) through the LM head (steps 2-5), chunk by chunk.
+    """Decode n directions (n, d_model) through the LM head (steps 2-5), block by block.
 
-    `W_U`: (d_model, d_vocab); `final_norm`: NormWeights of the final norm (unused for 'raw').
+    `W_U`: (d_model, d_vocab) (a transposed view is fine: BLAS reads it as is);
+    `final_norm`: NormWeights of the final norm (unused for 'raw').
     """
     if w.ndim != 2 or w.shape[1] != W_U.shape[0]:
         raise ValueError(f"directions must be (n, d_model={W_U.shape[0]}), got {tuple(w.shape)}")
-    k = config.top_k
-    if k > W_U.shape[1]:
-        raise ValueError(f"top_k {k} exceeds the vocabulary size {W_U.shape[1]}")
-    W_U = W_U.float().contiguous()
+    if config.top_k > W_U.shape[1]:
+        raise ValueError(f"top_k {config.top_k} exceeds the vocabulary size {W_U.shape[1]}")
+    W_U = W_U if W_U.dtype == torch.float32 else W_U.float()
     vectors = prepare_directions(w.float(), final_norm, config.variant)
-    n, chunk = vectors.shape[0], min(config.chunk_size, max(1, vectors.shape[0]))
-    parts = []
-    # Two reusable (chunk, d_vocab) buffers are the whole working set: logits and exp.
-    logits_buf = torch.empty(chunk, W_U.shape[1])
-    exp_buf = torch.empty_like(logits_buf)
-    for start in range(0, n, chunk):
-        rows = vectors[start:start + chunk]
-        logits = torch.matmul(rows, W_U, out=logits_buf[: rows.shape[0]])
-        parts.append(_reduce_chunk(logits, exp_buf[: rows.shape[0]], k))
+    chunk = min(config.chunk_size, max(1, vectors.shape[0]))
+    block = min(config.vocab_block, W_U.shape[1])
+    # Two reusable (chunk, block) buffers are the whole working set: logits and exp.
+    bufs = torch.empty(chunk, block), torch.empty(chunk, block)
+    parts = [_decode_chunk(vectors[s:s + chunk], W_U, config.top_k, bufs) for s in range(0, vectors.shape[0], chunk)]
     return DecodedDirections(*(torch.cat(cols) for cols in zip(*parts)))
 
 
-def _reduce_chunk(logits: torch.Tensor, buf: torch.Tensor, k: int) -> tuple[torch.Tensor, ...]:
-    """Top/bottom-k and softmax statistics of both ends of one (c, d_vocab) chunk (step 5)."""
-    top_logits, top_ids = torch.topk(logits, k, dim=1)
-    bottom_logits, bottom_ids = torch.topk(logits, k, dim=1, largest=False)
-    # Positive end: e = exp(l - max).
-    torch.sub(logits, top_logits[:, :1], out=buf).exp_()
-    z = buf.sum(1)
-    s = torch.linalg.vecdot(buf, logits)
-    lse = top_logits[:, 0] + z.log()
-    entropy = lse - s / z
-    # Negative end (softmax of -l): e = exp(min - l).
-    torch.sub(bottom_logits[:, :1], logits, out=buf).exp_()
-    z_neg = buf.sum(1)
-    s_neg = torch.linalg.vecdot(buf, logits)
-    lse_neg = -bottom_logits[:, 0] + z_neg.log()
-    entropy_neg = lse_neg + s_neg / z_neg
+def _decode_chunk(rows: torch.Tensor, W_U: torch.Tensor, k: int, bufs) -> tuple[torch.Tensor, ...]:
+    """Top/bottom-k and softmax statistics of (c, d_model) rows against the whole vocabulary.
+
+    The vocabulary is walked in blocks small enough to stay in cache; each block leaves its
+    own top/bottom-k candidates and (max, Z, S) per end, merged once at the end (step 5).
+    """
+    c, block = rows.shape[0], bufs[0].shape[1]
+    cands, stats = [], []
+    for v0 in range(0, W_U.shape[1], block):
+        cols = W_U[:, v0:v0 + block]
+        logits = torch.matmul(rows, cols, out=bufs[0][:c, :cols.shape[1]])
+        cands.append(_block_candidates(logits, min(k, cols.shape[1]), v0))
+        stats.append(_block_stats(logits, bufs[1][:c, :cols.shape[1]], cands[-1][0][:, 0], cands[-1][2][:, 0]))
+    top_v, top_i, bot_v, bot_i = (torch.cat(x, dim=1) for x in zip(*cands))
+    top_logits, pick = top_v.topk(k, dim=1)
+    top_ids = top_i.gather(1, pick)
+    bottom_logits, pick = bot_v.topk(k, dim=1, largest=False)
+    bottom_ids = bot_i.gather(1, pick)
+    mx, z, s, mn, z_neg, s_neg = (torch.stack(x, dim=1) for x in zip(*stats))  # each (c, n_blocks)
+    m = top_logits[:, :1]
+    z, s = (z * (mx - m).exp()).sum(1), (s * (mx - m).exp()).sum(1)
+    lse = m[:, 0] + z.log()
+    n_min = bottom_logits[:, :1]
+    z_neg, s_neg = (z_neg * (n_min - mn).exp()).sum(1), (s_neg * (n_min - mn).exp()).sum(1)
+    lse_neg = -n_min[:, 0] + z_neg.log()
     return (top_ids, top_logits, (top_logits - lse[:, None]).exp(),
             bottom_ids, bottom_logits, (-bottom_logits - lse_neg[:, None]).exp(),
-            1.0 / z, entropy, 1.0 / z_neg, entropy_neg)
+            1.0 / z, lse - s / z, 1.0 / z_neg, lse_neg + s_neg / z_neg)
+
+
+def _block_candidates(logits: torch.Tensor, k: int, offset: int) -> tuple[torch.Tensor, ...]:
+    top_v, top_i = logits.topk(k, dim=1)
+    bot_v, bot_i = logits.topk(k, dim=1, largest=False)
+    return top_v, top_i + offset, bot_v, bot_i + offset
+
+
+def _block_stats(logits: torch.Tensor, buf: torch.Tensor, mx: torch.Tensor, mn: torch.Tensor
+                 ) -> tuple[torch.Tensor, ...]:
+    """(max, Z, S) of softmax(l) and (min, Z, S) of softmax(-l) over one block, shifted by max/min."""
+    torch.sub(logits, mx[:, None], out=buf).exp_()
+    z, s = buf.sum(1), torch.bmm(buf.unsqueeze(1), logits.unsqueeze(2)).view(-1)
+    torch.sub(mn[:, None], logits, out=buf).exp_()
+    z_neg, s_neg = buf.sum(1), torch.bmm(buf.unsqueeze(1), logits.unsqueeze(2)).view(-1)
+    return mx, z, s, mn, z_neg, s_neg
 
 
 def decode_neurons(adapter, layer: int, direction: str = "down", config: DecodeConfig = DecodeConfig()
