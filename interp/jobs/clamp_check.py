@@ -1,0 +1,87 @@
+"""Clamping checks of mapped neurons, with their results in the store.
+
+    from interp.jobs.clamp_check import check_neuron, check_specialised
+    check_neuron(store, adapter, layer=12, index=345, prompt="I took my", values=(0, 10, 20))
+    report = check_specialised(store, adapter, n=20)      # needs `map_model` results
+
+Results go to the store's ``results`` table: ``clamp`` rows (one per neuron and prompt) and
+one ``clamp_report`` row per report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict
+
+from interp.methods.clamping import ClampConfig, ClampReport, ClampResult, clamp_report, clamp_sweep
+from interp.methods.neuron_decoding import DecodeConfig, decode_one
+
+REPORT_PROMPTS = ("The", "I think that the", "Here is a short story about")
+
+
+def decoded_target(store, adapter, model: str, layer: int, index: int, direction: str = "down",
+                   variant: str = "folded") -> int:
+    """The neuron's top decoded token: from the store if mapped, else decoded now."""
+    site = adapter.sites(layer).mlp_hidden
+    rows = store.read("feature_tokens", where={"model": model, "site": site, "kind": "neuron", "index": index,
+                                               "source": "", "direction": direction, "variant": variant})
+    top = rows[(rows["end"] == "top") & (rows["rank"] == 0)] if len(rows) else rows
+    if len(top):
+        return int(top["token_id"].iloc[0])
+    decoded = decode_one(adapter, layer, index, direction, DecodeConfig(top_k=1, variant=variant))
+    return int(decoded.top_ids[0, 0])
+
+
+def _prompt_key(prompt: str) -> str:
+    return hashlib.sha1(prompt.encode()).hexdigest()[:12]
+
+
+def check_neuron(store, adapter, layer: int, index: int, prompt: str, config: ClampConfig = ClampConfig(),
+                 target_id: int | None = None, model: str | None = None) -> ClampResult:
+    """One dose-response sweep (with controls, KL, optional generation), stored as a ``clamp`` row."""
+    model = model or adapter.name
+    layer = adapter.check_layer(layer)
+    if target_id is None:
+        target_id = decoded_target(store, adapter, model, layer, index)
+    result = clamp_sweep(adapter, layer, index, prompt, target_id, config)
+    run = store.start_run("interp clamp", {"model": model, "layer": layer, "index": index, "prompt": prompt,
+                                           **asdict(config)}, seed=config.seed)
+    payload = {"model": model, "target": adapter.decode([target_id]), **result.to_payload()}
+    store.write("results", [{"name": "clamp", "key": f"{model}/L{layer}/N{index}/{_prompt_key(prompt)}",
+                             "payload": payload}], run_id=run)
+    store.finish_run(run, "done")
+    return result
+
+
+def specialised_neurons(store, model: str, n: int, direction: str = "down", variant: str = "folded",
+                        layers=None) -> list[tuple[int, int, int]]:
+    """The `n` neurons with the highest top-token probability: (layer, index, top token id)."""
+    rows = store.read("feature_tokens", where={"model": model, "kind": "neuron", "direction": direction,
+                                               "variant": variant, "end": "top", "rank": 0},
+                      columns=["site", "index", "token_id", "prob"])
+    if rows.empty:
+        raise ValueError(f"no {direction}/{variant} neuron decodings of {model!r} in the store; "
+                         f"run `interp map-neurons --model {model}` first")
+    rows["layer"] = rows["site"].str.split(".").str[1].astype(int)
+    if layers is not None:
+        rows = rows[rows["layer"].isin(list(layers))]
+    top = rows.sort_values(["prob", "layer", "index"], ascending=[False, True, True]).head(n)
+    return [(int(r.layer), int(r.index), int(r.token_id)) for r in top.itertuples()]
+
+
+def check_specialised(store, adapter, n: int = 20, prompts=REPORT_PROMPTS, config: ClampConfig | None = None,
+                      model: str | None = None, layers=None) -> ClampReport:
+    """Clamp the `n` most specialised mapped neurons against controls; store the report."""
+    model = model or adapter.name
+    config = config or ClampConfig(neutral_prompts=())
+    neurons = specialised_neurons(store, model, n, layers=layers)
+    report = clamp_report(adapter, neurons, list(prompts), config)
+    table = report.table()
+    run = store.start_run("interp clamp-report", {"model": model, "n": n, "prompts": list(prompts),
+                                                  **asdict(config)}, seed=config.seed)
+    store.write("results", [{"name": "clamp_report", "key": f"{model}/n{n}", "payload": {
+        "model": model, "n": len(table), "prompts": list(prompts), "values": list(config.values),
+        "fraction_beats_mean": report.fraction_beats_mean, "fraction_beats_all": report.fraction_beats_all,
+        "neurons": table.to_dict("records")}}], run_id=run)
+    store.finish_run(run, "done")
+    return report
