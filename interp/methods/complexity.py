@@ -143,9 +143,65 @@ def make_split(n: int, config: ComplexityConfig, groups: torch.Tensor | None = N
     return Split(*idx)
 
 
-def _sse(A: torch.Tensor, Q: torch.Tensor, zz: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
-    """||Z' - H' V M||^2 per column from A = V^T H'^T Z' (d,F), Q = V^T H'^T H' V (d,d), zz = ||Z'||^2 (F,)."""
-    return zz - 2 * (A * M).sum(0) + (M * (Q @ M)).sum(0)
+@dataclass(frozen=True)
+class Targets:
+    """Features split once and centred by their train mean (predictions are mean + H W)."""
+
+    train: torch.Tensor
+    """(n_train, F)"""
+    val: torch.Tensor
+    test: torch.Tensor
+    ss_val: torch.Tensor
+    """(F,) n_val * Var_val(z) (float64)."""
+    ss_test: torch.Tensor
+    """(F,) n_test * Var_test(z) (float64)."""
+
+    @classmethod
+    def build(cls, Z: torch.Tensor, split: Split) -> "Targets":
+        dtype = torch.float64 if Z.dtype == torch.float64 else torch.float32
+        tr = Z[split.train].to(dtype)
+        mu = tr.mean(0)
+        parts = [tr - mu, Z[split.val].to(dtype) - mu, Z[split.test].to(dtype) - mu]
+        ss = [((p.double() - p.double().mean(0)) ** 2).sum(0) for p in parts[1:]]
+        return cls(*parts, *ss)
+
+    def head(self, k: int) -> "Targets":
+        """The first k features (views, no copy)."""
+        return Targets(self.train[:, :k], self.val[:, :k], self.test[:, :k], self.ss_val[:k], self.ss_test[:k])
+
+
+@dataclass(frozen=True)
+class _Heldout:
+    """Sufficient statistics of one held-out split in the eigenbasis V."""
+
+    A: torch.Tensor
+    """(d, F) V^T H'^T Z'."""
+    Q: torch.Tensor
+    """(d, d) V^T H'^T H' V."""
+    zz: torch.Tensor
+    """(F,) ||Z'||^2."""
+
+    def sse(self, M: torch.Tensor, cols=slice(None)) -> torch.Tensor:
+        """(F,) ||Z' - H' V M||^2 per column (M: (d, F) ridge weights in the eigenbasis)."""
+        return self.zz[cols] - 2 * (self.A[:, cols] * M).sum(0) + (M * (self.Q @ M)).sum(0)
+
+
+def _fit(H: torch.Tensor, T: Targets, split: Split, standardize: bool):
+    """Eigenbasis of the standardised train Gram matrix and the held-out statistics."""
+    dtype = T.train.dtype
+    Htr = H[split.train].to(dtype)
+    mu = Htr.mean(0)
+    scale = Htr.std(0) if standardize else torch.ones_like(mu)
+    scale = torch.where(scale > 1e-12 * scale.max().clamp_min(1e-30), scale, torch.ones_like(scale))
+    Htr = (Htr - mu) / scale
+    s, V = torch.linalg.eigh((Htr.T @ Htr).double())  # one factorisation serves every feature and lambda
+    s, V = s.clamp_min(0).to(dtype), V.to(dtype)
+    B = V.T @ (Htr.T @ T.train)  # (d, F)
+    held = []
+    for rows, Zs in ((split.val, T.val), (split.test, T.test)):
+        Hs = (H[rows].to(dtype) - mu) / scale
+        held.append(_Heldout(V.T @ (Hs.T @ Zs), V.T @ (Hs.T @ Hs) @ V, (Zs.double() ** 2).sum(0).to(dtype)))
+    return s, B, held[0], held[1]
 
 
 def ridge_scores(H: torch.Tensor, Z: torch.Tensor, split: Split, lambdas: Sequence[float],
@@ -161,31 +217,73 @@ def ridge_scores(H: torch.Tensor, Z: torch.Tensor, split: Split, lambdas: Sequen
     Returns:
         `RidgeScores` with (n_lambdas, F) val/test R^2.
     """
-    big = torch.float32 if H.dtype != torch.float64 else torch.float64
-    Htr, Ztr = H[split.train].to(big), Z[split.train].to(big)
-    mu_h, mu_z = Htr.mean(0), Ztr.mean(0)
-    scale = Htr.std(0) if standardize else torch.ones_like(mu_h)
-    scale = torch.where(scale > 1e-12 * scale.max().clamp_min(1e-30), scale, torch.ones_like(scale))
-    Htr = (Htr - mu_h) / scale
-    Ztr = Ztr - mu_z
-    G = (Htr.T @ Htr).double()  # (d, d)
-    s, V = torch.linalg.eigh(G)
-    s = s.clamp_min(0)
-    B = V.T @ (Htr.T @ Ztr).double()  # (d, F): the only n*d*F product on the train split
-    del Htr, Ztr
-    lam = torch.as_tensor(list(lambdas), dtype=torch.float64)
+    T = Targets.build(Z, split)
+    s, B, val, test = _fit(H, T, split, standardize)
     out = []
-    for rows in (split.val, split.test):
-        Hs = ((H[rows].to(big) - mu_h) / scale)
-        Zs = Z[rows].to(big) - mu_z  # centred by the train mean: predictions are mu_z + Hs W
-        A = V.T @ (Hs.T @ Zs).double()
-        Q = V.T @ (Hs.T @ Hs).double() @ V
-        zz = (Zs.double() ** 2).sum(0)
-        var = ((Zs.double() - Zs.double().mean(0)) ** 2).sum(0)  # n * Var_split(z)
-        sse = torch.stack([_sse(A, Q, zz, B / (s + l)[:, None]) for l in lam])
-        out.append((1 - sse / var.clamp_min(1e-300), var / max(len(rows), 1)))
-    (r2_val, _), (r2_test, var_test) = out
-    return RidgeScores(r2_val.float(), r2_test.float(), var_test.float())
+    for held, ss in ((val, T.ss_val), (test, T.ss_test)):
+        sse = torch.stack([held.sse(B / (s + lam)[:, None]) for lam in lambdas]).double()
+        out.append(1 - sse / ss.clamp_min(1e-300))
+    return RidgeScores(out[0].float(), out[1].float(), (T.ss_test / len(split.test)).float())
+
+
+def ridge_select(H: torch.Tensor, T: Targets, split: Split, lambdas: Sequence[float],
+                 standardize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per feature: the lambda index best on validation and the test R^2 there (not clipped).
+
+    Like `ridge_scores` followed by a per-column argmax, but the test error is evaluated
+    only at each feature's chosen lambda (one (d, d) x (d, F) product instead of one per lambda).
+    Returns:
+        best: (F,) int64 index into `lambdas`; r2_test: (F,) float32.
+    """
+    s, B, val, test = _fit(H, T, split, standardize)
+    r2_val = torch.stack([1 - val.sse(B / (s + lam)[:, None]).double() / T.ss_val.clamp_min(1e-300)
+                          for lam in lambdas])
+    best = r2_val.argmax(0)
+    r2_test = torch.empty(B.shape[1], dtype=torch.float64)
+    for i, lam in enumerate(lambdas):
+        cols = torch.nonzero(best == i).squeeze(1)
+        if len(cols):
+            sse = test.sse(B[:, cols] / (s + lam)[:, None], cols).double()
+            r2_test[cols] = 1 - sse / T.ss_test[cols].clamp_min(1e-300)
+    return best, r2_test.float()
+
+
+def _check_inputs(hs, Z, depth) -> torch.Tensor:
+    if len(hs) == 0:
+        raise ValueError("hs must hold at least one layer's residual stream")
+    n, F = Z.shape
+    for l, h in enumerate(hs):
+        if h.ndim != 2 or h.shape[0] != n:
+            raise ValueError(f"hs[{l}] has shape {tuple(h.shape)}; expected ({n}, d_model) to match Z")
+    depth = torch.as_tensor(depth, dtype=torch.long).reshape(-1)
+    if depth.numel() != F or (depth < 1).any() or (depth > len(hs)).any():
+        raise ValueError(f"depth must be {F} integers in 1..{len(hs)}, got min {int(depth.min())} "
+                         f"max {int(depth.max())} over {depth.numel()} entries")
+    return depth
+
+
+def decodability(hs: Sequence[torch.Tensor], Z: torch.Tensor, depth: torch.Tensor, config: ComplexityConfig,
+                 split: Split) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(n_layers, F) test R^2 at the validation-chosen alpha and that alpha (NaN past depth),
+    plus (F,) test variance. Features are processed deepest first so that the features
+    scored at layer l are a prefix of the columns (views, no copies)."""
+    L, F = len(hs), Z.shape[1]
+    order = torch.argsort(depth, descending=True, stable=True)
+    T = Targets.build(Z[:, order], split)
+    lambdas = [a * len(split.train) for a in config.alphas]
+    alphas = torch.tensor(config.alphas)
+    curve = torch.full((L, F), float("nan"))
+    chosen = torch.full((L, F), float("nan"))
+    for l in range(L):
+        k = int((depth > l).sum())
+        if k == 0:
+            break
+        best, r2 = ridge_select(hs[l], T.head(k), split, lambdas, config.standardize)
+        curve[l, order[:k]] = r2.clamp_min(0)
+        chosen[l, order[:k]] = alphas[best]
+    var_test = torch.empty(F)
+    var_test[order] = (T.ss_test / len(split.test)).float()
+    return curve, chosen, var_test
 
 
 def feature_complexity(hs: Sequence[torch.Tensor], Z: torch.Tensor, depth: Sequence[int] | torch.Tensor,
@@ -200,36 +298,11 @@ def feature_complexity(hs: Sequence[torch.Tensor], Z: torch.Tensor, depth: Seque
             1 <= depth <= n_layers.
         groups: optional (n,) window id of each token; splits keep windows whole.
     """
-    if len(hs) == 0:
-        raise ValueError("hs must hold at least one layer's residual stream")
-    n, F = Z.shape
-    for l, h in enumerate(hs):
-        if h.ndim != 2 or h.shape[0] != n:
-            raise ValueError(f"hs[{l}] has shape {tuple(h.shape)}; expected ({n}, d_model) to match Z")
-    depth = torch.as_tensor(depth, dtype=torch.long).reshape(-1)
-    if depth.numel() != F or (depth < 1).any() or (depth > len(hs)).any():
-        raise ValueError(f"depth must be {F} integers in 1..{len(hs)}, got min {int(depth.min())} "
-                         f"max {int(depth.max())} over {depth.numel()} entries")
-    split = make_split(n, config, groups)
+    depth = _check_inputs(hs, Z, depth)
+    split = make_split(Z.shape[0], config, groups)
     if min(len(split.train), len(split.val), len(split.test)) < 2:
-        raise ValueError(f"{n} tokens are too few to split into train/val/test")
-    n_alpha_tok = len(split.train)
-    lambdas = [a * n_alpha_tok for a in config.alphas]
-    alphas = torch.tensor(config.alphas)
-    L = len(hs)
-    curve = torch.full((L, F), float("nan"))
-    chosen = torch.full((L, F), float("nan"))
-    var_test = None
-    for l in range(L):
-        cols = torch.nonzero(depth > l).squeeze(1)
-        if len(cols) == 0:
-            break
-        sc = ridge_scores(hs[l], Z[:, cols], split, lambdas, config.standardize)
-        best = sc.r2_val.argmax(0)  # (F_l,)
-        curve[l, cols] = sc.r2_test.gather(0, best[None]).squeeze(0).clamp_min(0)
-        chosen[l, cols] = alphas[best]
-        if l == 0:
-            var_test = sc.var_test
+        raise ValueError(f"{Z.shape[0]} tokens are too few to split into train/val/test")
+    curve, chosen, var_test = decodability(hs, Z, depth, config, split)
     return _summarise(curve, chosen, depth, var_test < config.min_variance, config, len(split.train),
                       len(split.test))
 

@@ -33,7 +33,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from interp.methods.complexity import ComplexityConfig, ComplexityResult, make_split, ridge_scores
+from interp.methods.complexity import ComplexityConfig, ComplexityResult, decodability, make_split
 from interp.methods.feature_activations import FeatureGroup
 
 
@@ -172,15 +172,9 @@ def layer_flow(mids: Sequence[torch.Tensor], Z: torch.Tensor, result: Complexity
         mid_depth: (F,) blocks whose resid_mid precede each feature.
     """
     split = make_split(Z.shape[0], config, groups)
-    lambdas = [a * len(split.train) for a in config.alphas]
     curve = result.curve
     B, F = len(mids), Z.shape[1]
-    mid = torch.full((B, F), float("nan"))
-    for b in range(B):
-        cols = torch.nonzero(mid_depth > b).squeeze(1)
-        if len(cols):
-            sc = ridge_scores(mids[b], Z[:, cols], split, lambdas, config.standardize)
-            mid[b, cols] = sc.r2_test.gather(0, sc.r2_val.argmax(0)[None]).squeeze(0).clamp_min(0)
+    mid = decodability(mids, Z, mid_depth, config, split)[0] if B else torch.full((0, F), float("nan"))
     mid[:, result.constant] = torch.where(mid[:, result.constant].isnan(), mid[:, result.constant], 0.0)
     pre = curve[:B].clone()
     post = torch.full((B, F), float("nan"))
