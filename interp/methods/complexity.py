@@ -20,7 +20,8 @@ Algorithm (all features at once, one factorisation per layer):
    targets Z', ``A = V^T H'^T Z'``, ``Q = V^T H'^T H' V`` and ``M = B / (s + lambda)``,
    ``SSE = ||Z'||^2 - 2 sum(A * M) + sum(M * (Q M))`` per feature (d^2 F per lambda instead
    of n d F).
-5. Pick lambda per feature on validation; report the test
+5. Pick lambda per feature on validation (test error is then evaluated at that lambda
+   only); report the test
    ``R^2 = 1 - SSE / (n Var_test(z))`` (sklearn's `r2_score` convention), clipped at 0.
    For the linear-Gaussian family this R^2 is the V-information
    ``I_V(h_l -> z) = H_V(z) - H_V(z | h_l)``; the log form ``-1/2 log(1 - R^2)`` (nats) is
@@ -35,7 +36,7 @@ the standardised scale, where each diagonal entry of H^T H is n_train).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch

@@ -208,3 +208,16 @@ def read_complexity(store, model: str | None = None) -> pd.DataFrame:
     rows = [json.loads(p) if isinstance(p, str) else p for p in res["payload"]]
     frame = pd.DataFrame(rows)
     return frame[frame["model"] == model] if model and not frame.empty else frame
+
+
+def quick_run(store, model="smollm2-135m", layers: tuple[int, ...] = (2, 8, 15), n_tokens: int = 24_000,
+              progress=None) -> ComplexityRun:
+    """The pipeline step: every neuron of a few layers on a small held-out slice, stored.
+
+    About 1-2 minutes for SmolLM2 on 2 CPU cores (one pass to block max(layers), importance on
+    16 windows). `model` may be an alias or a loaded adapter.
+    """
+    config = RunConfig(n_tokens=n_tokens, positions_per_window=32, importance_windows=16, flow=True)
+    query = "neurons:layers=" + ",".join(str(l) for l in layers)
+    return run_complexity(model, query, config, store=store, progress=progress,
+                          command=f"complexity quick_run {query} --tokens {n_tokens}")

@@ -29,7 +29,6 @@ import torch
 from interp.features import FeatureId, FeatureKind
 from interp.methods.feature_activations import FeatureGroup, Readout, direction_group, neuron_group
 
-_DIRECTION_KINDS = (FeatureKind.OBSPROP, FeatureKind.PROBE, FeatureKind.DIRECTION)
 _HELP = ("valid forms: neurons:layers=3,5 | neurons:3:0-99 | dict:NAME[:0-99] | store:WHERE | "
          "direction:SITE:FILE (several joined with ';')")
 
