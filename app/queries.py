@@ -356,11 +356,52 @@ def feature_results(store: Store, fid: FeatureId) -> pd.DataFrame:
     return frame
 
 
+CIRCUIT = "circuit"
+"""Results name of stored circuit graphs (payload: the ``interp.circuit/1`` JSON)."""
+
+
+def circuits(store: Store) -> pd.DataFrame:
+    """Stored circuit graphs: key, prompt, target label, node and edge counts."""
+    frame = store.read("results", where={"name": CIRCUIT})
+    rows = []
+    for key, run_id, payload in zip(frame["key"], frame["run_id"], frame["payload"]):
+        graph = parse_json(payload)
+        meta = graph.get("meta", {})
+        rows.append({"key": key, "model": meta.get("model"), "prompt": meta.get("prompt"),
+                     "target": (meta.get("target") or {}).get("label"), "nodes": len(graph.get("nodes", [])),
+                     "edges": len(graph.get("edges", [])), "run_id": run_id})
+    return pd.DataFrame(rows)
+
+
+def circuit_payload(store: Store, key: str) -> dict:
+    frame = store.read("results", where={"name": CIRCUIT, "key": key})
+    if frame.empty:
+        raise ValueError(f"no circuit {key!r} in this store; pick one from the list")
+    return parse_json(frame.iloc[0]["payload"])
+
+
 def circuits_with(store: Store, fid: FeatureId) -> pd.DataFrame:
-    """Circuit / attribution-graph results whose payload mentions this feature's key."""
-    return store.sql(
-        f"SELECT name, key, run_id FROM results WHERE (starts_with(name, 'circuit') OR starts_with(name, 'graph')) "
-        f"AND contains(payload, {_lit(fid.key)}) ORDER BY name, key")
+    """Circuit graphs in which this dictionary latent is a node, with its influence there.
+
+    Graph nodes name latents by layer and index (``latent/L{l}/{pos}/{i}``) and the graph's
+    meta maps each layer to its dictionary, so a latent of dictionary `fid.source` matches
+    a node of a layer served by that dictionary with the same index.
+    """
+    if not fid.source:
+        return pd.DataFrame()
+    frame = store.sql(f"SELECT key, payload FROM results WHERE name = {_lit(CIRCUIT)} "
+                      f"AND contains(payload, {_lit(json.dumps(fid.source))})")
+    rows = []
+    for key, payload in zip(frame["key"], frame["payload"]):
+        graph = parse_json(payload)
+        meta = graph.get("meta", {})
+        layers = {int(l) for l, name in (meta.get("dictionaries") or {}).items() if name == fid.source}
+        for node in graph.get("nodes", []):
+            if node.get("type") == "latent" and node.get("layer") in layers and node.get("index") == fid.index:
+                rows.append({"circuit": key, "prompt": meta.get("prompt"), "position": node.get("position"),
+                             "activation": node.get("activation"), "influence": node.get("influence"),
+                             "target": (meta.get("target") or {}).get("label")})
+    return pd.DataFrame(rows)
 
 
 def feature_examples(store: Store, fid: FeatureId) -> pd.DataFrame:

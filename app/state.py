@@ -32,7 +32,7 @@ FILL_COMMANDS = {
     "attributions": "interp attribute",
     "complexity": "interp complexity",
     "clamp": "interp clamp",
-    "circuits": "interp circuits",
+    "circuits": "interp circuit build",
 }
 
 
@@ -136,13 +136,20 @@ def feature_link(key: str) -> str:
 
 
 def show_stored_figures(prefix: str) -> int:
-    """Draw the plotly figures a method stored as ``<prefix>..._figure`` results; returns how many."""
+    """Draw the plotly figures a method stored as ``<prefix>..._figure`` results; returns how many.
+
+    A payload is either the figure's JSON itself or ``{"figure": <figure JSON>}``.
+    """
+    import json
+
     import plotly.io as pio
 
     frame = query("figures", prefix)
     for row in frame.itertuples():
         with guard(f"Stored figure {row.key} is unreadable: "):
-            fig = pio.from_json(row.payload)
+            payload = json.loads(row.payload)
+            figure = payload.get("figure", payload) if isinstance(payload, dict) else payload
+            fig = pio.from_json(figure if isinstance(figure, str) else json.dumps(figure))
             st.plotly_chart(fig, width="stretch", key=f"fig-{row.name}-{row.key}")
     return len(frame)
 

@@ -11,7 +11,7 @@ from interp.store import Store
 MODEL = "smollm2-135m"
 WORDS = [" the", " dog", " Paris", " France", " cat", "<script>", " &", " capital", " is", "\n", " of", " a"]
 TOP_NEURON = FeatureId(MODEL, "blocks.1.mlp.hook_post", "neuron", 7)
-LATENT = FeatureId(MODEL, "blocks.2.hook_mlp_out", "transcoder", 3, source="tc-l2")
+LATENT = FeatureId(MODEL, "blocks.2.ln2.hook_normalized", "transcoder", 3, source="tc-l2")  # input site
 PROMPT = "The capital of France is"
 
 
@@ -69,8 +69,11 @@ def populate(root, n_layers: int = 3, n_neurons: int = 40, examples: bool = True
     store.write("dictionaries", [
         {"name": name, "model": MODEL, "site": "blocks.2.ln2.hook_normalized", "hook_out": "blocks.2.hook_mlp_out",
          "kind": "transcoder", "arch": "topk", "config": {"k": k},
-         "metrics": {"l0": float(k), "ce_loss_recovered": 0.6 + 0.01 * k, "fvu": 0.5 / k, "delta_ce": 1.0 / k}}
+         "metrics": {"l0": float(k), "fvu": 0.5 / k, "ce_clean": 3.0, "ce_spliced": 3.0 + 4.0 / k,
+                     "delta_ce": 4.0 / k, "ce_recovered": 1 - 0.4 / k,
+                     "density_histogram": {"log10_edges": [-6, -4, -2, 0], "counts": [3, 10, 2], "dead": 1}}}
         for name, k in (("tc-l2", 16), ("tc-l2-k32", 32))], run_id=run)
+    store.write("results", [{"name": "circuit", "key": "circuit-demo", "payload": circuit_json()}], run_id=run)
     store.finish_run(run, "done")
 
     run = store.start_run("interp attribute", {"method": "reagent"}, seed=0)
@@ -82,4 +85,38 @@ def populate(root, n_layers: int = 3, n_neurons: int = 40, examples: bool = True
                                        ("integrated_gradients", [0, 0.2, 0.2, 0.05, 0.5, 0.4], 0.30, 0.22),
                                        ("random", [0, 0.3, 0.1, 0.4, 0.2, 0.1], 0.05, 0.04))], run_id=run)
     store.finish_run(run, "done")
+
+    run = store.start_run("interp obsprop", {"observable": "' she' - ' he'"}, seed=0)
+    source = "she_vs_he"
+    store.write("features", [{**FeatureId(MODEL, f"blocks.{l}.hook_attn_in", "obsprop", h, source).to_record(),
+                              "label": f"she_vs_he via L{l}H{h}", "metrics": {"norm": 1.0 + l + h}}
+                             for l, h in ((0, 1), (1, 2), (2, 0))], run_id=run)
+    ranking = [{"component": f"L{l}H{h}", "kind": "head", "layer": l, "head": h, "norm": 1.0 + l + h}
+               for l, h in ((0, 1), (1, 2), (2, 0))]
+    efficiency = [{"method": m, "k": k, "seed": s, "auroc": min(1.0, 0.55 + 0.1 * i * (m == "obsprop") + 0.02 * k),
+                   "corr": 0.5} for i, m in enumerate(("probe", "obsprop")) for k in (1, 4, 16) for s in (0, 1)]
+    store.write("results", [
+        {"name": "obsprop_ranking", "key": f"{MODEL}/{source}", "payload": {"observable": {"name": source},
+                                                                            "ranking": ranking}},
+        {"name": "obsprop_ablation", "key": f"{MODEL}/{source}",
+         "payload": {"rows": [{"component": r["component"], "effect": -0.5 * r["norm"]} for r in ranking]}},
+        {"name": "obsprop_data_efficiency", "key": f"{MODEL}/pronoun", "payload": {"ceiling_auroc": 0.99,
+                                                                                  "rows": efficiency}},
+    ], run_id=run)
+    store.finish_run(run, "done")
     return store
+
+
+def circuit_json() -> dict:
+    """A three-node circuit: embedding -> LATENT (layer 2, position 4) -> logit of ' Paris'."""
+    from interp.methods.circuit_graph import CircuitGraph, Edge, Node
+
+    nodes = [Node("target", "target", label="logit ' Paris'", influence=1.0, expanded=True),
+             Node("latent/L2/4/3", "latent", layer=2, position=4, index=LATENT.index, label="tc-l2[3]",
+                  activation=2.5, influence=0.7, expanded=True),
+             Node("embed/4", "embed", position=4, label="' France'", influence=0.5)]
+    edges = [Edge("latent/L2/4/3", "target", 0.7), Edge("embed/4", "latent/L2/4/3", 0.5)]
+    meta = {"model": MODEL, "prompt": PROMPT, "tokens": ["<|im_start|>", "The", " capital", " of", " France", " is"],
+            "target": {"spec": 'logit:" Paris"', "label": "logit ' Paris'", "value": 12.0, "position": 5},
+            "dictionaries": {"2": "tc-l2"}, "stats": {"error_share": 0.2}}
+    return CircuitGraph(nodes, edges, meta).to_json()

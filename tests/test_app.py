@@ -57,11 +57,11 @@ def test_empty_store_says_which_command_fills_it(run_page, tmp_path, page):
 
 def test_overview_lists_models_dictionaries_runs(run_page, store_root):
     at = run_page("overview", store_root)
-    assert [m.value for m in at.metric][:2] == [f"{40 * 3 + 1:,}", "2"]  # features, dictionaries
+    assert [m.value for m in at.metric][:2] == [f"{40 * 3 + 1 + 3:,}", "2"]  # features, dictionaries
     frames = [d.value for d in at.dataframe]
     assert any("tc-l2-k32" in set(f.get("name", [])) for f in frames)
     runs = next(f for f in frames if "command" in f)
-    assert set(runs["command"]) == {"interp map-neurons", "interp train", "interp attribute"}
+    assert set(runs["command"]) == {"interp map-neurons", "interp train", "interp attribute", "interp obsprop"}
     assert (runs["status"] == "done").all()
 
 
@@ -153,12 +153,35 @@ def test_method_pages_render_their_figures(run_page, store_root):
     neurons = run_page("neurons", store_root)
     assert len(neurons.get("plotly_chart")) == 2
     dicts = run_page("dictionaries", store_root)
-    assert len(dicts.get("plotly_chart")) == 1
-    assert dicts.selectbox[0].value == "metric.l0"
+    assert len(dicts.get("plotly_chart")) == 2  # L0 vs CE (the dictionaries' own builder), density
+    table = dicts.dataframe[0].value
+    assert list(table.sort_values("l0")["ce_recovered"]) == pytest.approx([1 - 0.4 / 16, 1 - 0.4 / 32])
+    latents = dicts.dataframe[1].value
+    assert list(latents["index"]) == [LATENT.index]
+    obsprop = run_page("obsprop", store_root)
+    assert len(obsprop.get("plotly_chart")) == 2  # ranking (with ablation effects), data efficiency
+    vectors = next(d.value for d in obsprop.dataframe if "open" in d.value)
+    assert len(vectors) == 3 and set(vectors["kind"]) == {"obsprop"}
     attribution = run_page("attribution", store_root)
     faith = attribution.dataframe[0].value
     assert faith.loc["reagent", ("soft_ns", "mean")] == pytest.approx(0.42)
     complexity = run_page("complexity", store_root)
     assert len(complexity.get("plotly_chart")) == 3  # distribution, importance, curves
     circuits = run_page("circuits", store_root)
-    assert "interp circuits" in _texts(circuits.info)
+    assert len(circuits.get("plotly_chart")) == 1
+    nodes = circuits.dataframe[1].value
+    latent = nodes[nodes["type"] == "latent"].iloc[0]
+    assert latent["open"].endswith(LATENT.key.replace("/", "%2F"))
+    assert list(nodes["id"])[:2] == ["target", "latent/L2/4/3"]  # by |influence|
+
+
+def test_feature_page_lists_the_circuits_a_latent_is_in(run_page, store_root):
+    at = run_page("feature", store_root, feature=LATENT.key)
+    graphs = next(d.value for d in at.dataframe if "circuit" in d.value)
+    assert list(graphs["circuit"]) == ["circuit-demo"] and list(graphs["position"]) == [4]
+    assert graphs.iloc[0]["influence"] == pytest.approx(0.7)
+
+
+def test_empty_circuits_page_names_the_command(run_page, tmp_path):
+    at = run_page("circuits", tmp_path / "empty")
+    assert "interp circuit build" in _texts(at.info)

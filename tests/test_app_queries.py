@@ -38,12 +38,14 @@ def test_token_search_follows_latest_wins(store):
     assert _keys(queries.search(store, SearchQuery(token="lyon", token_rank=1))[0]) == {fid.key}
     # % and _ are literal in text filters
     assert queries.search(store, SearchQuery(context="%"))[1] == 0
-    assert queries.search(store, SearchQuery(label="_"))[1] == 0
+    assert queries.search(store, SearchQuery(label="e%v"))[1] == 0
+    assert queries.search(store, SearchQuery(label="e_v"))[1] == 3  # the ObsProp vectors 'she_vs_he via ...'
+    assert queries.search(store, SearchQuery(label="exv"))[1] == 0
 
 
 def test_filters_combine_and_pages_partition_the_matches(store):
     everything = queries.search(store, SearchQuery(limit=1000))[0]
-    assert len(everything) == 2 * 10 + 1
+    assert len(everything) == 2 * 10 + 1 + 3  # neurons, the transcoder latent, ObsProp vectors
     neurons = everything[everything["kind"] == "neuron"]
     expected = neurons[neurons["specialisation"].between(0.2, 0.7)].sort_values("specialisation", ascending=False)
     q = dict(kinds=("neuron",), specialisation=(0.2, 0.7), limit=3)

@@ -116,7 +116,10 @@ with near_tab:
 with circuit_tab:
     graphs = state.query("circuits_with", fid)
     if graphs.empty:
-        st.info("This feature appears in no stored attribution graph yet (circuits are written by "
-                f"`{state.FILL_COMMANDS['circuits']}`).")
+        why = ("" if fid.source else " Circuit graphs are built over dictionary latents, so a "
+               f"{fid.kind.value} appears in them only through the latents that read it.")
+        st.info(f"This feature appears in no stored attribution graph yet (graphs are written by "
+                f"`{state.FILL_COMMANDS['circuits']}`).{why}")
     else:
-        st.dataframe(graphs, hide_index=True)
+        st.caption("Circuits where this latent is a node; open them on the Circuits page")
+        st.dataframe(graphs, hide_index=True, width="stretch")
