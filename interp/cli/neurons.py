@@ -1,0 +1,198 @@
+"""Neuron commands: map neurons through the LM head, show one, verify by clamping.
+
+    interp map-neurons --model smollm2-135m [--layers 0,5-7] [--top-k 20] [--directions up,gate,down]
+    interp map-neurons --model smollm2-135m --backend ray [--ray-address HOST:PORT]
+    interp show neuron smollm2-135m 12:345 [--format json]
+    interp clamp --model smollm2-135m --neuron 12:345 --value 20 --prompt "I took my" [--generate 20]
+    interp clamp-report --model smollm2-135m [--n 20] [--format json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _store_arg(parser) -> None:
+    parser.add_argument("--store", default=None, metavar="PATH",
+                        help="store root (default: <data root>/store; see --home / INTERP_HOME)")
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def register(subparsers) -> None:
+    mp = subparsers.add_parser("map-neurons", help="decode every MLP neuron through the LM head into the store")
+    mp.add_argument("--model", action="append", required=True, help="model alias, hub id or local folder (repeatable)")
+    mp.add_argument("--layers", default=None, help="e.g. 0,5-7 (default: all)")
+    mp.add_argument("--top-k", type=int, default=20, help="tokens kept at each end per neuron")
+    mp.add_argument("--directions", type=_csv, default=("down",), help="comma-separated: up,gate,down (default down)")
+    mp.add_argument("--variants", type=_csv, default=("folded",), help="comma-separated: folded,raw (default folded)")
+    mp.add_argument("--chunk-size", type=int, default=256, help="neurons per GEMM block")
+    mp.add_argument("--backend", choices=("local", "ray"), default="local")
+    mp.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: start a local one)")
+    mp.add_argument("--force", action="store_true", help="recompute layers already in the store")
+    _store_arg(mp)
+    mp.set_defaults(func=_map)
+
+    neuron = _show_subparsers(subparsers).add_parser("neuron", help="decoded tokens of one neuron (from the store)")
+    neuron.add_argument("model")
+    neuron.add_argument("neuron", metavar="LAYER:INDEX")
+    neuron.add_argument("--direction", default=None, help="only this direction (up, gate, down)")
+    neuron.add_argument("--variant", default=None, help="only this variant (folded, raw)")
+    neuron.add_argument("--format", choices=("table", "json"), default="table")
+    _store_arg(neuron)
+    neuron.set_defaults(func=_show)
+
+    cl = subparsers.add_parser("clamp", help="clamp a neuron: dose-response vs random controls, KL, generation")
+    cl.add_argument("--model", required=True)
+    cl.add_argument("--neuron", required=True, metavar="LAYER:INDEX")
+    cl.add_argument("--value", type=float, action="append", required=True,
+                    help="clamp value (repeatable); one value V sweeps 0, V/4, V/2, V")
+    cl.add_argument("--prompt", required=True)
+    cl.add_argument("--target", default=None, help="token to track (default: the neuron's top decoded token)")
+    cl.add_argument("--controls", type=int, default=8, help="random neurons of the same layer")
+    cl.add_argument("--positions", choices=("all", "last"), default="all")
+    cl.add_argument("--generate", type=int, default=0, help="greedy tokens to generate with the clamp")
+    cl.add_argument("--format", choices=("table", "json"), default="table")
+    _store_arg(cl)
+    cl.set_defaults(func=_clamp)
+
+    rep = subparsers.add_parser("clamp-report", help="clamp the most specialised mapped neurons vs controls")
+    rep.add_argument("--model", required=True)
+    rep.add_argument("--n", type=int, default=20, help="neurons to test")
+    rep.add_argument("--prompt", action="append", default=None, help="prompt (repeatable; default: a few generic ones)")
+    rep.add_argument("--value", type=float, action="append", default=None, help="clamp value (repeatable)")
+    rep.add_argument("--controls", type=int, default=8)
+    rep.add_argument("--format", choices=("table", "json"), default="table")
+    _store_arg(rep)
+    rep.set_defaults(func=_report)
+
+
+def _show_subparsers(subparsers):
+    """The sub-commands of ``interp show``, shared with other modules: get it or create it."""
+    show = subparsers.choices.get("show")
+    if show is None:
+        show = subparsers.add_parser("show", help="show stored items")
+        show.set_defaults(func=lambda args: (show.print_help(), 0)[1])
+        return show.add_subparsers(dest="show_command", metavar="WHAT")
+    # argparse keeps a parser's sub-commands in its (only) _SubParsersAction.
+    return next(a for a in show._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def _open(args):
+    from interp.paths import store_dir
+    from interp.store import Store
+
+    return Store(args.store if args.store else store_dir())
+
+
+def parse_neuron(text: str) -> tuple[int, int]:
+    """``"12:345"`` -> (12, 345)."""
+    try:
+        layer, index = text.split(":")
+        return int(layer), int(index)
+    except ValueError:
+        raise ValueError(f"bad neuron {text!r}: use LAYER:INDEX, e.g. 12:345") from None
+
+
+def _map(args) -> int:
+    from interp.jobs.neuron_map import MapConfig, map_models, parse_layers
+
+    config = MapConfig(directions=args.directions, variants=args.variants, top_k=args.top_k,
+                       chunk_size=args.chunk_size, layers=parse_layers(args.layers))
+    summary = map_models(_open(args), args.model, config, backend=args.backend, ray_address=args.ray_address,
+                         force=args.force)
+    for model in summary.mapped:
+        print(f"{model}: mapped layers {summary.mapped[model] or '-'}; already in the store: "
+              f"{summary.skipped[model] or '-'}")
+    print(f"run {summary.run_id} in {summary.seconds:.1f} s")
+    return 0
+
+
+def _show(args) -> int:
+    from interp.jobs.neuron_map import store_model_name
+
+    layer, index = parse_neuron(args.neuron)
+    model = store_model_name(args.model)
+    where = {"model": model, "site": f"blocks.{layer}.mlp.hook_post", "kind": "neuron", "index": index, "source": ""}
+    where.update({k: v for k, v in (("direction", args.direction), ("variant", args.variant)) if v})
+    rows = _open(args).read("feature_tokens", where=where)
+    if rows.empty:
+        raise ValueError(f"no decoded tokens for neuron {layer}:{index} of {model!r} in the store; "
+                         f"run `interp map-neurons --model {args.model} --layers {layer}` first")
+    if args.format == "json":
+        out = {}
+        for (d, v, end), g in rows.groupby(["direction", "variant", "end"], sort=True):
+            out.setdefault(f"{d}/{v}", {})[end] = g.sort_values("rank")[["token_id", "token_str", "logit", "prob"]
+                                                                        ].to_dict("records")
+        print(json.dumps({"model": model, "layer": layer, "index": index, "decodings": out}, indent=2))
+        return 0
+    print(f"{model}  neuron {layer}:{index}")
+    for (d, v), g in rows.groupby(["direction", "variant"], sort=True):
+        print(f"\n{d}/{v}")
+        top, bottom = (g[g["end"] == e].sort_values("rank") for e in ("top", "bottom"))
+        for t, b in zip(top.itertuples(), bottom.itertuples()):
+            print(f"  {t.token_str!r:>18} {t.logit:8.3f} {t.prob:7.4f}    {b.token_str!r:>18} {b.logit:8.3f} {b.prob:7.4f}")
+    return 0
+
+
+def _values(values: list[float]) -> tuple[float, ...]:
+    if len(values) == 1:
+        v = values[0]
+        return (0.0, v / 4, v / 2, v)
+    return tuple(values)
+
+
+def _clamp(args) -> int:
+    from interp.jobs.clamp_check import check_neuron
+    from interp.methods.clamping import ClampConfig
+    from interp.models import load_model
+
+    layer, index = parse_neuron(args.neuron)
+    adapter = load_model(args.model)
+    target = adapter.token_id(args.target) if args.target else None
+    config = ClampConfig(values=_values(args.value), n_controls=args.controls, positions=args.positions,
+                         generate_tokens=args.generate)
+    from interp.jobs.neuron_map import store_model_name
+
+    r = check_neuron(_open(args), adapter, layer, index, args.prompt, config, target, store_model_name(args.model))
+    if args.format == "json":
+        print(json.dumps({"target": adapter.decode([r.target_id]), **r.to_payload()}, indent=2))
+        return 0
+    print(f"neuron {layer}:{index}  target {adapter.decode([r.target_id])!r}  prompt {args.prompt!r}")
+    print(f"p(target) unclamped {r.baseline_prob:.4f}")
+    print(f"{'value':>8} {'p(target)':>10} {'controls mean':>14} {'KL neutral':>11}")
+    for j, v in enumerate(r.values):
+        print(f"{v:8.2f} {r.target_probs[j]:10.4f} {r.control_probs[:, j].mean() if len(r.control_probs) else float('nan'):14.4f} "
+              f"{r.kl[j]:11.4f}")
+    print(f"rise {r.rise:+.4f}; beats the controls' mean: {r.beats_mean}; beats every control: {r.beats_all}")
+    if r.generation is not None:
+        print(f"generation (clamped):   {r.generation!r}\ngeneration (unclamped): {r.baseline_generation!r}")
+    return 0
+
+
+def _report(args) -> int:
+    from interp.jobs.clamp_check import REPORT_PROMPTS, check_specialised
+    from interp.jobs.neuron_map import store_model_name
+    from interp.methods.clamping import ClampConfig
+    from interp.models import load_model
+
+    adapter = load_model(args.model)
+    config = ClampConfig(neutral_prompts=(), n_controls=args.controls,
+                         **({"values": tuple(args.value)} if args.value else {}))
+    report = check_specialised(_open(args), adapter, args.n, tuple(args.prompt or REPORT_PROMPTS), config,
+                               store_model_name(args.model))
+    table = report.table()
+    table["target"] = [adapter.decode([t]) for t in table["target_id"]]
+    if args.format == "json":
+        print(json.dumps({"fraction_beats_mean": report.fraction_beats_mean,
+                          "fraction_beats_all": report.fraction_beats_all,
+                          "neurons": table.to_dict("records")}, indent=2, default=str))
+        return 0
+    print(table.to_string(index=False))
+    print(f"\nclamping raises the decoded token more than the controls' mean in "
+          f"{report.fraction_beats_mean:.0%} of {len(table)} neurons (more than every control: "
+          f"{report.fraction_beats_all:.0%})")
+    return 0
