@@ -74,3 +74,19 @@ def test_prompt_page_live_on_smollm2(monkeypatch, tmp_path, smollm2):
     assert prediction.iloc[0]["token"] == repr(" Paris")
     continuation = next(d.value for d in at.dataframe if "continuation" in d.value)
     assert len(continuation) == 2 and all(isinstance(t, str) and t for t in continuation["continuation"])
+    charts = len(at.get("plotly_chart"))
+    at.toggle(key="live_attr").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.get("plotly_chart")) == charts + 1
+
+
+def test_live_attributions_cover_every_token_and_zero_the_bos(tiny):
+    tokens, scores, target = live.attributions(tiny, PROMPT, methods=("occlusion", "random"), reagent_probes=2,
+                                               reagent_steps=5)
+    assert set(scores) == {"reagent", "occlusion", "random"}
+    assert tokens == tiny.to_str_tokens(PROMPT)
+    for name, row in scores.items():
+        assert len(row) == len(tokens) and row[0] == 0.0, name  # BOS is never attributed
+    assert sum(scores["reagent"]) == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError, match="unknown attribution methods"):
+        live.attributions(tiny, PROMPT, methods=("telepathy",))

@@ -38,14 +38,13 @@ with attr_tab:
         scores = {r.method: list(r.scores) for r in part.itertuples() if len(r.scores) == len(tokens)}
         st.plotly_chart(store_views.attribution_heatmap(
             tokens, scores, title=f"Stored attributions towards {target!r} ({stored_model})"), width="stretch")
-    if adapter is not None and st.button("Run ReAGent live (small budget)"):
-        from interp.methods.reagent import ReagentConfig, reagent
-
-        with st.spinner("ReAGent probes..."), state.guard("ReAGent failed: "):
-            result = reagent(adapter, prompt, config=ReagentConfig(num_probes=8, max_probe_steps=100))
-            st.plotly_chart(store_views.attribution_heatmap(
-                result.tokens, {"reagent (live)": result.scores.tolist()}, title=f"ReAGent towards {result.target}"),
-                width="stretch")
+    if adapter is not None:
+        run_live = st.toggle("Compute ReAGent and baselines live (a few seconds)", key="live_attr")
+        if run_live:
+            with st.spinner("ReAGent probes and baselines..."), state.guard("Attribution failed: "):
+                tokens, scores, target = state.live("attributions", model_name, prompt)
+                st.plotly_chart(store_views.attribution_heatmap(tokens, scores, title=f"Live attributions towards {target}"),
+                                width="stretch")
 
 with active_tab:
     if adapter is None:
