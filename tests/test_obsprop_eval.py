@@ -128,13 +128,16 @@ def test_data_efficiency_on_separable_toy_task(tiny_models):
     texts, labels = tuple(prose + code), tuple([0] * 12 + [1] * 12)
     data = LabelledSet("toy", texts, labels, ("prose", "code"))
     task = TaskSpec("toy", ((" was", 1.0), (" he", -1.0)), positive_label=1)
-    res = data_efficiency(model, task, EfficiencyConfig(ks=(1, 4), seeds=2, layer=1), dataset=data)
+    res = data_efficiency(model, task, EfficiencyConfig(ks=(1, 4), seeds=2, component="M1"), dataset=data)
     assert set(res.table["method"]) == {"obsprop", "probe", "diff_means"}
     assert len(res.table) == 2 * 2 * 3
     assert res.table["auroc"].between(0, 1).all()
     # Prose vs code is trivially separable: the difference of means from 4 examples per class is perfect.
     dm = res.table[(res.table.method == "diff_means") & (res.table.k == 4)]
     assert (dm["auroc"] == 1.0).all()
+    # A head's ObsProp vector needs no data: the same score for every k and seed.
+    head = data_efficiency(model, task, EfficiencyConfig(ks=(1, 4), seeds=2, component="L1H0"), dataset=data)
+    assert head.table[head.table.method == "obsprop"]["auroc"].nunique() == 1
 
 
 # ----------------------------------------------------------------------------- CLI and figures

@@ -52,7 +52,8 @@ def register(subparsers) -> None:
     e.add_argument("--tasks", nargs="+", default=["pronoun", "code", "sentiment"])
     e.add_argument("--ks", default="1,2,4,8,16,32,64", help="comma-separated examples per class")
     e.add_argument("--seeds", type=int, default=5)
-    e.add_argument("--layer", type=int, default=None, help="MLP layer whose input is compared (default 2/3 depth)")
+    e.add_argument("--component", default=None, help="head/MLP whose input is compared, e.g. M20 or L26H2 "
+                   "(default: the top component by feature norm)")
     e.add_argument("--html", default=None, metavar="DIR", help="write one figure per task as HTML here")
     e.set_defaults(func=_efficiency)
 
@@ -170,9 +171,9 @@ def _efficiency(args) -> int:
     except ValueError:
         raise ValueError(f"--ks {args.ks!r} must be comma-separated integers like 1,2,4") from None
     results = claims(load_model(args.model), _open_store(args), tuple(args.tasks),
-                     EfficiencyConfig(ks=ks, seeds=args.seeds, layer=args.layer), progress=True)
+                     EfficiencyConfig(ks=ks, seeds=args.seeds, component=args.component), progress=True)
     for task, res in results.items():
-        print(f"== {task} (MLP {res.layer} input; true-observable AUROC {res.ceiling_auroc:.3f})")
+        print(f"== {task} ({res.component} input; true-observable AUROC {res.ceiling_auroc:.3f})")
         print(res.summary().to_string(index=False))
         if args.html:
             from interp.viz.obsprop import data_efficiency_figure

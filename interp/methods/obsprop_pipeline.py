@@ -116,7 +116,7 @@ def claims(adapter, store, tasks: tuple[str, ...] = tuple(TASKS), config: Effici
         if t not in TASKS:
             raise ValueError(f"unknown task {t!r}; valid: {', '.join(TASKS)}")
     run_id = store.start_run("obsprop claims", {"tasks": list(tasks), "ks": list(config.ks), "seeds": config.seeds,
-                                                "layer": config.layer}, seed=0)
+                                                "component": config.component}, seed=0)
     out = {}
     try:
         for t in tasks:

@@ -2,12 +2,17 @@
 
 Data efficiency (Dunefsky & Cohan 2023, sec. 6), for a task = (labelled set, observable):
 
-1. Run every item once; keep the MLP input (``ln2.hook_normalized``) of layer L at the
-   last real token, ``x_i`` (d_model), and the true observable value ``n . logits_i``.
+1. Pick the component c (default: the largest feature norm for the observable, ranked
+   with data-free vectors: heads exact, MLPs linearised). Run every item once; keep what c
+   reads at the last real token, ``x_i`` (d_model): for an MLP its input
+   (``ln2.hook_normalized``), for a head the attention-weighted mix of its inputs
+   ``sum_j A_h[last, j] a_j`` (so ``x_i . y`` is exactly the head's direct contribution);
+   and the true observable value ``n . logits_i``.
 2. For k = 1, 2, 4, ... per class (several seeds; k training items per class, nested in k,
    and a fixed held-out part whose groups never appear in training):
-   - ObsProp: ``y = mean_i J_i^T v`` over the 2k training inputs (`obsprop.mlp_gradient_vector`;
-     the labels are not used);
+   - ObsProp: for an MLP ``y = mean_i J_i^T v`` over the 2k training inputs
+     (`obsprop.mlp_gradient_vector`; the labels are not used); for a head ``y`` needs no
+     data at all (`obsprop.head_vector`);
    - logistic-regression probe (scikit-learn, default L2) on the 2k labelled inputs;
    - difference of means ``mean(x | positive) - mean(x | negative)``.
 3. Score held-out items with ``x . direction``: AUROC against the labels (the observable's
@@ -31,7 +36,7 @@ import pandas as pd
 import torch
 
 from interp.methods.observables import Observable, token_set
-from interp.methods.obsprop import final_vector, mlp_gradient_vector
+from interp.methods.obsprop import Component, ObsPropConfig, final_vector, head_vector, mlp_gradient_vector, obsprop
 
 METHODS = ("obsprop", "probe", "diff_means")
 
@@ -76,11 +81,13 @@ class EfficiencyConfig:
     """Training items per class."""
     seeds: int = 5
     """Random draws of the training items per k."""
-    layer: int | None = None
-    """MLP whose input hosts the comparison; None = two thirds of the depth."""
+    component: str | None = None
+    """Component whose input hosts the comparison ('M20', 'L26H2'); None = top by feature norm."""
     batch_size: int = 16
 
     def __post_init__(self) -> None:
+        if self.component is not None:
+            Component.parse(self.component)
         if not self.ks or any(not isinstance(k, int) or k < 1 for k in self.ks):
             raise ValueError(f"ks must be positive ints, got {self.ks!r}")
         if self.seeds < 1:
@@ -94,10 +101,10 @@ class TaskActivations:
     """Per-item MLP inputs at the last token and true observable values."""
 
     acts: torch.Tensor
-    """(n, d_model) at ``blocks.{layer}.ln2.hook_normalized``."""
+    """(n, d_model) what the component reads at the last token."""
     values: np.ndarray
     """(n,) ``n . logits`` at the last token."""
-    layer: int
+    component: Component
 
 
 @dataclass(frozen=True)
@@ -107,7 +114,7 @@ class EfficiencyResult:
     """One row per (k, seed, method): auroc, corr."""
     ceiling_auroc: float
     """AUROC of the true observable value itself."""
-    layer: int
+    component: Component
     config: EfficiencyConfig = field(default_factory=EfficiencyConfig)
 
     def summary(self) -> pd.DataFrame:
@@ -115,12 +122,19 @@ class EfficiencyResult:
         return self.table.groupby(["k", "method"])[["auroc", "corr"]].agg(["mean", "std"]).reset_index()
 
 
-def task_activations(adapter, texts, observable: Observable, layer: int, max_tokens: int | None = None,
+def top_component(adapter, observable: Observable) -> Component:
+    """The head or MLP with the largest data-free feature norm (MLPs linearised)."""
+    ranking = obsprop(adapter, observable, config=ObsPropConfig(mlp_method="linear")).ranking()
+    return Component.parse(ranking["component"].iloc[0])
+
+
+def task_activations(adapter, texts, observable: Observable, component: Component, max_tokens: int | None = None,
                      batch_size: int = 16, progress: bool = False) -> TaskActivations:
-    """Run `texts` in batches; keep the layer-`layer` MLP input and observable at the last token."""
+    """Run `texts` in batches; keep what `component` reads and the observable at the last token."""
     from interp.models.adapter import Tokenized
 
-    site = adapter.sites(layer).mlp_in
+    sites = adapter.sites(component.layer)
+    names = [sites.attn_in, sites.attn_pattern] if component.kind == "head" else [sites.mlp_in]
     acts, values = [], []
     starts = range(0, len(texts), batch_size)
     if progress:
@@ -132,21 +146,28 @@ def task_activations(adapter, texts, observable: Observable, layer: int, max_tok
         if max_tokens is not None:
             keep = max_tokens + int(adapter.prepend_bos)
             batch = Tokenized(batch.tokens[:, :keep], batch.lengths.clamp(max=keep))
-        run = adapter.run(batch.tokens, names=[site])
+        run = adapter.run(batch.tokens, names=names)
         rows, last = torch.arange(len(batch.lengths)), batch.lengths - 1
-        acts.append(run.cache[site][rows, last])
+        if component.kind == "head":
+            pattern = run.cache[sites.attn_pattern][rows, component.head, last]  # (b, key_pos)
+            acts.append(torch.einsum("bk,bkd->bd", pattern, run.cache[sites.attn_in]))
+        else:
+            acts.append(run.cache[sites.mlp_in][rows, last])
         values.append(observable.value(run.output[rows, last]))
-    return TaskActivations(torch.cat(acts), torch.cat(values).numpy(), layer)
+    return TaskActivations(torch.cat(acts), torch.cat(values).numpy(), component)
 
 
-def _directions(adapter, layer: int, v: torch.Tensor, x: torch.Tensor, y: np.ndarray) -> dict[str, np.ndarray]:
+def _directions(adapter, comp: Component, v: torch.Tensor, x: torch.Tensor, y: np.ndarray) -> dict[str, np.ndarray]:
     from sklearn.linear_model import LogisticRegression
 
-    obsprop = mlp_gradient_vector(adapter, layer, v, x).numpy()
+    if comp.kind == "head":
+        obsprop_dir = head_vector(adapter, comp.layer, comp.head, v).numpy()
+    else:
+        obsprop_dir = mlp_gradient_vector(adapter, comp.layer, v, x).numpy()
     xn = x.numpy()
     diff = xn[y].mean(0) - xn[~y].mean(0)
     probe = LogisticRegression(max_iter=2000).fit(xn, y).coef_[0]
-    return {"obsprop": obsprop, "probe": probe, "diff_means": diff}
+    return {"obsprop": obsprop_dir, "probe": probe, "diff_means": diff}
 
 
 def _index_of(texts) -> dict[str, int]:
@@ -171,9 +192,12 @@ def data_efficiency(adapter, task: str | TaskSpec, config: EfficiencyConfig = Ef
         task = TASKS[task]
     kwargs = {} if task.n_per_class is None else {"n_per_class": task.n_per_class}
     data = dataset if dataset is not None else labelled_set(task.labelled, **kwargs)
-    layer = adapter.check_layer(config.layer if config.layer is not None else (2 * adapter.info.n_layers) // 3)
     obs = task.observable(adapter)
-    ta = task_activations(adapter, data.texts, obs, layer, task.max_tokens, config.batch_size, progress)
+    comp = (Component.parse(config.component).check(adapter) if config.component is not None
+            else top_component(adapter, obs))
+    if comp.kind == "embed":
+        raise ValueError("data_efficiency compares at a head or MLP input, not the embeddings; pick e.g. 'M20'")
+    ta = task_activations(adapter, data.texts, obs, comp, task.max_tokens, config.batch_size, progress)
     v = final_vector(adapter, obs)
     index = _index_of(data.texts)
     positive = np.array(data.labels) == task.positive_label
@@ -184,14 +208,14 @@ def data_efficiency(adapter, task: str | TaskSpec, config: EfficiencyConfig = Ef
         for seed in range(config.seeds):
             split = data.train_test_split(k, seed=seed)
             train = [index[t] for t in split.train.texts]
-            dirs = _directions(adapter, layer, v, ta.acts[train], positive[train])
+            dirs = _directions(adapter, comp, v, ta.acts[train], positive[train])
             for method, d in dirs.items():
                 score = x_test @ d
                 rows.append({"task": name, "k": k, "seed": seed, "method": method,
                              "auroc": float(roc_auc_score(y_test, score)),
                              "corr": float(pearsonr(score, obs_test).statistic)})
     ceiling = float(roc_auc_score(y_test, obs_test))
-    return EfficiencyResult(name, pd.DataFrame(rows), ceiling, layer, config)
+    return EfficiencyResult(name, pd.DataFrame(rows), ceiling, comp, config)
 
 
 def save_efficiency(store, adapter, result: EfficiencyResult, run_id: str) -> None:
@@ -203,10 +227,10 @@ def save_efficiency(store, adapter, result: EfficiencyResult, run_id: str) -> No
     summary = result.table.groupby(["k", "method"])[["auroc", "corr"]].mean().reset_index()
     store.write("results", [
         {"name": "obsprop_data_efficiency", "key": key,
-         "payload": {"layer": result.layer, "ceiling_auroc": result.ceiling_auroc, "ks": list(result.config.ks),
+         "payload": {"component": str(result.component), "ceiling_auroc": result.ceiling_auroc, "ks": list(result.config.ks),
                      "seeds": result.config.seeds, "rows": result.table.to_dict("records"),
                      "summary": summary.to_dict("records")}},
         {"name": "obsprop_data_efficiency_figure", "key": key,
-         "payload": {"figure": data_efficiency_figure(result.table, title=f"{result.task} (MLP {result.layer} input)",
+         "payload": {"figure": data_efficiency_figure(result.table, title=f"{result.task} ({result.component} input)",
                                                       ceiling=result.ceiling_auroc).to_json()}},
     ], run_id=run_id)
