@@ -1,0 +1,158 @@
+"""LM-head neuron decoding: hand-built cases with known answers, blocked vs reference, real models."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from interp.methods.neuron_decoding import (
+    DecodeConfig,
+    available_directions,
+    decode_directions,
+    decode_neurons,
+    decode_one,
+    neuron_directions,
+    prepare_directions,
+    reference_decode,
+)
+from interp.models import NormWeights
+
+
+def _norm(kind: str, gain) -> NormWeights:
+    return NormWeights(kind, torch.as_tensor(gain, dtype=torch.float32), None, 1e-5)
+
+
+def test_gain_folding_changes_the_winner_as_computed_by_hand():
+    W_U = torch.eye(3)  # token j = residual dimension j
+    w = torch.tensor([[1.0, 0.9, 0.0]])
+    norm = _norm("rms", [1.0, 2.0, 1.0])
+    raw = decode_directions(w, W_U, norm, DecodeConfig(top_k=3, variant="raw"))
+    folded = decode_directions(w, W_U, norm, DecodeConfig(top_k=3, variant="folded"))
+    assert raw.top_ids[0].tolist() == [0, 1, 2]
+    assert folded.top_ids[0].tolist() == [1, 0, 2]  # the gain doubles dimension 1: 1.8 > 1.0
+    rms = math.sqrt((1 + 0.81) / 3)
+    logits = torch.tensor([1.0, 1.8, 0.0]) / rms
+    assert torch.allclose(folded.top_logits[0], logits[[1, 0, 2]], atol=1e-5)
+    p = logits.softmax(-1)
+    assert torch.allclose(folded.top_probs[0], p[[1, 0, 2]], atol=1e-6)
+    assert folded.max_prob[0].item() == pytest.approx(p.max().item(), abs=1e-6)
+    assert folded.entropy[0].item() == pytest.approx(-(p * p.log()).sum().item(), abs=1e-5)
+
+
+def test_uniform_logits_have_maximal_entropy():
+    V = 50
+    out = decode_directions(torch.randn(4, 8), torch.zeros(8, V), _norm("rms", torch.ones(8)),
+                            DecodeConfig(top_k=5, vocab_block=7, chunk_size=3))
+    assert torch.allclose(out.entropy, torch.full((4,), math.log(V)), atol=1e-5)
+    assert torch.allclose(out.max_prob, torch.full((4,), 1 / V), atol=1e-7)
+    assert torch.allclose(out.entropy_neg, torch.full((4,), math.log(V)), atol=1e-5)
+
+
+def test_layernorm_folding_ignores_the_mean_direction():
+    torch.manual_seed(0)
+    W_U, w = torch.randn(6, 40), torch.randn(5, 6)
+    norm = _norm("layer", torch.rand(6) + 0.5)
+    a = decode_directions(w, W_U, norm, DecodeConfig(top_k=4))
+    b = decode_directions(w + 3.0, W_U, norm, DecodeConfig(top_k=4))  # + 3 * (1, ..., 1)
+    assert torch.equal(a.top_ids, b.top_ids)
+    assert torch.allclose(a.top_logits, b.top_logits, atol=1e-4)
+    centred = w - w.mean(-1, keepdim=True)
+    expected = (centred / centred.pow(2).mean(-1, keepdim=True).sqrt() * norm.gain) @ W_U
+    assert torch.allclose(a.top_logits, expected.topk(4, dim=1).values, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["rms", "layer"])
+@pytest.mark.parametrize("variant", ["folded", "raw"])
+def test_blocked_decoding_equals_the_unchunked_float64_reference(kind, variant):
+    torch.manual_seed(1)
+    W_U, w = torch.randn(16, 301) * 0.5, torch.randn(37, 16)
+    norm = _norm(kind, torch.rand(16) + 0.5)
+    got = decode_directions(w, W_U, norm, DecodeConfig(top_k=6, variant=variant, chunk_size=8, vocab_block=50))
+    ref = reference_decode(w, W_U, norm, variant, 6)
+    for name in ("top_ids", "bottom_ids"):
+        assert torch.equal(getattr(got, name), getattr(ref, name))
+    for name in ("top_logits", "top_probs", "bottom_logits", "bottom_probs", "max_prob", "entropy",
+                 "max_prob_neg", "entropy_neg"):
+        assert torch.allclose(getattr(got, name).double(), getattr(ref, name), rtol=1e-4, atol=1e-6), name
+
+
+def test_bottom_end_is_the_top_end_of_the_negated_direction():
+    torch.manual_seed(2)
+    W_U, w = torch.randn(8, 90), torch.randn(10, 8)
+    norm = _norm("rms", torch.rand(8) + 0.5)
+    pos = decode_directions(w, W_U, norm, DecodeConfig(top_k=5))
+    neg = decode_directions(-w, W_U, norm, DecodeConfig(top_k=5))
+    assert torch.equal(pos.bottom_ids, neg.top_ids)
+    assert torch.allclose(pos.bottom_probs, neg.top_probs, atol=1e-6)
+    assert torch.allclose(pos.entropy_neg, neg.entropy, atol=1e-5)
+
+
+def test_config_and_input_errors_name_the_bad_value():
+    with pytest.raises(ValueError, match="'sideways'.*folded, raw"):
+        DecodeConfig(variant="sideways")
+    with pytest.raises(ValueError, match="top_k"):
+        DecodeConfig(top_k=0)
+    with pytest.raises(ValueError, match="vocab_block"):
+        DecodeConfig(vocab_block=-1)
+    with pytest.raises(ValueError, match=r"\(n, d_model=4\)"):
+        decode_directions(torch.randn(2, 5), torch.randn(4, 10), _norm("rms", torch.ones(4)))
+    with pytest.raises(ValueError, match="exceeds the vocabulary"):
+        decode_directions(torch.randn(2, 4), torch.randn(4, 10), _norm("rms", torch.ones(4)), DecodeConfig(top_k=11))
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "neox"])
+def test_folded_decoding_is_the_models_own_final_norm_and_unembedding(tiny_models, family):
+    model = tiny_models[family]
+    w = model.weights
+    for direction in available_directions(model.info.gated_mlp):
+        dirs = neuron_directions(w, 1, direction)
+        assert dirs.shape == (model.info.d_mlp, model.info.d_model)
+        out = decode_neurons(model, 1, direction, DecodeConfig(top_k=3, chunk_size=17))
+        # The model's own final norm, without its bias and eps (the same for every neuron /
+        # negligible against a real residual, but not against a small weight vector).
+        norm = dataclasses.replace(w.final_norm, eps=0.0)
+        bias = norm.bias if norm.bias is not None else 0.0
+        logits = (norm(dirs) - bias) @ w.W_U
+        assert torch.equal(out.top_ids, logits.topk(3, dim=1).indices), direction
+        assert torch.allclose(out.top_logits, logits.topk(3, dim=1).values, rtol=1e-4, atol=1e-5)
+    if not model.info.gated_mlp:
+        with pytest.raises(ValueError, match="gated"):
+            neuron_directions(w, 0, "gate")
+
+
+def test_down_direction_is_what_the_neuron_adds_to_the_residual(tiny_models):
+    model = tiny_models["llama"]
+    sites = model.sites(1)
+    tokens = model.to_tokens("The cat sat on the mat")
+    cache = model.run(tokens, names=[sites.mlp_hidden, sites.mlp_out]).cache
+    hidden = cache[sites.mlp_hidden][0, -1]
+    rebuilt = hidden @ neuron_directions(model.weights, 1, "down")  # sum_i h_i W_out[i]
+    assert torch.allclose(rebuilt, cache[sites.mlp_out][0, -1], atol=1e-4)
+
+
+def test_decode_one_matches_the_whole_layer(tiny_models):
+    model = tiny_models["llama"]
+    layer = decode_neurons(model, 0, "gate", DecodeConfig(top_k=4))
+    one = decode_one(model, 0, 7, "gate", DecodeConfig(top_k=4))
+    assert torch.equal(one.top_ids[0], layer.top_ids[7])
+    with pytest.raises(ValueError, match="out of range"):
+        decode_one(model, 0, 10_000)
+
+
+def test_prepare_directions_rejects_unknown_variant():
+    with pytest.raises(ValueError, match="valid: folded, raw"):
+        prepare_directions(torch.randn(2, 3), _norm("rms", torch.ones(3)), "cooked")
+
+
+@pytest.mark.model
+def test_smollm2_blocked_top_tokens_match_float64_reference(smollm2):
+    w = neuron_directions(smollm2.weights, 29, "down")[:256]
+    got = decode_directions(w, smollm2.weights.W_U, smollm2.weights.final_norm, DecodeConfig(top_k=5))
+    ref = reference_decode(w, smollm2.weights.W_U, smollm2.weights.final_norm, "folded", 5)
+    assert (got.top_ids[:, 0] == ref.top_ids[:, 0]).float().mean() >= 0.999
+    assert (got.bottom_ids[:, 0] == ref.bottom_ids[:, 0]).float().mean() >= 0.999
+    assert torch.allclose(got.max_prob.double(), ref.max_prob, rtol=1e-3)
+    assert torch.allclose(got.entropy.double(), ref.entropy, rtol=1e-3, atol=1e-4)
