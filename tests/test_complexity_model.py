@@ -163,3 +163,50 @@ def test_smollm2_embedding_feature_vs_repeat_position(smollm2):
     assert res.curve[0, 1].item() < 0.05, res.curve[:, 1]
     assert res.curve[1:, 1].max().item() > 0.5, res.curve[:, 1]
     assert res.first_layer[0].item() == 0 and res.first_layer[1].item() >= 2
+
+
+def _stored_transcoder(store, adapter, layer=1, d_sae=16, seed=0):
+    from safetensors.torch import save_file
+
+    g = torch.Generator().manual_seed(seed)
+    d = adapter.info.d_model
+    t = {"W_enc": torch.randn(d, d_sae, generator=g), "b_enc": torch.randn(d_sae, generator=g) * 0.1,
+         "W_dec": torch.randn(d_sae, d, generator=g), "b_dec": torch.randn(d, generator=g)}
+    with store.write_dictionary_dir("tc-test") as folder:
+        save_file(t, str(folder / "sae_weights.safetensors"))
+        (folder / "cfg.json").write_text('{"architecture": "relu", "apply_b_dec_to_input": false}')
+    s = adapter.sites(layer)
+    run = store.start_run("test", {})
+    store.write("dictionaries", [{"name": "tc-test", "model": adapter.name, "site": s.mlp_in, "hook_out": s.mlp_out,
+                                  "kind": "transcoder", "arch": "relu", "path": "dictionaries/tc-test"}], run_id=run)
+    return t
+
+
+def test_dictionary_and_store_queries(tiny_models, tmp_path):
+    import copy
+
+    from interp.store import Store
+
+    adapter = copy.copy(tiny_models["llama"])
+    adapter.name = "tiny-llama"  # the store accepts model names, not absolute directories
+    store = Store(tmp_path / "store")
+    t = _stored_transcoder(store, adapter)
+    (group,) = feature_groups(adapter, "dict:tc-test:2-5", store)
+    s = adapter.sites(1)
+    assert group.site == s.mlp_in and group.readout.write_site == s.mlp_out
+    assert [i.index for i in group.ids] == [2, 3, 4, 5] and group.ids[0].kind == FeatureKind.TRANSCODER
+    toks = _tokens(adapter, n=3)
+    acts = collect_activations(adapter, toks, [group], CollectConfig(positions_per_window=4))
+    x = adapter.run(toks, [s.mlp_in]).cache[s.mlp_in][acts.window, acts.position]
+    want = (x @ t["W_enc"] + t["b_enc"]).relu()[:, 2:6]  # transcoder: no b_dec on the input
+    torch.testing.assert_close(acts.Z, want, rtol=1e-5, atol=1e-5)
+    imp = feature_importance(adapter, toks, [group])
+    assert imp.mean_abs.shape == (4,) and torch.isfinite(imp.mean_abs).all()
+
+    run = store.start_run("test", {})
+    store.write("features", [{"model": adapter.name, "site": s.mlp_hidden, "kind": "neuron", "index": i}
+                             for i in (1, 4)], run_id=run)
+    (neurons,) = feature_groups(adapter, "store:kind='neuron'", store)
+    assert [i.index for i in neurons.ids] == [1, 4] and neurons.site == s.mlp_hidden
+    with pytest.raises(ValueError, match="no dictionary"):
+        feature_groups(adapter, "dict:missing", store)
