@@ -25,18 +25,10 @@ def prediction(adapter, prompt: str, k: int = 10) -> pd.DataFrame:
 
 
 def continuation(adapter, prompt: str, n_tokens: int = 12, clamp: ClampUnit | None = None) -> str:
-    """Greedy continuation of `prompt` (n_tokens new tokens), optionally under a clamp.
+    """Greedy continuation of `prompt` (n_tokens new tokens), optionally under a clamp."""
+    from interp.methods.clamping import greedy_generate
 
-    Re-runs the whole prefix each step: for a dozen tokens of a short prompt this costs
-    about as much as a KV cache would save, and keeps interventions applied everywhere.
-    """
-    tokens = adapter.to_tokens(_check(prompt))
-    interventions = (clamp,) if clamp is not None else ()
-    start = tokens.shape[1]
-    for _ in range(int(n_tokens)):
-        logits = adapter.logits(tokens, interventions=interventions)
-        tokens = torch.cat([tokens, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
-    return adapter.decode(tokens[0, start:].tolist())
+    return greedy_generate(adapter, _check(prompt), int(n_tokens), interventions=(clamp,) if clamp else ())
 
 
 @dataclass(frozen=True)

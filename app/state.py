@@ -25,8 +25,8 @@ STORE_ENV = "INTERP_STORE"
 QUERY_TTL_S = 30
 
 FILL_COMMANDS = {
-    "features": "interp map-neurons",
-    "neurons": "interp map-neurons",
+    "features": "interp map-neurons --model smollm2-135m",
+    "neurons": "interp map-neurons --model smollm2-135m",
     "dictionaries": "interp train",
     "obsprop": "interp obsprop",
     "attributions": "interp attribute",

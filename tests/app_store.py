@@ -60,9 +60,18 @@ def populate(root, n_layers: int = 3, n_neurons: int = 40, examples: bool = True
     # as `interp complexity` stores them: one payload per feature, keyed by the feature key
     store.write("results", [{"name": "complexity_features", "key": FeatureId.from_record(r).key, "payload": r}
                             for r in cx], run_id=run)
-    store.write("results", [{"name": "clamp_dose_response", "key": TOP_NEURON.key,
-                             "payload": {"values": [0, 2, 4, 8], "p_top_token": [0.01, 0.05, 0.2, 0.6],
-                                         "random_control": [0.01, 0.01, 0.02, 0.02]}}], run_id=run)
+    # as `interp clamp` / `interp clamp-report` store them
+    sweep = {"model": MODEL, "target": " Paris", "layer": 1, "index": TOP_NEURON.index, "target_id": 9,
+             "prompt": PROMPT, "values": [0.0, 2.0, 4.0, 8.0], "baseline_prob": 0.02,
+             "target_probs": [0.01, 0.05, 0.2, 0.6], "control_indices": [3, 11],
+             "control_probs": [[0.02, 0.02, 0.03, 0.02], [0.02, 0.01, 0.02, 0.03]], "kl": [None] * 4,
+             "rise": 0.58, "beats_mean": True, "beats_all": True, "generation": " Paris Paris",
+             "baseline_generation": " a city"}
+    store.write("results", [
+        {"name": "clamp", "key": f"{MODEL}/L1/N{TOP_NEURON.index}/0123456789ab", "payload": sweep},
+        {"name": "clamp_report", "key": f"{MODEL}/n1", "payload": {
+            "model": MODEL, "n": 1, "fraction_beats_mean": 1.0, "fraction_beats_all": 1.0,
+            "neurons": [{"layer": 1, "index": TOP_NEURON.index, "rise": 0.58}]}}], run_id=run)
     store.finish_run(run, "done")
 
     run = store.start_run("interp train", {"l0": 32}, seed=1)

@@ -124,7 +124,7 @@ def test_feature_page_shows_every_section(run_page, store_root):
     assert "' Paris'" in set(tables[0]["token_str"])
     html = _texts(at.markdown)
     assert "&lt;script&gt;" in html and "<script>" not in html.replace("&lt;script&gt;", "")
-    assert len(at.get("plotly_chart")) >= 3  # histogram, complexity curve, dose-response
+    assert len(at.get("plotly_chart")) == 3  # histogram, complexity curve, clamping dose-response
     near = next(d.value for d in at.dataframe if "shared" in d.value)
     assert (near["shared"] >= 1).all()
     assert "no stored attribution graph" in _texts(at.info)

@@ -93,15 +93,31 @@ with cx_tab:
         st.info("No complexity curve for this feature: " + state.fill_hint("complexity"))
 
 with clamp_tab:
-    curves = found[[isinstance(p, dict) and "values" in p for p in found["payload"]]] if len(found) else found
-    if curves.empty:
-        st.info("No clamping dose-response stored for this feature: " + state.fill_hint("clamp"))
-    for r in curves.itertuples():
-        payload = r.payload
-        series = {k: v for k, v in payload.items()
-                  if k != "values" and isinstance(v, list) and len(v) == len(payload["values"])}
-        st.plotly_chart(store_views.dose_response(payload["values"], series, title=f"{r.name}"),
-                        width="stretch")
+    sweeps = state.query("clamp_sweeps", fid)
+    if not sweeps:
+        st.info("No clamping dose-response stored for this feature: " + state.fill_hint("clamp")
+                + (f" (e.g. `interp clamp --model {fid.model} --neuron {store_views.layer_of(fid.site)}:{fid.index} "
+                   f"--value 0 --value 5 --value 10 --prompt \"...\"`)"
+                   if fid.kind.value == "neuron" else " (clamp sweeps are run for neurons)"))
+    for i, sweep in enumerate(sweeps):
+        import numpy as np
+
+        from interp.methods.clamping import ClampResult
+        from interp.viz.neurons import dose_response_figure
+
+        with state.guard("A stored clamp sweep is unreadable: "):
+            arrays = {k: np.asarray(sweep[k], dtype=float) for k in
+                      ("values", "target_probs", "control_indices", "control_probs", "kl")}
+            result = ClampResult(layer=sweep["layer"], index=sweep["index"], target_id=sweep["target_id"],
+                                 prompt=sweep["prompt"], baseline_prob=sweep["baseline_prob"],
+                                 generation=sweep.get("generation"),
+                                 baseline_generation=sweep.get("baseline_generation"),
+                                 **{**arrays, "control_indices": arrays["control_indices"].astype(int),
+                                    "control_probs": arrays["control_probs"].reshape(-1, len(arrays["values"]))})
+            st.plotly_chart(dose_response_figure(result, sweep.get("target")), width="stretch", key=f"clamp-{i}")
+            if result.generation:
+                st.markdown(f"**clamped generation:** {result.generation!r}  \n"
+                            f"**unclamped:** {result.baseline_generation!r}")
 
 with near_tab:
     near = state.query("neighbours", fid)

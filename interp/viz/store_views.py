@@ -19,7 +19,12 @@ _NEGATIVE = "30, 110, 255"  # blue for negative ones
 _LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=45))
 
 
-def _layer_of(site: str) -> int | None:
+def layer_of(site: str) -> int | None:
+    """The block index of a hook name (None for embed / final sites).
+
+    Same rule as `interp.models.sites.layer_of`, kept here so that drawing a figure does not
+    import the model stack (torch).
+    """
     parts = site.split(".")
     if len(parts) > 1 and parts[0] == "blocks" and parts[1].isdigit():
         return int(parts[1])
@@ -88,7 +93,7 @@ def dose_response(values: Sequence[float], curves: Mapping[str, Sequence[float]]
 
 def specialisation_by_layer(features: pd.DataFrame, title: str = "Specialisation per layer") -> go.Figure:
     """Box plot of `specialisation` per layer from feature rows (columns site, specialisation)."""
-    frame = features.assign(layer=[_layer_of(s) for s in features["site"]]).dropna(subset=["specialisation"])
+    frame = features.assign(layer=[layer_of(s) for s in features["site"]]).dropna(subset=["specialisation"])
     fig = go.Figure()
     for kind, part in frame.groupby("kind", sort=True):
         fig.add_trace(go.Box(x=part["layer"], y=part["specialisation"], name=str(kind), boxpoints=False))
