@@ -48,6 +48,7 @@ A transcoder is anything with SAELens's `Transcoder` attributes: ``W_enc`` (d_mo
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Mapping, Protocol
 
@@ -110,11 +111,11 @@ class LayerTrace:
     """(pos,) c = |n| / |P r| of ln1."""
     ln2_scale: torch.Tensor
     """(pos,) the same for ln2 (the transcoder's input)."""
+    mlp_in: torch.Tensor
+    """(pos, d_model) ln2 output before the gain: the transcoder's input."""
     mlp_out: torch.Tensor
     """(pos, d_model)."""
     transcoder: Transcoder | None = None
-    pre: torch.Tensor | None = None
-    """(pos, d_sae) encoder pre-activations."""
     active_idx: torch.Tensor | None = None
     """(pos, K) indices of active latents (padded with 0)."""
     active_val: torch.Tensor | None = None
@@ -123,6 +124,16 @@ class LayerTrace:
     """(pos, d_model) skip term, or None."""
     error: torch.Tensor | None = None
     """(pos, d_model) mlp_out - transcoder output."""
+
+    def __post_init__(self):
+        h, k, _ = self.W_O.shape
+        self._W_O_flat = self.W_O.reshape(h * k, -1).contiguous()  # (heads * d_head, d_model)
+        self._W_V_t = self.W_V.transpose(1, 2).contiguous()  # (heads, d_head, d_model)
+
+    def pre_activation(self, position: int, index: int) -> float:
+        """Encoder pre-activation ``x @ W_enc[:, index] + b_enc[index]`` at `position`."""
+        W_enc = self.transcoder.W_enc.detach()
+        return float(self.mlp_in[position] @ W_enc[:, index].to(self.mlp_in.dtype) + self.transcoder.b_enc.detach()[index])
 
 
 @dataclass
@@ -171,46 +182,72 @@ def _scale(resid: torch.Tensor, normalized: torch.Tensor, norm: str) -> torch.Te
 
 
 def _encode(tc: Transcoder, x: torch.Tensor, layer: int, dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """(pre, z), each (pos, d_sae); checks that active latents pass their pre-activation."""
-    W_enc, b_enc = tc.W_enc.detach().to(dtype), tc.b_enc.detach().to(dtype)
-    pre = x @ W_enc + b_enc
+    """(idx, val), each (pos, K): the active latents of `x` (pos, d_model), padded with z = 0.
+
+    Checks that active latents pass their pre-activation ``x @ W_enc + b_enc`` through.
+    """
     z = tc.encode(x.to(tc.W_enc.dtype)).detach().to(dtype)
-    active = z != 0
-    if torch.any((z - pre).abs()[active] > 1e-3 * (1 + pre.abs()[active])):
+    k = max(int((z != 0).sum(-1).max()), 1)
+    idx = z.abs().topk(k, dim=-1).indices  # the active latents first; padding has z = 0
+    val = z.gather(-1, idx)
+    W = tc.W_enc.detach().to(dtype)
+    pre = torch.einsum("pd,dpk->pk", x, W[:, idx]) + tc.b_enc.detach().to(dtype)[idx]
+    active = val != 0
+    if torch.any((val - pre).abs()[active] > 1e-3 * (1 + pre.abs()[active])):
         raise ValueError(
             f"the transcoder at layer {layer} does not pass its pre-activation x @ W_enc + b_enc through on "
             "active latents (input normalisation or scaling inside encode?); fold it into W_enc/b_enc first"
         )
-    return pre, z
+    return idx, val
+
+
+_WEIGHTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _attn_weights(adapter, layer: int, dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(W_V per query head with the ln1 gain folded in, W_O, b_attn), cached per adapter.
+
+    Only the value path is needed, so the fold is done here rather than folding every weight
+    of the layer (`ModelWeights.layer(fold_norms=True)`) on each call.
+    """
+    per_model = _WEIGHTS.setdefault(adapter, {})
+    if layer not in per_model:
+        w = adapter.weights.layer(layer)
+        a, ln1 = w.attn, w.ln1
+        kv = torch.tensor([a.kv_head(h) for h in range(a.n_heads)])
+        W_V, b_V = a.W_V[kv], a.b_V[kv]  # (heads, d_model, d_head), (heads, d_head)
+        if ln1.bias is not None:
+            b_V = b_V + torch.einsum("m,hmk->hk", ln1.bias, W_V)
+        W_V = W_V * ln1.gain[None, :, None]
+        per_model[layer] = (W_V, a.W_O, a.b_O + torch.einsum("hk,hkm->m", b_V, a.W_O))
+    return tuple(t.to(dtype) for t in per_model[layer])
 
 
 def _layer_trace(adapter, trace_cache: dict, layer: int, tc: Transcoder | None, dtype, norm: str) -> LayerTrace:
     s = adapter.sites(layer)
     get = lambda name: trace_cache[name][0].to(dtype)  # noqa: E731  (batch of one)
-    w = adapter.weights.layer(layer, fold_norms=True)
-    a = w.attn
-    kv = torch.tensor([a.kv_head(h) for h in range(a.n_heads)])
-    W_V, W_O = a.W_V[kv].to(dtype), a.W_O.to(dtype)
-    attn_bias = a.b_O.to(dtype) + torch.einsum("hk,hkm->m", a.b_V[kv].to(dtype), W_O)
-    mlp_reads = s.resid_pre if s.resid_mid is None else s.resid_mid
+    W_V, W_O, attn_bias = _attn_weights(adapter, layer, dtype)
+    if s.resid_mid is None:  # parallel attention + MLP: both read resid_pre
+        mlp_reads = get(s.resid_pre)
+    else:  # resid_mid = next resid_pre - mlp_out: one hook fewer per layer (hook setup is not free)
+        after = adapter.sites(layer + 1).resid_pre if layer + 1 < adapter.info.n_layers else adapter.final_resid_site
+        mlp_reads = get(after) - get(s.mlp_out)
+    x = get(s.mlp_in)
     lt = LayerTrace(
         layer=layer, attn_in=get(s.attn_in), pattern=get(s.attn_pattern), W_V=W_V, W_O=W_O,
         attn_bias=attn_bias, ln1_scale=_scale(get(s.resid_pre), get(s.attn_in), norm),
-        ln2_scale=_scale(get(mlp_reads), get(s.mlp_in), norm), mlp_out=get(s.mlp_out), transcoder=tc,
+        ln2_scale=_scale(mlp_reads, x, norm), mlp_in=x, mlp_out=get(s.mlp_out), transcoder=tc,
     )
     if tc is None:
         return lt
-    x = get(s.mlp_in)
-    pre, z = _encode(tc, x, layer, dtype)
-    k = max(int((z != 0).sum(-1).max()), 1)
-    val, idx = z.abs().topk(k, dim=-1)  # the active latents first; padding has z = 0
-    val = z.gather(-1, idx)
-    out = z @ tc.W_dec.detach().to(dtype) + tc.b_dec.detach().to(dtype)
+    idx, val = _encode(tc, x, layer, dtype)
+    W_dec = tc.W_dec.detach().to(dtype)
+    out = torch.einsum("pk,pkd->pd", val, W_dec[idx]) + tc.b_dec.detach().to(dtype)  # sparse decode
     skip = getattr(tc, "W_skip", None)
     skip = None if skip is None else x @ skip.detach().to(dtype).T
     if skip is not None:
         out = out + skip
-    lt.pre, lt.active_idx, lt.active_val, lt.skip, lt.error = pre, idx, val, skip, lt.mlp_out - out
+    lt.active_idx, lt.active_val, lt.skip, lt.error = idx, val, skip, lt.mlp_out - out
     return lt
 
 
@@ -235,7 +272,6 @@ def trace(adapter, transcoders: Mapping[int, Transcoder], tokens, dtype: str = "
     for layer in range(info.n_layers):
         s = adapter.sites(layer)
         names += [s.resid_pre, s.attn_in, s.attn_pattern, s.mlp_in, s.mlp_out]
-        names += [s.resid_mid] if s.resid_mid is not None else []
     out = adapter.run(tokens, names=names)
     cache = out.cache
     g = lambda name: cache[name][0].to(dt)  # noqa: E731
@@ -277,9 +313,11 @@ def _block(vals, kind, layer, head, source, index):
 
 def _attn_blocks(lt: LayerTrace, U: torch.Tensor, pos: torch.Tensor) -> list:
     h, S = lt.pattern.shape[0], lt.pattern.shape[-1]
-    t = torch.einsum("nm,hkm->nhk", U, lt.W_O)  # (n, heads, d_head): W_O u
-    v = torch.einsum("nhk,hmk->nhm", t, lt.W_V)  # (n, heads, d_model): W_V W_O u
-    scores = torch.einsum("nhm,sm->nhs", v, lt.attn_in)  # (n, heads, source)
+    n, k = len(pos), lt.W_O.shape[1]
+    # Plain matmuls: torch.einsum picks a far slower path for these small batched products.
+    t = (U @ lt._W_O_flat.T).reshape(n, h, k).transpose(0, 1)  # (heads, n, d_head): W_O u
+    v = torch.bmm(t, lt._W_V_t)  # (heads, n, d_model): W_V W_O u
+    scores = (v.reshape(h * n, -1) @ lt.attn_in.T).reshape(h, n, S).transpose(0, 1)  # (n, heads, source)
     A = lt.pattern[:, pos, :].permute(1, 0, 2)  # (n, heads, source) for each read's destination
     vals = (A * scores).reshape(len(pos), h * S)
     head = torch.arange(h).repeat_interleave(S)
@@ -356,14 +394,14 @@ def target_read(adapter, tr: Trace, target: Target) -> Read:
         if lt.transcoder is None:
             have = [t.layer for t in tr.layers if t.transcoder is not None]
             raise ValueError(f"no transcoder at layer {layer}; layers with transcoders: {have}")
-        d_sae = lt.pre.shape[-1]
+        d_sae = lt.transcoder.W_enc.shape[1]
         if not isinstance(target.index, int) or not 0 <= target.index < d_sae:
             raise ValueError(f"latent index {target.index!r} is out of range: valid 0..{d_sae - 1}")
         w = lt.transcoder.W_enc.detach().to(dt)[:, target.index]
         u = lt.ln2_scale[p] * tr.project(w)
         label = target.label or f"L{layer}#{target.index}@{p}"
         return Read(u, p, tr.cutoff("mlp", layer), float(lt.transcoder.b_enc.detach()[target.index]),
-                    float(lt.pre[p, target.index]), label)
+                    lt.pre_activation(p, target.index), label)
     fn = adapter.weights.final_norm
     W_U, b_U = adapter.weights.W_U.to(dt), adapter.weights.b_U.to(dt)
     ids = [target.token] + ([target.other] if target.other is not None else [])

@@ -178,7 +178,7 @@ class _Search:
             lt = self.tr.layers[layer] if layer >= 0 else None
             act = None
             if kind == "latent":
-                act = float(lt.pre[src, index])
+                act = lt.pre_activation(src, index)
             elif kind == "head":
                 act = float(lt.pattern[head, dst, src])
             self.nodes[nid] = Node(
