@@ -166,20 +166,21 @@ def test_smollm2_embedding_feature_vs_repeat_position(smollm2):
 
 
 def _stored_transcoder(store, adapter, layer=1, d_sae=16, seed=0):
-    from safetensors.torch import save_file
+    from interp.dictionaries import Dictionary
+    from interp.dictionaries.io import save_dictionary
 
-    g = torch.Generator().manual_seed(seed)
     d = adapter.info.d_model
-    t = {"W_enc": torch.randn(d, d_sae, generator=g), "b_enc": torch.randn(d_sae, generator=g) * 0.1,
-         "W_dec": torch.randn(d_sae, d, generator=g), "b_dec": torch.randn(d, generator=g)}
-    with store.write_dictionary_dir("tc-test") as folder:
-        save_file(t, str(folder / "sae_weights.safetensors"))
-        (folder / "cfg.json").write_text('{"architecture": "relu", "apply_b_dec_to_input": false}')
     s = adapter.sites(layer)
+    tc = Dictionary(d, d_sae, d, kind="transcoder", arch="relu")
+    tc.init_weights(torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        tc.b_enc.normal_(0, 0.1)
+        tc.b_dec.normal_(0, 1.0)  # a transcoder must not subtract it from its input
+    save_dictionary(store, "tc-test", tc, {"hook_name": s.mlp_in, "hook_name_out": s.mlp_out})
     run = store.start_run("test", {})
     store.write("dictionaries", [{"name": "tc-test", "model": adapter.name, "site": s.mlp_in, "hook_out": s.mlp_out,
-                                  "kind": "transcoder", "arch": "relu", "path": "dictionaries/tc-test"}], run_id=run)
-    return t
+                                  "kind": "transcoder", "arch": "relu"}], run_id=run)
+    return {k: v.detach() for k, v in tc.named_parameters()}
 
 
 def test_dictionary_and_store_queries(tiny_models, tmp_path):
@@ -210,3 +211,24 @@ def test_dictionary_and_store_queries(tiny_models, tmp_path):
     assert [i.index for i in neurons.ids] == [1, 4] and neurons.site == s.mlp_hidden
     with pytest.raises(ValueError, match="no dictionary"):
         feature_groups(adapter, "dict:missing", store)
+
+
+@pytest.mark.parametrize("arch, kind", [("topk", "transcoder"), ("jumprelu", "sae"), ("relu", "sae")])
+def test_encoder_readout_matches_the_dictionary(arch, kind):
+    from interp.dictionaries import Dictionary
+    from interp.methods.feature_activations import Readout
+
+    d = Dictionary(8, 24, 8, kind=kind, arch=arch, k=5 if arch == "topk" else None)
+    d.init_weights(torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        d.b_dec.normal_(0, 0.5)
+        d.b_enc.normal_(0, 0.3)
+        if arch == "jumprelu":
+            d.threshold.fill_(0.2)
+    p = {k: v.detach() for k, v in d.named_parameters()}
+    r = Readout(W=p["W_enc"], b=p["b_enc"], b_in=p["b_dec"] if d.apply_b_dec_to_input else None, activation=arch,
+                threshold=p.get("threshold"), top_k=d.k, select=torch.tensor([1, 7, 20]))
+    x = torch.randn(50, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = d.encode(x)[:, [1, 7, 20]]
+    torch.testing.assert_close(r(x), want)

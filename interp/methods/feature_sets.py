@@ -11,8 +11,8 @@ Query grammar (several queries may be joined with ``;``)::
     direction:SITE:FILE       rows of a (k, d) or (d,) tensor (.pt / .npy / .safetensors
                               with key 'directions') read as directions at SITE
 
-Dictionary latents use the encoder of the stored dictionary (SAELens folder format:
-``cfg.json`` + ``*.safetensors`` with W_enc, b_enc, W_dec, b_dec, optional threshold).
+Dictionary latents use the encoder of the stored dictionary (SAELens folder format, read
+with `interp.dictionaries.io`: relu / jumprelu / topk SAEs and transcoders).
 Stored features of kind obsprop / probe / direction are read from the tensor bundle named
 by their ``source`` column, holding ``directions`` (n, d_site) indexed by ``index``.
 """
@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -99,45 +100,75 @@ def _load_directions(path: str) -> torch.Tensor:
 
 
 def _dictionary_row(store, adapter, name: str) -> dict:
+    """The dictionaries-table row of `name` ({} when only the folder exists)."""
     rows = store.read("dictionaries", where={"name": name, "model": adapter.name})
-    if rows.empty:
-        known = store.read("dictionaries", where={"model": adapter.name}, columns=["name"])["name"].tolist()
-        raise ValueError(f"no dictionary {name!r} for {adapter.name} in the store; stored: {known or 'none'}")
-    return rows.iloc[0].to_dict()
+    if not rows.empty:
+        return rows.iloc[0].to_dict()
+    if (store.dictionary_dir(name) / "cfg.json").is_file():
+        return {}
+    known = store.read("dictionaries", where={"model": adapter.name}, columns=["name"])["name"].tolist()
+    raise ValueError(f"no dictionary {name!r} for {adapter.name} in the store; stored: {known or 'none'}")
 
 
-def _dictionary_tensors(store, row: dict) -> tuple[dict, dict]:
-    folder = store.root / row["path"] if row.get("path") else store.dictionary_dir(row["name"])
+@dataclass(frozen=True)
+class _Encoder:
+    W_enc: torch.Tensor
+    b_enc: torch.Tensor
+    W_dec: torch.Tensor
+    b_dec: torch.Tensor
+    threshold: torch.Tensor | None
+    kind: str
+    arch: str
+    k: int | None
+    b_dec_on_input: bool
+    site: str | None
+    hook_out: str | None
+
+
+def _load_encoder(store, name: str, row: dict) -> _Encoder:
+    """The encoder of stored dictionary `name`, through `interp.dictionaries.io` when present."""
+    folder = store.root / row["path"] if row.get("path") else store.dictionary_dir(name)
+    try:
+        from interp.dictionaries.io import load_dictionary_dir
+    except ImportError:  # the dictionaries package is optional here: read the SAELens files directly
+        load_dictionary_dir = None
+    if load_dictionary_dir is not None:
+        d, meta = load_dictionary_dir(folder)
+        p = {k: v.detach().float() for k, v in d.named_parameters()}
+        return _Encoder(p["W_enc"], p["b_enc"], p["W_dec"], p["b_dec"], p.get("threshold"), d.kind, d.arch,
+                        d.k, d.apply_b_dec_to_input, row.get("site") or meta.get("hook_name"),
+                        row.get("hook_out") or meta.get("hook_name_out"))
     files = sorted(Path(folder).glob("*.safetensors"))
     if not files:
-        raise FileNotFoundError(f"dictionary {row['name']!r}: no safetensors file in {folder}")
+        raise FileNotFoundError(f"dictionary {name!r}: no safetensors file in {folder}")
     from safetensors.torch import load_file
 
-    cfg_path = Path(folder) / "cfg.json"
-    cfg = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
-    extra = json.loads(row["config"]) if isinstance(row.get("config"), str) else {}
-    return load_file(str(files[0])), {**extra, **cfg}
+    t = load_file(str(files[0]))
+    cfg = json.loads((Path(folder) / "cfg.json").read_text())
+    meta = cfg.get("metadata") or {}
+    kind = row.get("kind") or meta.get("interp_kind") or ("transcoder" if "transcoder" in cfg["architecture"] else "sae")
+    arch = {"standard": "relu", "transcoder": "relu", "skip_transcoder": "relu"}.get(
+        cfg["architecture"], cfg["architecture"].split("_")[0])
+    return _Encoder(t["W_enc"].float(), t["b_enc"].float(), t["W_dec"].float(), t["b_dec"].float(),
+                    t.get("threshold"), kind, arch, cfg.get("k"), bool(cfg.get("apply_b_dec_to_input", kind == "sae")),
+                    row.get("site") or meta.get("hook_name"), row.get("hook_out") or meta.get("hook_name_out"))
 
 
 def dictionary_group(adapter, store, name: str, indices=None) -> FeatureGroup:
     """Latents of a stored SAE / transcoder, read by its encoder at its input site."""
-    row = _dictionary_row(store, adapter, name)
-    t, cfg = _dictionary_tensors(store, row)
-    kind = FeatureKind.parse(row["kind"])
-    arch = str(row.get("arch") or cfg.get("architecture") or "relu")
-    arch = {"standard": "relu", "jumprelu": "jumprelu", "topk": "topk"}.get(arch, arch)
-    site = adapter.check_site(row.get("site") or cfg.get("hook_name"))
-    d_sae = t["W_enc"].shape[1]
+    enc = _load_encoder(store, name, _dictionary_row(store, adapter, name))
+    if not enc.site:
+        raise ValueError(f"dictionary {name!r} does not record its input site (hook_name)")
+    site = adapter.check_site(enc.site)
+    kind = FeatureKind.parse(enc.kind)
+    d_sae = enc.W_enc.shape[1]
     idx = list(range(d_sae)) if indices is None else list(indices)
     if not idx or max(idx) >= d_sae:
         raise ValueError(f"latent indices of {name!r} must be in 0..{d_sae - 1}, got {idx[:3]}..")
-    sae_input = cfg.get("apply_b_dec_to_input", kind == FeatureKind.SAE)
-    k = cfg.get("k") or (cfg.get("activation_fn_kwargs") or {}).get("k")
     readout = Readout(
-        W=t["W_enc"].float(), b=t["b_enc"].float(), b_in=t["b_dec"].float() if sae_input else None,
-        activation=arch, threshold=t.get("threshold"), top_k=int(k) if k else None,
-        select=torch.tensor(idx), write=t["W_dec"].float()[idx],
-        write_site=row.get("hook_out") if kind == FeatureKind.TRANSCODER else None,
+        W=enc.W_enc, b=enc.b_enc, b_in=enc.b_dec if enc.b_dec_on_input else None, activation=enc.arch,
+        threshold=enc.threshold, top_k=enc.k, select=torch.tensor(idx), write=enc.W_dec[idx],
+        write_site=enc.hook_out if kind == FeatureKind.TRANSCODER else None,
     )
     ids = tuple(FeatureId(adapter.name, site, kind, i, name) for i in idx)
     return FeatureGroup(site, ids, readout)
