@@ -168,7 +168,9 @@ def load_transcoders(store, names: Sequence[str], adapter) -> tuple[dict[int, Tr
 
 def transcoders_of(store, model: str) -> list[str]:
     """Names of the stored transcoders of `model` (latest per layer, by name order)."""
-    rows = store.read("dictionaries", where={"model": model, "kind": "transcoder"})
+    from interp.dictionaries.dashboards import store_model_name
+
+    rows = store.read("dictionaries", where={"model": store_model_name(model), "kind": "transcoder"})
     if rows.empty:
         return []
     rows = rows.assign(layer=[layer_of(s) for s in rows["site"]]).sort_values(["layer", "name"])

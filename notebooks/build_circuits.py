@@ -1,0 +1,161 @@
+"""Write notebooks/circuits.ipynb (run: ``.venv/bin/python notebooks/build_circuits.py [--execute]``).
+
+A worked transcoder circuit on SmolLM2: indirect-object identification ("When Mary and John
+went to the store, John gave a drink to" -> " Mary", not " John"). It uses the store's
+transcoders (``smollm2-135m/quick/L*`` by default: TopK, k=16, 4x, trained briefly at every
+layer; the cell that finds them trains any that are missing, which takes a while on a CPU)
+and writes its graph to the store named by ``$INTERP_STORE`` (default: the data root's).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+
+CELLS = [
+    "# Transcoder circuits: indirect-object identification in SmolLM2\n\n"
+    "Dunefsky, Chlenski & Nanda (2024) show that transcoders (sparse, wide replacements of MLP "
+    "sublayers) make circuits through MLPs readable from the weights: a latent's effect on a later "
+    "latent is its *activation* (input-dependent) times a *connection weight* "
+    "`W_dec[i] . W_enc[:, j]` (input-invariant). Attention heads enter through their OV circuits "
+    "with the pattern frozen, and every transcoder's error term stays in the picture.\n\n"
+    "Behaviour: `When Mary and John went to the store, John gave a drink to` -> ` Mary` "
+    "(the indirect object), not ` John`. Target: the logit difference ` Mary` - ` John`.",
+    """\
+import os
+import torch
+torch.set_num_threads(2)
+
+from interp.models import load_model
+from interp.store import Store
+
+model = load_model("smollm2-135m")
+store = Store(os.environ.get("INTERP_STORE"))  # default: the data root's store
+model""",
+    "## Transcoders\nOne TopK transcoder per layer, read from the store. These were trained briefly "
+    "(96k tokens of IMDB reviews each), so their error terms are large: the graph shows exactly how "
+    "large. Better transcoders (`interp train --kind transcoder ...`) shrink them; nothing else changes.",
+    """\
+from interp.methods.circuits import load_transcoders
+
+NAMES = [f"smollm2-135m/quick/L{layer}-transcoder-topk-k16-x4" for layer in range(model.info.n_layers)]
+stored = set(store.read("dictionaries", columns=["name"])["name"])
+missing = [n for n in NAMES if n not in stored]
+if missing:  # train what is missing (slow on a CPU: about a minute per layer)
+    from interp.dictionaries.sweep import DataConfig, train_and_publish
+    from interp.dictionaries.training import TrainConfig
+    train = TrainConfig(kind="transcoder", arch="topk", k=16, expansion=4, train_tokens=96_000, lr=2e-3,
+                        dead_after_tokens=20_000)
+    data = DataConfig(activation_tokens=24_000, eval_tokens=512, dashboard_tokens=0)
+    for name in missing:
+        layer = int(name.split("/L")[1].split("-")[0])
+        train_and_publish(model, store, train, layer, data=data, name=name, progress=False)
+transcoders, names = load_transcoders(store, NAMES, model)
+metrics = store.read("dictionaries", where={"name": NAMES}, columns=["name", "metrics"])
+import json, pandas as pd
+pd.DataFrame([{"name": r.name.split("/")[-1], **{k: json.loads(r.metrics).get(k) for k in ("fvu", "l0", "ce_recovered")}}
+              for r in metrics.itertuples()]).sort_values("name", key=lambda s: s.str.extract(r"L(\\d+)")[0].astype(int)).head(30)""",
+    "## The behaviour\nThe model strongly prefers the indirect object.",
+    """\
+from interp.methods.circuits import parse_target
+
+prompt = "When Mary and John went to the store, John gave a drink to"
+probs = model.logits(prompt)[0, -1].softmax(-1)
+target = parse_target(model, 'logitdiff:" Mary"," John"')
+print(f"p(' Mary') = {probs[target.token]:.3f}, p(' John') = {probs[target.other]:.3f}")""",
+    "## Exact direct attribution\nOne forward pass of the *unmodified* model (transcoders only read). "
+    "Every component's direct contribution to the logit difference: latents (activation x weight), "
+    "heads per source position, embeddings, transcoder errors and biases. They add up to the "
+    "actual value.",
+    """\
+from interp.methods.circuit_attribution import attribute, trace
+
+tr = trace(model, transcoders, prompt)
+attr = attribute(model, transcoders, prompt, target, tr=tr)
+print(f"{attr.target}: actual {attr.value:.4f}, sum of contributions + bias {attr.total:.4f} "
+      f"(residual {attr.residual:.1e})")
+print(f"share of |contributions|: errors {attr.share('error'):.1%}, latents {attr.share('latent'):.1%}, "
+      f"heads {attr.share('head'):.1%}")
+attr.frame.head(15)[["label", "kind", "contribution"]]""",
+    "## The circuit\nGreedy path search from the target (3 hops, 8 contributors per node), pruned to the "
+    "fewest nodes covering 80% of the total influence. Edge weights are in logit-difference units; "
+    "a node's influence is everything it passes to the target along the graph.",
+    """\
+from interp.methods.circuit_graph import GraphConfig, build_graph
+from interp.viz.circuits import circuit_figure
+
+meta = {"model": model.name, "prompt": prompt, "target": {"spec": 'logitdiff:" Mary"," John"'},
+        "dictionaries": {str(k): v for k, v in names.items()}}
+graph = build_graph(model, tr, target, GraphConfig(hops=3, top_k=8, share=0.8), meta)
+s = graph.meta["stats"]
+print(f"{len(graph.nodes)} nodes / {len(graph.edges)} edges kept of {s['n_nodes_full']} / {s['n_edges_full']}; "
+      f"covered {s['covered_share']:.0%} of |influence|")
+print(f"error share: {s['direct_error_share']:.1%} of the direct contributions, {s['error_share']:.1%} of the kept graph")
+circuit_figure(graph)""",
+    """\
+pd.DataFrame([{"node": n.label, "type": n.type, "influence": n.influence, "activation": n.activation,
+               "unexpanded rest": n.rest, "error in": n.error_in}
+              for n in sorted(graph.nodes, key=lambda n: -abs(n.influence))]).head(20)""",
+    "## Does ablation agree?\nRemove each of the top 20 direct contributors from the real forward pass "
+    "and measure the change of the logit difference. The direct attribution ignores what later layers "
+    "and the norms do in response, so agreement is approximate.",
+    """\
+from interp.methods.circuit_validation import ablation_check
+
+check = ablation_check(model, tr, target, attr, top_n=20)
+print(f"pearson {check.pearson:.3f}, slope {check.slope:.3f} over {len(check.frame)} contributors")
+check.frame""",
+    "## Input-invariant connections\nFor the strongest latent in the graph, its top upstream latents in "
+    "the previous layer's transcoder by connection weight `C[i, j] = W_dec[i] . W_enc[:, j]` (RMSNorm: no "
+    "centring; the norm's scale is left out, scale = 1), beside the same pairs' attribution on this prompt "
+    "(activation x weight x this prompt's 1/sigma).",
+    """\
+from interp.methods.circuits import top_connections
+
+latents = [n for n in sorted(graph.nodes, key=lambda n: -abs(n.influence)) if n.type == "latent" and n.layer > 0]
+if latents:
+    node = latents[0]
+    up_layer = node.layer - 1
+    table = top_connections(transcoders[up_layer], transcoders[node.layer], k=10, norm=model.info.norm)
+    up = table.upstream(node.index)
+    lt = tr.layers[up_layer]
+    z = {int(i): float(v) for i, v in zip(lt.active_idx[node.position], lt.active_val[node.position])}
+    c = float(tr.layers[node.layer].ln2_scale[node.position])
+    up["activation_here"] = [z.get(i, 0.0) for i in up["index"]]
+    up["attribution_here"] = up["weight"] * up["activation_here"] * c
+    print(f"upstream of {node.label} (layer {up_layer} transcoder)")
+    display(up)""",
+    "## Store and export\nThe graph goes to the store (results table, name `circuit`, plus a tensor "
+    "bundle) and exports as JSON (schema `interp.circuit/1`, documented in "
+    "`interp.methods.circuit_graph`) for other tools: `interp circuit export KEY -o graph.json`.",
+    """\
+from interp.methods.circuit_graph import CircuitGraph, save_graph
+
+run = store.start_run("notebook circuits", {"prompt": prompt, "target": meta["target"]}, seed=0)
+key = save_graph(store, graph, run)
+store.finish_run(run, "done")
+payload = graph.to_json()
+assert CircuitGraph.from_json(payload).to_json() == payload
+key, sorted(payload), payload["nodes"][1]""",
+]
+
+
+def build(execute: bool = False) -> Path:
+    nb = new_notebook(cells=[new_markdown_cell(c) if c.startswith("#") else new_code_cell(c) for c in CELLS])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = HERE / "circuits.ipynb"
+    if execute:
+        from nbclient import NotebookClient
+
+        NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
+    nbformat.write(nb, path)
+    return path
+
+
+if __name__ == "__main__":
+    print(build(execute="--execute" in sys.argv))
