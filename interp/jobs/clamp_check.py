@@ -14,6 +14,7 @@ import hashlib
 from dataclasses import asdict
 
 from interp.methods.clamping import ClampConfig, ClampReport, ClampResult, clamp_report, clamp_sweep
+from interp.jobs.neuron_map import store_model_name
 from interp.methods.neuron_decoding import DecodeConfig, decode_one
 
 REPORT_PROMPTS = ("The", "I think that the", "Here is a short story about")
@@ -39,7 +40,7 @@ def _prompt_key(prompt: str) -> str:
 def check_neuron(store, adapter, layer: int, index: int, prompt: str, config: ClampConfig = ClampConfig(),
                  target_id: int | None = None, model: str | None = None) -> ClampResult:
     """One dose-response sweep (with controls, KL, optional generation), stored as a ``clamp`` row."""
-    model = model or adapter.name
+    model = model or store_model_name(adapter.name)
     layer = adapter.check_layer(layer)
     if target_id is None:
         target_id = decoded_target(store, adapter, model, layer, index)
@@ -72,7 +73,7 @@ def specialised_neurons(store, model: str, n: int, direction: str = "down", vari
 def check_specialised(store, adapter, n: int = 20, prompts=REPORT_PROMPTS, config: ClampConfig | None = None,
                       model: str | None = None, layers=None) -> ClampReport:
     """Clamp the `n` most specialised mapped neurons against controls; store the report."""
-    model = model or adapter.name
+    model = model or store_model_name(adapter.name)
     config = config or ClampConfig(neutral_prompts=())
     neurons = specialised_neurons(store, model, n, layers=layers)
     report = clamp_report(adapter, neurons, list(prompts), config)
