@@ -68,22 +68,23 @@ def test_hand_built_dictionary_reconstructs_perfectly():
 
 def test_topk_sparse_backward_matches_dense_autograd():
     torch.manual_seed(0)
-    x = torch.randn(5, 6, requires_grad=True)
+    x = torch.randn(5, 6)
     W = torch.randn(6, 10, requires_grad=True)
     b = torch.randn(10, requires_grad=True)
+    b_pre = torch.randn(6, requires_grad=True)  # an SAE's decoder bias, subtracted from the input
     from interp.dictionaries.dictionary import sparse_topk_encode
 
-    values, idx = sparse_topk_encode(x, W, b, 3)
+    values, idx = sparse_topk_encode(x, W, b, 3, b_pre)
     w = torch.arange(1.0, 11)  # a different weight per latent makes every gradient entry distinct
     (values * w[idx]).sum().backward()
-    grads = [t.grad.clone() for t in (x, W, b)]
-    for t in (x, W, b):
+    grads = [t.grad.clone() for t in (W, b, b_pre)]
+    for t in (W, b, b_pre):
         t.grad = None
-    pre = x @ W + b
+    pre = (x - b_pre) @ W + b
     top = pre.topk(3, dim=-1)
     dense = torch.zeros_like(pre).scatter(1, top.indices, top.values.relu())
     (dense * w).sum().backward()
-    for got, t in zip(grads, (x, W, b)):
+    for got, t in zip(grads, (W, b, b_pre)):
         torch.testing.assert_close(got, t.grad)
 
 

@@ -60,43 +60,50 @@ class Encoded(NamedTuple):
 
 
 class _SparseTopK(torch.autograd.Function):
-    """relu(topk(x @ W + b)) with a backward that only touches the k active latents.
+    """relu(topk((x - b_pre) @ W + b)) with a backward that only touches the k active latents.
 
     Autograd through a dense ``topk`` would compute ``x.T @ grad_pre`` with a (batch, d_sae)
-    gradient that is zero except k entries per row; here that product is a sparse matmul.
+    gradient that is zero except k entries per row; here that product is a sparse matmul, and
+    the input bias gets its gradient from the per-latent gradient sums (x needs none: it is data).
     """
 
     @staticmethod
-    def forward(ctx, x, W_enc, b_enc, k: int):
-        pre = torch.addmm(b_enc, x, W_enc)  # (batch, d_sae)
+    def forward(ctx, x, W_enc, b_enc, b_pre, k: int):
+        x_c = x if b_pre is None else x - b_pre  # (batch, d_in)
+        pre = torch.addmm(b_enc, x_c, W_enc)  # (batch, d_sae)
         values, indices = pre.topk(k, dim=-1, sorted=False)
         values = values.relu()
-        ctx.save_for_backward(x, W_enc, values, indices)
+        ctx.save_for_backward(x_c, W_enc, values, indices)
         return values, indices
 
     @staticmethod
     def backward(ctx, grad_values, _grad_indices):
-        x, W_enc, values, indices = ctx.saved_tensors
+        x_c, W_enc, values, indices = ctx.saved_tensors
         batch, k = indices.shape
         d_sae = W_enc.shape[1]
-        g = grad_values * (values > 0)  # relu gate, (batch, k)
-        rows = torch.arange(batch, device=x.device).repeat_interleave(k)
-        # (d_sae, batch) sparse gradient of the pre-activations, transposed.
-        g_sparse = torch.sparse_coo_tensor(torch.stack([indices.reshape(-1), rows]), g.reshape(-1), (d_sae, batch),
-                                           check_invariants=False)
-        grad_x = grad_W = grad_b = None
+        g = (grad_values * (values > 0)).reshape(-1)  # relu gate, (batch * k,)
+        flat = indices.reshape(-1)
+        grad_W = grad_b = grad_b_pre = None
+        g_sum = torch.zeros(d_sae, dtype=g.dtype, device=g.device).index_add_(0, flat, g)  # (d_sae,)
         if ctx.needs_input_grad[1]:
-            grad_W = torch.sparse.mm(g_sparse, x).T  # (d_in, d_sae)
+            rows = torch.arange(batch, device=g.device).repeat_interleave(k)
+            # (d_sae, batch) sparse gradient of the pre-activations, transposed.
+            g_sparse = torch.sparse_coo_tensor(torch.stack([flat, rows]), g, (d_sae, batch), check_invariants=False)
+            grad_W = torch.sparse.mm(g_sparse, x_c).T  # (d_in, d_sae)
         if ctx.needs_input_grad[2]:
-            grad_b = torch.zeros(d_sae, dtype=g.dtype, device=g.device).index_add_(0, indices.reshape(-1), g.reshape(-1))
-        if ctx.needs_input_grad[0]:
-            grad_x = torch.sparse.mm(g_sparse.t(), W_enc.T)  # (batch, d_in)
-        return grad_x, grad_W, grad_b, None
+            grad_b = g_sum
+        if ctx.needs_input_grad[3]:
+            grad_b_pre = -(W_enc @ g_sum)  # (d_in,)
+        return None, grad_W, grad_b, grad_b_pre, None
 
 
-def sparse_topk_encode(x: torch.Tensor, W_enc: torch.Tensor, b_enc: torch.Tensor, k: int):
-    """(values, indices), each (batch, k): relu of the k largest pre-activations per token."""
-    return _SparseTopK.apply(x, W_enc, b_enc, k)
+def sparse_topk_encode(x: torch.Tensor, W_enc: torch.Tensor, b_enc: torch.Tensor, k: int,
+                       b_pre: torch.Tensor | None = None):
+    """(values, indices), each (batch, k): relu of the k largest of ``(x - b_pre) @ W_enc + b_enc``.
+
+    `x` is treated as data (no gradient); `b_pre` (d_in,) is an SAE's decoder bias.
+    """
+    return _SparseTopK.apply(x, W_enc, b_enc, b_pre, k)
 
 
 class _JumpReLU(torch.autograd.Function):
@@ -182,11 +189,11 @@ class Dictionary(nn.Module):
 
     def encode_sparse(self, x: torch.Tensor) -> Encoded:
         """Latent activations of x (batch, d_in), sparse for TopK."""
-        x_in = self._input(x)
         if self.arch == "topk":
-            values, indices = sparse_topk_encode(x_in, self.W_enc, self.b_enc, self.k)
+            b_pre = self.b_dec if self.apply_b_dec_to_input else None
+            values, indices = sparse_topk_encode(x, self.W_enc, self.b_enc, self.k, b_pre)
             return Encoded(None, values, indices)
-        pre = torch.addmm(self.b_enc, x_in, self.W_enc)
+        pre = torch.addmm(self.b_enc, self._input(x), self.W_enc)
         if self.arch == "relu":
             return Encoded(pre.relu(), None, None)
         return Encoded(_JumpReLU.apply(pre.relu(), self.threshold), None, None)
@@ -224,7 +231,7 @@ class Dictionary(nn.Module):
     @torch.no_grad()
     def normalize_decoder(self) -> None:
         """Rescale W_dec rows to unit norm, moving the scale into the encoder (output unchanged
-        for relu/topk; JumpReLU thresholds scale with it)."""
+        for relu/jumprelu, whose thresholds scale too; TopK's selection may change)."""
         norms = self.W_dec.norm(dim=-1).clamp_min(1e-8)
         self.W_dec.div_(norms[:, None])
         self.W_enc.mul_(norms[None, :])
@@ -233,12 +240,9 @@ class Dictionary(nn.Module):
             self.threshold.mul_(norms)
 
     @torch.no_grad()
-    def remove_parallel_decoder_grad(self) -> None:
-        """Project out the radial component of W_dec's gradient (keeps rows on the unit sphere)."""
-        if self.W_dec.grad is None:
-            return
-        W = self.W_dec / self.W_dec.norm(dim=-1, keepdim=True).clamp_min(1e-8)
-        self.W_dec.grad -= (self.W_dec.grad * W).sum(-1, keepdim=True) * W
+    def renormalize_decoder(self) -> None:
+        """Put W_dec's rows back on the unit sphere (training; changes the output slightly)."""
+        self.W_dec.div_(self.W_dec.norm(dim=-1, keepdim=True).clamp_min(1e-8))
 
     def l0_penalty_terms(self, x: torch.Tensor) -> torch.Tensor:
         """(batch,) differentiable L0 of JumpReLU (straight-through in the threshold)."""

@@ -149,6 +149,19 @@ def _publish(adapter, store, result: TrainResult, name: str, layer: int, site_in
     return PublishedDictionary(name, site_in, site_out, metrics, result, run_id)
 
 
+def pipeline_transcoder(adapter, store, layer: int | None = None, *, train_tokens: int = 20_000,
+                        eval_tokens: int = 1024, dashboard_tokens: int = 4096, k: int = 16, expansion: int = 4,
+                        corpus: str = "imdb", progress: bool = True) -> PublishedDictionary:
+    """The main pipeline's step: one small TopK transcoder at a middle layer (default
+    n_layers // 2), evaluated and with dashboard data for every latent (about 1-2 minutes for
+    SmolLM2 on two idle CPU cores with the defaults)."""
+    layer = adapter.info.n_layers // 2 if layer is None else layer
+    train = TrainConfig(kind="transcoder", arch="topk", k=k, expansion=expansion, batch_size=256,
+                        train_tokens=train_tokens)
+    data = DataConfig(corpus=corpus, eval_tokens=eval_tokens, dashboard_tokens=dashboard_tokens)
+    return train_and_publish(adapter, store, train, layer, data=data, progress=progress, command="interp run")
+
+
 @dataclass(frozen=True)
 class SweepConfig:
     """Transcoders vs SAEs at several sparsities on one layer."""
