@@ -249,3 +249,35 @@ def test_smollm2_attribution_is_exact_and_ablations_agree(smollm2):
     assert abs(b.residual) < 1e-4 * max(1.0, abs(b.value))
     check = ablation_check(smollm2, tr, latent, b, top_n=10)
     assert check.pearson > 0.3, check.frame
+
+
+def test_store_transcoders_and_connections_roundtrip(tiny_models, tmp_path):
+    """Transcoders saved in SAELens format load by name; connection tables store and reload."""
+    from interp.dictionaries.io import save_dictionary
+    from interp.methods.circuits import load_connections, load_transcoders, save_connections, transcoders_of
+    from interp.store import Store
+
+    model = tiny_models["llama"]
+    store = Store(tmp_path / "store")
+    run = store.start_run("test", {})
+    made = random_transcoders(model, [0, 1], 32, k=4, seed=3)
+    for layer, tc in made.items():
+        name = f"tiny/L{layer}-tc"
+        folder = save_dictionary(store, name, tc, {"hook_name": model.sites(layer).mlp_in})
+        store.write("dictionaries", [{"name": name, "model": "tiny", "site": model.sites(layer).mlp_in,
+                                      "hook_out": model.sites(layer).mlp_out, "kind": "transcoder", "arch": "topk",
+                                      "config": {}, "metrics": {}, "path": str(folder.relative_to(store.root))}],
+                    run_id=run)
+    loaded, names = load_transcoders(store, ["tiny/L0-tc", "tiny/L1-tc"], model)
+    assert names == {0: "tiny/L0-tc", 1: "tiny/L1-tc"}
+    assert torch.allclose(loaded[1].W_dec, made[1].W_dec)
+    a = attribute(model, loaded, PROMPT, LatentTarget(1, 0))
+    assert abs(a.residual) < 1e-4 * max(1.0, abs(a.value))
+    with pytest.raises(ValueError, match="no dictionaries"):
+        load_transcoders(store, ["tiny/L5-tc"], model)
+    table = top_connections(loaded[0], loaded[1], k=3)
+    save_connections(store, names[0], names[1], table, run)
+    back = load_connections(store, names[0], names[1])
+    assert torch.equal(back.upstream_index, table.upstream_index)
+    assert torch.allclose(back.downstream_weight, table.downstream_weight)
+    assert transcoders_of(store, "tiny") == ["tiny/L0-tc", "tiny/L1-tc"]
