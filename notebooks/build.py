@@ -1,0 +1,232 @@
+"""Write the workflow notebooks (run: ``.venv/bin/python notebooks/build.py``).
+
+Each notebook is short, imports `interp` for every computation and keeps budgets small, so
+it runs top to bottom on the embedded SmolLM2 on a CPU within a couple of minutes. They
+write to the store named by ``$INTERP_STORE`` (default: the data root's store), so their
+results show up in the dashboard (``interp app``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+
+SETUP = """\
+import os
+import torch
+torch.set_num_threads(2)
+
+from interp.models import load_model
+from interp.store import Store
+
+model = load_model("smollm2-135m")
+store = Store(os.environ.get("INTERP_STORE"))  # default: the data root's store
+model"""
+
+NOTEBOOKS = {
+    "01_quick_tour": [
+        "# A quick tour of interp\n\nLoad the embedded SmolLM2-135M, look at a prediction, decode one "
+        "neuron through the LM head, clamp it, and see what the feature store holds.",
+        SETUP,
+        "## A prediction\nEvery site of the model is a TransformerLens-style hook name; the adapter "
+        "runs the model and caches any of them.",
+        """\
+prompt = "The capital of France is"
+probs = model.logits(prompt)[0, -1].softmax(-1)
+top = probs.topk(5)
+[(model.decode([i]), round(p, 3)) for i, p in zip(top.indices.tolist(), top.values.tolist())]""",
+        """\
+sites = model.sites(10)
+run = model.run(prompt, names=[sites.resid_post, sites.mlp_hidden])
+{name: tuple(act.shape) for name, act in run.cache.items()}""",
+        "## Decode neurons through the LM head\nThe most specialised neuron of layer 20: the one whose "
+        "output direction, read through the final norm and unembedding, puts the most probability "
+        "on a single token.",
+        """\
+from interp.methods.neuron_decoding import decode_neurons
+
+decoded = decode_neurons(model, 20)
+index = int(decoded.max_prob.argmax())
+index, [model.decode([t]) for t in decoded.top_ids[index, :8].tolist()], round(float(decoded.max_prob[index]), 3)""",
+        "## Clamp it\nClamping the neuron high during generation should pull the text towards its token.",
+        """\
+from interp.methods.clamping import greedy_generate
+from interp.models import ClampUnit
+
+clamp = ClampUnit(model.sites(20).mlp_hidden, index, 20.0)
+{"clean": greedy_generate(model, "I went outside and saw", 10),
+ "clamped": greedy_generate(model, "I went outside and saw", 10, interventions=[clamp])}""",
+        "## The feature store\nJobs (`interp map-neurons`, `interp train`, `interp obsprop`, "
+        "`interp complexity`, ...) write there; `interp app` browses it.",
+        """\
+info = store.info()
+{k: v["rows"] for k, v in info["tables"].items()}""",
+    ],
+    "02_neurons": [
+        "# Neuron mapping and clamping\n\nDecode MLP neurons through the LM head (Davies et al.), store "
+        "their top tokens, then verify one by clamping it against random control neurons.",
+        SETUP,
+        "## Map a few layers into the store\nA whole model is `interp map-neurons --model smollm2-135m` "
+        "(about a minute); three layers here.",
+        """\
+from interp.jobs.neuron_map import map_model
+
+summary = map_model(store, model, layers=[5, 15, 25], progress=False)
+summary""",
+        """\
+from interp.viz.neurons import specialisation_overview
+
+neurons = store.features(model="smollm2-135m", kind="neuron")
+specialisation_overview(neurons)""",
+        """\
+best = neurons.sort_values("specialisation", ascending=False).head(5)
+best[["site", "index", "label", "specialisation"]]""",
+        "## One neuron's decoded tokens",
+        """\
+from interp.features import FeatureId
+from interp.viz.neurons import token_table_figure
+
+top = best.iloc[0]
+neuron = FeatureId.from_record(top)
+token_table_figure(store.feature_tokens(neuron))""",
+        "## Clamping dose-response\np(top token) as the neuron is clamped to larger values, against "
+        "two random neurons of the same layer clamped the same way.",
+        """\
+from interp.methods.clamping import ClampConfig, clamp_sweep
+from interp.viz.neurons import dose_response_figure
+
+layer = int(neuron.site.split(".")[1])
+target = int(store.feature_tokens(neuron, direction="down").query("end == 'top'")["token_id"].iloc[0])
+result = clamp_sweep(model, layer, neuron.index, "My favourite thing is", target,
+                     ClampConfig(values=(0.0, 10.0, 20.0, 40.0), n_controls=2, neutral_prompts=()))
+dose_response_figure(result, model.decode([target]))""",
+    ],
+    "03_transcoders": [
+        "# Training and evaluating a transcoder\n\nA TopK transcoder replaces the MLP of layer 15 "
+        "(Dunefsky et al.). The budget here is tiny (20k training tokens); "
+        "`interp train` and `interp sweep` use real ones.",
+        SETUP,
+        """\
+from interp.dictionaries.sweep import DataConfig, train_and_publish
+from interp.dictionaries.training import TrainConfig
+
+train = TrainConfig(kind="transcoder", arch="topk", k=16, expansion=4, batch_size=256, train_tokens=20_000)
+published = train_and_publish(model, store, train, 15, progress=False,
+                              data=DataConfig(corpus="imdb", eval_tokens=512, dashboard_tokens=1024))
+m = published.metrics
+{"name": published.name, "l0": m.l0, "fvu": round(m.fvu, 3), "ce_clean": round(m.ce_clean, 3),
+ "ce_spliced": round(m.ce_spliced, 3), "ce_recovered": round(m.ce_recovered, 3)}""",
+        "## L0 vs spliced CE, latent density",
+        """\
+import pandas as pd
+from interp.viz.dictionaries import density_histogram_figure, l0_vs_ce_figure
+
+row = {"name": published.name, "kind": "transcoder", "l0": m.l0, "ce_spliced": m.ce_spliced,
+       "ce_clean": m.ce_clean, "ce_recovered": m.ce_recovered}
+l0_vs_ce_figure(pd.DataFrame([row]))""",
+        "density_histogram_figure(m.density_histogram)",
+        "## A latent's dashboard\nTop-activating held-out contexts of the most active latent, as the "
+        "dashboard's feature page shows them.",
+        """\
+from IPython.display import HTML
+from interp.features import FeatureId
+from interp.viz.store_views import context_html
+
+latents = store.features(model="smollm2-135m", source=published.name).sort_values("max_act", ascending=False)
+latent = FeatureId.from_record(latents.iloc[0])
+examples = store.examples(latent, group="top").head(5)
+HTML("".join(context_html(list(e.tokens), list(e.acts), max_pos=e.max_pos) for e in examples.itertuples()))""",
+    ],
+    "04_obsprop": [
+        "# Observable propagation\n\nFeature vectors for the observable `logit(' she') - logit(' he')` "
+        "(Dunefsky & Cohan): which attention heads and MLPs write it, with no training data.",
+        SETUP,
+        """\
+from interp.methods.obsprop import obsprop
+from interp.methods.observables import logit_diff
+from interp.viz.obsprop import component_ranking_figure
+
+prompts = ["The nurse said that", "My sister told me that", "The engineer said that", "His brother thinks"]
+observable = logit_diff(model, " she", " he")
+result = obsprop(model, observable, prompts)
+component_ranking_figure(result.ranking(), top=15)""",
+        "## Data efficiency\nObsProp against a linear probe and a difference of means trained on k "
+        "labelled examples per class (small k and two seeds here).",
+        """\
+from interp.methods.obsprop_tasks import EfficiencyConfig, data_efficiency
+from interp.viz.obsprop import data_efficiency_figure
+
+eff = data_efficiency(model, "pronoun", EfficiencyConfig(ks=(1, 4, 16), seeds=2))
+data_efficiency_figure(eff.table, ceiling=eff.ceiling_auroc)""",
+    ],
+    "05_reagent": [
+        "# ReAGent with faithfulness\n\nToken attributions for the model's next token by ReAGent "
+        "(Zhao & Shan) and the usual baselines, scored by soft sufficiency / comprehensiveness.",
+        SETUP,
+        """\
+from interp.methods.attribution_baselines import BASELINES
+from interp.methods.reagent import ReagentConfig, reagent
+
+prompt = "The capital of France is"
+results = {"reagent": reagent(model, prompt, config=ReagentConfig(num_probes=8, max_probe_steps=300))}
+for name in ("attention_rollout", "input_x_gradient", "integrated_gradients", "occlusion", "random"):
+    results[name] = BASELINES[name](model, prompt)
+results["reagent"].target, results["reagent"].top(3)""",
+        """\
+from interp.viz.store_views import attribution_heatmap
+
+first = results["reagent"]
+attribution_heatmap(first.tokens, {k: r.scores.tolist() for k, r in results.items()},
+                    title=f"Attributions towards {first.target}")""",
+        "## Faithfulness\nHigher Soft-NS / Soft-NC = more faithful; the random baseline is the floor.",
+        """\
+import pandas as pd
+from interp.methods.attribution_targets import resolve_target
+from interp.methods.faithfulness import FaithfulnessConfig, faithfulness
+
+target = resolve_target(model, first.token_ids, None)
+pd.DataFrame({name: faithfulness(model, r, target, FaithfulnessConfig(n_samples=4)).to_dict()
+              for name, r in results.items()}).T.round(3)""",
+    ],
+    "06_complexity": [
+        "# Feature complexity\n\nHow much computation a feature needs (Fel et al.): how well each "
+        "earlier residual stream linearly decodes it. Forty neurons of two layers on a small corpus slice.",
+        SETUP,
+        """\
+from interp.methods.complexity_run import RunConfig, run_complexity
+
+config = RunConfig(n_tokens=64 * 64, ctx_len=64, importance_windows=4, flow=False)
+run = run_complexity(model, "neurons:5:0-19; neurons:20:0-19", config, store=store)
+run.frame[["site", "index", "K", "first_decodable_layer", "importance"]].sort_values("K").head()""",
+        """\
+from interp.viz.complexity import curve_figure, distribution_figure, importance_figure
+
+curve_figure(run.frame, max_lines=8)""",
+        "distribution_figure(run.frame)",
+        "importance_figure(run.frame)",
+    ],
+}
+
+
+def build() -> list[Path]:
+    """Write every notebook (outputs empty) and return their paths."""
+    paths = []
+    for name, cells in NOTEBOOKS.items():
+        # a cell starting with a markdown heading is prose, any other is code
+        nb = new_notebook(cells=[new_markdown_cell(c) if c.startswith(("# ", "## ")) else new_code_cell(c)
+                                 for c in cells])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.metadata["language_info"] = {"name": "python"}
+        path = HERE / f"{name}.ipynb"
+        nbformat.write(nb, path)
+        paths.append(path)
+    return paths
+
+
+if __name__ == "__main__":
+    for p in build():
+        print(p)
