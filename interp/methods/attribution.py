@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -83,9 +84,16 @@ def attribute_continuation(adapter, prompt, n_new: int = 5, method: str = "reage
     return ContinuationAttribution(adapter.to_str_tokens(tokens), prompt_len, matrix, ALIASES.get(method, method), results)
 
 
+def store_model_name(name: str) -> str:
+    """The model name the store records: a local directory is recorded by its folder name
+    (the store's partition names take no absolute paths)."""
+    return Path(name).name if name.startswith(("/", ".", "~")) else name
+
+
 def store_attribution(store, run_id: str, model: str, prompt: str, result: AttributionResult,
                       faith: dict | None = None) -> None:
     """Write one result to the ``attributions`` table (latest per model/method/prompt/target wins)."""
+    model = store_model_name(model)
     extra = {k: v for k, v in result.extra.items() if isinstance(v, (int, float, str, bool, list, type(None)))}
     extra["faithfulness"] = faith
     store.write("attributions", [{

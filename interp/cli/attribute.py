@@ -1,0 +1,102 @@
+"""``interp attribute``: which input tokens drive the model's next token (ReAGent and baselines).
+
+    interp attribute --model smollm2-135m --prompt "The capital of France is"
+    interp attribute --prompt "The nurse said that" --target " she" --contrast " he" --method ig
+    interp attribute --prompt "..." --method reagent --replacer prediction --max-probe-steps 200
+    interp attribute --prompt "..." --generate 5          # each generated token vs its prefix
+
+Scores (with Soft-NS / Soft-NC faithfulness unless --no-faithfulness) go to the store's
+``attributions`` table: one row per model, method, prompt and target.
+"""
+
+from __future__ import annotations
+
+import json
+
+from interp.methods.reagent import ReagentConfig
+
+_METHOD_HELP = ("reagent (default), ig / integrated_gradients, ixg / input_x_gradient, grad / gradient_norm, "
+                "attention / attention_last, rollout / attention_rollout, occlusion, random")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("attribute", help="token attribution of a prompt's next token (ReAGent, IG, ...)")
+    p.add_argument("--model", default="smollm2-135m", help="model alias, hub id or local directory")
+    p.add_argument("--prompt", required=True, help="the input text (BOS is prepended as the model expects)")
+    p.add_argument("--method", default="reagent", help=_METHOD_HELP)
+    p.add_argument("--target", default=None, help="token to explain (default: the model's next token), e.g. ' Paris'")
+    p.add_argument("--contrast", default=None, help="foil token: explain p(target) - p(contrast)")
+    p.add_argument("--generate", type=int, default=0, metavar="N",
+                   help="instead, generate N tokens greedily and attribute each to its prefix")
+    defaults = ReagentConfig()
+    p.add_argument("--replacer", default=defaults.replacer, help="ReAGent token replacer: uniform, frequency, prediction, masked_lm")
+    p.add_argument("--num-probes", type=int, default=defaults.num_probes, help="ReAGent probes run as one batch")
+    p.add_argument("--max-probe-steps", type=int, default=defaults.max_probe_steps, help="ReAGent step cap")
+    p.add_argument("--replacing-ratio", type=float, default=defaults.replacing_ratio, help="ReAGent tokens replaced per step")
+    p.add_argument("--keep-top-n", type=int, default=defaults.keep_top_n, help="ReAGent stopping condition: tokens kept")
+    p.add_argument("--top-k", type=int, default=defaults.top_k, help="ReAGent stopping condition: target within top-k")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-faithfulness", action="store_true", help="skip the Soft-NS / Soft-NC scores")
+    p.add_argument("--no-store", action="store_true", help="print only; do not write the store")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_attribute)
+
+
+def _config(args):
+    from interp.methods.attribution import ALIASES, default_config
+
+    if ALIASES.get(args.method, args.method) != "reagent":
+        return default_config(args.method, args.seed)
+    return ReagentConfig(replacing_ratio=args.replacing_ratio, keep_top_n=args.keep_top_n, top_k=args.top_k,
+                         num_probes=args.num_probes, max_probe_steps=args.max_probe_steps,
+                         replacer=args.replacer, seed=args.seed)
+
+
+def _print(result, faith: dict | None, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"method": result.method, "target": result.target, "tokens": result.tokens,
+                          "scores": [float(s) for s in result.scores], "faithfulness": faith}))
+        return
+    print(f"{result.method} towards {result.target}")
+    top = max(float(result.scores.abs().max()), 1e-12)
+    for token, score in zip(result.tokens, result.scores.tolist()):
+        print(f"  {token!r:>20}  {score:+.4f}  {'#' * round(20 * abs(score) / top)}")
+    if faith:
+        print("  faithfulness: " + ", ".join(f"{k} {v:.3f}" for k, v in faith.items()))
+
+
+def _attribute(args) -> int:
+    from interp.methods.attribution import attribute, attribute_continuation, store_attribution
+    from interp.methods.attribution_targets import check_tokens, resolve_target
+    from interp.methods.faithfulness import FaithfulnessConfig, faithfulness
+    from interp.models import load_model
+
+    config = _config(args)
+    adapter = load_model(args.model)
+    if args.generate:
+        if args.target or args.contrast:
+            raise ValueError("--generate attributes the model's own tokens; drop --target / --contrast")
+        cont = attribute_continuation(adapter, args.prompt, args.generate, args.method, config)
+        results = cont.results
+        print("continuation:", repr("".join(cont.tokens[cont.prompt_len:])))
+    else:
+        results = [attribute(adapter, args.prompt, args.method, args.target, args.contrast, config)]
+    store = run_id = None
+    if not args.no_store:
+        from interp.store import Store
+
+        store = Store()
+        run_id = store.start_run("interp attribute", {**vars(args), "func": None}, seed=args.seed)
+    for result in results:
+        faith = None
+        if not args.no_faithfulness:
+            tokens = check_tokens(adapter, result.token_ids)
+            target = resolve_target(adapter, tokens, args.target, args.contrast)
+            faith = faithfulness(adapter, result, target, FaithfulnessConfig(seed=args.seed)).to_dict()
+        _print(result, faith, args.json)
+        if store is not None:
+            store_attribution(store, run_id, adapter.name, adapter.decode(result.token_ids[1:] if
+                              result.token_ids[0] == adapter.info.bos_token_id else result.token_ids), result, faith)
+    if store is not None:
+        store.finish_run(run_id, "done")
+    return 0
