@@ -66,33 +66,29 @@ def active_neurons(adapter, prompt: str, layers: list[int], k: int = 3) -> Activ
     return ActiveFeatures(str_tokens, table, heat, [f"L{l}/N{i}" for l, _, i in units])
 
 
-LIVE_BASELINES = ("attention_last", "gradient_norm", "input_x_gradient", "occlusion", "random")
-"""Baselines cheap enough to run on every click (one or two passes each)."""
+LIVE_METHODS = ("reagent", "attention_last", "gradient_norm", "input_x_gradient", "occlusion", "random")
+"""ReAGent plus the baselines cheap enough to run on a click (one or two passes each)."""
 
 
-def attributions(adapter, prompt: str, methods: tuple[str, ...] = LIVE_BASELINES, reagent_probes: int = 8,
-                 reagent_steps: int = 100) -> tuple[list[str], dict[str, list[float]], str]:
-    """ReAGent (small budget) and baseline attributions of the model's next token.
+def attributions(adapter, prompt: str, methods: tuple[str, ...] = LIVE_METHODS, reagent_probes: int = 8,
+                 reagent_steps: int = 100) -> list:
+    """`AttributionResult`s of the model's next token, one per method (ReAGent on a small budget).
 
-    Returns (tokens, {method: (pos,) scores}, target label). Calls `interp.methods.reagent`
-    and `interp.methods.attribution_baselines` as they are.
+    Calls `interp.methods.attribution.attribute` as it is, so live results match `interp attribute`.
     """
     import warnings
 
-    from interp.methods.attribution_baselines import BASELINES
-    from interp.methods.reagent import ReagentConfig, reagent
+    from interp.methods.attribution import attribute
+    from interp.methods.reagent import ReagentConfig
 
-    unknown = [m for m in methods if m not in BASELINES]
-    if unknown:
-        raise ValueError(f"unknown attribution methods {unknown}; valid: {', '.join(BASELINES)}")
-    tokens = adapter.to_tokens(_check(prompt))[0]
-    with warnings.catch_warnings():  # a probe that does not converge is reported by the result itself
+    _check(prompt)
+    results = []
+    with warnings.catch_warnings():  # a probe that does not converge is recorded in the result's extra
         warnings.simplefilter("ignore", RuntimeWarning)
-        main = reagent(adapter, tokens, config=ReagentConfig(num_probes=reagent_probes, max_probe_steps=reagent_steps))
-    scores = {"reagent": main.scores.tolist()}
-    for name in methods:
-        scores[name] = BASELINES[name](adapter, tokens).scores.tolist()
-    return main.tokens, scores, main.target
+        for name in methods:
+            config = ReagentConfig(num_probes=reagent_probes, max_probe_steps=reagent_steps) if name == "reagent" else None
+            results.append(attribute(adapter, prompt, method=name, config=config))
+    return results
 
 
 def _check(prompt: str) -> str:

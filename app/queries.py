@@ -436,6 +436,34 @@ def attributions(store: Store, model: str | None = None, prompt: str | None = No
     return frame
 
 
+def faithfulness_summary(store: Store, model: str | None = None) -> pd.DataFrame:
+    """Per method: n prompts, mean Soft-NS / Soft-NC with 95% bootstrap intervals.
+
+    From the faithfulness `interp attribute` stores with each attribution (``extra``).
+    """
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    frame = attributions(store, model=model)
+    rows = [{"method": m, **(e.get("faithfulness") or {})} for m, e in zip(frame.get("method", []), frame.get("extra", []))
+            if isinstance(e, dict) and e.get("faithfulness")]
+    table = pd.DataFrame(rows)
+    out = []
+    for method, part in (table.groupby("method", sort=True) if len(table) else []):
+        rec = {"method": method, "n": len(part)}
+        for metric in ("soft_ns", "soft_nc"):
+            values = part[metric].dropna().to_numpy(dtype=float)
+            rec[metric] = float(values.mean()) if len(values) else float("nan")
+            lo = hi = rec[metric]
+            if len(values) > 1 and np.ptp(values) > 0:
+                ci = bootstrap((values,), np.mean, n_resamples=1000, confidence_level=0.95,
+                               random_state=0).confidence_interval
+                lo, hi = float(ci.low), float(ci.high)
+            rec[f"{metric}_lo"], rec[f"{metric}_hi"] = lo, hi
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
 def complexity_table(store: Store, model: str | None = None, limit: int = 20000) -> pd.DataFrame:
     """Per-feature complexity and importance (first K per feature), joined with its label."""
     cond = f"WHERE c.model = {_lit(model)}" if model else ""

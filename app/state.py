@@ -154,6 +154,15 @@ def show_stored_figures(prefix: str) -> int:
     return len(frame)
 
 
+def attribution_results(rows) -> list:
+    """Stored attributions rows as objects with tokens / scores / method / target, the shape
+    `interp.viz.attribution` draws (an `AttributionResult` without its token ids)."""
+    from types import SimpleNamespace
+
+    return [SimpleNamespace(tokens=list(r.tokens), scores=list(r.scores), method=r.method, target=r.target)
+            for r in rows.itertuples()]
+
+
 def parse_json(value):
     from app.queries import parse_json as parse
 

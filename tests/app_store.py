@@ -89,10 +89,16 @@ def populate(root, n_layers: int = 3, n_neurons: int = 40, examples: bool = True
     prompt_tokens = ["<|im_start|>", "The", " capital", " of", " France", " is"]
     store.write("attributions", [
         {"model": MODEL, "prompt": PROMPT, "method": method, "target": " Paris", "tokens": prompt_tokens,
-         "scores": scores, "extra": {"soft_ns": ns, "soft_nc": nc}}
+         "scores": scores, "extra": {"faithfulness": {"soft_ns": ns, "soft_nc": nc, "s0": 0.1}}}
         for method, scores, ns, nc in (("reagent", [0, 0.1, 0.3, 0.1, 0.9, 0.2], 0.42, 0.31),
                                        ("integrated_gradients", [0, 0.2, 0.2, 0.05, 0.5, 0.4], 0.30, 0.22),
                                        ("random", [0, 0.3, 0.1, 0.4, 0.2, 0.1], 0.05, 0.04))], run_id=run)
+    store.write("attributions", [
+        {"model": MODEL, "prompt": "The Eiffel Tower is in", "method": method, "target": "p(' Paris')",
+         "tokens": ["<|im_start|>", "The", " Eiffel", " Tower", " is", " in"], "scores": [0, 0.1, 0.5, 0.3, 0.05, 0.05],
+         "extra": {"faithfulness": {"soft_ns": ns, "soft_nc": nc, "s0": 0.1}}}
+        for method, ns, nc in (("reagent", 0.50, 0.35), ("integrated_gradients", 0.20, 0.18), ("random", 0.03, 0.06))],
+        run_id=run)
     store.finish_run(run, "done")
 
     run = store.start_run("interp obsprop", {"observable": "' she' - ' he'"}, seed=0)

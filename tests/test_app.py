@@ -163,8 +163,11 @@ def test_method_pages_render_their_figures(run_page, store_root):
     vectors = next(d.value for d in obsprop.dataframe if "open" in d.value)
     assert len(vectors) == 3 and set(vectors["kind"]) == {"obsprop"}
     attribution = run_page("attribution", store_root)
-    faith = attribution.dataframe[0].value
-    assert faith.loc["reagent", ("soft_ns", "mean")] == pytest.approx(0.42)
+    faith = attribution.dataframe[0].value.set_index("method")
+    assert faith.loc["reagent", "soft_ns"] == pytest.approx((0.42 + 0.50) / 2)
+    assert faith.loc["random", "n"] == 2
+    assert faith.loc["reagent", "soft_ns_lo"] <= 0.42 + 1e-9 and faith.loc["reagent", "soft_ns_hi"] >= 0.50 - 1e-9
+    assert len(attribution.get("plotly_chart")) == 2  # faithfulness bars, the first prompt's heatmap
     complexity = run_page("complexity", store_root)
     assert len(complexity.get("plotly_chart")) == 3  # distribution, importance, curves
     circuits = run_page("circuits", store_root)

@@ -81,12 +81,12 @@ def test_prompt_page_live_on_smollm2(monkeypatch, tmp_path, smollm2):
 
 
 def test_live_attributions_cover_every_token_and_zero_the_bos(tiny):
-    tokens, scores, target = live.attributions(tiny, PROMPT, methods=("occlusion", "random"), reagent_probes=2,
-                                               reagent_steps=5)
-    assert set(scores) == {"reagent", "occlusion", "random"}
-    assert tokens == tiny.to_str_tokens(PROMPT)
-    for name, row in scores.items():
-        assert len(row) == len(tokens) and row[0] == 0.0, name  # BOS is never attributed
-    assert sum(scores["reagent"]) == pytest.approx(1.0, abs=1e-5)
-    with pytest.raises(ValueError, match="unknown attribution methods"):
+    results = live.attributions(tiny, PROMPT, methods=("reagent", "occlusion", "random"), reagent_probes=2,
+                                reagent_steps=5)
+    assert [r.method for r in results] == ["reagent", "occlusion", "random"]
+    for r in results:
+        assert r.tokens == tiny.to_str_tokens(PROMPT)
+        assert len(r.scores) == len(r.tokens) and float(r.scores[0]) == 0.0, r.method  # BOS is never attributed
+    assert float(results[0].scores.sum()) == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError, match="unknown attribution method"):
         live.attributions(tiny, PROMPT, methods=("telepathy",))

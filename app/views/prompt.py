@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from app import state
+from interp.viz import attribution as attribution_viz
 from interp.viz import store_views
 
 st.title("Prompt")
@@ -34,17 +35,15 @@ with attr_tab:
     if stored.empty:
         st.info("No stored attributions for this exact prompt: " + state.fill_hint("attributions"))
     for (stored_model, target), part in stored.groupby(["model", "target"], sort=False):
-        tokens = list(part.iloc[0]["tokens"])
-        scores = {r.method: list(r.scores) for r in part.itertuples() if len(r.scores) == len(tokens)}
-        st.plotly_chart(store_views.attribution_heatmap(
-            tokens, scores, title=f"Stored attributions towards {target!r} ({stored_model})"), width="stretch")
+        st.plotly_chart(attribution_viz.methods_heatmap(
+            state.attribution_results(part), title=f"Stored attributions towards {target} ({stored_model})"),
+            width="stretch")
     if adapter is not None:
-        run_live = st.toggle("Compute ReAGent and baselines live (a few seconds)", key="live_attr")
-        if run_live:
+        if st.toggle("Compute ReAGent and baselines live (a few seconds)", key="live_attr"):
             with st.spinner("ReAGent probes and baselines..."), state.guard("Attribution failed: "):
-                tokens, scores, target = state.live("attributions", model_name, prompt)
-                st.plotly_chart(store_views.attribution_heatmap(tokens, scores, title=f"Live attributions towards {target}"),
-                                width="stretch")
+                results = state.live("attributions", model_name, prompt)
+                st.plotly_chart(attribution_viz.methods_heatmap(
+                    results, title=f"Live attributions towards {results[0].target}"), width="stretch")
 
 with active_tab:
     if adapter is None:
