@@ -165,32 +165,29 @@ data_efficiency_figure(eff.table, ceiling=eff.ceiling_auroc)""",
     ],
     "05_reagent": [
         "# ReAGent with faithfulness\n\nToken attributions for the model's next token by ReAGent "
-        "(Zhao & Shan) and the usual baselines, scored by soft sufficiency / comprehensiveness.",
+        "(Zhao & Shan) and the usual baselines, scored by soft sufficiency / comprehensiveness. "
+        "`interp attribute` does the same over many prompts and stores the results.",
         SETUP,
         """\
-from interp.methods.attribution_baselines import BASELINES
-from interp.methods.reagent import ReagentConfig, reagent
+from interp.methods.attribution import attribute
+from interp.methods.reagent import ReagentConfig
+from interp.viz.attribution import methods_heatmap, token_heatmap
 
 prompt = "The capital of France is"
-results = {"reagent": reagent(model, prompt, config=ReagentConfig(num_probes=8, max_probe_steps=300))}
-for name in ("attention_rollout", "input_x_gradient", "integrated_gradients", "occlusion", "random"):
-    results[name] = BASELINES[name](model, prompt)
-results["reagent"].target, results["reagent"].top(3)""",
-        """\
-from interp.viz.store_views import attribution_heatmap
-
-first = results["reagent"]
-attribution_heatmap(first.tokens, {k: r.scores.tolist() for k, r in results.items()},
-                    title=f"Attributions towards {first.target}")""",
+methods = ("reagent", "attention_rollout", "input_x_gradient", "integrated_gradients", "occlusion", "random")
+small = {"reagent": ReagentConfig(num_probes=8, max_probe_steps=300)}
+results = {m: attribute(model, prompt, method=m, config=small.get(m)) for m in methods}
+token_heatmap(results["reagent"])""",
+        "methods_heatmap(list(results.values()))",
         "## Faithfulness\nHigher Soft-NS / Soft-NC = more faithful; the random baseline is the floor.",
         """\
 import pandas as pd
 from interp.methods.attribution_targets import resolve_target
 from interp.methods.faithfulness import FaithfulnessConfig, faithfulness
 
-target = resolve_target(model, first.token_ids, None)
-pd.DataFrame({name: faithfulness(model, r, target, FaithfulnessConfig(n_samples=4)).to_dict()
-              for name, r in results.items()}).T.round(3)""",
+target = resolve_target(model, results["reagent"].token_ids, None)
+pd.DataFrame({m: faithfulness(model, r, target, FaithfulnessConfig(n_samples=4)).to_dict()
+              for m, r in results.items()}).T.round(3)""",
     ],
     "06_complexity": [
         "# Feature complexity\n\nHow much computation a feature needs (Fel et al.): how well each "
@@ -219,6 +216,8 @@ def build() -> list[Path]:
         # a cell starting with a markdown heading is prose, any other is code
         nb = new_notebook(cells=[new_markdown_cell(c) if c.startswith(("# ", "## ")) else new_code_cell(c)
                                  for c in cells])
+        for i, cell in enumerate(nb.cells):  # stable ids keep rebuilt notebooks diff-free
+            cell.id = f"cell-{i}"
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.metadata["language_info"] = {"name": "python"}
         path = HERE / f"{name}.ipynb"
