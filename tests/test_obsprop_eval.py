@@ -138,6 +138,28 @@ def test_data_efficiency_on_separable_toy_task(tiny_models):
     # A head's ObsProp vector needs no data: the same score for every k and seed.
     head = data_efficiency(model, task, EfficiencyConfig(ks=(1, 4), seeds=2, component="L1H0"), dataset=data)
     assert head.table[head.table.method == "obsprop"]["auroc"].nunique() == 1
+    resid = data_efficiency(model, task, EfficiencyConfig(ks=(1, 4), seeds=1, component="R1"), dataset=data)
+    assert resid.component == "R1" and resid.table["auroc"].between(0, 1).all()
+
+
+def test_resid_gradients_freeze_patterns_and_scales(tiny_models):
+    """Before the last block with patterns and norm scales frozen, the gradient at the last
+    position is linear: the direct term v/s plus the block's own paths. Removing the block
+    (zero-ablating all its outputs) must leave exactly v / s_final."""
+    from interp.methods.obsprop import final_vector
+    from interp.methods.obsprop_tasks import resid_gradients
+
+    model = tiny_models["llama"]
+    obs = _obs(model)
+    ta = resid_gradients(model, ["The dog ate the bone"], obs, layer=1)
+    site = model.sites(1)
+    zero = [ReplaceActivation(site.attn_out, torch.zeros_like), ReplaceActivation(site.mlp_out, torch.zeros_like)]
+    with model.intervene(*zero):
+        ablated = resid_gradients(model, ["The dog ate the bone"], obs, layer=1)
+    x = ablated.acts[0]
+    scale = x.pow(2).mean().add(model.weights.final_norm.eps).sqrt()
+    torch.testing.assert_close(ablated.grads[0], final_vector(model, obs) / scale, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(ta.grads[0], ablated.grads[0])
 
 
 # ----------------------------------------------------------------------------- CLI and figures
