@@ -3,6 +3,7 @@
 import streamlit as st
 
 from app import state
+from interp.viz import complexity as cx_viz
 from interp.viz import store_views
 
 st.title("Feature complexity")
@@ -13,7 +14,6 @@ if frame.empty:
     st.stop()
 
 summary = state.query("results", name="complexity")
-from interp.viz import complexity as cx_viz  # noqa: E402  (the complexity method's own figures)
 
 if "K" in frame and frame["K"].dtype.kind == "f":
     c1, c2 = st.columns(2)

@@ -81,26 +81,6 @@ def complexity_curve(curves: Mapping[int, Sequence[float]], first_layer: int | N
     return fig
 
 
-def dose_response(values: Sequence[float], curves: Mapping[str, Sequence[float]],
-                  title: str = "Clamping dose-response", y_title: str = "probability") -> go.Figure:
-    """One line per measured quantity (e.g. p(top token), control neurons) against clamp value."""
-    fig = go.Figure()
-    for name, ys in curves.items():
-        fig.add_trace(go.Scatter(x=list(values), y=list(ys), mode="lines+markers", name=name))
-    fig.update_layout(title=title, xaxis_title="clamp value", yaxis_title=y_title, **_LAYOUT)
-    return fig
-
-
-def specialisation_by_layer(features: pd.DataFrame, title: str = "Specialisation per layer") -> go.Figure:
-    """Box plot of `specialisation` per layer from feature rows (columns site, specialisation)."""
-    frame = features.assign(layer=[layer_of(s) for s in features["site"]]).dropna(subset=["specialisation"])
-    fig = go.Figure()
-    for kind, part in frame.groupby("kind", sort=True):
-        fig.add_trace(go.Box(x=part["layer"], y=part["specialisation"], name=str(kind), boxpoints=False))
-    fig.update_layout(title=title, xaxis_title="layer", yaxis_title="specialisation", **_LAYOUT)
-    return fig
-
-
 def layer_summary(summary: pd.DataFrame, y: str, title: str) -> go.Figure:
     """A line per kind of a per-layer aggregate (columns layer, kind and `y`)."""
     fig = go.Figure()
@@ -127,24 +107,6 @@ def metric_scatter(frame: pd.DataFrame, x: str, y: str, color: str | None = None
     return fig
 
 
-def attribution_heatmap(tokens: Sequence[str], scores: Mapping[str, Sequence[float]],
-                        title: str = "Token attributions", normalise: bool = True) -> go.Figure:
-    """Methods (rows) x prompt tokens (columns); each row scaled by its max |score|."""
-    names = list(scores)
-    rows = []
-    for name in names:
-        row = np.asarray(scores[name], dtype=float)
-        if len(row) != len(tokens):
-            raise ValueError(f"attribution {name!r} has {len(row)} scores for {len(tokens)} tokens")
-        peak = np.nanmax(np.abs(row)) if normalise and len(row) else 0.0
-        rows.append(row / peak if peak > 0 else row)
-    labels = [f"{i}:{t}" for i, t in enumerate(tokens)]
-    fig = go.Figure(go.Heatmap(z=rows, x=labels, y=names, colorscale="RdBu", zmid=0,
-                               text=[[f"{v:.3g}" for v in r] for r in rows], hoverinfo="text+x+y"))
-    fig.update_layout(title=title, height=120 + 40 * len(names), **_LAYOUT)
-    return fig
-
-
 def feature_position_heatmap(tokens: Sequence[str], labels: Sequence[str], acts: np.ndarray,
                              title: str = "Most active features per position") -> go.Figure:
     """Features (rows) x positions (columns) activation heatmap; acts: (n_features, pos)."""
@@ -154,24 +116,4 @@ def feature_position_heatmap(tokens: Sequence[str], labels: Sequence[str], acts:
     fig = go.Figure(go.Heatmap(z=acts, x=[f"{i}:{t}" for i, t in enumerate(tokens)], y=list(labels),
                                colorscale="Oranges"))
     fig.update_layout(title=title, height=160 + 22 * len(labels), **_LAYOUT)
-    return fig
-
-
-def ranking_bar(names: Sequence[str], values: Sequence[float], title: str = "", x_title: str = "score") -> go.Figure:
-    """Horizontal bars, largest on top (e.g. ObsProp's component ranking)."""
-    order = np.argsort(np.asarray(values, dtype=float))
-    fig = go.Figure(go.Bar(x=[values[i] for i in order], y=[str(names[i]) for i in order], orientation="h"))
-    fig.update_layout(title=title, xaxis_title=x_title, height=160 + 20 * len(names), **_LAYOUT)
-    return fig
-
-
-def lines(frame: pd.DataFrame, x: str, y: str, group: str, title: str = "", log_x: bool = False) -> go.Figure:
-    """One line per `group` value of y against x (e.g. a data-efficiency curve per method)."""
-    fig = go.Figure()
-    for name, part in frame.groupby(group, sort=True):
-        part = part.sort_values(x)
-        fig.add_trace(go.Scatter(x=part[x], y=part[y], mode="lines+markers", name=str(name)))
-    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, **_LAYOUT)
-    if log_x:
-        fig.update_xaxes(type="log")
     return fig
