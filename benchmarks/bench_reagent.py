@@ -7,8 +7,8 @@
     python benchmarks/bench_reagent.py speed --n 4
 
 `faith` writes one record per prompt to the store's ``results`` table (name
-``reagent_faithfulness_records``) as it goes, so a run cut short by its time budget still
-aggregates; `aggregate` writes ``reagent_faithfulness`` (key ``table`` and ``figure``).
+``reagent_faithfulness_records:<tag>``) as it goes, so a run cut short by its time budget still
+aggregates; `aggregate` writes ``reagent_faithfulness`` (keys ``<tag>:table`` and ``<tag>:figure``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-METHODS = ("reagent", "occlusion", "integrated_gradients", "input_x_gradient", "gradient_norm",
+METHODS = ("reagent", "reagent_minmax", "occlusion", "integrated_gradients", "input_x_gradient", "gradient_norm",
            "attention_last", "attention_rollout", "random")
 RECORDS, SUMMARY = "reagent_faithfulness_records", "reagent_faithfulness"
 
@@ -70,6 +70,14 @@ def _configs(args):
             FaithfulnessConfig(n_samples=args.masks))
 
 
+def _minmax(adapter, result) -> torch.Tensor:
+    from interp.methods.attribution_targets import special_mask
+    from interp.methods.reagent import aggregate_probes
+
+    return aggregate_probes(torch.tensor(result.extra["probe_scores"]), torch.tensor(result.extra["converged"]),
+                            ~special_mask(adapter, result.token_ids), "minmax")
+
+
 def _worker(shard: int, args, prompts: list[dict], run_id: str, deadline: float) -> None:
     import warnings
 
@@ -92,13 +100,16 @@ def _worker(shard: int, args, prompts: list[dict], run_id: str, deadline: float)
         record = {"prompt": item["prompt"], "target": target.label, "p": item["p"], "n_tokens": len(tokens), "methods": {}}
         for name in METHODS:
             t0 = time.perf_counter()
-            cfg = reagent_cfg if name == "reagent" else replace(base_cfg, seed=i)
-            result = FNS[name](adapter, tokens, target, cfg)
+            if name == "reagent_minmax":  # the same probes, importance = min-max(s) instead of softmax(s)
+                result = replace(result, method=name, scores=_minmax(adapter, result))
+            else:
+                cfg = reagent_cfg if name == "reagent" else replace(base_cfg, seed=i)
+                result = FNS[name](adapter, tokens, target, cfg)
             seconds = time.perf_counter() - t0
             faith = faithfulness(adapter, result, target, replace(faith_cfg, seed=i)).to_dict()
             record["methods"][name] = {**faith, "seconds": seconds,
                                        "converged": result.extra.get("converged_probes")}
-        store.write("results", [{"name": RECORDS, "key": f"{i:04d}", "payload": record}], run_id=run_id)
+        store.write("results", [{"name": f"{RECORDS}:{args.tag}", "key": f"{i:04d}", "payload": record}], run_id=run_id)
         print(f"[{shard}] prompt {i} done", flush=True)
 
 
@@ -140,7 +151,7 @@ def aggregate(args) -> None:
     from interp.viz.attribution import faithfulness_figure
 
     store = Store()
-    records = store.read("results", where={"name": RECORDS})
+    records = store.read("results", where={"name": f"{RECORDS}:{args.tag}"})
     payloads = [json.loads(p) for p in records["payload"]]
     rows = []
     for name in METHODS:
@@ -159,10 +170,10 @@ def aggregate(args) -> None:
         rows.append(row)
     table = pd.DataFrame(rows).sort_values("soft_ns", ascending=False)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    run_id = store.start_run("bench_reagent aggregate", {"records": len(payloads)})
+    run_id = store.start_run("bench_reagent aggregate", {"records": len(payloads), "tag": args.tag})
     fig = faithfulness_figure(table, title=f"Faithfulness on SmolLM2-135M, {len(payloads)} IMDB prefixes")
-    store.write("results", [{"name": SUMMARY, "key": "table", "payload": table.to_dict("records")},
-                            {"name": SUMMARY, "key": "figure", "payload": fig.to_json()}], run_id=run_id)
+    store.write("results", [{"name": SUMMARY, "key": f"{args.tag}:table", "payload": table.to_dict("records")},
+                            {"name": SUMMARY, "key": f"{args.tag}:figure", "payload": fig.to_json()}], run_id=run_id)
     store.finish_run(run_id, "done")
 
 
@@ -194,6 +205,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tag", default="default", help="names this benchmark's records and summary in the store")
     parser.add_argument("--probes", type=int, default=16, help="ReAGent num_probes")
     parser.add_argument("--steps", type=int, default=3000, help="ReAGent max_probe_steps")
     parser.add_argument("--ig-steps", type=int, default=50, help="integrated gradients n_steps")

@@ -38,3 +38,19 @@ def test_attribute_cli_reagent_generate_and_errors(tiny_dirs, tmp_path, monkeypa
     assert len(Store().read("attributions")) == 2
     assert main(["attribute", "--model", str(tiny_dirs["llama"]), "--prompt", "The dog", "--method", "shap"]) == 2
     assert "unknown attribution method 'shap'" in capsys.readouterr().err
+
+
+def test_attribute_prompts_stores_every_method(tiny_models, tmp_path):
+    from interp.methods.attribution import attribute_prompts
+    from interp.methods.reagent import ReagentConfig
+    from interp.store import Store
+
+    store = Store(tmp_path / "store")
+    records = attribute_prompts(tiny_models["llama"], ["The cat sat on the", "The dog ate"],
+                                ("reagent", "occlusion"), store=store,
+                                reagent_config=ReagentConfig(num_probes=4, max_probe_steps=20))
+    assert [r["method"] for r in records] == ["reagent", "occlusion"] * 2
+    assert all(0 <= r["soft_ns"] <= 1 for r in records)
+    stored = store.read("attributions")
+    assert sorted(stored["method"]) == ["occlusion", "occlusion", "reagent", "reagent"]
+    assert stored["model"].iloc[0] == "llama"

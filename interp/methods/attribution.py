@@ -132,3 +132,23 @@ def attribute_prompts(adapter, prompts: list[str], methods=("reagent", "integrat
         raise
     store.finish_run(run_id, "done")
     return records
+
+
+DEMO_PROMPTS = (
+    "The capital of France is",
+    "When Mary and John went to the store, John gave a drink to",
+    "The Eiffel Tower is located in the city of",
+    "The nurse said that",
+    "The movie was terrible. I would rate it one out of",
+    "def add(a, b):\n    return a",
+)
+
+
+def attribute_demo(model: str = "smollm2-135m", prompts=DEMO_PROMPTS, store=None,
+                   methods=("reagent", "integrated_gradients", "attention_rollout")) -> list[dict]:
+    """The pipeline's attribution step: a few prompts, ReAGent and two baselines, with faithfulness,
+    stored under one run. ReAGent runs 16 probes capped at 100 steps to keep this to a minute or two."""
+    from interp.models import load_model
+
+    return attribute_prompts(load_model(model), list(prompts), methods, store=store,
+                             reagent_config=ReagentConfig(max_probe_steps=100))

@@ -44,6 +44,9 @@ from interp.methods.attribution_targets import AttributionResult, Target, check_
 from interp.methods.replacers import REPLACERS, Replacer, make_replacer, sample_replacements
 
 
+IMPORTANCE = ("softmax", "minmax")
+
+
 @dataclass(frozen=True)
 class ReagentConfig:
     """Settings of `reagent` (defaults: the paper's)."""
@@ -60,6 +63,9 @@ class ReagentConfig:
     """Independent probes, run together as one batch."""
     max_probe_steps: int = 3000
     """Cap on update steps per probe."""
+    importance: str = "softmax"
+    """How a probe's logit-scale scores s become importances: 'softmax' (the spec's default) or
+    'minmax' (s rescaled to [0, 1]: same ranking, graded rather than peaked)."""
     replacer: str = "uniform"
     """Token replacer when none is passed: one of uniform, frequency, prediction, masked_lm."""
     seed: int = 0
@@ -78,6 +84,8 @@ class ReagentConfig:
             raise ValueError(f"num_probes must be >= 1, got {self.num_probes}")
         if self.max_probe_steps < 1:
             raise ValueError(f"max_probe_steps must be >= 1, got {self.max_probe_steps}")
+        if self.importance not in IMPORTANCE:
+            raise ValueError(f"unknown importance {self.importance!r}; valid: {', '.join(IMPORTANCE)}")
         if self.replacer not in REPLACERS:
             raise ValueError(f"unknown replacer {self.replacer!r}; valid: {', '.join(REPLACERS)}")
 
@@ -160,6 +168,23 @@ def _run_probes(adapter, tokens, target: Target, probs, config: ReagentConfig, g
     return state
 
 
+def aggregate_probes(scores: torch.Tensor, converged: torch.Tensor, attributable: torch.Tensor,
+                     importance: str = "softmax") -> torch.Tensor:
+    """(P, pos) logit-scale probe scores -> (pos,) importances: mean over converged probes
+    (over all when none converged) of softmax(s) or min-max(s) over the attributable tokens."""
+    attributable = attributable.to(scores.device)
+    if importance == "softmax":
+        per_probe = torch.softmax(scores.masked_fill(~attributable, -math.inf), dim=-1)
+    elif importance == "minmax":
+        lo = scores.masked_fill(~attributable, math.inf).min(-1, keepdim=True).values
+        hi = scores.masked_fill(~attributable, -math.inf).max(-1, keepdim=True).values
+        per_probe = ((scores - lo) / (hi - lo).clamp_min(1e-12)) * attributable
+    else:
+        raise ValueError(f"unknown importance {importance!r}; valid: {', '.join(IMPORTANCE)}")
+    chosen = per_probe[converged] if converged.any() else per_probe
+    return chosen.mean(0)
+
+
 def reagent(adapter, tokens, target=None, config: ReagentConfig = ReagentConfig(),
             replacer: Replacer | None = None) -> AttributionResult:
     """ReAGent importances of the input tokens for `target`.
@@ -181,18 +206,16 @@ def reagent(adapter, tokens, target=None, config: ReagentConfig = ReagentConfig(
     probs_cpu = probs.cpu()  # sampling with a CPU generator keeps runs reproducible across devices
     state = _run_probes(adapter, tokens, target, probs_cpu, config, gen)
     attributable = ~special_mask(adapter, tokens)
-    importance = torch.softmax(state.scores.masked_fill(~attributable, -math.inf), dim=-1)  # (P, pos)
     n_conv = int(state.converged.sum())
-    if n_conv:
-        scores = importance[state.converged].mean(0)
-    else:
+    if not n_conv:
         warnings.warn(f"ReAGent: none of {config.num_probes} probes converged within {config.max_probe_steps} "
                       "steps; averaging all probes (consider more steps, a larger keep_top_n or a larger top_k)",
                       RuntimeWarning, stacklevel=2)
-        scores = importance.mean(0)
+    scores = aggregate_probes(state.scores, state.converged, attributable, config.importance)
     return AttributionResult(
         tokens=adapter.to_str_tokens(tokens), token_ids=tokens.cpu(), scores=scores.cpu(), method="reagent",
         target=target.label,
-        extra={"converged_probes": n_conv, "num_probes": config.num_probes, "steps": state.steps.tolist(),
+        extra={"converged_probes": n_conv, "probe_scores": state.scores.cpu().tolist(),
+               "converged": state.converged.cpu().tolist(), "num_probes": config.num_probes, "steps": state.steps.tolist(),
                "replacer": getattr(replacer, "name", type(replacer).__name__), **config.__dict__},
     )
