@@ -7,7 +7,9 @@ logit of the model's top next token. Times, side by side in one run (median of -
 - forward+backward: one forward with autograd on, backward from the target logit;
 - trace: the single forward pass that freezes caches and encodes every transcoder;
 - graph: greedy path search (`build_graph`, default hops/top_k) on the trace;
-- attribution: the full direct decomposition of the target (`attribute` on the trace).
+- attribution: the full direct decomposition of the target (`attribute` on the trace);
+- plain forward / forward caching the trace's hooks: how much of the trace is hook setup
+  (the bridge rebuilds its hook table once per hooked name).
 
     .venv/bin/python benchmarks/bench_circuits.py [--model smollm2-135m] [--d-sae 4608] [--k 32]
 """
@@ -77,6 +79,12 @@ def main() -> None:
     config = GraphConfig()
     t_graph = _time(lambda: build_graph(adapter, tr, target, config), args.repeats)
     t_attr = _time(lambda: attribute(adapter, transcoders, None, target, tr=tr), args.repeats)
+    names = [adapter.embed_site, adapter.final_resid_site, adapter.final_normalized_site]
+    for layer in range(adapter.info.n_layers):
+        s = adapter.sites(layer)
+        names += [s.resid_pre, s.attn_in, s.attn_pattern, s.mlp_in, s.mlp_out]
+    t_plain = _time(lambda: adapter.run(tokens), args.repeats)
+    t_hooked = _time(lambda: adapter.run(tokens, names=names), args.repeats)
     graph = build_graph(adapter, tr, target, config)
     s = graph.meta["stats"]
     print(f"graph: {s['n_nodes_full']} nodes / {s['n_edges_full']} edges before pruning, "
@@ -85,6 +93,8 @@ def main() -> None:
     print(f"trace (1 forward)     {t_trace:8.3f} s   {t_trace / t_fb:5.2f}x")
     print(f"graph search          {t_graph:8.3f} s   {t_graph / t_fb:5.2f}x")
     print(f"full attribution      {t_attr:8.3f} s   {t_attr / t_fb:5.2f}x")
+    print(f"  plain forward       {t_plain:8.3f} s   {t_plain / t_fb:5.2f}x")
+    print(f"  forward, {len(names)} hooks {t_hooked:8.3f} s   {t_hooked / t_fb:5.2f}x")
     print(f"trace + graph         {t_trace + t_graph:8.3f} s   {(t_trace + t_graph) / t_fb:5.2f}x forward+backward")
 
 

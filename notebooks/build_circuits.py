@@ -2,9 +2,8 @@
 
 A worked transcoder circuit on SmolLM2: indirect-object identification ("When Mary and John
 went to the store, John gave a drink to" -> " Mary", not " John"). It uses the store's
-transcoders (``smollm2-135m/quick/L*`` by default: TopK, k=16, 4x, trained briefly at every
-layer; the cell that finds them trains any that are missing, which takes a while on a CPU)
-and writes its graph to the store named by ``$INTERP_STORE`` (default: the data root's).
+transcoders (``smollm2-135m/quick/L*``: TopK, k=16, 4x, trained briefly; if none are stored
+it trains three small ones first) and writes its graph to the store named by ``$INTERP_STORE`` (default: the data root's).
 """
 
 from __future__ import annotations
@@ -37,24 +36,24 @@ from interp.store import Store
 model = load_model("smollm2-135m")
 store = Store(os.environ.get("INTERP_STORE"))  # default: the data root's store
 model""",
-    "## Transcoders\nOne TopK transcoder per layer, read from the store. These were trained briefly "
-    "(96k tokens of IMDB reviews each), so their error terms are large: the graph shows exactly how "
-    "large. Better transcoders (`interp train --kind transcoder ...`) shrink them; nothing else changes.",
+    "## Transcoders\nTopK transcoders read from the store (`smollm2-135m/quick/...`: k=16, 4x, trained "
+    "briefly on 24k tokens of IMDB reviews). Layers without one keep their MLP as one opaque `mlp` node. "
+    "Quick transcoders leave large error terms: the graph shows exactly how large. Better ones "
+    "(`interp train --kind transcoder ...`) shrink them; nothing else changes.",
     """\
 from interp.methods.circuits import load_transcoders
 
-NAMES = [f"smollm2-135m/quick/L{layer}-transcoder-topk-k16-x4" for layer in range(model.info.n_layers)]
-stored = set(store.read("dictionaries", columns=["name"])["name"])
-missing = [n for n in NAMES if n not in stored]
-if missing:  # train what is missing (slow on a CPU: about a minute per layer)
+PREFIX = "smollm2-135m/quick/"
+NAMES = [n for n in store.read("dictionaries", columns=["name"])["name"] if n.startswith(PREFIX)]
+if not NAMES:  # none stored yet: train three small ones (a few minutes on a CPU)
     from interp.dictionaries.sweep import DataConfig, train_and_publish
     from interp.dictionaries.training import TrainConfig
     train = TrainConfig(kind="transcoder", arch="topk", k=16, expansion=4, train_tokens=96_000, lr=2e-3,
                         dead_after_tokens=20_000)
     data = DataConfig(activation_tokens=24_000, eval_tokens=512, dashboard_tokens=0)
-    for name in missing:
-        layer = int(name.split("/L")[1].split("-")[0])
-        train_and_publish(model, store, train, layer, data=data, name=name, progress=False)
+    for layer in (0, 1, 2):
+        NAMES.append(train_and_publish(model, store, train, layer, data=data, progress=False,
+                                       name=f"{PREFIX}L{layer}-transcoder-topk-k16-x4").name)
 transcoders, names = load_transcoders(store, NAMES, model)
 metrics = store.read("dictionaries", where={"name": NAMES}, columns=["name", "metrics"])
 import json, pandas as pd

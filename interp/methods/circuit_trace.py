@@ -211,7 +211,7 @@ def trace(adapter, transcoders: Mapping[int, Transcoder], tokens, dtype: str = "
     for layer in range(info.n_layers):
         s = adapter.sites(layer)
         names += [s.resid_pre, s.attn_in, s.attn_pattern, s.mlp_in, s.mlp_out]
-    out = adapter.run(tokens, names=names)
+    out = adapter.run(tokens, names=list(dict.fromkeys(names)))
     cache = out.cache
     g = lambda name: cache[name][0].to(dt)  # noqa: E731
     layers = [_layer_trace(adapter, cache, layer, transcoders.get(layer), dt, info.norm) for layer in range(info.n_layers)]
