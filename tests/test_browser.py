@@ -23,21 +23,21 @@ SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-# (url path, screenshot name, text that must appear)
+# (url path, screenshot name, text that must appear, plotly charts drawn at least)
 PAGES = [
-    ("overview", "overview", "interp feature store"),
-    ("search", "search", "matching features"),
-    ("search?token=Paris", "search_token", "matching features"),
-    ("feature?feature=" + urllib.parse.quote(TOP_NEURON.key, safe=""), "feature_neuron", "Decoded tokens"),
-    ("feature?feature=" + urllib.parse.quote(LATENT.key, safe=""), "feature_transcoder", "Decoded tokens"),
-    ("feature?feature=not%2Fa%2Fkey", "feature_bad_key", "is not 'model/source/site/kind/index'"),
-    ("prompt?model=no-such-model", "prompt_missing_model", "could not be loaded"),
-    ("neurons", "neurons", "Neuron map"),
-    ("dictionaries", "dictionaries", "Dictionaries"),
-    ("obsprop", "obsprop", "Observable propagation"),
-    ("attribution", "attribution", "Faithfulness"),
-    ("complexity", "complexity", "Feature complexity"),
-    ("circuits", "circuits", "Circuits"),
+    ("overview", "overview", "interp feature store", 0),
+    ("search", "search", "matching features", 0),
+    ("search?token=Paris", "search_token", "matching features", 0),
+    ("feature?feature=" + urllib.parse.quote(TOP_NEURON.key, safe=""), "feature_neuron", "Decoded tokens", 0),
+    ("feature?feature=" + urllib.parse.quote(LATENT.key, safe=""), "feature_transcoder", "Decoded tokens", 0),
+    ("feature?feature=not%2Fa%2Fkey", "feature_bad_key", "is not 'model/source/site/kind/index'", 0),
+    ("prompt?model=no-such-model", "prompt_missing_model", "could not be loaded", 0),
+    ("neurons", "neurons", "Most specialised neurons", 2),
+    ("dictionaries", "dictionaries", "Dictionaries", 2),
+    ("obsprop", "obsprop", "Component ranking", 2),
+    ("attribution", "attribution", "Faithfulness", 2),
+    ("complexity", "complexity", "Feature complexity", 3),
+    ("circuits", "circuits", "Nodes by |influence|", 1),
 ]
 
 
@@ -109,12 +109,15 @@ def _settle(page) -> None:
     page.wait_for_timeout(1000)
 
 
-@pytest.mark.parametrize("path,name,text", PAGES, ids=[p[1] for p in PAGES])
-def test_page_renders(page, server, path, name, text):
+@pytest.mark.parametrize("path,name,text,charts", PAGES, ids=[p[1] for p in PAGES])
+def test_page_renders(page, server, path, name, text, charts):
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.goto(f"{server}/{path}", wait_until="domcontentloaded")
     _settle(page)
     page.get_by_text(text, exact=False).first.wait_for(timeout=60_000)
+    if charts:
+        page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot').length >= {charts}",
+                               timeout=60_000)
     page.screenshot(path=str(SHOTS / f"{name}.png"))  # full_page re-lays out and blanks the grids
     errors = page.locator('[data-testid="stException"]')
     assert errors.count() == 0, f"{path}: exception box shown: {errors.first.inner_text()[:500]}"
