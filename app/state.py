@@ -154,6 +154,12 @@ def show_stored_figures(prefix: str) -> int:
     return len(frame)
 
 
+def heatmap_rows(fig, n_rows: int):
+    """Give a methods x tokens heatmap room for its rows and rotated token labels."""
+    fig.update_layout(height=max(fig.layout.height or 0, 220 + 45 * n_rows), margin=dict(b=90))
+    return fig
+
+
 def attribution_results(rows) -> list:
     """Stored attributions rows as objects with tokens / scores / method / target, the shape
     `interp.viz.attribution` draws (an `AttributionResult` without its token ids)."""

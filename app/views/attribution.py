@@ -25,5 +25,5 @@ prompts = list(dict.fromkeys(attrs["prompt"]))
 prompt = st.selectbox("Prompt", prompts)
 part = attrs[attrs["prompt"] == prompt]
 for (model, target), rows in part.groupby(["model", "target"], sort=False):
-    st.plotly_chart(attribution_viz.methods_heatmap(state.attribution_results(rows),
-                                                    title=f"towards {target} ({model})"), width="stretch")
+    fig = attribution_viz.methods_heatmap(state.attribution_results(rows), title=f"towards {target} ({model})")
+    st.plotly_chart(state.heatmap_rows(fig, len(rows)), width="stretch")

@@ -35,15 +35,15 @@ with attr_tab:
     if stored.empty:
         st.info("No stored attributions for this exact prompt: " + state.fill_hint("attributions"))
     for (stored_model, target), part in stored.groupby(["model", "target"], sort=False):
-        st.plotly_chart(attribution_viz.methods_heatmap(
-            state.attribution_results(part), title=f"Stored attributions towards {target} ({stored_model})"),
-            width="stretch")
+        fig = attribution_viz.methods_heatmap(state.attribution_results(part),
+                                              title=f"Stored attributions towards {target} ({stored_model})")
+        st.plotly_chart(state.heatmap_rows(fig, len(part)), width="stretch")
     if adapter is not None:
         if st.toggle("Compute ReAGent and baselines live (a few seconds)", key="live_attr"):
             with st.spinner("ReAGent probes and baselines..."), state.guard("Attribution failed: "):
                 results = state.live("attributions", model_name, prompt)
-                st.plotly_chart(attribution_viz.methods_heatmap(
-                    results, title=f"Live attributions towards {results[0].target}"), width="stretch")
+                fig = attribution_viz.methods_heatmap(results, title=f"Live attributions towards {results[0].target}")
+                st.plotly_chart(state.heatmap_rows(fig, len(results)), width="stretch")
 
 with active_tab:
     if adapter is None:
