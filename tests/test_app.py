@@ -167,7 +167,8 @@ def test_method_pages_render_their_figures(run_page, store_root):
     assert faith.loc["reagent", "soft_ns"] == pytest.approx((0.42 + 0.50) / 2)
     assert faith.loc["random", "n"] == 2
     assert faith.loc["reagent", "soft_ns_lo"] <= 0.42 + 1e-9 and faith.loc["reagent", "soft_ns_hi"] >= 0.50 - 1e-9
-    assert len(attribution.get("plotly_chart")) == 2  # faithfulness bars, the first prompt's heatmap
+    assert len(attribution.get("plotly_chart")) == 3  # faithfulness, benchmark faithfulness, a prompt's heatmap
+    assert list(attribution.dataframe[1].value["method"]) == ["reagent", "random"]
     complexity = run_page("complexity", store_root)
     assert len(complexity.get("plotly_chart")) == 3  # distribution, importance, curves
     circuits = run_page("circuits", store_root)

@@ -35,7 +35,7 @@ PAGES = [
     ("neurons", "neurons", "Most specialised neurons", 2),
     ("dictionaries", "dictionaries", "Dictionaries", 2),
     ("obsprop", "obsprop", "Component ranking", 2),
-    ("attribution", "attribution", "Faithfulness", 2),
+    ("attribution", "attribution", "Faithfulness", 3),
     ("complexity", "complexity", "Feature complexity", 3),
     ("circuits", "circuits", "Nodes by |influence|", 1),
 ]
