@@ -199,3 +199,21 @@ def test_figures_carry_the_data():
     assert list(fig.data[0].y) == pytest.approx([.85, 1.0])
     with pytest.raises(ValueError, match="metric 'f1'"):
         data_efficiency_figure(eff, metric="f1")
+
+
+def test_pronoun_study_pipeline_stores_everything(tiny_models, tmp_path):
+    from interp.methods.obsprop_pipeline import pronoun_study
+
+    model = tiny_models["gpt2"]
+    store = Store(tmp_path / "store")
+    study = pronoun_study(model, store, n_reference=4, top_ablation=3, n_ablation_prompts=2,
+                          efficiency=EfficiencyConfig(ks=(1, 2), seeds=1), tokens=(" was", " he"),
+                          partners=((" the", " he"), (" was", " the")))
+    assert len(study.ablation.table) == 6
+    assert list(study.couplings["y2"]) == ["' the' -' he'", "' was' -' the'"]
+    # ' was' - ' the' shares the ' was' half of ' was' - ' he': their coupling is positive.
+    assert study.couplings["predicted"].iloc[1] > 0
+    names = set(store.read("results")["name"])
+    assert {"obsprop_ranking", "obsprop_norm_angles", "obsprop_ablation", "obsprop_coupling",
+            "obsprop_data_efficiency", "obsprop_data_efficiency_figure"} <= names
+    assert store.run(study.run_id)["status"] == "done"

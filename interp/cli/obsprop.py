@@ -153,7 +153,8 @@ def _study(args) -> int:
     print(study.ranking.head(10).to_string(index=False))
     print(f"norm approximation: mean cosine {study.angles.mean_cos:.5f}")
     print(f"Spearman(norm, |ablation effect|) = {study.ablation.spearman_norm:.3f}; "
-          f"Spearman(|direct|, |ablation effect|) = {study.ablation.spearman_direct:.3f}")
+          f"Spearman(|direct|, |ablation effect|) = {study.ablation.spearman_direct:.3f}; "
+          f"heads only: Spearman(norm, |effect|) = {study.ablation.spearman_heads:.3f}")
     print(study.couplings.to_string(index=False))
     if study.efficiency is not None:
         print(study.efficiency.summary().to_string(index=False))

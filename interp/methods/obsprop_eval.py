@@ -93,6 +93,8 @@ class AblationRanking:
     spearman_direct: float
     """Spearman rho between |direct contribution| and |ablation effect|."""
     ablation: str
+    spearman_heads: float = float("nan")
+    """Spearman rho between ||y|| and |ablation effect| over the heads only (nan if < 3 heads)."""
 
 
 def _last_index(batch):
@@ -192,7 +194,9 @@ def ablation_ranking(adapter, result: ObsPropResult, prompts, components: Sequen
     table = table.sort_values("norm", ascending=False, ignore_index=True)
     rho_norm = float(spearmanr(table["norm"], table["abs_effect"]).statistic)
     rho_direct = float(spearmanr(table["direct"].abs(), table["abs_effect"]).statistic)
-    return AblationRanking(table, rho_norm, rho_direct, ablation)
+    heads = table[table["kind"] == "head"]
+    rho_heads = float(spearmanr(heads["norm"], heads["abs_effect"]).statistic) if len(heads) >= 3 else float("nan")
+    return AblationRanking(table, rho_norm, rho_direct, ablation, rho_heads)
 
 
 # ----------------------------------------------------------------------------- 3. coupling

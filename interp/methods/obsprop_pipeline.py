@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -43,12 +43,12 @@ class PronounStudy:
     efficiency: EfficiencyResult | None
 
 
-def _couplings(adapter, obs, component: Component, prompts) -> pd.DataFrame:
+def _couplings(adapter, obs, component: Component, prompts, partners) -> pd.DataFrame:
     site = component.input_site(adapter)
     acts = site_activations(adapter, prompts, site, positions="all")
     y1 = path_vector(adapter, obs, [component], prompts).vector
     rows = []
-    for a, b in COUPLING_PARTNERS:
+    for a, b in partners:
         other = logit_diff(adapter, a, b)
         check = coupling_check(y1, path_vector(adapter, other, [component], prompts).vector, acts)
         rows.append({"y1": obs.name, "y2": other.name, "component": str(component), "site": site,
@@ -59,8 +59,13 @@ def _couplings(adapter, obs, component: Component, prompts) -> pd.DataFrame:
 
 def pronoun_study(adapter, store, n_reference: int = 8, top_ablation: int = 20, n_ablation_prompts: int = 4,
                   efficiency: EfficiencyConfig | None = EfficiencyConfig(ks=(1, 2, 4, 8, 16), seeds=3),
-                  seed: int = 0, progress: bool = False) -> PronounStudy:
-    """Run and store the gendered-pronoun study (module docstring); returns its tables."""
+                  seed: int = 0, progress: bool = False, tokens: tuple[str, str] = (" she", " he"),
+                  partners: tuple[tuple[str, str], ...] = COUPLING_PARTNERS) -> PronounStudy:
+    """Run and store the gendered-pronoun study (module docstring); returns its tables.
+
+    `tokens`: the observable ``tokens[0] - tokens[1]``; `partners`: the observables its
+    coupling is checked against.
+    """
     from interp.corpus import labelled_set
 
     data = labelled_set("pronoun_occupation")
@@ -69,7 +74,7 @@ def pronoun_study(adapter, store, n_reference: int = 8, top_ablation: int = 20, 
     reference = [data.texts[i] for i in order[:n_reference]]
     ablate_prompts = [data.texts[i] for i in order[n_reference:n_reference + n_ablation_prompts]]
     coupling_prompts = [data.texts[i] for i in order[:64]]
-    obs = logit_diff(adapter, " she", " he")
+    obs = logit_diff(adapter, *tokens)
     config = {"observable": obs.name, "n_reference": n_reference, "top_ablation": top_ablation,
               "n_ablation_prompts": n_ablation_prompts, "mlp_method": "gradient"}
     run_id = store.start_run("obsprop pronoun_study", config, corpus={"labelled": "pronoun_occupation"}, seed=seed)
@@ -83,8 +88,9 @@ def pronoun_study(adapter, store, n_reference: int = 8, top_ablation: int = 20, 
         ablation = ablation_ranking(adapter, result, ablate_prompts, ranking["component"].iloc[:top_ablation].tolist() + extra,
                                     progress=progress)
         top_head = Component.parse(ranking[ranking["kind"] == "head"]["component"].iloc[0])
-        couplings = _couplings(adapter, obs, top_head, coupling_prompts)
-        eff = data_efficiency(adapter, "pronoun", efficiency, dataset=data, progress=progress) if efficiency else None
+        couplings = _couplings(adapter, obs, top_head, coupling_prompts, partners)
+        task = replace(TASKS["pronoun"], terms=((tokens[0], 1.0), (tokens[1], -1.0)))
+        eff = data_efficiency(adapter, task, efficiency, dataset=data, progress=progress) if efficiency else None
         _save_study(store, adapter, source, run_id, angles, ablation, couplings)
         if eff is not None:
             save_efficiency(store, adapter, eff, run_id)
@@ -104,7 +110,7 @@ def _save_study(store, adapter, source, run_id, angles: NormAngles, ablation: Ab
          "payload": {"mean_cos": angles.mean_cos, "rows": angles.table.to_dict("records")}},
         {"name": "obsprop_ablation", "key": key,
          "payload": {"ablation": ablation.ablation, "spearman_norm": ablation.spearman_norm,
-                     "spearman_direct": ablation.spearman_direct, "rows": ablation.table.to_dict("records")}},
+                     "spearman_direct": ablation.spearman_direct, "spearman_heads": ablation.spearman_heads, "rows": ablation.table.to_dict("records")}},
         {"name": "obsprop_coupling", "key": key, "payload": {"rows": couplings.to_dict("records")}},
     ], run_id=run_id)
 
