@@ -45,25 +45,49 @@ class ActiveFeatures:
     """(n_features,) 'L<layer>/N<index>' names of the heatmap rows."""
 
 
+def _top_per_position(tokens: list[str], acts: torch.Tensor, k: int, site: str, layer: int,
+                      offset: int = 0) -> list[dict]:
+    """Rows of the `k` largest entries of acts (pos, n) at each position."""
+    vals, idx = torch.topk(acts, min(k, acts.shape[-1]), dim=-1)
+    return [{"pos": pos, "token": tokens[pos], "layer": layer, "site": site, "index": int(idx[pos, r]),
+             "act": float(vals[pos, r])} for pos in range(acts.shape[0]) for r in range(vals.shape[1])]
+
+
+def _collect(str_tokens: list[str], rows: list[dict], acts_of: dict[str, torch.Tensor], k: int, prefix: str
+             ) -> ActiveFeatures:
+    table = pd.DataFrame(rows).sort_values(["pos", "act"], ascending=[True, False])
+    table = table.groupby("pos", group_keys=False).head(k).reset_index(drop=True)
+    units = table[["layer", "site", "index"]].drop_duplicates().to_records(index=False)
+    heat = np.stack([acts_of[s][:, i].numpy() for _, s, i in units]) if len(units) else np.zeros((0, len(str_tokens)))
+    return ActiveFeatures(str_tokens, table, heat, [f"L{l}/{prefix}{i}" for l, _, i in units])
+
+
 def active_neurons(adapter, prompt: str, layers: list[int], k: int = 3) -> ActiveFeatures:
     """Top-`k` MLP neurons (by activation) per position across `layers`."""
     tokens = adapter.to_tokens(_check(prompt))
     sites = {adapter.sites(adapter.check_layer(l)).mlp_hidden: l for l in layers}
     cache = adapter.run(tokens, names=list(sites), stop_at_layer=max(layers) + 1).cache
     str_tokens = adapter.to_str_tokens(tokens)
-    rows = []
-    for site, layer in sites.items():
-        acts = cache[site][0].float()  # (pos, d_mlp)
-        vals, idx = torch.topk(acts, k, dim=-1)
-        for pos in range(acts.shape[0]):
-            for r in range(k):
-                rows.append({"pos": pos, "token": str_tokens[pos], "layer": layer, "site": site,
-                             "index": int(idx[pos, r]), "act": float(vals[pos, r])})
-    table = pd.DataFrame(rows).sort_values(["pos", "act"], ascending=[True, False])
-    table = table.groupby("pos", group_keys=False).head(k).reset_index(drop=True)
-    units = table[["layer", "site", "index"]].drop_duplicates().to_records(index=False)
-    heat = np.stack([cache[s][0, :, i].float().numpy() for _, s, i in units]) if len(units) else np.zeros((0, 0))
-    return ActiveFeatures(str_tokens, table, heat, [f"L{l}/N{i}" for l, _, i in units])
+    acts_of = {site: cache[site][0].float() for site in sites}  # site -> (pos, d_mlp)
+    rows = [r for site, layer in sites.items() for r in _top_per_position(str_tokens, acts_of[site], k, site, layer)]
+    return _collect(str_tokens, rows, acts_of, k, "N")
+
+
+def active_latents(adapter, dictionary, site: str, prompt: str, k: int = 3) -> ActiveFeatures:
+    """Top-`k` latents of a dictionary (SAE / transcoder reading `site`) per position.
+
+    BOS is dropped: dictionaries are trained without it (its activations are outliers).
+    """
+    tokens = adapter.to_tokens(_check(prompt))
+    layer = int(site.split(".")[1]) if site.startswith("blocks.") else 0
+    x = adapter.run(tokens, names=[site], stop_at_layer=layer + 1).cache[site][0]  # (pos, d_in)
+    start = 1 if adapter.prepend_bos else 0
+    with torch.no_grad():
+        enc = dictionary.encode_sparse(x[start:].to(dictionary.W_enc.dtype))
+        acts = enc.dense(dictionary.d_sae).float()  # (pos - start, d_sae)
+    str_tokens = adapter.to_str_tokens(tokens)[start:]
+    rows = _top_per_position(str_tokens, acts, k, site, layer)
+    return _collect(str_tokens, rows, {site: acts}, k, "F")
 
 
 LIVE_METHODS = ("reagent", "attention_last", "gradient_norm", "input_x_gradient", "occlusion", "random")

@@ -121,6 +121,25 @@ def live(fn: str, model_name: str, /, *args, **kwargs):
     return _live(fn, model_name, args, tuple(sorted(kwargs.items())))
 
 
+@st.cache_resource(show_spinner="Loading the dictionary...")
+def _dictionary(root: str, name: str):
+    from interp.dictionaries.io import load_dictionary
+
+    return load_dictionary(_store(root), name)[0].eval()
+
+
+@st.cache_data(ttl=600, show_spinner=False, max_entries=64)
+def _live_latents(model_name: str, root: str, name: str, site: str, prompt: str, k: int):
+    from app import live as live_fns
+
+    return live_fns.active_latents(_model(model_name), _dictionary(root, name), site, prompt, k)
+
+
+def live_latents(model_name: str, name: str, site: str, prompt: str, k: int = 3):
+    """`app.live.active_latents` for store dictionary `name` (reading `site`), cached."""
+    return _live_latents(model_name, str(store_root()), name, site, prompt, k)
+
+
 def default_model() -> str:
     """The model to load for live views: the store's first model, else interp's default."""
     from interp.models import DEFAULT_MODEL

@@ -90,3 +90,22 @@ def test_live_attributions_cover_every_token_and_zero_the_bos(tiny):
     assert float(results[0].scores.sum()) == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(ValueError, match="unknown attribution method"):
         live.attributions(tiny, PROMPT, methods=("telepathy",))
+
+
+def test_active_latents_are_the_dictionary_topk_per_position(tiny):
+    from interp.dictionaries.dictionary import Dictionary
+
+    site = tiny.sites(1).mlp_in
+    d_in = tiny.info.d_model
+    dictionary = Dictionary(d_in, 16, d_in, kind="sae", arch="relu")
+    dictionary.init_weights(torch.Generator().manual_seed(0))
+    found = live.active_latents(tiny, dictionary, site, PROMPT, k=2)
+    x = tiny.run(tiny.to_tokens(PROMPT), names=[site]).cache[site][0, 1:]  # BOS dropped
+    acts = torch.relu((x - dictionary.b_dec) @ dictionary.W_enc + dictionary.b_enc)
+    expected = acts.topk(2, dim=-1)
+    assert found.tokens == tiny.to_str_tokens(PROMPT)[1:]
+    for pos in range(len(found.tokens)):
+        part = found.table[found.table["pos"] == pos]
+        assert part["index"].tolist() == expected.indices[pos].tolist()
+        assert part["act"].tolist() == pytest.approx(expected.values[pos].tolist(), rel=1e-5, abs=1e-6)
+    assert found.heat.shape == (len(found.labels), len(found.tokens))

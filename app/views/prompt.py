@@ -49,18 +49,30 @@ with active_tab:
     if adapter is None:
         st.info("Active features need the model.")
     else:
-        n_layers = adapter.info.n_layers
-        layers = st.multiselect("Layers", list(range(n_layers)), default=[0, n_layers // 2, n_layers - 1])
-        if layers:
-            with state.guard():
-                found = state.live("active_neurons", model_name, prompt, sorted(layers), k=3)
-                st.plotly_chart(store_views.feature_position_heatmap(found.tokens, found.labels, found.heat),
-                                width="stretch")
-                from interp.features import FeatureId
+        from interp.features import FeatureId
 
-                keys = [FeatureId(model_name, s, "neuron", i).key for s, i in zip(found.table["site"], found.table["index"])]
-                st.dataframe(found.table.assign(open=[state.feature_link(k) for k in keys]), hide_index=True,
-                             column_config={"open": st.column_config.LinkColumn("feature", display_text="open")})
+        dicts = state.query("dictionaries")
+        dicts = dicts[dicts["model"] == model_name] if len(dicts) else dicts
+        basis = st.radio("Features", ["MLP neurons", *dicts.get("name", [])], horizontal=True)
+        found = None
+        with state.guard():
+            if basis == "MLP neurons":
+                n_layers = adapter.info.n_layers
+                layers = st.multiselect("Layers", list(range(n_layers)), default=[0, n_layers // 2, n_layers - 1])
+                if layers:
+                    found = state.live("active_neurons", model_name, prompt, sorted(layers), k=3)
+                owner = (model_name, "neuron", "")
+            else:
+                row = dicts[dicts["name"] == basis].iloc[0]
+                found = state.live_latents(model_name, basis, row["site"], prompt, k=3)
+                owner = (row["model"], row["kind"], basis)
+        if found is not None:
+            st.plotly_chart(store_views.feature_position_heatmap(found.tokens, found.labels, found.heat),
+                            width="stretch")
+            model_of, kind, source = owner
+            keys = [FeatureId(model_of, r["site"], kind, r["index"], source).key for r in found.table.to_dict("records")]
+            st.dataframe(found.table.assign(open=[state.feature_link(k) for k in keys]), hide_index=True,
+                         column_config={"open": st.column_config.LinkColumn("feature", display_text="open")})
 
 with clamp_tab:
     if adapter is None:
