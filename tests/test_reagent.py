@@ -215,3 +215,32 @@ def test_continuation_matrix(llama):
     assert len(cont.tokens) == n + 3
     assert set(METHODS) >= {"reagent", "random", "attention_last", "attention_rollout", "gradient_norm",
                             "input_x_gradient", "integrated_gradients", "occlusion"}
+
+
+def test_aggregate_probes_by_hand():
+    from interp.methods.reagent import aggregate_probes
+
+    scores = torch.tensor([[5.0, 1.0, 3.0, 2.0], [5.0, 2.0, 1.0, 1.0]])
+    attributable = torch.tensor([False, True, True, True])
+    converged = torch.tensor([True, False])
+    assert aggregate_probes(scores, converged, attributable, "minmax").tolist() == pytest.approx([0, 0, 1, 0.5])
+    soft = torch.softmax(torch.tensor([1.0, 3.0, 2.0]), 0).tolist()
+    assert aggregate_probes(scores, converged, attributable, "softmax").tolist() == pytest.approx([0, *soft])
+    both = aggregate_probes(scores, torch.tensor([False, False]), attributable, "minmax")
+    assert both.tolist() == pytest.approx([0, 0.5, 0.5, 0.25])
+
+
+def test_figures_build(llama):
+    from interp.viz.attribution import continuation_heatmap, faithfulness_figure, faithfulness_table, methods_heatmap, token_heatmap
+
+    tokens = llama.to_tokens(PROMPT)[0]
+    results = [attribute(llama, tokens, m) for m in ("occlusion", "attention_last")]
+    assert len(token_heatmap(results[0]).data[0].x) == tokens.numel()
+    assert len(methods_heatmap(results).data[0].z) == 2
+    cont = attribute_continuation(llama, PROMPT, n_new=2, method="attention_last")
+    assert len(continuation_heatmap(cont).data[0].y) == 2
+    table = [{"method": "a", "n": 3, "soft_ns": 0.5, "soft_ns_lo": 0.4, "soft_ns_hi": 0.6,
+              "soft_nc": 0.7, "soft_nc_lo": 0.6, "soft_nc_hi": 0.8}]
+    fig = faithfulness_figure(table)
+    assert list(fig.data[0].error_y.array) == pytest.approx([0.1])
+    assert list(faithfulness_table(table).data[0].cells.values[2]) == ["0.500 [0.400, 0.600]"]
