@@ -32,13 +32,24 @@ $(STAMP): $(PY) pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
+# The browser smoke test drives Debian's Chromium through Playwright (never a downloaded
+# browser). Installed once when missing and we may use apt; otherwise that test skips, saying why.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser smoke test..."; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "could not install chromium: the browser test will skip"; \
+	  else echo "no /usr/bin/chromium and no root apt: the browser test will skip"; fi; \
+	fi
+
 run: setup
 	$(VENV)/bin/interp run --port $(PORT)
 
-test: setup
+test: setup browser
 	$(PY) -m pytest -m "not heavy" -q
 
-test-all: setup
+test-all: setup browser
 	$(PY) -m pytest -q
 
 clean-store:
