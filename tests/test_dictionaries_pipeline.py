@@ -142,3 +142,21 @@ def test_smollm2_transcoder_recovers_ce(smollm2, tmp_path):
     assert 0 < m.ce_recovered <= 1.05
     assert m.fvu < 1.0 and m.l0 <= 16
     assert not store.read("dictionaries", where={"name": pub.name}).empty
+
+
+def test_sae_reuses_a_transcoders_clean_and_ablation_passes(tiny_models):
+    from interp.dictionaries.sweep import _shared_baseline
+
+    model = tiny_models["llama"]
+    sites = model.sites(1)
+    tokens = _windows(model, n=4)
+    known = {(sites.mlp_in, sites.mlp_out): baseline(model, tokens, sites.mlp_in, sites.mlp_out)}
+    derived = _shared_baseline(model, tokens, (sites.mlp_out, sites.mlp_out), known, progress=False)
+    fresh = baseline(model, tokens, sites.mlp_out, sites.mlp_out)
+    sae = Dictionary(model.info.d_model, 64, model.info.d_model, kind="sae", arch="topk", k=4)
+    sae.init_weights(torch.Generator().manual_seed(0))
+    a = evaluate_dictionary(model, sae, None, sites.mlp_out, sites.mlp_out, shared=derived)
+    b = evaluate_dictionary(model, sae, None, sites.mlp_out, sites.mlp_out, shared=fresh)
+    da, db = a.to_dict(), b.to_dict()
+    assert da.pop("density_histogram") == db.pop("density_histogram")
+    assert da == pytest.approx(db)

@@ -1,16 +1,37 @@
 """Sparse dictionaries on model activations: transcoders and SAEs.
 
-- `Dictionary` - the module (SAELens weight convention), `TrainConfig` / `train_dictionary`
-  - one training loop for both kinds, `ActivationBatches` - the activation source,
-- `evaluate_dictionary` - L0, FVU, spliced CE, CE recovered, KL, dead/dense latents,
-- `feature_dashboards` - per-latent contexts, logit and de-embedding tables,
-- `save_dictionary` / `load_dictionary` - SAELens's on-disk format in the store,
-- `train_and_publish` / `run_sweep` - the end-to-end jobs behind ``interp train`` / ``interp sweep``.
+- `Dictionary` - the module (SAELens weight convention: W_enc (d_in, d_sae), W_dec (d_sae, d_out),
+  b_enc, b_dec, threshold, W_skip); `TrainConfig` / `train_dictionary` - one training loop
+  for both kinds; `ActivationBatches` / `site_activations` - the activation source;
+- `evaluate_dictionary` / `baseline` - L0, FVU, spliced CE, CE recovered, KL, dead/dense latents;
+- `feature_dashboards` - per-latent contexts, quantile samples, logit and de-embedding tables;
+- `save_dictionary` / `load_dictionary` - SAELens's on-disk format in the store;
+- `train_and_publish`, `pipeline_transcoder`, `run_sweep` - the jobs behind ``interp train`` /
+  ``interp run`` / ``interp sweep``.
+
+The evaluation, dashboard, io and job names load lazily (io imports SAELens).
 """
 
 from interp.dictionaries.activations import ActivationBatches, in_memory_batches, model_batches, site_activations
 from interp.dictionaries.dictionary import Dictionary, Encoded
 from interp.dictionaries.training import TrainConfig, TrainResult, make_dictionary, train_dictionary
 
+_LAZY = {
+    "evaluate_dictionary": "evaluation", "baseline": "evaluation", "DictionaryMetrics": "evaluation",
+    "EvalConfig": "evaluation", "fvu": "evaluation",
+    "feature_dashboards": "dashboards", "write_dashboards": "dashboards", "DashboardConfig": "dashboards",
+    "save_dictionary": "io", "load_dictionary": "io", "to_sae_lens": "io", "from_sae_lens": "io",
+    "train_and_publish": "sweep", "pipeline_transcoder": "sweep", "run_sweep": "sweep", "SweepConfig": "sweep",
+    "DataConfig": "sweep",
+}
+
 __all__ = ["ActivationBatches", "Dictionary", "Encoded", "TrainConfig", "TrainResult", "in_memory_batches",
-           "make_dictionary", "model_batches", "site_activations", "train_dictionary"]
+           "make_dictionary", "model_batches", "site_activations", "train_dictionary", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"interp.dictionaries.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'interp.dictionaries' has no attribute {name!r}")

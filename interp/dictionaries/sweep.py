@@ -222,6 +222,16 @@ def _sweep_activations(adapter, config: SweepConfig, progress: bool) -> dict[str
     return load_cached_activations(path, names)
 
 
+def _shared_baseline(adapter, tokens, sites: tuple[str, str], known: dict, progress: bool) -> Baseline:
+    """The clean and ablation passes depend only on the target site: an SAE on a transcoder's
+    target reuses the transcoder's passes with its own input (= the target activations)."""
+    site_in, site_out = sites
+    for (_, other_out), other in known.items():
+        if site_in == site_out == other_out:
+            return Baseline(other.tokens, site_in, site_out, [dict(b, x=b["y"]) for b in other.batches])
+    return baseline(adapter, tokens, site_in, site_out, progress=progress)
+
+
 def run_sweep(adapter, store, config: SweepConfig = SweepConfig(), progress: bool = True) -> SweepResult:
     """Train and evaluate every (kind, sparsity) of `config`; store the comparison."""
     import pandas as pd
@@ -241,7 +251,7 @@ def run_sweep(adapter, store, config: SweepConfig = SweepConfig(), progress: boo
         for train in config.settings():
             sites = dictionary_sites(adapter, train.kind, layer)
             if sites not in shared:
-                shared[sites] = baseline(adapter, heldout, *sites, progress=progress)
+                shared[sites] = _shared_baseline(adapter, heldout, sites, shared, progress)
             pub = train_and_publish(adapter, store, train, layer, data=config.data, activations=acts,
                                     shared=shared[sites], progress=progress, command="interp sweep")
             m = pub.metrics

@@ -12,8 +12,8 @@ Algorithm
 1. Scale inputs and targets by constants so that E||x||^2 = d_in and E||y||^2 = d_out (one
    learning rate fits every site; the factors are folded into the weights at the end, so
    saved decoder rows all have norm 1 / y_scale). Initialise: decoder rows random unit
-   vectors, W_enc = W_dec.T (when square) rescaled so the first reconstructions have the
-   target's spread, ``b_dec`` = the mean of the target over a sample. ``scale`` = mean
+   vectors, W_enc = W_dec.T (when square) rescaled so the first reconstructions carry 1% of
+   the target's variance (close to the mean predictor), ``b_dec`` = the mean of the target over a sample. ``scale`` = mean
    ||y - mean(y)||^2 over the sample, so the reconstruction term below is the FVU.
 2. Each step s takes batch s of `ActivationBatches` (a pure function of seed and step) and
    minimises::
@@ -45,6 +45,10 @@ from tqdm.auto import tqdm
 
 from interp.dictionaries.activations import ActivationBatches
 from interp.dictionaries.dictionary import ARCHS, KINDS, Dictionary, Encoded
+
+
+INIT_VARIANCE_SHARE = 0.01
+"""Initial reconstructions carry this share of the target's variance (see `_init_from_data`)."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,9 @@ def _init_from_data(model: Dictionary, batches: ActivationBatches, state: "Train
     state.scale = float((y - mean).pow(2).sum(-1).mean().clamp_min(1e-12))
     spread = float((model(x) - mean).pow(2).sum(-1).mean())
     if spread > 0:
-        model.W_enc.mul_(math.sqrt(state.scale / spread))
+        # Random decoder directions add their variance to the error: start at 1% of the target's
+        # variance, so the first reconstructions are close to the mean predictor (FVU ~ 1).
+        model.W_enc.mul_(math.sqrt(INIT_VARIANCE_SHARE * state.scale / spread))
 
 
 @torch.no_grad()
@@ -212,8 +218,8 @@ def _loss(model: Dictionary, x: torch.Tensor, y: torch.Tensor, state: TrainState
     mse = err.pow(2).sum(-1).mean() / state.scale
     loss = mse
     if config.arch == "relu":
-        acts = enc.acts * model.W_dec.norm(dim=-1)
-        loss = loss + config.l1 * acts.sum(-1).mean() / math.sqrt(state.scale)
+        # Decoder rows are renormalised to unit norm every step, so sum_i z_i ||W_dec[i]|| = sum_i z_i.
+        loss = loss + config.l1 * enc.acts.sum(-1).mean() / math.sqrt(state.scale)
     elif config.arch == "jumprelu":
         loss = loss + config.l1 * l0_soft.mean()
     else:
