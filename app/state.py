@@ -61,13 +61,15 @@ def store() -> Store:
 
 @st.cache_data(ttl=QUERY_TTL_S, show_spinner=False, hash_funcs={Store: lambda s: str(s.root)})
 def _cached(name: str, store_obj: Store, args: tuple, kwargs: tuple):
-    from app import queries
+    from app import feature_queries, queries
 
-    return getattr(queries, name)(store_obj, *args, **dict(kwargs))
+    module = queries if hasattr(queries, name) else feature_queries
+    return getattr(module, name)(store_obj, *args, **dict(kwargs))
 
 
 def query(fn: str, /, *args, **kwargs):
-    """`app.queries.<fn>(store, *args, **kwargs)`, cached; store errors become st.error."""
+    """`app.queries.<fn>` / `app.feature_queries.<fn>` (store, *args, **kwargs), cached;
+    store errors become st.error."""
     with guard():
         return _cached(fn, store(), args, tuple(sorted(kwargs.items())))
     st.stop()

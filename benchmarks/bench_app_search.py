@@ -21,7 +21,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import queries  # noqa: E402
+from app import feature_queries, queries  # noqa: E402
 from interp.features import FeatureId  # noqa: E402
 from interp.store import Store  # noqa: E402
 
@@ -89,8 +89,9 @@ def main() -> None:
         store, queries.SearchQuery(token="w42")))
     timed("search: page 20 (offset 950)", lambda: queries.search(store, queries.SearchQuery(offset=950)))
     timed("facets (distinct model/kind/site)", lambda: queries.facets(store))
-    timed("feature page: row + tokens", lambda: (queries.feature_row(store, fid), queries.feature_tokens(store, fid)))
-    timed("feature page: nearest features", lambda: queries.neighbours(store, fid))
+    timed("feature page: row + tokens",
+          lambda: (feature_queries.feature_row(store, fid), feature_queries.feature_tokens(store, fid)))
+    timed("feature page: nearest features", lambda: feature_queries.neighbours(store, fid))
     print(f"ratios: token search / whole feature_tokens read = {tok / tokens:.2f}; "
           f"first page / whole features read = {page / full:.2f}; token search / plain page = {tok / page:.2f}")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app import queries
+from app import feature_queries, queries
 from app.queries import SearchQuery
 from app_store import LATENT, MODEL, TOP_NEURON, populate
 from interp.features import FeatureId
@@ -61,10 +61,10 @@ def test_context_search_and_top_tokens(store):
     found, total = queries.search(store, SearchQuery(context="<script> &", limit=1000))
     assert total == len(found) > 0
     for key in found["key"]:
-        ex = store.examples(queries.parse_key(store, key))
+        ex = store.examples(feature_queries.parse_key(store, key))
         assert any("<script> &" in "".join(t) for t in ex["tokens"])
     row = found.iloc[0]
-    toks = store.feature_tokens(queries.parse_key(store, row["key"]), direction="down")
+    toks = store.feature_tokens(feature_queries.parse_key(store, row["key"]), direction="down")
     expected = " | ".join(toks[toks["end"] == "top"].sort_values("rank")["token_str"])
     assert row["top_tokens"] == expected  # 'down' sorts before 'up'
 
@@ -77,13 +77,13 @@ def test_bad_queries_are_clear_errors(store):
     with pytest.raises(ValueError, match="lower bound exceeds"):
         SearchQuery(complexity=(0.9, 0.1))
     with pytest.raises(ValueError, match="no feature"):
-        queries.parse_key(store, f"{MODEL}//blocks.0.mlp.hook_post/neuron/999")
-    assert queries.parse_key(store, LATENT.key) == LATENT
+        feature_queries.parse_key(store, f"{MODEL}//blocks.0.mlp.hook_post/neuron/999")
+    assert feature_queries.parse_key(store, LATENT.key) == LATENT
 
 
 def test_neighbours_share_top_tokens(store):
     fid = FeatureId(MODEL, "blocks.0.mlp.hook_post", "neuron", 1)
-    near = queries.neighbours(store, fid, n=5)
+    near = feature_queries.neighbours(store, fid, n=5)
     mine = set(store.feature_tokens(fid).query("end == 'top'")["token_id"])
     for r in near.to_dict("records"):
         other = store.feature_tokens(FeatureId.from_record(r)).query("end == 'top'")

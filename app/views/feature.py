@@ -100,8 +100,6 @@ with clamp_tab:
                    f"--value 0 --value 5 --value 10 --prompt \"...\"`)"
                    if fid.kind.value == "neuron" else " (clamp sweeps are run for neurons)"))
     for i, sweep in enumerate(sweeps):
-        import numpy as np
-
         from interp.methods.clamping import ClampResult
         from interp.viz.neurons import dose_response_figure
 
