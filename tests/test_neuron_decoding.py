@@ -79,6 +79,18 @@ def test_blocked_decoding_equals_the_unchunked_float64_reference(kind, variant):
         assert torch.allclose(getattr(got, name).double(), getattr(ref, name), rtol=1e-4, atol=1e-6), name
 
 
+@pytest.mark.parametrize("scale", [1.0, 40.0])  # 40: logit ranges beyond the one-exp shortcut
+def test_grouped_top_k_and_both_stat_paths_equal_the_reference(scale):
+    torch.manual_seed(3)
+    W_U, w = torch.randn(16, 1024) * scale, torch.randn(50, 16)
+    norm = _norm("rms", torch.ones(16))
+    got = decode_directions(w, W_U, norm, DecodeConfig(top_k=7, variant="raw", chunk_size=16, vocab_block=256))
+    ref = reference_decode(w, W_U, norm, "raw", 7)
+    assert torch.equal(got.top_ids, ref.top_ids) and torch.equal(got.bottom_ids, ref.bottom_ids)
+    for name in ("top_probs", "bottom_probs", "max_prob", "entropy", "max_prob_neg", "entropy_neg"):
+        assert torch.allclose(getattr(got, name).double(), getattr(ref, name), rtol=1e-4, atol=1e-6), name
+
+
 def test_bottom_end_is_the_top_end_of_the_negated_direction():
     torch.manual_seed(2)
     W_U, w = torch.randn(8, 90), torch.randn(10, 8)

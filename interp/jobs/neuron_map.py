@@ -21,9 +21,11 @@ layers and redoes the rest. Since the store's replace semantics let a redone lay
 supersede a killed attempt's, a job killed at any point (even ``kill -9``) and rerun leaves
 the same content as an uninterrupted run.
 
-Memory: the model, plus the working set of `decode_directions` (two ``(chunk_size, d_vocab)``
-fp32 buffers = ``8 * chunk_size * d_vocab`` bytes, 100 MB for SmolLM2 at 256), plus one
-layer's direction matrix and its top/bottom-k results and rows (``O(d_mlp * top_k)``).
+Memory: the model, plus the working set of `decode_directions` (per thread three
+``(chunk_size, vocab_block)`` fp32 buffers = ``12 * chunk_size * vocab_block`` bytes, 12 MiB at
+256 x 4096), plus one layer's direction matrix (``4 * d_mlp * d_model`` bytes) and its
+top/bottom-k results and store rows (``O(d_mlp * top_k)``, a few MiB); never a layer's
+``(d_mlp, d_vocab)`` logits (288 MiB for SmolLM2).
 
 Backends: ``local`` (this process) or ``ray`` (a Ray task per layer; workers load the model
 by name themselves and write straight into the store; only small summaries come back).

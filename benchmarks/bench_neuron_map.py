@@ -1,0 +1,148 @@
+"""Whole-model neuron mapping of SmolLM2-135M against a plain GEMM of the same FLOP count.
+
+Maps every neuron of one direction (30 layers x 1536 neurons x 49152 tokens, 2.6e12 FLOP)
+into a scratch store with `interp.jobs.neuron_map.map_model`, and in the same run, on the
+same threads, times a plain fp32 product ``(1536, 576) @ (576, 49152)`` per layer (before and
+after the job, to share any background load). Prints:
+
+- ``job_time / matmul_time`` (target <= 1.25: the job is GEMM-bound);
+- the job's peak extra memory (RSS above the loaded model, sampled) and the stated bound;
+- the speed-up over decoding one neuron at a time (on a sample);
+- correctness: the stored top-k equal a per-neuron fp32 reference (full softmax + topk)
+  for a random sample of neurons across all layers (ties aside).
+
+    .venv/bin/python benchmarks/bench_neuron_map.py [--threads 2] [--layers 30] [--sample 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from interp.jobs.neuron_map import map_model  # noqa: E402
+from interp.methods.neuron_decoding import neuron_directions, prepare_directions  # noqa: E402
+from interp.models import load_model  # noqa: E402
+from interp.store import Store  # noqa: E402
+
+
+class PeakRSS:
+    """Samples this process's RSS every few ms in a thread; `.peak` in bytes."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.proc, self.interval, self.peak, self._stop = psutil.Process(), interval, 0, threading.Event()
+
+    def __enter__(self):
+        self.base = self.peak = self.proc.memory_info().rss
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def plain_matmul(model, layers: int) -> float:
+    """Seconds for one (d_mlp, d_model) @ (d_model, d_vocab) fp32 product per layer."""
+    W_U = model.weights.W_U
+    out = torch.empty(model.info.d_mlp, model.info.d_vocab)
+    a = neuron_directions(model.weights, 0, "down")
+    torch.matmul(a, W_U, out=out)  # warm-up
+    start = time.perf_counter()
+    for _ in range(layers):
+        torch.matmul(a, W_U, out=out)
+    return time.perf_counter() - start
+
+
+def per_neuron_reference(model, layer: int, index: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The naive way: one neuron, full-vocabulary logits, softmax, topk (fp32)."""
+    w = neuron_directions(model.weights, layer, "down")[index:index + 1]
+    logits = prepare_directions(w, model.weights.final_norm, "folded") @ model.weights.W_U
+    logits.softmax(-1)  # what a naive loop computes for the probabilities
+    return logits[0].topk(k), (-logits[0]).topk(k)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--layers", type=int, default=30, help="layers to map (30 = the whole model)")
+    parser.add_argument("--top-k", type=int, default=20)
+    parser.add_argument("--chunk-size", type=int, default=256)
+    parser.add_argument("--sample", type=int, default=256, help="neurons for the per-neuron loop and the check")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model = load_model("smollm2-135m")
+    info = model.info
+    flop = 2 * args.layers * info.d_mlp * info.d_model * info.d_vocab
+    print(f"SmolLM2-135M: {args.layers} layers x {info.d_mlp} neurons x {info.d_vocab} tokens, "
+          f"{flop:.2e} FLOP, {args.threads} threads")
+
+    before = plain_matmul(model, args.layers)
+    print(f"plain matmul (before): {before:.1f} s = {flop / before / 1e9:.0f} GFLOP/s", flush=True)
+    root = Path(tempfile.mkdtemp(prefix="bench_neuron_map_"))
+    try:
+        store = Store(root)
+        with PeakRSS() as mem:
+            start = time.perf_counter()
+            map_model(store, model, layers=range(args.layers), directions=("down",), top_k=args.top_k,
+                      chunk_size=args.chunk_size, progress=False)
+            job = time.perf_counter() - start
+        print(f"mapping job: {job:.1f} s = {flop / job / 1e9:.0f} GFLOP/s", flush=True)
+        after = plain_matmul(model, args.layers)
+        matmul = (before + after) / 2
+        print(f"plain matmul (after): {after:.1f} s = {flop / after / 1e9:.0f} GFLOP/s")
+        print(f"job_time / matmul_time = {job / matmul:.3f}   (target <= 1.25)")
+        bound = args.threads * 12 * args.chunk_size * 4096 + 4 * info.d_mlp * info.d_model
+        print(f"peak extra RSS during the job: {(mem.peak - mem.base) / 2**20:.0f} MiB above the loaded model "
+              f"({mem.base / 2**20:.0f} MiB); decode working set bound {bound / 2**20:.1f} MiB + one layer's rows "
+              f"(full logits of one layer would be {4 * info.d_mlp * info.d_vocab / 2**20:.0f} MiB)")
+
+        rng = np.random.default_rng(0)
+        picks = sorted(zip(rng.integers(0, args.layers, args.sample).tolist(), rng.integers(0, info.d_mlp, args.sample).tolist()))
+        start = time.perf_counter()
+        refs = {(layer, i): per_neuron_reference(model, layer, i, args.top_k) for layer, i in picks}
+        per_neuron = (time.perf_counter() - start) / len(picks)
+        batched = job / (args.layers * info.d_mlp)
+        print(f"per-neuron loop: {per_neuron * 1e3:.1f} ms/neuron vs {batched * 1e3:.3f} ms/neuron in the job "
+              f"-> speed-up x{per_neuron / batched:.0f}")
+
+        rows = store.read("feature_tokens", columns=["site", "index", "end", "rank", "token_id", "logit"])
+        rows["layer"] = rows["site"].str.split(".").str[1].astype(int)
+        rows = rows.set_index(["layer", "index", "end"]).sort_values("rank")
+        same = same_top1 = ties = 0
+        for (layer, i), (top, bottom) in refs.items():
+            got_top = rows.loc[(layer, i, "top")]
+            got_bottom = rows.loc[(layer, i, "bottom")]
+            exact = (got_top["token_id"].tolist() == top.indices.tolist()
+                     and got_bottom["token_id"].tolist() == bottom.indices.tolist())
+            tie = np.allclose(got_top["logit"].to_numpy(), top.values.numpy(), atol=1e-5) and np.allclose(
+                got_bottom["logit"].to_numpy(), -bottom.values.numpy(), atol=1e-5)
+            same += exact
+            ties += (not exact) and tie
+            same_top1 += int(got_top["token_id"].iloc[0]) == int(top.indices[0])
+        n = len(refs)
+        print(f"correctness on {n} sampled neurons: top-{args.top_k} and bottom-{args.top_k} lists identical for "
+              f"{same / n:.2%} ({ties} more differ only by tied logits), top-1 identical for {same_top1 / n:.2%} "
+              f"(target >= 99.9%)")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
