@@ -145,3 +145,21 @@ def test_smollm2_last_layer_specialised_neuron_beats_controls(smollm2):
                     ClampConfig(values=(0.0, 20.0), n_controls=4, neutral_prompts=("The weather today is",)))
     assert r.target_probs[-1] > r.baseline_prob
     assert r.beats_mean
+
+
+def test_figures_show_the_computed_numbers(planted, tmp_path):
+    from interp.viz.neurons import dose_response_figure, specialisation_overview, token_table_figure
+
+    model, target = planted
+    r = clamp_sweep(model, LAYER, PLANTED, "The cat", target, ClampConfig(values=(0.0, 40.0), n_controls=3,
+                                                                         neutral_prompts=()))
+    fig = dose_response_figure(r, model.decode([target]))
+    assert len(fig.data) == 4 and list(fig.data[-1].y) == list(r.target_probs)
+    store = Store(tmp_path / "store")
+    map_model(store, model, directions=("down",), top_k=3, progress=False)
+    overview = specialisation_overview(store.features(model="planted", kind="neuron"))
+    assert len(overview.data[0].y) == 2 * model.info.d_mlp
+    tokens = store.read("feature_tokens", where={"model": "planted", "index": PLANTED,
+                                                 "site": model.sites(LAYER).mlp_hidden})
+    table = token_table_figure(tokens)
+    assert table.data[0].cells.values[0][0].startswith(repr(model.decode([target])))

@@ -268,3 +268,15 @@ def plan(store, adapter_info, model: str, config: MapConfig, force: bool) -> dic
     if force:
         return {layer: config.units() for layer in layers}
     return pending_layers(store, model, layers, config)
+
+
+def pipeline_step(store, adapter, budget=None) -> str:
+    """The ``make run`` step: every layer's down direction (folded, top/bottom 20) of `adapter`.
+
+    `budget` is accepted for the pipeline's step signature; the map is cheap (GEMM-bound,
+    ~1-2 min for SmolLM2 on 2 cores) so it is always complete.
+    """
+    summary = map_model(store, adapter, directions=("down",), variants=("folded",), top_k=20)
+    model = store_model_name(adapter.name)
+    return (f"decoded {len(summary.mapped.get(model, []))} layers x {adapter.info.d_mlp} neurons (down, folded, "
+            f"top/bottom 20; {len(summary.skipped.get(model, []))} layers already stored) in {summary.seconds:.0f} s")
