@@ -54,3 +54,14 @@ def test_attribute_prompts_stores_every_method(tiny_models, tmp_path):
     stored = store.read("attributions")
     assert sorted(stored["method"]) == ["occlusion", "occlusion", "reagent", "reagent"]
     assert stored["model"].iloc[0] == "llama"
+
+
+def test_attribute_cli_neuron_target(tiny_dirs, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("INTERP_HOME", str(tmp_path))
+    code = main(["attribute", "--model", str(tiny_dirs["llama"]), "--prompt", "The cat sat on the mat",
+                 "--method", "occlusion", "--neuron", "1:7", "--json", "--no-store"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["target"] == "blocks.1.mlp.hook_post[7]" and out["faithfulness"] is None
+    assert main(["attribute", "--model", str(tiny_dirs["llama"]), "--prompt", "x", "--neuron", "1"]) == 2
+    assert "LAYER:INDEX" in capsys.readouterr().err

@@ -4,6 +4,7 @@
     interp attribute --prompt "The nurse said that" --target " she" --contrast " he" --method ig
     interp attribute --prompt "..." --method reagent --replacer prediction --max-probe-steps 200
     interp attribute --prompt "..." --generate 5          # each generated token vs its prefix
+    interp attribute --prompt "..." --neuron 5:123         # which tokens drive neuron 123 of block 5
 
 Scores (with Soft-NS / Soft-NC faithfulness unless --no-faithfulness) go to the store's
 ``attributions`` table: one row per model, method, prompt and target.
@@ -26,6 +27,8 @@ def register(subparsers) -> None:
     p.add_argument("--method", default="reagent", help=_METHOD_HELP)
     p.add_argument("--target", default=None, help="token to explain (default: the model's next token), e.g. ' Paris'")
     p.add_argument("--contrast", default=None, help="foil token: explain p(target) - p(contrast)")
+    p.add_argument("--neuron", default=None, metavar="LAYER:INDEX",
+                   help="explain an MLP neuron's activation at the last position instead of a token")
     p.add_argument("--generate", type=int, default=0, metavar="N",
                    help="instead, generate N tokens greedily and attribute each to its prefix")
     defaults = ReagentConfig()
@@ -65,6 +68,18 @@ def _print(result, faith: dict | None, as_json: bool) -> None:
         print("  faithfulness: " + ", ".join(f"{k} {v:.3f}" for k, v in faith.items()))
 
 
+def _neuron(adapter, args):
+    from interp.methods.attribution_targets import neuron_target
+
+    if args.target or args.contrast or args.generate:
+        raise ValueError("--neuron replaces the token target; drop --target / --contrast / --generate")
+    try:
+        layer, index = (int(x) for x in args.neuron.split(":"))
+    except ValueError:
+        raise ValueError(f"--neuron takes LAYER:INDEX, e.g. 5:123; got {args.neuron!r}") from None
+    return neuron_target(adapter, layer, index)
+
+
 def _attribute(args) -> int:
     from interp.methods.attribution import attribute, attribute_continuation, store_attribution
     from interp.methods.attribution_targets import check_tokens, resolve_target
@@ -73,6 +88,7 @@ def _attribute(args) -> int:
 
     config = _config(args)
     adapter = load_model(args.model)
+    target = args.target if args.neuron is None else _neuron(adapter, args)
     if args.generate:
         if args.target or args.contrast:
             raise ValueError("--generate attributes the model's own tokens; drop --target / --contrast")
@@ -80,7 +96,7 @@ def _attribute(args) -> int:
         results = cont.results
         print("continuation:", repr("".join(cont.tokens[cont.prompt_len:])))
     else:
-        results = [attribute(adapter, args.prompt, args.method, args.target, args.contrast, config)]
+        results = [attribute(adapter, args.prompt, args.method, target, args.contrast, config)]
     store = run_id = None
     if not args.no_store:
         from interp.store import Store
@@ -89,10 +105,10 @@ def _attribute(args) -> int:
         run_id = store.start_run("interp attribute", {**vars(args), "func": None}, seed=args.seed)
     for result in results:
         faith = None
-        if not args.no_faithfulness:
+        if not args.no_faithfulness and args.neuron is None:  # Soft-NS/NC compare next-token distributions
             tokens = check_tokens(adapter, result.token_ids)
-            target = resolve_target(adapter, tokens, args.target, args.contrast)
-            faith = faithfulness(adapter, result, target, FaithfulnessConfig(seed=args.seed)).to_dict()
+            resolved = resolve_target(adapter, tokens, target, args.contrast)
+            faith = faithfulness(adapter, result, resolved, FaithfulnessConfig(seed=args.seed)).to_dict()
         _print(result, faith, args.json)
         if store is not None:
             store_attribution(store, run_id, adapter.name, adapter.decode(result.token_ids[1:] if

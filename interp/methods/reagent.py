@@ -135,7 +135,7 @@ def _run_probes(adapter, tokens, target: Target, probs, config: ReagentConfig, g
     n_replace = max(1, round(config.replacing_ratio * n_attr))
     keep = config.keep_top_n if config.keep_top_ratio is None else max(1, round(config.keep_top_ratio * n_attr))
     keep = min(keep, n_attr)
-    v0, logits0, cache0 = evaluate(adapter, target, tokens[None])
+    v0, logits0, _ = evaluate(adapter, target, tokens[None])
     top_k = _effective_top_k(target, logits0, config.top_k)
     P = config.num_probes
     state = _Probes(torch.rand(P, tokens.numel(), generator=gen).to(tokens.device),
