@@ -173,3 +173,23 @@ def test_density_histogram_counts_dead_apart():
     assert h["dead"] == 2
     assert sum(h["counts"]) == 3
     assert h["counts"][3] == 1  # 1e-3 -> log10 = -3 -> bin [-3, -2)
+
+
+def test_viz_figures_and_context_spans():
+    import pandas as pd
+
+    from interp.viz.dictionaries import context_spans, density_histogram_figure, l0_vs_ce_figure
+
+    table = pd.DataFrame({"kind": ["transcoder", "transcoder", "sae", "sae"], "l0": [8, 16, 8, 16],
+                          "ce_spliced": [3.5, 3.4, 3.6, 3.45], "ce_clean": [3.2] * 4,
+                          "ce_recovered": [0.6, 0.7, 0.5, 0.65], "name": list("abcd")})
+    fig = l0_vs_ce_figure(table)
+    names = [(t.name, t.xaxis) for t in fig.data]
+    assert names == [("transcoder", "x"), ("transcoder", "x2"), ("sae", "x"), ("sae", "x2")]
+    assert list(fig.data[0].x) == [8, 16] and list(fig.data[1].y) == [0.6, 0.7]
+    with pytest.raises(ValueError, match="ce_recovered"):
+        l0_vs_ce_figure(table.drop(columns=["ce_recovered"]))
+    hist = density_histogram_figure(density_histogram(torch.tensor([0.0, 0.01, 0.5]), bins=3))
+    assert sum(hist.data[0].y) == 2
+    spans = context_spans(["a", "b", "c"], [0.0, 2.0, 1.0])
+    assert [s["intensity"] for s in spans] == [0.0, 1.0, 0.5]
