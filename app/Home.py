@@ -18,7 +18,7 @@ st.set_page_config(page_title="interp", page_icon=":material/biotech:", layout="
 
 PAGES = {
     "Browse": [
-        st.Page(VIEWS / "overview.py", title="Overview", icon=":material/home:", url_path="overview", default=True),
+        st.Page(VIEWS / "overview.py", title="Overview", icon=":material/home:", default=True),  # served at /
         st.Page(VIEWS / "search.py", title="Feature search", icon=":material/search:", url_path="search"),
         st.Page(VIEWS / "feature.py", title="Feature", icon=":material/neurology:", url_path="feature"),
         st.Page(VIEWS / "prompt.py", title="Prompt", icon=":material/edit_note:", url_path="prompt"),

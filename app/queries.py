@@ -58,8 +58,10 @@ def table_counts(store: Store) -> dict[str, int]:
     """
     small = ("models", "runs", "dictionaries", "features", "attributions", "complexity", "results")
     big = ("feature_tokens", "activation_examples")
-    frame = store.sql(" UNION ALL ".join([*(f"SELECT '{t}' AS t, count(*) AS n FROM {t}" for t in small),
-                                          *(f"SELECT '{t}' AS t, count(*) AS n FROM {t}_all" for t in big)]))
+    frame = store.sql(" UNION ALL ".join([
+        *(f"SELECT '{t}' AS t, count(*) AS n FROM {t}" for t in small),
+        *(f"SELECT '{t}' AS t, count(*) AS n FROM {t}_all" for t in big),
+        f"SELECT 'complexity_features' AS t, count(*) AS n FROM results WHERE name = {_lit(COMPLEXITY_FEATURES)}"]))
     return {str(t): int(n) for t, n in zip(frame["t"], frame["n"])}
 
 

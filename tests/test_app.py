@@ -57,7 +57,8 @@ def test_empty_store_says_which_command_fills_it(run_page, tmp_path, page):
 
 def test_overview_lists_models_dictionaries_runs(run_page, store_root):
     at = run_page("overview", store_root)
-    assert [m.value for m in at.metric][:2] == [f"{40 * 3 + 1 + 3:,}", "2"]  # features, dictionaries
+    # features, dictionaries, attributions, complexity scores, runs
+    assert [m.value for m in at.metric] == [f"{40 * 3 + 1 + 3:,}", "2", "6", f"{40 * 3 + 1}", "4"]
     frames = [d.value for d in at.dataframe]
     assert any("tc-l2-k32" in set(f.get("name", [])) for f in frames)
     runs = next(f for f in frames if "command" in f)

@@ -23,17 +23,17 @@ SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-# (url path, screenshot name, text that must appear, plotly charts drawn at least)
+# (url path, screenshot name, text that must appear - one the page writes late -, plotly charts drawn at least)
 PAGES = [
-    ("overview", "overview", "interp feature store", 0),
+    ("", "overview", "Provenance of run", 0),  # the default page lives at the root
     ("search", "search", "matching features", 0),
     ("search?token=Paris", "search_token", "matching features", 0),
-    ("feature?feature=" + urllib.parse.quote(TOP_NEURON.key, safe=""), "feature_neuron", "Decoded tokens", 0),
-    ("feature?feature=" + urllib.parse.quote(LATENT.key, safe=""), "feature_transcoder", "Decoded tokens", 0),
+    ("feature?feature=" + urllib.parse.quote(TOP_NEURON.key, safe=""), "feature_neuron", "top tokens", 0),
+    ("feature?feature=" + urllib.parse.quote(LATENT.key, safe=""), "feature_transcoder", "top tokens", 0),
     ("feature?feature=not%2Fa%2Fkey", "feature_bad_key", "is not 'model/source/site/kind/index'", 0),
     ("prompt?model=no-such-model", "prompt_missing_model", "could not be loaded", 0),
     ("neurons", "neurons", "Most specialised neurons", 2),
-    ("dictionaries", "dictionaries", "Dictionaries", 2),
+    ("dictionaries", "dictionaries", "latents of tc-l2 with dashboards", 2),
     ("obsprop", "obsprop", "Component ranking", 2),
     ("attribution", "attribution", "Faithfulness", 3),
     ("complexity", "complexity", "Feature complexity", 3),
@@ -119,6 +119,7 @@ def test_page_renders(page, server, path, name, text, charts):
         page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot').length >= {charts}",
                                timeout=60_000)
     page.screenshot(path=str(SHOTS / f"{name}.png"))  # full_page re-lays out and blanks the grids
+    assert page.get_by_text("Page not found").count() == 0, f"{path}: not a page of the app"
     errors = page.locator('[data-testid="stException"]')
     assert errors.count() == 0, f"{path}: exception box shown: {errors.first.inner_text()[:500]}"
     # the navigation lists every page

@@ -8,9 +8,12 @@ st.title("interp feature store")
 st.caption(f"Store: `{state.store_root()}`")
 
 counts = state.query("table_counts")
-cols = st.columns(5)
-for col, table in zip(cols, ("features", "dictionaries", "attributions", "complexity", "runs")):
-    col.metric(table, f"{counts.get(table, 0):,}")
+shown = {"features": counts.get("features", 0), "dictionaries": counts.get("dictionaries", 0),
+         "attributions": counts.get("attributions", 0),
+         "complexity scores": counts.get("complexity", 0) + counts.get("complexity_features", 0),
+         "runs": counts.get("runs", 0)}
+for col, (name, n) in zip(st.columns(len(shown)), shown.items()):
+    col.metric(name, f"{n:,}")
 
 if not any(counts.values()):
     st.info("The store is empty. Build it with `make run`, or run single jobs: "
