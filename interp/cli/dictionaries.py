@@ -59,7 +59,8 @@ def register(subparsers) -> None:
     show.set_defaults(func=lambda args: (show.print_help(), 0)[1])
     feature = show_sub.add_parser("feature", help="one dictionary latent: density, contexts, logit tables")
     feature.add_argument("model", help="model name as stored (e.g. smollm2-135m)")
-    feature.add_argument("dictionary", help="dictionary name (see `interp store query \"SELECT name FROM dictionaries\"`)")
+    feature.add_argument("dictionary",
+                         help="dictionary name (see `interp store query \"SELECT name FROM dictionaries\"`)")
     feature.add_argument("index", type=int, help="latent index")
     feature.add_argument("--format", choices=("text", "json"), default="text")
     feature.add_argument("--store", default=None, metavar="PATH", help="store root")
@@ -130,7 +131,8 @@ def _show_feature(args) -> int:
     feats = store.read("features", where=where)
     if feats.empty:
         n = len(store.read("features", where={k: v for k, v in where.items() if k != "index"}, columns=["index"]))
-        valid = f"valid indices 0..{n - 1}" if n else "it has no stored feature data (trained with --dashboard-tokens 0?)"
+        valid = f"valid indices 0..{n - 1}" if n else \
+            "it has no stored feature data (trained with --dashboard-tokens 0?)"
         raise ValueError(f"latent {args.index} of {args.dictionary!r} not found: {valid}")
     tokens = store.read("feature_tokens", where=where)
     examples = store.read("activation_examples", where=where)

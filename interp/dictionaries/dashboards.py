@@ -65,7 +65,8 @@ class DashboardData:
 
 
 def store_model_name(model: str) -> str:
-    """The model name as the store records it: a store-safe name segment for a model alias, hub id or local directory."""
+    """The model name as the store records it (store-safe: a local directory becomes its
+    folder name; aliases and hub ids are kept)."""
     if model.startswith(("/", ".", "~")):
         model = model.rstrip("/").rsplit("/", 1)[-1]  # a local directory: its folder name
     segments = [re.sub(r"[^A-Za-z0-9._-]", "_", seg).lstrip(".") for seg in model.split("/")]
@@ -73,7 +74,8 @@ def store_model_name(model: str) -> str:
 
 
 def _identity(adapter, site: str, dictionary: Dictionary, source: str, index: int) -> dict:
-    return {"model": store_model_name(adapter.name), "site": site, "kind": dictionary.kind, "index": int(index), "source": source}
+    return {"model": store_model_name(adapter.name), "site": site, "kind": dictionary.kind, "index": int(index),
+            "source": source}
 
 
 def _vocab_strings(adapter, ids) -> dict[int, str]:
@@ -110,7 +112,7 @@ def _context(tokens: torch.Tensor, acts: torch.Tensor, w: int, p: int, config: D
     return ids, act, p - lo
 
 
-def _examples(tokens: torch.Tensor, acts: torch.Tensor, latent: int, config: DashboardConfig,
+def _examples(tokens: torch.Tensor, acts: torch.Tensor, config: DashboardConfig,
               gen: torch.Generator) -> list[tuple[str, int, int, float]]:
     """(group, window, position, activation) picks for one latent; acts (n, pos-1)."""
     flat = acts.reshape(-1)
@@ -151,7 +153,7 @@ def feature_dashboards(adapter, dictionary: Dictionary, tokens: torch.Tensor, si
     example_rows = []
     for i in (density > 0).nonzero().squeeze(-1).tolist():
         ranks: dict[str, int] = {}
-        for group, w, p, value in _examples(tokens, latents[..., i], i, config, gen):
+        for group, w, p, value in _examples(tokens, latents[..., i], config, gen):
             ids, act, centre = _context(tokens, latents[..., i], w, p, config)
             example_rows.append({**ident(i), "group": group, "example_rank": ranks.get(group, 0),
                                  "token_ids": ids, "acts": act, "max_act": value, "max_pos": centre})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+import pandas as pd
 import torch
 
 from interp.dictionaries.activations import in_memory_batches, site_activations
@@ -136,7 +137,8 @@ def _publish(adapter, store, result: TrainResult, name: str, layer: int, site_in
             "interp_kind": result.config.kind}
     folder = save_dictionary(store, name, result.dictionary, meta)
     store.write("dictionaries", [{
-        "name": name, "model": store_model_name(adapter.name), "site": site_in, "hook_out": site_out, "kind": result.config.kind,
+        "name": name, "model": store_model_name(adapter.name), "site": site_in, "hook_out": site_out,
+        "kind": result.config.kind,
         "arch": result.config.arch, "config": {"train": result.config.to_dict(), "data": data.__dict__},
         "metrics": {**metrics.to_dict(), "train_dead_fraction": result.dead_fraction,
                     "final_train": result.history[-1] if result.history else None},
@@ -198,7 +200,7 @@ class SweepConfig:
 class SweepResult:
     """One row per trained dictionary plus the figure (plotly JSON)."""
 
-    table: "pd.DataFrame"  # noqa: F821
+    table: pd.DataFrame
     figure_json: str
     run_id: str
 
@@ -234,8 +236,6 @@ def _shared_baseline(adapter, tokens, sites: tuple[str, str], known: dict, progr
 
 def run_sweep(adapter, store, config: SweepConfig = SweepConfig(), progress: bool = True) -> SweepResult:
     """Train and evaluate every (kind, sparsity) of `config`; store the comparison."""
-    import pandas as pd
-
     from interp.viz.dictionaries import l0_vs_ce_figure
 
     layer = adapter.check_layer(config.layer)
@@ -262,7 +262,8 @@ def run_sweep(adapter, store, config: SweepConfig = SweepConfig(), progress: boo
         table = pd.DataFrame(rows)
         fig = l0_vs_ce_figure(table, title=f"{adapter.name} layer {layer}: transcoders vs MLP-out SAEs "
                                            f"({config.train.train_tokens // 1000}k training tokens)")
-        store.write("results", [{"name": "dictionary_sweep", "key": f"{store_model_name(adapter.name)}/L{layer}/{config.train.arch}",
+        key = f"{store_model_name(adapter.name)}/L{layer}/{config.train.arch}"
+        store.write("results", [{"name": "dictionary_sweep", "key": key,
                                  "payload": {"table": rows, "figure": fig.to_json(),
                                              "train_tokens": config.train.train_tokens}}], run_id=run_id)
     except BaseException:

@@ -13,8 +13,9 @@ Algorithm
    learning rate fits every site; the factors are folded into the weights at the end, so
    saved decoder rows all have norm 1 / y_scale). Initialise: decoder rows random unit
    vectors, W_enc = W_dec.T (when square) rescaled so the first reconstructions carry 1% of
-   the target's variance (close to the mean predictor), ``b_dec`` = the mean of the target over a sample. ``scale`` = mean
-   ||y - mean(y)||^2 over the sample, so the reconstruction term below is the FVU.
+   the target's variance (close to the mean predictor), ``b_dec`` = the mean of the target
+   over a sample. ``scale`` = mean ||y - mean(y)||^2 over the sample, so the reconstruction
+   term below is the FVU.
 2. Each step s takes batch s of `ActivationBatches` (a pure function of seed and step) and
    minimises::
 
