@@ -114,7 +114,8 @@ def main() -> None:
               f"(full logits of one layer would be {4 * info.d_mlp * info.d_vocab / 2**20:.0f} MiB)")
 
         rng = np.random.default_rng(0)
-        picks = sorted(zip(rng.integers(0, args.layers, args.sample).tolist(), rng.integers(0, info.d_mlp, args.sample).tolist()))
+        picks = sorted(zip(rng.integers(0, args.layers, args.sample).tolist(),
+                           rng.integers(0, info.d_mlp, args.sample).tolist()))
         start = time.perf_counter()
         refs = {(layer, i): per_neuron_reference(model, layer, i, args.top_k) for layer, i in picks}
         per_neuron = (time.perf_counter() - start) / len(picks)

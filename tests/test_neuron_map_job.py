@@ -47,7 +47,8 @@ def test_job_writes_every_neuron_and_matches_the_method(tmp_path, tiny_dirs, tin
     d_mlp = tiny_models["llama"].info.d_mlp
     assert len(tokens) == 2 * d_mlp * 3 * 2 * 4  # layers x neurons x directions x ends x k
     expected = decode_neurons(tiny_models["llama"], 1, "gate", DecodeConfig(top_k=4))
-    got = tokens[(tokens["site"] == "blocks.1.mlp.hook_post") & (tokens["direction"] == "gate") & (tokens["end"] == "top")]
+    got = tokens[(tokens["site"] == "blocks.1.mlp.hook_post") & (tokens["direction"] == "gate")
+                 & (tokens["end"] == "top")]
     got = got.sort_values(["index", "rank"])
     assert np.array_equal(got["token_id"].to_numpy().reshape(d_mlp, 4), expected.top_ids.numpy())
     assert np.allclose(got["prob"].to_numpy().reshape(d_mlp, 4), expected.top_probs.numpy())
@@ -75,7 +76,8 @@ def test_features_merge_keeps_other_columns_and_directions(tmp_path, tiny_dirs):
 def test_rerun_skips_complete_layers_and_equals_one_uninterrupted_run(tmp_path, tiny_dirs):
     model = str(tiny_dirs["gpt2"])
     partial, whole = Store(tmp_path / "a"), Store(tmp_path / "b")
-    map_model(partial, model, layers=[1], directions=("up", "down"), variants=("folded", "raw"), top_k=3, progress=False)
+    map_model(partial, model, layers=[1], directions=("up", "down"), variants=("folded", "raw"), top_k=3,
+              progress=False)
     again = map_model(partial, model, directions=("up", "down"), variants=("folded", "raw"), top_k=3, progress=False)
     assert again.skipped == {"gpt2": [1]} and again.mapped == {"gpt2": [0]}
     map_model(whole, model, directions=("up", "down"), variants=("folded", "raw"), top_k=3, progress=False)

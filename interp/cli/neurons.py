@@ -125,8 +125,8 @@ def _show(args) -> int:
     if args.format == "json":
         out = {}
         for (d, v, end), g in rows.groupby(["direction", "variant", "end"], sort=True):
-            out.setdefault(f"{d}/{v}", {})[end] = g.sort_values("rank")[["token_id", "token_str", "logit", "prob"]
-                                                                        ].to_dict("records")
+            cols = ["token_id", "token_str", "logit", "prob"]
+            out.setdefault(f"{d}/{v}", {})[end] = g.sort_values("rank")[cols].to_dict("records")
         print(json.dumps({"model": model, "layer": layer, "index": index, "decodings": out}, indent=2))
         return 0
     print(f"{model}  neuron {layer}:{index}")
@@ -165,8 +165,8 @@ def _clamp(args) -> int:
     print(f"p(target) unclamped {r.baseline_prob:.4f}")
     print(f"{'value':>8} {'p(target)':>10} {'controls mean':>14} {'KL neutral':>11}")
     for j, v in enumerate(r.values):
-        print(f"{v:8.2f} {r.target_probs[j]:10.4f} {r.control_probs[:, j].mean() if len(r.control_probs) else float('nan'):14.4f} "
-              f"{r.kl[j]:11.4f}")
+        controls = r.control_probs[:, j].mean() if len(r.control_probs) else float("nan")
+        print(f"{v:8.2f} {r.target_probs[j]:10.4f} {controls:14.4f} {r.kl[j]:11.4f}")
     print(f"rise {r.rise:+.4f}; beats the controls' mean: {r.beats_mean}; beats every control: {r.beats_all}")
     if r.generation is not None:
         print(f"generation (clamped):   {r.generation!r}\ngeneration (unclamped): {r.baseline_generation!r}")

@@ -59,8 +59,9 @@ def top_token_agreement(adapter_a, adapter_b, direction: str = "up", variant: st
     """Steps 1-3 for two loaded models (`ModelAdapter`s of the same architecture)."""
     ia, ib = adapter_a.info, adapter_b.info
     if (ia.n_layers, ia.d_mlp, ia.d_vocab) != (ib.n_layers, ib.d_mlp, ib.d_vocab):
-        raise ValueError(f"models differ in shape: {adapter_a.name} (layers, d_mlp, vocab)="
-                         f"{(ia.n_layers, ia.d_mlp, ia.d_vocab)} vs {adapter_b.name} {(ib.n_layers, ib.d_mlp, ib.d_vocab)}")
+        shape_a, shape_b = (ia.n_layers, ia.d_mlp, ia.d_vocab), (ib.n_layers, ib.d_mlp, ib.d_vocab)
+        raise ValueError(f"models differ in (layers, d_mlp, vocab): {adapter_a.name} {shape_a} vs "
+                         f"{adapter_b.name} {shape_b}")
     layers = range(ia.n_layers) if layers is None else [adapter_a.check_layer(layer) for layer in layers]
     config = DecodeConfig(top_k=1, variant=variant)
     top = lambda ad, layer: decode_neurons(ad, layer, direction, config).top_ids[:, 0].numpy()  # noqa: E731

@@ -118,7 +118,8 @@ class ClampResult:
         return {"layer": self.layer, "index": self.index, "target_id": self.target_id, "prompt": self.prompt,
                 "values": self.values.tolist(), "baseline_prob": self.baseline_prob,
                 "target_probs": self.target_probs.tolist(), "control_indices": self.control_indices.tolist(),
-                "control_probs": self.control_probs.tolist(), "kl": [None if np.isnan(k) else k for k in self.kl.tolist()],
+                "control_probs": self.control_probs.tolist(),
+                "kl": [None if np.isnan(k) else k for k in self.kl.tolist()],
                 "rise": self.rise, "beats_mean": self.beats_mean, "beats_all": self.beats_all,
                 "generation": self.generation, "baseline_generation": self.baseline_generation}
 
