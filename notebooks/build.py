@@ -107,16 +107,16 @@ dose_response_figure(result, model.decode([target]))""",
     ],
     "03_transcoders": [
         "# Training and evaluating a transcoder\n\nA TopK transcoder replaces the MLP of layer 15 "
-        "(Dunefsky et al.). The budget here is tiny (20k training tokens); "
+        "(Dunefsky et al.). The budget here is tiny (10k training tokens); "
         "`interp train` and `interp sweep` use real ones.",
         SETUP,
         """\
 from interp.dictionaries.sweep import DataConfig, train_and_publish
 from interp.dictionaries.training import TrainConfig
 
-train = TrainConfig(kind="transcoder", arch="topk", k=16, expansion=4, batch_size=256, train_tokens=20_000)
+train = TrainConfig(kind="transcoder", arch="topk", k=16, expansion=4, batch_size=256, train_tokens=10_000)
 published = train_and_publish(model, store, train, 15, progress=False,
-                              data=DataConfig(corpus="imdb", eval_tokens=512, dashboard_tokens=1024))
+                              data=DataConfig(corpus="imdb", eval_tokens=512, dashboard_tokens=512))
 m = published.metrics
 {"name": published.name, "l0": m.l0, "fvu": round(m.fvu, 3), "ce_clean": round(m.ce_clean, 3),
  "ce_spliced": round(m.ce_spliced, 3), "ce_recovered": round(m.ce_recovered, 3)}""",
