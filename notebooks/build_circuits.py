@@ -37,7 +37,7 @@ model = load_model("smollm2-135m")
 store = Store(os.environ.get("INTERP_STORE"))  # default: the data root's store
 model""",
     "## Transcoders\nTopK transcoders read from the store (`smollm2-135m/quick/...`: k=16, 4x, trained "
-    "briefly on 24k tokens of IMDB reviews). Layers without one keep their MLP as one opaque `mlp` node. "
+    "briefly: 64k training tokens over 8k distinct IMDB tokens). Layers without one keep their MLP as one opaque `mlp` node. "
     "Quick transcoders leave large error terms: the graph shows exactly how large. Better ones "
     "(`interp train --kind transcoder ...`) shrink them; nothing else changes.",
     """\
@@ -48,9 +48,9 @@ NAMES = [n for n in store.read("dictionaries", columns=["name"])["name"] if n.st
 if not NAMES:  # none stored yet: train three small ones (a few minutes on a CPU)
     from interp.dictionaries.sweep import DataConfig, train_and_publish
     from interp.dictionaries.training import TrainConfig
-    train = TrainConfig(kind="transcoder", arch="topk", k=16, expansion=4, train_tokens=96_000, lr=2e-3,
+    train = TrainConfig(kind="transcoder", arch="topk", k=16, expansion=4, train_tokens=64_000, lr=2e-3,
                         dead_after_tokens=20_000)
-    data = DataConfig(activation_tokens=24_000, eval_tokens=512, dashboard_tokens=0)
+    data = DataConfig(activation_tokens=8_000, eval_tokens=256, dashboard_tokens=0)
     for layer in (0, 1, 2):
         NAMES.append(train_and_publish(model, store, train, layer, data=data, progress=False,
                                        name=f"{PREFIX}L{layer}-transcoder-topk-k16-x4").name)
