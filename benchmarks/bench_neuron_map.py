@@ -108,7 +108,9 @@ def main() -> None:
         matmul = (before + after) / 2
         print(f"plain matmul (after): {after:.1f} s = {flop / after / 1e9:.0f} GFLOP/s")
         print(f"job_time / matmul_time = {job / matmul:.3f}   (target <= 1.25)")
-        bound = args.threads * 12 * args.chunk_size * 4096 + 4 * info.d_mlp * info.d_model
+        n_blocks = -(-info.d_vocab // 4096)
+        bound = (args.threads * (12 * args.chunk_size * 4096 + 96 * args.chunk_size * n_blocks * args.top_k * 8)
+                 + 4 * info.d_mlp * info.d_model)
         print(f"peak extra RSS during the job: {(mem.peak - mem.base) / 2**20:.0f} MiB above the loaded model "
               f"({mem.base / 2**20:.0f} MiB); decode working set bound {bound / 2**20:.1f} MiB + one layer's rows "
               f"(full logits of one layer would be {4 * info.d_mlp * info.d_vocab / 2**20:.0f} MiB)")

@@ -22,8 +22,8 @@ supersede a killed attempt's, a job killed at any point (even ``kill -9``) and r
 the same content as an uninterrupted run.
 
 Memory: the model, plus the working set of `decode_directions` (per thread three
-``(chunk_size, vocab_block)`` fp32 buffers = ``12 * chunk_size * vocab_block`` bytes, 12 MiB at
-256 x 4096), plus one layer's direction matrix (``4 * d_mlp * d_model`` bytes) and its
+``(chunk_size, vocab_block)`` fp32 buffers and the top/bottom-k candidates, ~36 MB at the
+defaults: see `DecodeConfig.vocab_block`), plus one layer's direction matrix (``4 * d_mlp * d_model`` bytes) and its
 top/bottom-k results and store rows (``O(d_mlp * top_k)``, a few MiB); never a layer's
 ``(d_mlp, d_vocab)`` logits (288 MiB for SmolLM2).
 

@@ -69,8 +69,9 @@ class DecodeConfig:
     chunk_size: int = 256
     """Neurons decoded per GEMM."""
     vocab_block: int = 4096
-    """Tokens per GEMM: the working set is three (chunk_size, vocab_block) fp32 buffers (12 MB) per
-    thread (chunks run on ``torch.get_num_threads()`` threads)."""
+    """Tokens per GEMM. Working set per thread (chunks run on ``torch.get_num_threads()``
+    threads): three (chunk_size, vocab_block) fp32 buffers plus the top/bottom-k candidates,
+    ``12 chunk vocab_block + 96 chunk (d_vocab / vocab_block) top_k 8`` bytes (~36 MB)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.top_k, int) or self.top_k < 1:
@@ -219,7 +220,7 @@ def _merge(shift: torch.Tensor, z: torch.Tensor, s: torch.Tensor) -> tuple[torch
     return (w * z).sum(1), (w * (s + shift * z)).sum(1)
 
 
-_GROUP = 32
+_GROUP = 8
 """Tokens per group in the two-stage top-k (see `_block_candidates`)."""
 
 
