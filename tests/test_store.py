@@ -43,7 +43,7 @@ ROWS = {
                             for r in range(2)],
     "attributions": [{"model": MODEL, "prompt": "The cat", "method": "ig", "target": " sat",
                       "tokens": ["The", " cat"], "scores": [0.25, 0.75], "extra": {"steps": 8}}],
-    "complexity": [{**ident(0), "K": 8, "first_decodable_layer": 2, "curve": [0.0, 0.5, 1.0], "importance": 0.3}],
+    "complexity": [{**ident(0), "K": 0.75, "first_decodable_layer": 2, "curve": [0.0, 0.5, 1.0], "importance": 0.3}],
     "results": [{"name": "bench", "key": "acc", "payload": {"value": 0.9}}],
 }
 

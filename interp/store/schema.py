@@ -154,10 +154,11 @@ _TABLES = [
     ),
     TableSpec(
         "complexity",
-        _s(*IDENTITY, _F("K", pa.int32(), False), _F("first_decodable_layer", pa.int32()),
+        _s(*IDENTITY, _F("K", pa.float64()), _F("first_decodable_layer", pa.int32()),
            _F("curve", pa.list_(pa.float64())), _F("importance", pa.float64()), RUN_ID),
-        key=(*IDENTITY_COLS, "K"), partition=("model", "kind"), order=("site", "source", "index", "K"),
-        doc="decodability curve of a feature across layers at top-K",
+        key=IDENTITY_COLS, partition=("model", "kind"), order=("site", "source", "index"),
+        doc="V-information complexity K = 1 - mean_l I_V(h_l -> z) of a feature, its first "
+            "decodable layer, the per-layer I_V curve and its importance for the output",
     ),
     TableSpec(
         "results",
