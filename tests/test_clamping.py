@@ -163,3 +163,26 @@ def test_figures_show_the_computed_numbers(planted, tmp_path):
                                                  "site": model.sites(LAYER).mlp_hidden})
     table = token_table_figure(tokens)
     assert table.data[0].cells.values[0][0].startswith(repr(model.decode([target])))
+
+
+def test_cli_clamp_and_report(planted, tmp_path, capsys):
+    import json
+
+    from interp.cli import main
+
+    model, target = planted
+    root = str(tmp_path / "store")
+    path = model.name  # the planted model's folder
+    assert main(["map-neurons", "--model", path, "--top-k", "2", "--store", root]) == 0
+    assert main(["clamp", "--model", path, "--neuron", f"{LAYER}:{PLANTED}", "--value", "40", "--prompt", "The cat",
+                 "--controls", "3", "--format", "json", "--store", root]) == 0
+    out = capsys.readouterr().out
+    payload = json.loads(out[out.index("{"):])
+    assert payload["target_id"] == target and payload["values"] == [0.0, 10.0, 20.0, 40.0]
+    assert payload["beats_all"] is True
+    assert main(["clamp-report", "--model", path, "--n", "2", "--controls", "3", "--value", "0", "--value", "40",
+                 "--format", "json", "--store", root]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out[out.index("{"):])
+    assert (LAYER, PLANTED) in {(n["layer"], n["index"]) for n in report["neurons"]}
+    assert main(["clamp", "--model", path, "--neuron", "1-5", "--value", "1", "--prompt", "x", "--store", root]) == 2
