@@ -187,16 +187,20 @@ def speed(args) -> None:
     adapter = load_model(args.model)
     prompts = confident_prefixes(adapter, args.n, seed=args.seed + 1)
     reagent_cfg, base_cfg, _ = _configs(args)
-    times = {"reagent": 0.0, "integrated_gradients": 0.0}
+    times, steps, converged = {"reagent": 0.0, "integrated_gradients": 0.0}, [], []
     for item in prompts:
         tokens = torch.tensor(item["tokens"])
         target = TokenTarget(item["target"])
         for name, fn, cfg in (("reagent", reagent, reagent_cfg), ("integrated_gradients", integrated_gradients, base_cfg)):
             t0 = time.perf_counter()
-            fn(adapter, tokens, target, cfg)
+            result = fn(adapter, tokens, target, cfg)
             times[name] += time.perf_counter() - t0
+            if name == "reagent":
+                steps += result.extra["steps"]
+                converged.append(result.extra["converged_probes"])
     n = len(prompts)  # one attributed (target) token per prompt
     print(f"settings: reagent {reagent_cfg}, IG n_steps={base_cfg.n_steps}")
+    print(f"reagent probe steps: mean {np.mean(steps):.1f}, max {max(steps)}; converged probes per prompt {converged}")
     print(f"per attributed token: reagent {times['reagent'] / n:.2f} s, IG {times['integrated_gradients'] / n:.2f} s, "
           f"ratio {times['reagent'] / times['integrated_gradients']:.1f}x IG over {n} prompts")
 
