@@ -66,7 +66,8 @@ from interp.methods.circuits import parse_target
 prompt = "When Mary and John went to the store, John gave a drink to"
 probs = model.logits(prompt)[0, -1].softmax(-1)
 target = parse_target(model, 'logitdiff:" Mary"," John"')
-print(f"p(' Mary') = {probs[target.token]:.3f}, p(' John') = {probs[target.other]:.3f}")""",
+print(f"p(' Mary') = {probs[target.token]:.3f}, p(' John') = {probs[target.other]:.3f}")
+print(list(enumerate(model.to_str_tokens(prompt))))  # positions, as the graph labels them""",
     "## Exact direct attribution\nOne forward pass of the *unmodified* model (transcoders only read). "
     "Every component's direct contribution to the logit difference: latents (activation x weight), "
     "heads per source position, embeddings, transcoder errors and biases. They add up to the "
@@ -78,8 +79,8 @@ tr = trace(model, transcoders, prompt)
 attr = attribute(model, transcoders, prompt, target, tr=tr)
 print(f"{attr.target}: actual {attr.value:.4f}, sum of contributions + bias {attr.total:.4f} "
       f"(residual {attr.residual:.1e})")
-print(f"share of |contributions|: errors {attr.share('error'):.1%}, latents {attr.share('latent'):.1%}, "
-      f"heads {attr.share('head'):.1%}")
+print(f"share of |contributions|: heads {attr.share('head'):.1%}, latents {attr.share('latent'):.1%}, "
+      f"transcoder errors {attr.share('error'):.1%}, MLPs without a transcoder {attr.share('mlp'):.1%}")
 attr.frame.head(15)[["label", "kind", "contribution"]]""",
     "## The circuit\nGreedy path search from the target (3 hops, 8 contributors per node), pruned to the "
     "fewest nodes covering 80% of the total influence. Edge weights are in logit-difference units; "
@@ -94,7 +95,8 @@ graph = build_graph(model, tr, target, GraphConfig(hops=3, top_k=8, share=0.8), 
 s = graph.meta["stats"]
 print(f"{len(graph.nodes)} nodes / {len(graph.edges)} edges kept of {s['n_nodes_full']} / {s['n_edges_full']}; "
       f"covered {s['covered_share']:.0%} of |influence|")
-print(f"error share: {s['direct_error_share']:.1%} of the direct contributions, {s['error_share']:.1%} of the kept graph")
+print(f"unexplained share (transcoder errors + MLPs without one): {s['direct_error_share']:.1%} of the direct "
+      f"contributions, {s['error_share']:.1%} of the kept graph's influence")
 circuit_figure(graph)""",
     """\
 pd.DataFrame([{"node": n.label, "type": n.type, "influence": n.influence, "activation": n.activation,

@@ -40,6 +40,11 @@ JSON schema (``CircuitGraph.to_json``; ``schema`` = ``"interp.circuit/1"``)::
                 "expanded": bool}],
      "edges": [{"source": node id (upstream), "target": node id (downstream), "weight": float}]}
 
+Stats: ``direct_error_share`` = |transcoder errors + MLPs without a transcoder| / |all direct
+contributions| to the target (full decomposition, before any search); ``error_share`` = the
+same kinds' share of |influence| among the kept nodes; ``covered_share`` = kept / total
+|influence| of the non-target nodes found by the search.
+
 Node ids: ``target``, ``bias/target``, ``latent/L{l}/{pos}/{index}``, ``head/L{l}/H{h}/{src}->{dst}``,
 ``embed/{pos}``, ``pos_embed/{pos}``, ``error/L{l}/{pos}``, ``mlp/L{l}/{pos}``, ``attn_bias/L{l}/{pos}``,
 ``tc_bias/L{l}/{pos}``, ``skip/L{l}/{pos}``, ``enc_bias/L{l}/{pos}/{index}``. Edge weights and
