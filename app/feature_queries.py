@@ -10,7 +10,7 @@ import json
 
 import pandas as pd
 
-from app.queries import COMPLEXITY_FEATURES, IDENTITY, _in_lists, _lit, _rows_in, parse_json
+from app.queries import COMPLEXITY_FEATURES, IDENTITY, _in_lists, _lit, _rows_in, features_sql, parse_json
 from interp.features import FeatureId, FeatureKind
 from interp.store import Store
 
@@ -55,7 +55,12 @@ def feature_row(store: Store, fid: FeatureId) -> dict | None:
 
 
 def feature_complexity(store: Store, fid: FeatureId) -> pd.DataFrame:
-    return store.read("complexity", where=fid.to_record())
+    """This feature's complexity row(s): the complexity table, else the older results payload."""
+    frame = store.read("complexity", where=fid.to_record())
+    if frame.empty:
+        res = store.read("results", where={"name": COMPLEXITY_FEATURES, "key": fid.key})
+        frame = pd.DataFrame([parse_json(p) for p in res["payload"]])
+    return frame
 
 
 def neighbours(store: Store, fid: FeatureId, n: int = 10, depth: int = 20) -> pd.DataFrame:
@@ -202,23 +207,23 @@ def faithfulness_summary(store: Store, model: str | None = None) -> pd.DataFrame
     return pd.DataFrame(out)
 
 
-def complexity_table(store: Store, model: str | None = None, limit: int = 20000) -> pd.DataFrame:
-    """Per-feature complexity and importance (first K per feature), joined with its label."""
-    cond = f"WHERE c.model = {_lit(model)}" if model else ""
-    return store.sql(
-        f"SELECT c.model, c.site, c.kind, c.\"index\", c.source, c.K, c.first_decodable_layer, c.importance, "
-        f"f.complexity, f.label FROM complexity c LEFT JOIN features f USING (model, site, kind, \"index\", source) "
-        f"{cond} QUALIFY row_number() OVER (PARTITION BY c.model, c.site, c.kind, c.\"index\", c.source "
-        f"ORDER BY c.K) = 1 LIMIT {int(limit)}")
-
-
 def complexity_features(store: Store, model: str | None = None) -> pd.DataFrame:
-    """Per-feature complexity rows: the complexity job's payloads, else the complexity table."""
-    res = store.read("results", where={"name": COMPLEXITY_FEATURES})
-    if not res.empty:
+    """Per-feature complexity rows (K, first decodable layer, curve, importance) with labels.
+
+    From the complexity table; stores written before it held K fall back to the
+    `COMPLEXITY_FEATURES` payloads of the results table.
+    """
+    frame = store.read("complexity", where={"model": model} if model else None)
+    if frame.empty:
+        res = store.read("results", where={"name": COMPLEXITY_FEATURES})
         frame = pd.DataFrame([parse_json(p) for p in res["payload"]])
-        return frame[frame["model"] == model] if model and "model" in frame else frame
-    return complexity_table(store, model)
+        if model and not frame.empty:
+            frame = frame[frame["model"] == model]
+    if frame.empty:
+        return frame
+    labels = store.read("features", where={c: sorted(set(frame[c])) for c in ("model", "kind")},
+                        columns=[*IDENTITY, "label"])
+    return frame.merge(labels, on=list(IDENTITY), how="left")
 
 
 def layer_stats(store: Store, model: str | None = None) -> pd.DataFrame:
@@ -227,7 +232,7 @@ def layer_stats(store: Store, model: str | None = None) -> pd.DataFrame:
     return store.sql(
         f"SELECT model, site, kind, count(*) AS n, avg(specialisation) AS mean_specialisation, "
         f"median(specialisation) AS median_specialisation, avg(complexity) AS mean_complexity, "
-        f"avg(max_act) AS mean_max_act FROM features {cond} GROUP BY ALL ORDER BY model, kind, site")
+        f"avg(max_act) AS mean_max_act FROM ({features_sql()}) {cond} GROUP BY ALL ORDER BY model, kind, site")
 
 
 def feature_sample(store: Store, model: str | None = None, kind: str | None = None, n: int = 5000) -> pd.DataFrame:
@@ -237,4 +242,4 @@ def feature_sample(store: Store, model: str | None = None, kind: str | None = No
         cond.append(f"kind = {_lit(FeatureKind.parse(kind).value)}")
     clause = ("WHERE " + " AND ".join(cond)) if cond else ""
     return store.sql(f'SELECT model, site, kind, "index", source, label, specialisation, complexity, max_act '
-                     f"FROM features {clause} USING SAMPLE reservoir({int(n)} ROWS) REPEATABLE (0)")
+                     f"FROM ({features_sql()}) {clause} USING SAMPLE reservoir({int(n)} ROWS) REPEATABLE (0)")

@@ -65,11 +65,21 @@ def table_counts(store: Store) -> dict[str, int]:
     return {str(t): int(n) for t, n in zip(frame["t"], frame["n"])}
 
 
+def features_sql() -> str:
+    """The features table with `complexity` filled in from wherever the complexity job put it:
+    the features row itself, else the complexity table's K, else an older results payload."""
+    ident = ", ".join(f'"{c}"' for c in IDENTITY)
+    return (f"SELECT f.* REPLACE (coalesce(f.complexity, c.K, cx.k) AS complexity) FROM features f "
+            f"LEFT JOIN (SELECT {ident}, K FROM complexity) c USING ({ident}) LEFT JOIN "
+            f"(SELECT key, TRY_CAST(json_extract(payload, '$.K') AS DOUBLE) AS k FROM results "
+            f"WHERE name = {_lit(COMPLEXITY_FEATURES)}) cx ON cx.key = {_KEY_SQL}")
+
+
 def feature_summary(store: Store) -> pd.DataFrame:
     """Feature counts per model, kind, source and site."""
     return store.sql(
         'SELECT model, kind, source, site, count(*) AS n, avg(specialisation) AS mean_specialisation, '
-        'avg(complexity) AS mean_complexity FROM features GROUP BY ALL ORDER BY model, kind, source, site')
+        'avg(complexity) AS mean_complexity FROM (' + features_sql() + ') GROUP BY ALL ORDER BY model, kind, source, site')
 
 
 def facets(store: Store) -> dict[str, list[str]]:
@@ -223,8 +233,8 @@ def search_sql(q: SearchQuery, matches: list[pd.DataFrame] = ()) -> str:
     """The SELECT a `SearchQuery` runs (one page, with the total match count per row).
 
     `matches`: identity frames the feature must be in (the token / context matches).
-    A feature's complexity is the features table's own column or, when that is empty, the
-    K the complexity job stored for it under `COMPLEXITY_FEATURES`.
+    A feature's complexity is the features table's own column, else its K in the complexity
+    table, else the K an older complexity job stored under `COMPLEXITY_FEATURES`.
     """
     where = []
     for col, values in (("model", q.models), ("kind", q.kinds), ("site", q.sites), ("source", q.sources)):
@@ -239,9 +249,7 @@ def search_sql(q: SearchQuery, matches: list[pd.DataFrame] = ()) -> str:
     where.extend(_rows_in("f", m) for m in matches)
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     direction = "DESC" if q.descending else "ASC"
-    base = (f"SELECT f.* REPLACE (coalesce(f.complexity, cx.k) AS complexity) FROM features f LEFT JOIN "
-            f"(SELECT key, TRY_CAST(json_extract(payload, '$.K') AS DOUBLE) AS k FROM results "
-            f"WHERE name = {_lit(COMPLEXITY_FEATURES)}) cx ON cx.key = {_KEY_SQL}")
+    base = features_sql()
     return (f'SELECT f.model, f.site, f.kind, f."index", f.source, f.label, f.specialisation, f.complexity, '
             f"f.max_act, f.density, count(*) OVER () AS total FROM ({base}) f {clause} "
             f'ORDER BY f."{q.order}" {direction} NULLS LAST, f.site, f."index" '

@@ -32,7 +32,7 @@ def populate(root, n_layers: int = 3, n_neurons: int = 40, examples: bool = True
         spec = 0.99 if f == TOP_NEURON else float(rng.uniform(0, 0.9))
         k_value = float(rng.uniform(0, 1))
         rows.append({**f.to_record(), "label": f"{word.strip() or 'newline'} detector", "density": 1e-3 * (j % 7 + 1),
-                     "specialisation": spec, "complexity": None if f == LATENT else k_value,
+                     "specialisation": spec, "complexity": None,  # the complexity job keeps K in its own table
                      "max_act": 2.0 + j % 5, "metrics": {"entropy": 3.5}})
         for direction in ("up", "down"):
             for end in ("top", "bottom"):
@@ -57,9 +57,10 @@ def populate(root, n_layers: int = 3, n_neurons: int = 40, examples: bool = True
     store.write("feature_tokens", pd.DataFrame(tokens), run_id=run)
     if exs:
         store.write("activation_examples", pd.DataFrame(exs), run_id=run)
-    # as `interp complexity` stores them: one payload per feature, keyed by the feature key
+    # the complexity table holds the neurons; the latent has only the older results payload
+    store.write("complexity", pd.DataFrame([r for r in cx if r["kind"] == "neuron"]), run_id=run)
     store.write("results", [{"name": "complexity_features", "key": FeatureId.from_record(r).key, "payload": r}
-                            for r in cx], run_id=run)
+                            for r in cx if r["kind"] != "neuron"], run_id=run)
     # as `interp clamp` / `interp clamp-report` store them
     sweep = {"model": MODEL, "target": " Paris", "layer": 1, "index": TOP_NEURON.index, "target_id": 9,
              "prompt": PROMPT, "values": [0.0, 2.0, 4.0, 8.0], "baseline_prob": 0.02,

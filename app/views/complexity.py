@@ -4,7 +4,6 @@ import streamlit as st
 
 from app import state
 from interp.viz import complexity as cx_viz
-from interp.viz import store_views
 
 st.title("Feature complexity")
 
@@ -15,17 +14,12 @@ if frame.empty:
 
 summary = state.query("results", name="complexity")
 
-if "K" in frame and frame["K"].dtype.kind == "f":
-    c1, c2 = st.columns(2)
-    c1.plotly_chart(cx_viz.distribution_figure(frame), width="stretch")
-    if "importance" in frame and frame["importance"].notna().any():
-        c2.plotly_chart(cx_viz.importance_figure(frame), width="stretch")
-    if "curve" in frame:
-        st.plotly_chart(cx_viz.curve_figure(frame), width="stretch")
-else:
-    st.plotly_chart(store_views.metric_scatter(frame.dropna(subset=["complexity", "importance"]), "complexity",
-                                               "importance", color="site", title="Importance vs complexity"),
-                    width="stretch")
+c1, c2 = st.columns(2)
+c1.plotly_chart(cx_viz.distribution_figure(frame), width="stretch")
+if "importance" in frame and frame["importance"].notna().any():
+    c2.plotly_chart(cx_viz.importance_figure(frame), width="stretch")
+if "curve" in frame:
+    st.plotly_chart(cx_viz.curve_figure(frame), width="stretch")
 if not summary.empty:
     with st.expander("Run summaries"):
         for row in summary.itertuples():

@@ -5,7 +5,6 @@ import pandas as pd
 import streamlit as st
 
 from app import state
-from app.queries import COMPLEXITY_FEATURES
 from interp.features import FeatureId
 from interp.viz import store_views
 
@@ -76,21 +75,13 @@ with acts_tab:
 
 with cx_tab:
     cx = state.query("feature_complexity", fid)
-    job_rows = [p for n, p in zip(found["name"], found["payload"]) if n == COMPLEXITY_FEATURES] if len(found) else []
-    if job_rows:
+    if cx.empty or "curve" not in cx:
+        st.info("No complexity curve for this feature: " + state.fill_hint("complexity"))
+    else:
         from interp.viz.complexity import curve_figure
 
-        st.plotly_chart(curve_figure(pd.DataFrame(job_rows), title="Decodability of this feature per layer"),
-                        width="stretch")
-        st.dataframe(pd.DataFrame(job_rows).drop(columns=["curve"], errors="ignore"), hide_index=True)
-    elif not cx.empty:
-        curves = {int(r.K): list(r.curve) for r in cx.itertuples() if r.curve is not None}
-        first = cx["first_decodable_layer"].dropna()
-        st.plotly_chart(store_views.complexity_curve(curves, int(first.iloc[0]) if len(first) else None),
-                        width="stretch")
-        st.dataframe(cx.drop(columns=["curve"]), hide_index=True)
-    else:
-        st.info("No complexity curve for this feature: " + state.fill_hint("complexity"))
+        st.plotly_chart(curve_figure(cx, title="Decodability of this feature per layer"), width="stretch")
+        st.dataframe(cx.drop(columns=["curve"], errors="ignore"), hide_index=True)
 
 with clamp_tab:
     sweeps = state.query("clamp_sweeps", fid)

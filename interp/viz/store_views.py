@@ -8,7 +8,7 @@ method so that a notebook shows what the dashboard shows with the same call.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -64,20 +64,6 @@ def activation_histogram(acts: Sequence[float], title: str = "Activation distrib
     fig.update_layout(title=title, xaxis_title="activation", yaxis_title="count", **_LAYOUT)
     if log_y:
         fig.update_yaxes(type="log")
-    return fig
-
-
-def complexity_curve(curves: Mapping[int, Sequence[float]], first_layer: int | None = None,
-                     title: str = "Decodability across layers") -> go.Figure:
-    """V-information (R^2) of the feature decoded from each earlier layer; one line per K."""
-    fig = go.Figure()
-    for k, curve in sorted(curves.items()):
-        fig.add_trace(go.Scatter(x=list(range(len(curve))), y=list(curve), mode="lines+markers",
-                                 name=f"K={k}"))
-    if first_layer is not None:
-        fig.add_vline(x=first_layer, line_dash="dash", annotation_text="first decodable")
-    fig.update_layout(title=title, xaxis_title="layer of the representation h_l",
-                      yaxis_title="I_V(h_l -> z)", **_LAYOUT)
     return fig
 
 
