@@ -197,17 +197,20 @@ def run_complexity(model="smollm2-135m", features: str = "neurons:layers=2,8", c
 
 
 def read_complexity(store, model: str | None = None) -> pd.DataFrame:
-    """Stored per-feature complexity rows (from the complexity table or the results fallback)."""
+    """Stored per-feature complexity rows: the complexity table, plus rows of runs made while
+    that table had no float K column (kept in ``results``), the table winning per feature."""
     import json
 
     where = {"model": model} if model else {}
     frame = store.read("complexity", where=where)
-    if not frame.empty:
-        return frame
     res = store.read("results", where={"name": FEATURES_NAME})
-    rows = [json.loads(p) if isinstance(p, str) else p for p in res["payload"]]
-    frame = pd.DataFrame(rows)
-    return frame[frame["model"] == model] if model and not frame.empty else frame
+    if res.empty:
+        return frame
+    old = pd.DataFrame([json.loads(p) if isinstance(p, str) else p for p in res["payload"]])
+    if model:
+        old = old[old["model"] == model]
+    merged = pd.concat([frame, old], ignore_index=True)
+    return merged.drop_duplicates(subset=["model", "site", "kind", "index", "source"], keep="first")
 
 
 def quick_run(store, model="smollm2-135m", layers: tuple[int, ...] = (2, 8, 15), n_tokens: int = 24_000,
