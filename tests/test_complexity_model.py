@@ -117,10 +117,13 @@ def test_queries(tiny_models):
 
 
 def test_score_and_store_roundtrip(tiny_models, tmp_path):
+    import copy
+
     from interp.methods.complexity_run import RunConfig, read_complexity, score, store_run
     from interp.store import Store
 
-    adapter = tiny_models["llama"]
+    adapter = copy.copy(tiny_models["llama"])
+    adapter.name = "tiny-llama"  # the store accepts model names, not absolute directories
     toks = _tokens(adapter, n=24, ctx=32)
     groups = feature_groups(adapter, "neurons:0:0-5; neurons:1:0-5")
     config = RunConfig(n_tokens=24 * 32, ctx_len=32, importance_windows=4, positions_per_window=None)
