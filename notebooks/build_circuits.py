@@ -111,25 +111,28 @@ from interp.methods.circuit_validation import ablation_check
 check = ablation_check(model, tr, target, attr, top_n=20)
 print(f"pearson {check.pearson:.3f}, slope {check.slope:.3f} over {len(check.frame)} contributors")
 check.frame""",
-    "## Input-invariant connections\nFor the strongest latent in the graph, its top upstream latents in "
-    "the previous layer's transcoder by connection weight `C[i, j] = W_dec[i] . W_enc[:, j]` (RMSNorm: no "
+    "## Input-invariant connections\nFor the strongest latent in the attribution, its top upstream latents in "
+    "the nearest earlier transcoder by connection weight `C[i, j] = W_dec[i] . W_enc[:, j]` (RMSNorm: no "
     "centring; the norm's scale is left out, scale = 1), beside the same pairs' attribution on this prompt "
     "(activation x weight x this prompt's 1/sigma).",
     """\
 from interp.methods.circuits import top_connections
 
-latents = [n for n in sorted(graph.nodes, key=lambda n: -abs(n.influence)) if n.type == "latent" and n.layer > 0]
-if latents:
-    node = latents[0]
-    up_layer = node.layer - 1
-    table = top_connections(transcoders[up_layer], transcoders[node.layer], k=10, norm=model.info.norm)
-    up = table.upstream(node.index)
+frame = attr.frame
+# the strongest latent in the direct attribution that has a transcoder below it
+latents = frame[(frame["kind"] == "latent") & (frame["layer"] > min(transcoders))]
+if len(latents):
+    row = latents.iloc[0]
+    layer, pos, index = int(row["layer"]), int(row["source"]), int(row["index"])
+    up_layer = max(l for l in transcoders if l < layer)
+    table = top_connections(transcoders[up_layer], transcoders[layer], k=10, norm=model.info.norm)
+    up = table.upstream(index)
     lt = tr.layers[up_layer]
-    z = {int(i): float(v) for i, v in zip(lt.active_idx[node.position], lt.active_val[node.position])}
-    c = float(tr.layers[node.layer].ln2_scale[node.position])
+    z = {int(i): float(v) for i, v in zip(lt.active_idx[pos], lt.active_val[pos])}
+    c = float(tr.layers[layer].ln2_scale[pos])
     up["activation_here"] = [z.get(i, 0.0) for i in up["index"]]
     up["attribution_here"] = up["weight"] * up["activation_here"] * c
-    print(f"upstream of {node.label} (layer {up_layer} transcoder)")
+    print(f"upstream of {row['label']} in the layer-{up_layer} transcoder")
     display(up)""",
     "## Store and export\nThe graph goes to the store (results table, name `circuit`, plus a tensor "
     "bundle) and exports as JSON (schema `interp.circuit/1`, documented in "
