@@ -18,7 +18,6 @@ Rows follow the store's `features`, `feature_tokens` and `activation_examples` t
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -26,6 +25,7 @@ import torch
 
 from interp.dictionaries.activations import site_activations
 from interp.dictionaries.dictionary import Dictionary
+from interp.models.registry import store_model_name
 
 
 @dataclass(frozen=True)
@@ -62,15 +62,6 @@ class DashboardData:
     features: pd.DataFrame
     feature_tokens: pd.DataFrame
     activation_examples: pd.DataFrame
-
-
-def store_model_name(model: str) -> str:
-    """The model name as the store records it (store-safe: a local directory becomes its
-    folder name; aliases and hub ids are kept)."""
-    if model.startswith(("/", ".", "~")):
-        model = model.rstrip("/").rsplit("/", 1)[-1]  # a local directory: its folder name
-    segments = [re.sub(r"[^A-Za-z0-9._-]", "_", seg).lstrip(".") for seg in model.split("/")]
-    return "/".join(seg for seg in segments if seg) or "model"
 
 
 def _identity(adapter, site: str, dictionary: Dictionary, source: str, index: int) -> dict:

@@ -36,13 +36,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from interp.methods.neuron_decoding import DIRECTIONS, VARIANTS, DecodeConfig, decode_directions, neuron_directions
+from interp.models.registry import store_model_name
 
 MARKER = "neuron_map"
 """`results` table name of the per-layer completion markers."""
@@ -94,13 +94,6 @@ class MapSummary:
     skipped: dict[str, list[int]] = field(default_factory=dict)
     """Model -> layers already complete in the store."""
     seconds: float = 0.0
-
-
-def store_model_name(name: str) -> str:
-    """The model name recorded in the store: the alias or hub id, or a local folder's name."""
-    name = str(name)
-    path = Path(name)
-    return path.name if path.is_dir() and (path.is_absolute() or name.startswith(".")) else name
 
 
 def parse_layers(text: str | None, n_layers: int | None = None) -> tuple[int, ...] | None:

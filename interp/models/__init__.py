@@ -11,7 +11,7 @@ convention and `interventions.py` for clamps, steering and splices.
 from interp.models.adapter import ModelAdapter, ModelInfo, RunOutput, Tokenized
 from interp.models.interventions import AddVector, ClampUnit, Intervention, ReplaceActivation
 from interp.models.loading import converted_dir, hf_directory, load_model, load_tokenizer
-from interp.models.registry import ALIASES, DEFAULT_MODEL, resolve
+from interp.models.registry import ALIASES, DEFAULT_MODEL, resolve, store_model_name
 from interp.models.sites import LayerSites
 from interp.models.weights import AttentionWeights, LayerWeights, MLPWeights, ModelWeights, NormWeights
 
@@ -19,5 +19,5 @@ __all__ = [
     "ALIASES", "DEFAULT_MODEL", "AddVector", "AttentionWeights", "ClampUnit", "Intervention", "LayerSites",
     "LayerWeights", "MLPWeights", "ModelAdapter", "ModelInfo", "ModelWeights", "NormWeights",
     "ReplaceActivation", "RunOutput", "Tokenized", "converted_dir", "hf_directory", "load_model",
-    "load_tokenizer", "resolve",
+    "load_tokenizer", "resolve", "store_model_name",
 ]

@@ -82,3 +82,17 @@ def resolve(name: str) -> ModelSource:
         f"unknown model {name!r}: not an alias ({', '.join(ALIASES)}), "
         "not a local model directory, and not a hub id like 'gpt2' or 'EleutherAI/pythia-70m'"
     )
+
+
+def store_model_name(name: str) -> str:
+    """The model name the feature store records for `name`.
+
+    Aliases and hub ids are kept as they are; a local directory is recorded by its folder
+    name (the store's partition names take no absolute paths), with any character outside
+    ``[A-Za-z0-9._-]`` replaced by ``_``.
+    """
+    name = str(name)
+    if name.startswith(("/", ".", "~")):
+        name = name.rstrip("/").rsplit("/", 1)[-1]
+    segments = [re.sub(r"[^A-Za-z0-9._-]", "_", seg).lstrip(".") for seg in name.split("/")]
+    return "/".join(seg for seg in segments if seg) or "model"
