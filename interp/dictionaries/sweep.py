@@ -158,8 +158,10 @@ def pipeline_transcoder(adapter, store, layer: int | None = None, *, train_token
     n_layers // 2), evaluated and with dashboard data for every latent (about 1-2 minutes for
     SmolLM2 on two idle CPU cores with the defaults)."""
     layer = adapter.info.n_layers // 2 if layer is None else layer
+    # A short run never reaches the default 50k-token dead window, which would leave the
+    # TopK auxiliary loss off: scale the window to the budget.
     train = TrainConfig(kind="transcoder", arch="topk", k=k, expansion=expansion, batch_size=256,
-                        train_tokens=train_tokens)
+                        train_tokens=train_tokens, dead_after_tokens=min(50_000, max(256, train_tokens // 8)))
     data = DataConfig(corpus=corpus, eval_tokens=eval_tokens, dashboard_tokens=dashboard_tokens)
     return train_and_publish(adapter, store, train, layer, data=data, progress=progress, command="interp run")
 
