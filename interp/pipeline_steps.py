@@ -28,8 +28,10 @@ def _transcoder(store, adapter, budget: Budget) -> str:
 
 def _obsprop(store, adapter, budget: Budget) -> str:
     from interp.methods.obsprop_pipeline import pronoun_study
+    from interp.methods.obsprop_tasks import EfficiencyConfig
 
-    study = pronoun_study(adapter, store)
+    study = pronoun_study(adapter, store, top_ablation=10,
+                          efficiency=EfficiencyConfig(ks=(1, 4, 16), seeds=max(1, budget.n(2))))
     return (f"' she' - ' he' feature vectors for {len(study.ranking)} components; norm-approximation "
             f"cosine {study.angles.mean_cos:.4f}; rank correlation norm vs ablation "
             f"{study.ablation.spearman_norm:.2f}")

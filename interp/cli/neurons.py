@@ -112,7 +112,7 @@ def _map(args) -> int:
 
 
 def _show(args) -> int:
-    from interp.jobs.neuron_map import store_model_name
+    from interp.models.registry import store_model_name
 
     layer, index = parse_neuron(args.neuron)
     model = store_model_name(args.model)
@@ -155,7 +155,7 @@ def _clamp(args) -> int:
     target = adapter.token_id(args.target) if args.target else None
     config = ClampConfig(values=_values(args.value), n_controls=args.controls, positions=args.positions,
                          generate_tokens=args.generate)
-    from interp.jobs.neuron_map import store_model_name
+    from interp.models.registry import store_model_name
 
     r = check_neuron(_open(args), adapter, layer, index, args.prompt, config, target, store_model_name(args.model))
     if args.format == "json":
@@ -175,7 +175,7 @@ def _clamp(args) -> int:
 
 def _report(args) -> int:
     from interp.jobs.clamp_check import REPORT_PROMPTS, check_specialised
-    from interp.jobs.neuron_map import store_model_name
+    from interp.models.registry import store_model_name
     from interp.methods.clamping import ClampConfig
     from interp.models import load_model
 

@@ -17,7 +17,8 @@ import torch
 
 from interp.dictionaries.activations import in_memory_batches, site_activations
 from interp.dictionaries.checkpoint import StoreCheckpoint
-from interp.dictionaries.dashboards import DashboardConfig, store_model_name, feature_dashboards, write_dashboards
+from interp.dictionaries.dashboards import DashboardConfig, feature_dashboards, write_dashboards
+from interp.models.registry import store_model_name
 from interp.dictionaries.evaluation import Baseline, DictionaryMetrics, baseline, evaluate_dictionary
 from interp.dictionaries.io import save_dictionary
 from interp.dictionaries.training import TrainConfig, TrainResult, train_dictionary

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from tqdm.auto import tqdm
 
-from interp.jobs.neuron_map import map_layer, plan, store_model_name, vocab_strings
+from interp.jobs.neuron_map import map_layer, plan, vocab_strings
+from interp.models.registry import store_model_name
 
 
 def load(model):

@@ -11,7 +11,8 @@ from functools import lru_cache
 
 from tqdm.auto import tqdm
 
-from interp.jobs.neuron_map import map_layer, plan, store_model_name, vocab_strings
+from interp.jobs.neuron_map import map_layer, plan, vocab_strings
+from interp.models.registry import store_model_name
 
 
 @lru_cache(maxsize=2)

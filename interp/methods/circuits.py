@@ -168,7 +168,7 @@ def load_transcoders(store, names: Sequence[str], adapter) -> tuple[dict[int, Tr
 
 def transcoders_of(store, model: str) -> list[str]:
     """Names of the stored transcoders of `model` (latest per layer, by name order)."""
-    from interp.dictionaries.dashboards import store_model_name
+    from interp.models.registry import store_model_name
 
     rows = store.read("dictionaries", where={"model": store_model_name(model), "kind": "transcoder"})
     if rows.empty:

@@ -102,7 +102,7 @@ def pronoun_study(adapter, store, n_reference: int = 8, top_ablation: int = 20, 
 
 
 def _save_study(store, adapter, source, run_id, angles: NormAngles, ablation: AblationRanking, couplings) -> None:
-    from interp.dictionaries.dashboards import store_model_name
+    from interp.models.registry import store_model_name
 
     key = f"{store_model_name(adapter.name)}/{source}"
     store.write("results", [

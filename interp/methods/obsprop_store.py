@@ -43,7 +43,7 @@ def store_source(text: str) -> str:
 
 
 def _model_name(adapter) -> str:
-    from interp.dictionaries.dashboards import store_model_name  # the store's spelling of model names
+    from interp.models.registry import store_model_name
 
     return store_model_name(adapter.name)
 

@@ -275,7 +275,7 @@ def data_efficiency(adapter, task: str | TaskSpec, config: EfficiencyConfig = Ef
 
 def save_efficiency(store, adapter, result: EfficiencyResult, run_id: str) -> None:
     """The table, its summary and the plotly figure as `results` rows."""
-    from interp.dictionaries.dashboards import store_model_name
+    from interp.models.registry import store_model_name
     from interp.viz.obsprop import data_efficiency_figure
 
     key = f"{store_model_name(adapter.name)}/{result.task}"
