@@ -147,8 +147,10 @@ DEMO_PROMPTS = (
 def attribute_demo(model: str = "smollm2-135m", prompts=DEMO_PROMPTS, store=None,
                    methods=("reagent", "integrated_gradients", "attention_rollout")) -> list[dict]:
     """The pipeline's attribution step: a few prompts, ReAGent and two baselines, with faithfulness,
-    stored under one run. ReAGent runs 16 probes capped at 100 steps to keep this to a minute or two."""
+    stored under one run. ReAGent runs 8 probes capped at 30 steps and the soft metrics 4 masks,
+    to keep this step short on a CPU."""
     from interp.models import load_model
 
     return attribute_prompts(load_model(model), list(prompts), methods, store=store,
-                             reagent_config=ReagentConfig(max_probe_steps=100))
+                             reagent_config=ReagentConfig(num_probes=8, max_probe_steps=30),
+                             faith_config=FaithfulnessConfig(n_samples=4))
