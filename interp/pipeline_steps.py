@@ -38,11 +38,9 @@ def _obsprop(store, adapter, budget: Budget) -> str:
 
 
 def _attribution(store, adapter, budget: Budget) -> str:
-    from interp.methods.attribution import DEMO_PROMPTS, attribute_prompts
-    from interp.methods.reagent import ReagentConfig
+    from interp.methods.attribution import attribute_demo
 
-    records = attribute_prompts(adapter, list(DEMO_PROMPTS), store=store,
-                                reagent_config=ReagentConfig(max_probe_steps=100))
+    records = attribute_demo(adapter, store=store)
     return f"{len(records)} attributions (ReAGent, integrated gradients, attention rollout) with Soft-NS/NC"
 
 

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -22,6 +21,7 @@ from interp.methods.attribution_baselines import BASELINES, BaselineConfig
 from interp.methods.attribution_targets import AttributionResult, check_tokens, resolve_target
 from interp.methods.faithfulness import FaithfulnessConfig, faithfulness
 from interp.methods.reagent import ReagentConfig, reagent
+from interp.models.registry import store_model_name
 
 METHODS: dict[str, Callable[..., AttributionResult]] = {"reagent": reagent, **BASELINES}
 ALIASES = {"ig": "integrated_gradients", "ixg": "input_x_gradient", "grad": "gradient_norm",
@@ -84,12 +84,6 @@ def attribute_continuation(adapter, prompt, n_new: int = 5, method: str = "reage
     return ContinuationAttribution(adapter.to_str_tokens(tokens), prompt_len, matrix, ALIASES.get(method, method), results)
 
 
-def store_model_name(name: str) -> str:
-    """The model name the store records: a local directory is recorded by its folder name
-    (the store's partition names take no absolute paths)."""
-    return Path(name).name if name.startswith(("/", ".", "~")) else name
-
-
 def store_attribution(store, run_id: str, model: str, prompt: str, result: AttributionResult,
                       faith: dict | None = None) -> None:
     """Write one result to the ``attributions`` table (latest per model/method/prompt/target wins)."""
@@ -144,13 +138,14 @@ DEMO_PROMPTS = (
 )
 
 
-def attribute_demo(model: str = "smollm2-135m", prompts=DEMO_PROMPTS, store=None,
+def attribute_demo(model="smollm2-135m", prompts=DEMO_PROMPTS, store=None,
                    methods=("reagent", "integrated_gradients", "attention_rollout")) -> list[dict]:
     """The pipeline's attribution step: a few prompts, ReAGent and two baselines, with faithfulness,
     stored under one run. ReAGent runs 8 probes capped at 30 steps and the soft metrics 4 masks,
-    to keep this step short on a CPU."""
+    to keep this step short on a CPU. `model`: a name or an already loaded adapter."""
     from interp.models import load_model
 
-    return attribute_prompts(load_model(model), list(prompts), methods, store=store,
+    adapter = load_model(model) if isinstance(model, str) else model
+    return attribute_prompts(adapter, list(prompts), methods, store=store,
                              reagent_config=ReagentConfig(num_probes=8, max_probe_steps=30),
                              faith_config=FaithfulnessConfig(n_samples=4))
