@@ -20,6 +20,7 @@ import os
 import re
 import time
 from dataclasses import replace
+from queue import Empty
 
 import numpy as np
 import torch
@@ -78,7 +79,26 @@ def _minmax(adapter, result) -> torch.Tensor:
                             ~special_mask(adapter, result.token_ids), "minmax")
 
 
-def _worker(shard: int, args, prompts: list[dict], run_id: str, deadline: float) -> None:
+def _settings(args) -> dict:
+    """What makes records comparable: one tag holds records of one setting only."""
+    return {"model": args.model, "seed": args.seed, "probes": args.probes, "steps": args.steps,
+            "ig_steps": args.ig_steps, "masks": args.masks}
+
+
+def _pending(store, args, n: int) -> list[int]:
+    """Prompt indices without a record under this tag (a rerun resumes); refuses mixed settings."""
+    found = store.read("results", where={"name": f"{RECORDS}:{args.tag}"}, columns=["key", "payload"])
+    done = set()
+    for key, payload in zip(found["key"], found["payload"]):
+        settings = json.loads(payload).get("settings")
+        if settings is not None and settings != _settings(args):
+            raise SystemExit(f"tag {args.tag!r} holds records made with {settings}, not {_settings(args)}: "
+                             "rerun with those settings or choose another --tag")
+        done.add(int(key))
+    return [i for i in range(n) if i not in done]
+
+
+def _worker(shard: int, args, prompts: list[dict], queue, run_id: str, deadline: float) -> None:
     import warnings
 
     torch.set_num_threads(1)
@@ -91,24 +111,28 @@ def _worker(shard: int, args, prompts: list[dict], run_id: str, deadline: float)
     adapter, store = load_model(args.model), Store()
     reagent_cfg, base_cfg, faith_cfg = _configs(args)
     warnings.simplefilter("ignore")
-    for i in range(shard, len(prompts), args.workers):
-        if time.time() > deadline:
+    while time.time() < deadline:
+        try:
+            i = queue.get(timeout=1)
+        except Empty:  # every prompt taken
             break
         item = prompts[i]
         tokens = torch.tensor(item["tokens"])
         target = TokenTarget(item["target"], label=f"p({adapter.decode([item['target']])!r})")
-        record = {"prompt": item["prompt"], "target": target.label, "p": item["p"], "n_tokens": len(tokens), "methods": {}}
+        record = {"prompt": item["prompt"], "target": target.label, "target_id": item["target"], "p": item["p"],
+                  "tokens": item["tokens"], "n_tokens": len(tokens), "settings": _settings(args), "methods": {}}
         for name in METHODS:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             if name == "reagent_minmax":  # the same probes, importance = min-max(s) instead of softmax(s)
                 result = replace(result, method=name, scores=_minmax(adapter, result))
             else:
                 cfg = reagent_cfg if name == "reagent" else replace(base_cfg, seed=i)
                 result = FNS[name](adapter, tokens, target, cfg)
-            seconds = time.perf_counter() - t0
+            seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
             faith = faithfulness(adapter, result, target, replace(faith_cfg, seed=i)).to_dict()
-            record["methods"][name] = {**faith, "seconds": seconds,
-                                       "converged": result.extra.get("converged_probes")}
+            record["methods"][name] = {**faith, "seconds": seconds, "cpu_seconds": cpu_seconds,
+                                       "converged": result.extra.get("converged_probes"),
+                                       "scores": result.scores.tolist()}
         store.write("results", [{"name": f"{RECORDS}:{args.tag}", "key": f"{i:04d}", "payload": record}], run_id=run_id)
         print(f"[{shard}] prompt {i} done", flush=True)
 
@@ -125,11 +149,16 @@ def faith(args) -> None:
           f"{max(len(p['tokens']) for p in prompts)} tokens", flush=True)
     del adapter
     store = Store()
+    todo = _pending(store, args, len(prompts))
+    print(f"{len(prompts) - len(todo)} prompts already stored under tag {args.tag!r}; {len(todo)} to do", flush=True)
     config = {k: v for k, v in vars(args).items() if k != "func"}
     run_id = store.start_run("bench_reagent faith", config, corpus={"name": "imdb", "n_prompts": len(prompts)},
                              seed=args.seed)
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_worker, args=(s, args, prompts, run_id, deadline)) for s in range(args.workers)]
+    queue = ctx.Queue()
+    for i in todo:  # a shared queue: a worker that drew quick prompts takes the next one
+        queue.put(i)
+    procs = [ctx.Process(target=_worker, args=(s, args, prompts, queue, run_id, deadline)) for s in range(args.workers)]
     for p in procs:
         p.start()
     for p in procs:
