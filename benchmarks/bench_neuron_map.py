@@ -3,7 +3,8 @@
 Maps every neuron of one direction (30 layers x 1536 neurons x 49152 tokens, 2.6e12 FLOP)
 into a scratch store with `interp.jobs.neuron_map.map_model`, and in the same run, on the
 same threads, times a plain fp32 product ``(1536, 576) @ (576, 49152)`` per layer (before and
-after the job, to share any background load). Prints:
+after each of ``--repeats`` jobs, so that both share any background load; medians compared).
+Prints:
 
 - ``job_time / matmul_time`` (target <= 1.25: the job is GEMM-bound);
 - the job's peak extra memory (RSS above the loaded model, sampled) and the stated bound;
@@ -11,7 +12,7 @@ after the job, to share any background load). Prints:
 - correctness: the stored top-k equal a per-neuron fp32 reference (full softmax + topk)
   for a random sample of neurons across all layers (ties aside).
 
-    .venv/bin/python benchmarks/bench_neuron_map.py [--threads 2] [--layers 30] [--sample 256]
+    .venv/bin/python benchmarks/bench_neuron_map.py [--threads 2] [--layers 30] [--repeats 3] [--sample 256]
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from interp.jobs.neuron_map import map_model  # noqa: E402
 from interp.methods.neuron_decoding import neuron_directions, prepare_directions  # noqa: E402
+from interp.methods.vocab_reduction import resolve_backend  # noqa: E402
 from interp.models import load_model  # noqa: E402
 from interp.store import Store  # noqa: E402
 
@@ -78,42 +80,58 @@ def per_neuron_reference(model, layer: int, index: int, k: int) -> tuple[torch.T
     return logits[0].topk(k), (-logits[0]).topk(k)
 
 
+def map_once(model, layers: int, args) -> tuple[float, PeakRSS, Path]:
+    """One whole mapping job into a fresh scratch store: (seconds, memory sampler, store root)."""
+    root = Path(tempfile.mkdtemp(prefix="bench_neuron_map_"))
+    with PeakRSS() as mem:
+        start = time.perf_counter()
+        map_model(Store(root), model, layers=range(layers), directions=("down",), top_k=args.top_k,
+                  chunk_size=args.chunk_size, progress=False)
+        seconds = time.perf_counter() - start
+    return seconds, mem, root
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--layers", type=int, default=30, help="layers to map (30 = the whole model)")
     parser.add_argument("--top-k", type=int, default=20)
-    parser.add_argument("--chunk-size", type=int, default=256)
+    parser.add_argument("--chunk-size", type=int, default=2048)
+    parser.add_argument("--repeats", type=int, default=3, help="jobs, each between two matmul timings")
     parser.add_argument("--sample", type=int, default=256, help="neurons for the per-neuron loop and the check")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = load_model("smollm2-135m")
     info = model.info
     flop = 2 * args.layers * info.d_mlp * info.d_model * info.d_vocab
+    lib = resolve_backend("auto")
+    kind = "none: torch ops" if lib is None else ("AVX-512" if lib.vocab_reduce_simd() else "plain C")
     print(f"SmolLM2-135M: {args.layers} layers x {info.d_mlp} neurons x {info.d_vocab} tokens, "
-          f"{flop:.2e} FLOP, {args.threads} threads")
+          f"{flop:.2e} FLOP, {args.threads} threads; reduction kernel: {kind}")
 
-    before = plain_matmul(model, args.layers)
-    print(f"plain matmul (before): {before:.1f} s = {flop / before / 1e9:.0f} GFLOP/s", flush=True)
-    root = Path(tempfile.mkdtemp(prefix="bench_neuron_map_"))
+    # matmul, job, matmul, job, ... so that both see the same background load; medians compared.
+    matmuls = [plain_matmul(model, args.layers)]
+    jobs, roots, mems = [], [], []
     try:
-        store = Store(root)
-        with PeakRSS() as mem:
-            start = time.perf_counter()
-            map_model(store, model, layers=range(args.layers), directions=("down",), top_k=args.top_k,
-                      chunk_size=args.chunk_size, progress=False)
-            job = time.perf_counter() - start
-        print(f"mapping job: {job:.1f} s = {flop / job / 1e9:.0f} GFLOP/s", flush=True)
-        after = plain_matmul(model, args.layers)
-        matmul = (before + after) / 2
-        print(f"plain matmul (after): {after:.1f} s = {flop / after / 1e9:.0f} GFLOP/s")
+        for _ in range(args.repeats):
+            seconds, mem, root = map_once(model, args.layers, args)
+            jobs.append(seconds)
+            roots.append(root)
+            mems.append(mem)
+            matmuls.append(plain_matmul(model, args.layers))
+        for i, job in enumerate(jobs):
+            around = (matmuls[i] + matmuls[i + 1]) / 2
+            print(f"run {i}: mapping job {job:.2f} s, plain matmul {matmuls[i]:.2f} / {matmuls[i + 1]:.2f} s "
+                  f"-> ratio {job / around:.3f}")
+        job, matmul = float(np.median(jobs)), float(np.median(matmuls))
+        print(f"median: mapping job {job:.2f} s = {flop / job / 1e9:.0f} GFLOP/s, plain fp32 matmul {matmul:.2f} s "
+              f"= {flop / matmul / 1e9:.0f} GFLOP/s")
         print(f"job_time / matmul_time = {job / matmul:.3f}   (target <= 1.25)")
-        n_blocks = -(-info.d_vocab // 4096)
-        bound = (args.threads * (12 * args.chunk_size * 4096 + 96 * args.chunk_size * n_blocks * args.top_k * 8)
-                 + 4 * info.d_mlp * info.d_model)
-        print(f"peak extra RSS during the job: {(mem.peak - mem.base) / 2**20:.0f} MiB above the loaded model "
-              f"({mem.base / 2**20:.0f} MiB); decode working set bound {bound / 2**20:.1f} MiB + one layer's rows "
-              f"(full logits of one layer would be {4 * info.d_mlp * info.d_vocab / 2**20:.0f} MiB)")
+        peak = max(m.peak for m in mems)
+        bound = args.threads * 4 * args.chunk_size * 1024 + 4 * info.d_mlp * info.d_model
+        print(f"peak RSS during the jobs: {peak / 2**20:.0f} MiB, {(peak - mems[0].base) / 2**20:.0f} MiB above the "
+              f"loaded model ({mems[0].base / 2**20:.0f} MiB); stated working-set bound {bound / 2**20:.1f} MiB + two "
+              f"layers' rows (full logits of one layer would be {4 * info.d_mlp * info.d_vocab / 2**20:.0f} MiB)")
 
         rng = np.random.default_rng(0)
         picks = sorted(zip(rng.integers(0, args.layers, args.sample).tolist(),
@@ -124,27 +142,32 @@ def main() -> None:
         batched = job / (args.layers * info.d_mlp)
         print(f"per-neuron loop: {per_neuron * 1e3:.1f} ms/neuron vs {batched * 1e3:.3f} ms/neuron in the job "
               f"-> speed-up x{per_neuron / batched:.0f}")
-
-        rows = store.read("feature_tokens", columns=["site", "index", "end", "rank", "token_id", "logit"])
-        rows["layer"] = rows["site"].str.split(".").str[1].astype(int)
-        rows = rows.set_index(["layer", "index", "end"]).sort_values("rank")
-        same = same_top1 = ties = 0
-        for (layer, i), (top, bottom) in refs.items():
-            got_top = rows.loc[(layer, i, "top")]
-            got_bottom = rows.loc[(layer, i, "bottom")]
-            exact = (got_top["token_id"].tolist() == top.indices.tolist()
-                     and got_bottom["token_id"].tolist() == bottom.indices.tolist())
-            tie = np.allclose(got_top["logit"].to_numpy(), top.values.numpy(), atol=1e-5) and np.allclose(
-                got_bottom["logit"].to_numpy(), -bottom.values.numpy(), atol=1e-5)
-            same += exact
-            ties += (not exact) and tie
-            same_top1 += int(got_top["token_id"].iloc[0]) == int(top.indices[0])
-        n = len(refs)
-        print(f"correctness on {n} sampled neurons: top-{args.top_k} and bottom-{args.top_k} lists identical for "
-              f"{same / n:.2%} ({ties} more differ only by tied logits), top-1 identical for {same_top1 / n:.2%} "
-              f"(target >= 99.9%)")
+        check(Store(roots[-1]), refs, args.top_k)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        for root in roots:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def check(store, refs: dict, k: int) -> None:
+    """Stored top/bottom-k against the per-neuron fp32 reference (ties aside)."""
+    rows = store.read("feature_tokens", columns=["site", "index", "end", "rank", "token_id", "logit"])
+    rows["layer"] = rows["site"].str.split(".").str[1].astype(int)
+    rows = rows.set_index(["layer", "index", "end"]).sort_values("rank")
+    same = same_top1 = ties = 0
+    for (layer, i), (top, bottom) in refs.items():
+        got_top = rows.loc[(layer, i, "top")]
+        got_bottom = rows.loc[(layer, i, "bottom")]
+        exact = (got_top["token_id"].tolist() == top.indices.tolist()
+                 and got_bottom["token_id"].tolist() == bottom.indices.tolist())
+        tie = np.allclose(got_top["logit"].to_numpy(), top.values.numpy(), atol=1e-5) and np.allclose(
+            got_bottom["logit"].to_numpy(), -bottom.values.numpy(), atol=1e-5)
+        same += exact
+        ties += (not exact) and tie
+        same_top1 += int(got_top["token_id"].iloc[0]) == int(top.indices[0])
+    n = len(refs)
+    print(f"correctness on {n} sampled neurons: top-{k} and bottom-{k} lists identical for "
+          f"{same / n:.2%} ({ties} more differ only by tied logits), top-1 identical for {same_top1 / n:.2%} "
+          f"(target >= 99.9%)")
 
 
 if __name__ == "__main__":

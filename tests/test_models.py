@@ -139,6 +139,15 @@ def test_clear_errors(tiny_models):
         model.run("The cat", names=["blocks.0.not_a_hook"])
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_vocab_strings_are_what_decode_gives_each_token(tiny_models, family):
+    model = tiny_models[family]
+    strings = model.vocab_strings()
+    assert len(strings) == model.info.d_vocab
+    assert list(strings) == model.tokenizer.batch_decode([[i] for i in range(model.info.d_vocab)])
+    assert model.vocab_strings() is strings  # cached
+
+
 def test_unknown_model_lists_aliases():
     with pytest.raises(ValueError, match="smollm2-135m"):
         resolve("not a model!")
@@ -153,6 +162,13 @@ def test_smollm2_paris(smollm2):
     assert smollm2.info.n_kv_heads == 3 and smollm2.info.d_vocab == 49152
     logits = smollm2.logits("The capital of France is")
     assert smollm2.decode(logits[0, -1].argmax()) == " Paris"
+
+
+@pytest.mark.model
+def test_smollm2_vocab_strings_are_what_decode_gives(smollm2):
+    strings = smollm2.vocab_strings()
+    ids = list(range(0, smollm2.info.d_vocab, 97)) + [smollm2.info.d_vocab - 1]
+    assert [strings[i] for i in ids] == [smollm2.decode([i]) for i in ids]
 
 
 @pytest.mark.model

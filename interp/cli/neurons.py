@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     mp.add_argument("--top-k", type=int, default=20, help="tokens kept at each end per neuron")
     mp.add_argument("--directions", type=_csv, default=("down",), help="comma-separated: up,gate,down (default down)")
     mp.add_argument("--variants", type=_csv, default=("folded",), help="comma-separated: folded,raw (default folded)")
-    mp.add_argument("--chunk-size", type=int, default=256, help="neurons per GEMM block")
+    mp.add_argument("--chunk-size", type=int, default=2048, help="neurons per GEMM block (bounds memory)")
     mp.add_argument("--backend", choices=("local", "ray"), default="local")
     mp.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: start a local one)")
     mp.add_argument("--force", action="store_true", help="recompute layers already in the store")

@@ -1,10 +1,22 @@
-"""The local backend of `interp.jobs.neuron_map`: layers one after another in this process."""
+"""The local backend of `interp.jobs.neuron_map`: layers one after another in this process.
+
+Decoding a layer (the GEMM and its reductions, on every core) and writing the previous one
+(building rows, Parquet encoding, fsync) overlap: one writer thread takes each decoded layer
+while the next is decoded, and at most one layer waits for it, so memory holds two layers'
+results at most. A write error stops the job at the next layer; layers whose markers were
+written are complete either way.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
 from tqdm.auto import tqdm
 
-from interp.jobs.neuron_map import map_layer, plan, vocab_strings
+from interp.jobs.neuron_map import decode_layer, existing_features, plan, vocab_strings, write_layer
 from interp.models.registry import store_model_name
 
 
@@ -26,18 +38,33 @@ def register_model(store, adapter, model: str, run_id: str) -> None:
     }], run_id=run_id)
 
 
+def _background_priority() -> None:
+    # The writer yields the cores to decoding and runs in its gaps (Linux threads take their
+    # own nice value; elsewhere this is a no-op).
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), int(os.environ.get("NICE", "10")))
+
+
 def run_local(store, models, config, run_id, summary, progress: bool, force: bool) -> None:
-    for spec in models:
-        adapter = load(spec)
-        model = store_model_name(spec if isinstance(spec, str) else adapter.name)
-        todo = plan(store, adapter.info, model, config, force)
-        layers = config.layers if config.layers is not None else range(adapter.info.n_layers)
-        summary.skipped[model] = [layer for layer in layers if layer not in todo]
-        summary.mapped[model] = []
-        if not todo:
-            continue
-        register_model(store, adapter, model, run_id)
-        vocab = vocab_strings(adapter)
-        for layer in tqdm(sorted(todo), desc=f"map-neurons {model}", unit="layer", disable=not progress):
-            map_layer(store, adapter, model, layer, todo[layer], config, run_id, vocab)
-            summary.mapped[model].append(layer)
+    with ThreadPoolExecutor(1, thread_name_prefix="map-neurons-writer", initializer=_background_priority) as writer:
+        for spec in models:
+            adapter = load(spec)
+            model = store_model_name(spec if isinstance(spec, str) else adapter.name)
+            todo = plan(store, adapter.info, model, config, force)
+            layers = config.layers if config.layers is not None else range(adapter.info.n_layers)
+            summary.skipped[model] = [layer for layer in layers if layer not in todo]
+            summary.mapped[model] = []
+            if not todo:
+                continue
+            register_model(store, adapter, model, run_id)
+            vocab = vocab_strings(adapter)
+            sites = {layer: adapter.sites(layer).mlp_hidden for layer in todo}
+            existing = existing_features(store, model, list(sites.values()))  # one read for the whole job
+            pending: Future | None = None
+            for layer in tqdm(sorted(todo), desc=f"map-neurons {model}", unit="layer", disable=not progress):
+                decoded = decode_layer(adapter, layer, todo[layer], config)
+                if pending is not None:
+                    summary.mapped[model].append(pending.result()["layer"])  # re-raises a failed write
+                pending = writer.submit(write_layer, store, model, sites[layer], layer, adapter.info.d_mlp, decoded,
+                                        config, run_id, vocab, existing.get(sites[layer]))
+            summary.mapped[model].append(pending.result()["layer"])

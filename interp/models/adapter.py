@@ -24,6 +24,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+import numpy as np
 import torch
 
 from interp.models.interventions import Intervention
@@ -93,6 +94,7 @@ class ModelAdapter:
         self.weights = ModelWeights(bridge, self.info.norm, self.info.act_fn, float(getattr(cfg, "eps", 1e-5)))
         self._hook_points = dict(bridge.hook_dict)
         self._hook_names = frozenset(self._hook_points)
+        self._vocab_strings = None
 
     @staticmethod
     def _info(name: str, cfg, tokenizer) -> ModelInfo:
@@ -203,6 +205,20 @@ class ModelAdapter:
 
     def decode(self, tokens) -> str:
         return self.tokenizer.decode([int(t) for t in torch.as_tensor(tokens).reshape(-1)])
+
+    def vocab_strings(self) -> np.ndarray:
+        """(d_vocab,) object array: the decoded string of every token id, as `decode` gives it (cached)."""
+        if self._vocab_strings is None:
+            ids = [[i] for i in range(self.info.d_vocab)]
+            backend = getattr(self.tokenizer, "backend_tokenizer", None)
+            if backend is not None and not getattr(self.tokenizer, "clean_up_tokenization_spaces", False):
+                # The Rust tokenizer decodes the whole vocabulary in a batch; `batch_decode` converts
+                # every id list to Python objects first (~10x slower).
+                strings = backend.decode_batch(ids, skip_special_tokens=False)
+            else:
+                strings = self.tokenizer.batch_decode(ids)
+            self._vocab_strings = np.array(strings, dtype=object)
+        return self._vocab_strings
 
     def token_id(self, token: str) -> int:
         """The id of `token` if it is exactly one token; else a ValueError showing its split."""
