@@ -54,3 +54,11 @@ test-all: setup browser
 
 clean-store:
 	rm -rf data/store
+
+# Inseq (for benchmarks/bench_reagent.py speed only) pins typeguard<=2.13.3, TransformerLens needs
+# >=4.2: it gets a venv of its own, with the same CPU torch.
+.venv-inseq:
+	$(PYTHON) -m venv .venv-inseq
+	.venv-inseq/bin/python -m pip install -q --upgrade "pip>=24"
+	.venv-inseq/bin/python -m pip install -q "torch==2.13.0"
+	.venv-inseq/bin/python -m pip install -q "torch==2.13.0" "inseq==0.7.1" "transformers==5.24.0"

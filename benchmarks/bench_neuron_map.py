@@ -32,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from interp.jobs.neuron_map import map_model  # noqa: E402
-from interp.methods.neuron_decoding import neuron_directions, prepare_directions  # noqa: E402
+from interp.methods.neuron_decoding import DecodeConfig, neuron_directions, prepare_directions  # noqa: E402
 from interp.methods.vocab_reduction import resolve_backend  # noqa: E402
 from interp.models import load_model  # noqa: E402
 from interp.store import Store  # noqa: E402
@@ -109,10 +109,20 @@ def main() -> None:
     print(f"SmolLM2-135M: {args.layers} layers x {info.d_mlp} neurons x {info.d_vocab} tokens, "
           f"{flop:.2e} FLOP, {args.threads} threads; reduction kernel: {kind}")
 
+    before = psutil.Process().memory_info().rss
+    for layer in range(info.n_layers):  # the bridge materialises each layer's weights on first access
+        neuron_directions(model.weights, layer, "down")
+    print(f"loaded model: {before / 2**20:.0f} MiB RSS; {(psutil.Process().memory_info().rss - before) / 2**20:.0f} MiB "
+          f"more once every layer's weights were read (a one-time cost of the model, not of the job)")
+
     # matmul, job, matmul, job, ... so that both see the same background load; medians compared.
     matmuls = [plain_matmul(model, args.layers)]
     jobs, roots, mems = [], [], []
     try:
+        # A 3-layer job first, from the same starting memory: its peak against the whole model's
+        # shows whether memory grows with the number of layers mapped.
+        _, short_mem, short_root = map_once(model, 3, args)
+        roots.append(short_root)
         for _ in range(args.repeats):
             seconds, mem, root = map_once(model, args.layers, args)
             jobs.append(seconds)
@@ -128,10 +138,16 @@ def main() -> None:
               f"= {flop / matmul / 1e9:.0f} GFLOP/s")
         print(f"job_time / matmul_time = {job / matmul:.3f}   (target <= 1.25)")
         peak = max(m.peak for m in mems)
-        bound = args.threads * 4 * args.chunk_size * 1024 + 4 * info.d_mlp * info.d_model
-        print(f"peak RSS during the jobs: {peak / 2**20:.0f} MiB, {(peak - mems[0].base) / 2**20:.0f} MiB above the "
-              f"loaded model ({mems[0].base / 2**20:.0f} MiB); stated working-set bound {bound / 2**20:.1f} MiB + two "
-              f"layers' rows (full logits of one layer would be {4 * info.d_mlp * info.d_vocab / 2**20:.0f} MiB)")
+        rows = min(args.chunk_size, info.d_mlp)
+        bound = args.threads * 4 * rows * DecodeConfig().vocab_block + 2 * 4 * info.d_mlp * info.d_model
+        base = short_mem.base
+        print(f"peak RSS during the whole-model jobs: {peak / 2**20:.0f} MiB, {(peak - base) / 2**20:.0f} MiB above the "
+              f"loaded model ({base / 2**20:.0f} MiB); a 3-layer job peaked {(short_mem.peak - base) / 2**20:.0f} MiB "
+              f"above it. "
+              f"Stated bound: decode working set {bound / 2**20:.1f} MiB + two layers' rows and Parquet buffers; "
+              f"the rest is allocator caches (full logits of one layer would be "
+              f"{4 * info.d_mlp * info.d_vocab / 2**20:.0f} MiB, of the whole model "
+              f"{4 * args.layers * info.d_mlp * info.d_vocab / 2**30:.1f} GiB)")
 
         rng = np.random.default_rng(0)
         picks = sorted(zip(rng.integers(0, args.layers, args.sample).tolist(),

@@ -3,12 +3,15 @@
     # faithfulness: confident sentence prefixes from IMDB, every method, Soft-NS / Soft-NC
     python benchmarks/bench_reagent.py faith --n 100 --workers 2 --budget-min 55
     python benchmarks/bench_reagent.py aggregate          # table + figure into the store
-    # speed: wall time per attributed token, ReAGent vs integrated gradients (and Inseq if present)
-    python benchmarks/bench_reagent.py speed --n 4
+    # speed: wall time per attributed token, ReAGent vs integrated gradients, and vs Inseq's
+    # ReAGent (Spearman of the importances) when .venv-inseq exists (make .venv-inseq)
+    python benchmarks/bench_reagent.py speed --n 10
 
 `faith` writes one record per prompt to the store's ``results`` table (name
 ``reagent_faithfulness_records:<tag>``) as it goes, so a run cut short by its time budget still
-aggregates; `aggregate` writes ``reagent_faithfulness`` (keys ``<tag>:table`` and ``<tag>:figure``).
+aggregates, and a rerun with the same --tag resumes (a tag holds one setting); `aggregate` writes
+``reagent_faithfulness`` (keys ``<tag>:table``, ``<tag>:paired`` and ``<tag>:figure``); `speed`
+writes ``reagent_speed`` (key ``<tag>``).
 """
 
 from __future__ import annotations
@@ -17,48 +20,26 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import re
+import sys
 import time
-from dataclasses import replace
+from pathlib import Path
 from queue import Empty
 
 import numpy as np
 import torch
 
-METHODS = ("reagent", "reagent_minmax", "occlusion", "integrated_gradients", "input_x_gradient", "gradient_norm",
-           "attention_last", "attention_rollout", "random")
-RECORDS, SUMMARY = "reagent_faithfulness_records", "reagent_faithfulness"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def confident_prefixes(adapter, n: int, min_len: int = 11, max_len: int = 20, threshold: float = 0.5,
-                       seed: int = 0) -> list[dict]:
-    """Sentence prefixes from IMDB reviews (BOS + 10..19 tokens) whose greedy next token has p > threshold."""
-    from interp.corpus import load_documents
-
-    rng = np.random.default_rng(seed)
-    docs = load_documents("imdb")
-    out: list[dict] = []
-    for start in range(0, len(docs), 64):
-        sentences = []
-        for j in rng.permutation(len(docs))[start : start + 64]:
-            parts = [s for s in re.split(r"(?<=[.!?])\s+", docs[j].text) if len(s.split()) >= 14]
-            if parts:
-                sentences.append(parts[int(rng.integers(len(parts)))])
-        ids = [[adapter.info.bos_token_id] + adapter.tokenizer(s, add_special_tokens=False)["input_ids"][: max_len]
-               for s in sentences]
-        ids = torch.tensor([r for r in ids if len(r) > max_len])
-        probs = torch.softmax(adapter.logits(ids).float(), -1)  # (batch, pos, vocab)
-        for row, p in zip(ids, probs):
-            for end in range(min_len, max_len + 1):  # prefix = row[:end], prediction at end - 1
-                top = p[end - 1].max()
-                if top > threshold:
-                    prefix = row[:end]
-                    out.append({"tokens": prefix.tolist(), "prompt": adapter.decode(prefix[1:]),
-                                "target": int(p[end - 1].argmax()), "p": float(top)})
-                    break
-            if len(out) >= n:
-                return out
-    return out
+from interp.methods.faithfulness_benchmark import (  # noqa: E402
+    RECORDS,
+    SUMMARY,
+    confident_prefixes,
+    evaluate_prompt,
+    bootstrap_interval,
+    paired_differences,
+    stored_records,
+    summarise,
+)
 
 
 def _configs(args):
@@ -69,14 +50,6 @@ def _configs(args):
     return (ReagentConfig(num_probes=args.probes, max_probe_steps=args.steps),
             BaselineConfig(n_steps=args.ig_steps, internal_batch_size=args.ig_steps),
             FaithfulnessConfig(n_samples=args.masks))
-
-
-def _minmax(adapter, result) -> torch.Tensor:
-    from interp.methods.attribution_targets import special_mask
-    from interp.methods.reagent import aggregate_probes
-
-    return aggregate_probes(torch.tensor(result.extra["probe_scores"]), torch.tensor(result.extra["converged"]),
-                            ~special_mask(adapter, result.token_ids), "minmax")
 
 
 def _settings(args) -> dict:
@@ -102,9 +75,6 @@ def _worker(shard: int, args, prompts: list[dict], queue, run_id: str, deadline:
     import warnings
 
     torch.set_num_threads(1)
-    from interp.methods.attribution import METHODS as FNS
-    from interp.methods.attribution_targets import TokenTarget
-    from interp.methods.faithfulness import faithfulness
     from interp.models import load_model
     from interp.store import Store
 
@@ -116,23 +86,8 @@ def _worker(shard: int, args, prompts: list[dict], queue, run_id: str, deadline:
             i = queue.get(timeout=1)
         except Empty:  # every prompt taken
             break
-        item = prompts[i]
-        tokens = torch.tensor(item["tokens"])
-        target = TokenTarget(item["target"], label=f"p({adapter.decode([item['target']])!r})")
-        record = {"prompt": item["prompt"], "target": target.label, "target_id": item["target"], "p": item["p"],
-                  "tokens": item["tokens"], "n_tokens": len(tokens), "settings": _settings(args), "methods": {}}
-        for name in METHODS:
-            t0, c0 = time.perf_counter(), time.process_time()
-            if name == "reagent_minmax":  # the same probes, importance = min-max(s) instead of softmax(s)
-                result = replace(result, method=name, scores=_minmax(adapter, result))
-            else:
-                cfg = reagent_cfg if name == "reagent" else replace(base_cfg, seed=i)
-                result = FNS[name](adapter, tokens, target, cfg)
-            seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
-            faith = faithfulness(adapter, result, target, replace(faith_cfg, seed=i)).to_dict()
-            record["methods"][name] = {**faith, "seconds": seconds, "cpu_seconds": cpu_seconds,
-                                       "converged": result.extra.get("converged_probes"),
-                                       "scores": result.scores.tolist()}
+        record = evaluate_prompt(adapter, prompts[i], i, reagent_cfg, base_cfg, faith_cfg)
+        record["settings"] = _settings(args)
         store.write("results", [{"name": f"{RECORDS}:{args.tag}", "key": f"{i:04d}", "payload": record}], run_id=run_id)
         print(f"[{shard}] prompt {i} done", flush=True)
 
@@ -167,71 +122,107 @@ def faith(args) -> None:
     aggregate(args)
 
 
-def _bootstrap(values: np.ndarray, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), size=(n_boot, len(values)))].mean(1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
 def aggregate(args) -> None:
-    import pandas as pd
-
     from interp.store import Store
     from interp.viz.attribution import faithfulness_figure
 
     store = Store()
-    records = store.read("results", where={"name": f"{RECORDS}:{args.tag}"})
-    payloads = [json.loads(p) for p in records["payload"]]
-    rows = []
-    for name in METHODS:
-        per = [p["methods"][name] for p in payloads if name in p["methods"]]
-        if not per:
-            continue
-        row = {"method": name, "n": len(per)}
-        for metric in ("soft_ns", "soft_nc"):
-            v = np.array([r[metric] for r in per])
-            row[metric] = float(v.mean())
-            row[f"{metric}_lo"], row[f"{metric}_hi"] = _bootstrap(v)
-        for metric in ("comp@0.2", "suff@0.2", "seconds"):
-            row[metric] = float(np.mean([r[metric] for r in per]))
-        if name == "reagent":
-            row["converged_share"] = float(np.mean([r["converged"] > 0 for r in per]))
-        rows.append(row)
-    table = pd.DataFrame(rows).sort_values("soft_ns", ascending=False)
+    records = stored_records(store, args.tag)
+    if not records:
+        raise SystemExit(f"no records under tag {args.tag!r}: run `faith` first")
+    table, paired = summarise(records), paired_differences(records)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    run_id = store.start_run("bench_reagent aggregate", {"records": len(payloads), "tag": args.tag})
-    fig = faithfulness_figure(table, title=f"Faithfulness on SmolLM2-135M, {len(payloads)} IMDB prefixes")
+    print("\nReAGent minus each method, per prompt (95% bootstrap interval; wins = share of prompts where ReAGent is higher):")
+    print(paired.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    run_id = store.start_run("bench_reagent aggregate", {"records": len(records), "tag": args.tag})
+    fig = faithfulness_figure(table, title=f"Faithfulness on SmolLM2-135M, {len(records)} IMDB prefixes")
     store.write("results", [{"name": SUMMARY, "key": f"{args.tag}:table", "payload": table.to_dict("records")},
+                            {"name": SUMMARY, "key": f"{args.tag}:paired", "payload": paired.to_dict("records")},
                             {"name": SUMMARY, "key": f"{args.tag}:figure", "payload": fig.to_json()}], run_id=run_id)
     store.finish_run(run_id, "done")
 
 
 def speed(args) -> None:
+    """ReAGent vs IG wall time per attributed token on the same prompts (and vs Inseq's ReAGent)."""
     from interp.methods.attribution_baselines import integrated_gradients
     from interp.methods.attribution_targets import TokenTarget
     from interp.methods.reagent import reagent
     from interp.models import load_model
+    from interp.store import Store
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     adapter = load_model(args.model)
-    prompts = confident_prefixes(adapter, args.n, seed=args.seed + 1)
+    prompts = confident_prefixes(adapter, args.n, seed=args.seed + 1)  # not the faithfulness prompts
     reagent_cfg, base_cfg, _ = _configs(args)
-    times, steps, converged = {"reagent": 0.0, "integrated_gradients": 0.0}, [], []
+    times, steps, converged, ours = {"reagent": [], "integrated_gradients": []}, [], [], []
     for item in prompts:
         tokens = torch.tensor(item["tokens"])
         target = TokenTarget(item["target"])
         for name, fn, cfg in (("reagent", reagent, reagent_cfg), ("integrated_gradients", integrated_gradients, base_cfg)):
             t0 = time.perf_counter()
             result = fn(adapter, tokens, target, cfg)
-            times[name] += time.perf_counter() - t0
+            times[name].append(time.perf_counter() - t0)
             if name == "reagent":
                 steps += result.extra["steps"]
                 converged.append(result.extra["converged_probes"])
+                ours.append(result.scores.tolist())
     n = len(prompts)  # one attributed (target) token per prompt
-    print(f"settings: reagent {reagent_cfg}, IG n_steps={base_cfg.n_steps}")
+    r_time, ig_time = float(np.sum(times["reagent"])), float(np.sum(times["integrated_gradients"]))
+    print(f"settings: reagent {reagent_cfg}, IG n_steps={base_cfg.n_steps}, {args.threads} threads, {n} prompts")
     print(f"reagent probe steps: mean {np.mean(steps):.1f}, max {max(steps)}; converged probes per prompt {converged}")
-    print(f"per attributed token: reagent {times['reagent'] / n:.2f} s, IG {times['integrated_gradients'] / n:.2f} s, "
-          f"ratio {times['reagent'] / times['integrated_gradients']:.1f}x IG over {n} prompts")
+    print(f"per attributed token: reagent {r_time / n:.2f} s, IG {ig_time / n:.2f} s -> ratio {r_time / ig_time:.2f}x IG "
+          f"(target <= 20x)")
+    summary = {"n": n, "threads": args.threads, "reagent_s": r_time / n, "ig_s": ig_time / n, "ratio_vs_ig": r_time / ig_time,
+               "mean_probe_steps": float(np.mean(steps)), "settings": _settings(args)}
+    inseq = _inseq(args, prompts, reagent_cfg)
+    if inseq is not None:
+        rhos = [_spearman(a, b, t) for a, b, t in zip(ours, inseq["scores"], prompts)]
+        lo, hi = bootstrap_interval(rhos)
+        summary.update(inseq_version=inseq["version"], inseq_s=inseq["seconds"] / n,
+                       ratio_inseq_vs_ours=inseq["seconds"] / r_time, spearman_mean=float(np.mean(rhos)),
+                       spearman_lo=lo, spearman_hi=hi, inseq_same_tokens=inseq["same_tokens"])
+        print(f"Inseq {inseq['version']} reagent (uniform replacement, same settings): {inseq['seconds'] / n:.2f} s per "
+              f"attributed token -> Inseq / interp = {inseq['seconds'] / r_time:.2f}; Spearman of the importances "
+              f"(attributable tokens) mean {np.mean(rhos):.3f} [{lo:.3f}, {hi:.3f}]; "
+              f"{inseq['same_tokens']}/{n} prompts tokenised identically")
+    store = Store()
+    run_id = store.start_run("bench_reagent speed", summary)
+    store.write("results", [{"name": "reagent_speed", "key": args.tag, "payload": summary}], run_id=run_id)
+    store.finish_run(run_id, "done")
+
+
+def _spearman(ours, theirs, item) -> float:
+    from scipy.stats import spearmanr
+
+    keep = slice(1, len(item["tokens"]))  # position 0 is BOS: never attributable in interp
+    return float(spearmanr(np.asarray(ours)[keep], np.asarray(theirs)[keep]).statistic)
+
+
+def _inseq(args, prompts, reagent_cfg) -> dict | None:
+    """Inseq's ReAGent on `prompts` in its own venv (see inseq_reagent.py), or None if that venv is missing."""
+    import subprocess
+    import tempfile
+
+    from interp.paths import models_dir
+
+    python = Path(args.inseq_python)
+    if not python.exists():
+        print(f"Inseq not compared: {python} is missing (make .venv-inseq creates it)")
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        inp, out = Path(tmp) / "in.json", Path(tmp) / "out.json"
+        inp.write_text(json.dumps({
+            "model_dir": str(models_dir() / args.model), "threads": args.threads,
+            "settings": {"num_probes": reagent_cfg.num_probes, "max_probe_steps": reagent_cfg.max_probe_steps,
+                         "keep_top_n": reagent_cfg.keep_top_n, "stopping_condition_top_k": reagent_cfg.top_k,
+                         "replacing_ratio": reagent_cfg.replacing_ratio},
+            "prompts": [{"tokens": p["tokens"], "target": p["target"]} for p in prompts]}))
+        script = Path(__file__).with_name("inseq_reagent.py")
+        subprocess.run([str(python), str(script), str(inp), str(out)], check=True)
+        found = json.loads(out.read_text())
+    results = found["results"]
+    return {"version": found["inseq"], "seconds": float(sum(r["seconds"] for r in results)),
+            "scores": [r["scores"] for r in results], "same_tokens": sum(r["same_tokens"] for r in results)}
 
 
 def main() -> None:
@@ -251,7 +242,10 @@ def main() -> None:
     f.set_defaults(func=faith)
     sub.add_parser("aggregate").set_defaults(func=aggregate)
     s = sub.add_parser("speed")
-    s.add_argument("--n", type=int, default=4)
+    s.add_argument("--n", type=int, default=10)
+    s.add_argument("--threads", type=int, default=2)
+    s.add_argument("--inseq-python", default=str(Path(__file__).resolve().parent.parent / ".venv-inseq/bin/python"),
+                   help="python of a venv with inseq (make .venv-inseq); compared when it exists")
     s.set_defaults(func=speed)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -42,7 +42,7 @@ def _background_priority() -> None:
     # The writer yields the cores to decoding and runs in its gaps (Linux threads take their
     # own nice value; elsewhere this is a no-op).
     with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), int(os.environ.get("NICE", "10")))
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 def run_local(store, models, config, run_id, summary, progress: bool, force: bool) -> None:

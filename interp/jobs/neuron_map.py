@@ -22,11 +22,12 @@ supersede a killed attempt's, a job killed at any point (even ``kill -9``) and r
 the same content as an uninterrupted run.
 
 Memory: the model, plus the working set of `decode_directions` (per thread one
-``(chunk_size, vocab_block)`` fp32 block of logits, 8 MiB at the defaults, see
-`DecodeConfig.vocab_block`), plus one layer's direction matrix (``4 * d_mlp * d_model``
-bytes), and the top/bottom-k results and store rows of at most two layers (the one being
-written while the next is decoded; ``O(d_mlp * top_k)``, a few MiB each); never a layer's
-``(d_mlp, d_vocab)`` logits (288 MiB for SmolLM2).
+``(min(chunk_size, d_mlp), vocab_block)`` fp32 block of logits, 24 MiB for SmolLM2, see
+`DecodeConfig.vocab_block`), plus one layer's direction matrix and its normalised copy
+(``2 * 4 * d_mlp * d_model`` bytes), and the top/bottom-k results and store rows of at most
+two layers (the one being written while the next is decoded; ``O(d_mlp * top_k)``, a few MiB
+each); never a layer's ``(d_mlp, d_vocab)`` logits (288 MiB for SmolLM2). The bound does not
+grow with the number of layers or models; `benchmarks/bench_neuron_map.py` measures it.
 
 Backends: ``local`` (this process) or ``ray`` (a Ray task per layer; workers load the model
 by name themselves and write straight into the store; only small summaries come back).

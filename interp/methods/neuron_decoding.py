@@ -67,9 +67,10 @@ class DecodeConfig:
     chunk_size: int = 2048
     """Neurons per GEMM (a whole layer of most small models: W_U is then read once per layer)."""
     vocab_block: int = 4096
-    """Tokens per GEMM. Working set: one (chunk_size, vocab_block) fp32 block of logits,
-    ``4 chunk vocab_block`` bytes (32 MiB at the defaults), plus the kept tokens; the torch
-    backend instead holds three (256, vocab_block) blocks per thread (12 MiB each)."""
+    """Tokens per GEMM. Working set per thread (``torch.get_num_threads()`` of them): one
+    ``(min(chunk_size, n), vocab_block)`` fp32 block of logits, ``4 chunk vocab_block`` bytes
+    (24 MiB for SmolLM2's 1536 neurons a layer), plus the kept tokens and sums of a chunk; the
+    torch backend instead holds three (256, vocab_block) blocks per thread (12 MiB)."""
     backend: str = "auto"
     """Block reduction: 'kernel' (fused C, `interp.methods.kernels`), 'torch', or 'auto' (the
     kernel where a C compiler builds it, else torch); results agree up to float rounding."""
