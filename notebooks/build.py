@@ -188,6 +188,32 @@ from interp.methods.faithfulness import FaithfulnessConfig, faithfulness
 target = resolve_target(model, results["reagent"].token_ids, None)
 pd.DataFrame({m: faithfulness(model, r, target, FaithfulnessConfig(n_samples=4)).to_dict()
               for m, r in results.items()}).T.round(3)""",
+        "## The benchmark\nConfident next tokens after IMDB sentence prefixes, every method, Soft-NS / "
+        "Soft-NC means with 95% bootstrap intervals over prompts. Here on three prompts with light "
+        "settings; `benchmarks/bench_reagent.py faith` runs 110 at the paper's settings and stores them.",
+        """\
+from interp.methods.attribution_baselines import BaselineConfig
+from interp.methods.faithfulness_benchmark import confident_prefixes, evaluate_prompt, summarise
+
+prompts = confident_prefixes(model, 3)
+records = [evaluate_prompt(model, item, i, ReagentConfig(num_probes=8, max_probe_steps=100),
+                           BaselineConfig(n_steps=16), FaithfulnessConfig(n_samples=4))
+           for i, item in enumerate(prompts)]
+summarise(records).round(3)""",
+        "The stored full benchmark, when this store has one (table, figure, and ReAGent minus each "
+        "method per prompt):",
+        """\
+from interp.methods.faithfulness_benchmark import paired_differences, stored_records, stored_summary
+from interp.viz.attribution import faithfulness_figure
+
+found = stored_summary(store)
+if found is None:
+    print("no stored benchmark: python benchmarks/bench_reagent.py faith --n 110, then ... aggregate")
+else:
+    tag, table = found
+    display(faithfulness_figure(table, title=f"Faithfulness over {int(table['n'].max())} prompts ({tag})"))
+    display(table.round(3))
+    display(paired_differences(stored_records(store, tag)).round(3))""",
     ],
     "06_complexity": [
         "# Feature complexity\n\nHow much computation a feature needs (Fel et al.): how well each "

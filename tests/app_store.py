@@ -104,7 +104,11 @@ def populate(root, n_layers: int = 3, n_neurons: int = 40, examples: bool = True
     store.write("results", [{"name": "reagent_faithfulness", "key": "demo:table", "payload": [
         {"method": m, "n": 2, "soft_ns": ns, "soft_ns_lo": ns - 0.1, "soft_ns_hi": ns + 0.1,
          "soft_nc": nc, "soft_nc_lo": nc - 0.1, "soft_nc_hi": nc + 0.1}
-        for m, ns, nc in (("reagent", 0.4, 0.5), ("random", 0.1, 0.2))]}], run_id=run)
+        for m, ns, nc in (("reagent", 0.4, 0.5), ("random", 0.1, 0.2))]},
+        {"name": "reagent_faithfulness", "key": "demo:paired", "payload": [
+            {"method": "random", "n": 2, "soft_ns_diff": 0.3, "soft_ns_diff_lo": 0.1, "soft_ns_diff_hi": 0.5,
+             "soft_ns_wins": 1.0, "soft_nc_diff": 0.3, "soft_nc_diff_lo": 0.1, "soft_nc_diff_hi": 0.5,
+             "soft_nc_wins": 1.0}]}], run_id=run)
     store.finish_run(run, "done")
 
     run = store.start_run("interp obsprop", {"observable": "' she' - ' he'"}, seed=0)

@@ -170,6 +170,8 @@ def test_method_pages_render_their_figures(run_page, store_root):
     assert faith.loc["reagent", "soft_ns_lo"] <= 0.42 + 1e-9 and faith.loc["reagent", "soft_ns_hi"] >= 0.50 - 1e-9
     assert len(attribution.get("plotly_chart")) == 3  # faithfulness, benchmark faithfulness, a prompt's heatmap
     assert list(attribution.dataframe[1].value["method"]) == ["reagent", "random"]
+    paired = attribution.dataframe[2].value  # ReAGent minus each method, per prompt
+    assert list(paired["method"]) == ["random"] and paired["soft_ns_diff"].iloc[0] == pytest.approx(0.3)
     complexity = run_page("complexity", store_root)
     assert len(complexity.get("plotly_chart")) == 3  # distribution, importance, curves
     circuits = run_page("circuits", store_root)

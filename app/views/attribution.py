@@ -20,7 +20,8 @@ if not summary.empty:
     st.caption("Over the prompts attributed by `interp attribute` (95% bootstrap intervals)")
     st.plotly_chart(attribution_viz.faithfulness_figure(summary), width="stretch")
     st.dataframe(summary.round(4), hide_index=True, width="stretch")
-for row in benchmark.itertuples():
+order = {"table": 0, "paired": 1}  # each benchmark's summary, then its paired comparison
+for row in sorted(benchmark.itertuples(), key=lambda r: (r.key.rsplit(":", 1)[0], order.get(r.key.split(":")[-1], 2))):
     if row.key.split(":")[-1] == "table" and isinstance(row.payload, list) and row.payload:
         table = pd.DataFrame(row.payload)
         st.caption(f"ReAGent benchmark `{row.key}` (benchmarks/bench_reagent.py)")
@@ -28,6 +29,10 @@ for row in benchmark.itertuples():
             st.plotly_chart(attribution_viz.faithfulness_figure(table, title="Faithfulness (benchmark)"),
                             width="stretch", key=f"bench-{row.key}")
         st.dataframe(table.round(4), hide_index=True, width="stretch")
+    elif row.key.split(":")[-1] == "paired" and isinstance(row.payload, list) and row.payload:
+        st.caption(f"`{row.key}`: ReAGent minus each method, paired per prompt (95% bootstrap interval; "
+                   "wins = share of prompts where ReAGent scores higher)")
+        st.dataframe(pd.DataFrame(row.payload).round(4), hide_index=True, width="stretch")
 if summary.empty and benchmark.empty:
     st.info("The stored attributions carry no faithfulness scores; `interp attribute` computes them.")
 
