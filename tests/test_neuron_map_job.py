@@ -130,6 +130,20 @@ def test_kill_9_mid_job_then_rerun_gives_the_uninterrupted_content(tmp_path, tin
     _assert_same_store(killed, whole)
 
 
+def test_kernel_and_torch_reductions_fill_the_store_alike(tmp_path, tiny_dirs):
+    kernel, torch_ops = Store(tmp_path / "kernel"), Store(tmp_path / "torch")
+    for store, reduction in ((kernel, "kernel"), (torch_ops, "torch")):
+        map_models(store, [str(tiny_dirs["llama"])], MapConfig(directions=("up", "down"), top_k=5, reduction=reduction),
+                   progress=False)
+    a, b = _content(kernel, "feature_tokens"), _content(torch_ops, "feature_tokens")
+    assert a["token_id"].tolist() == b["token_id"].tolist()
+    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-5)
+    fa, fb = (s.features(model="llama").sort_values(["site", "index"]) for s in (kernel, torch_ops))
+    assert np.allclose(fa["specialisation"], fb["specialisation"], rtol=1e-5)
+    with pytest.raises(ValueError, match="'simd'"):
+        MapConfig(reduction="simd")
+
+
 def test_several_models_in_one_job(tmp_path, tiny_dirs):
     store = Store(tmp_path / "store")
     summary = map_models(store, [str(tiny_dirs["gpt2"]), str(tiny_dirs["neox"])], MapConfig(top_k=2), progress=False)

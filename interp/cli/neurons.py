@@ -30,7 +30,9 @@ def register(subparsers) -> None:
     mp.add_argument("--directions", type=_csv, default=("down",), help="comma-separated: up,gate,down (default down)")
     mp.add_argument("--variants", type=_csv, default=("folded",), help="comma-separated: folded,raw (default folded)")
     mp.add_argument("--chunk-size", type=int, default=2048, help="neurons per GEMM block (bounds memory)")
-    mp.add_argument("--backend", choices=("local", "ray"), default="local")
+    mp.add_argument("--reduction", choices=("auto", "kernel", "torch"), default="auto",
+                    help="top-k/softmax reduction: the fused C kernel (auto: where a C compiler builds it) or torch ops")
+    mp.add_argument("--backend", choices=("local", "ray"), default="local", help="where the layers run")
     mp.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: start a local one)")
     mp.add_argument("--force", action="store_true", help="recompute layers already in the store")
     _store_arg(mp)
@@ -101,7 +103,7 @@ def _map(args) -> int:
     from interp.jobs.neuron_map import MapConfig, map_models, parse_layers
 
     config = MapConfig(directions=args.directions, variants=args.variants, top_k=args.top_k,
-                       chunk_size=args.chunk_size, layers=parse_layers(args.layers))
+                       chunk_size=args.chunk_size, layers=parse_layers(args.layers), reduction=args.reduction)
     summary = map_models(_open(args), args.model, config, backend=args.backend, ray_address=args.ray_address,
                          force=args.force)
     for model in summary.mapped:

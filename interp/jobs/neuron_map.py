@@ -69,6 +69,8 @@ class MapConfig:
     """Neurons per GEMM chunk (with `DecodeConfig.vocab_block`, bounds the working set)."""
     layers: tuple[int, ...] | None = None
     """Layers to map (None: all)."""
+    reduction: str = "auto"
+    """Block reduction of the decoding: auto, kernel or torch (`DecodeConfig.backend`)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "directions", tuple(self.directions))
@@ -81,7 +83,7 @@ class MapConfig:
                 raise ValueError(f"unknown decoding variant {v!r}; valid: {', '.join(VARIANTS)}")
         if not self.directions or not self.variants:
             raise ValueError("directions and variants must each name at least one value")
-        DecodeConfig(top_k=self.top_k, chunk_size=self.chunk_size)  # validates both
+        DecodeConfig(top_k=self.top_k, chunk_size=self.chunk_size, backend=self.reduction)  # validates all three
         if self.layers is not None:
             object.__setattr__(self, "layers", tuple(int(layer) for layer in self.layers))
 
@@ -147,7 +149,7 @@ def decode_layer(adapter, layer: int, units: Sequence[tuple[str, str]], config: 
     decoded = {}
     for direction, variant in units:
         w = neuron_directions(adapter.weights, layer, direction)
-        cfg = DecodeConfig(top_k=config.top_k, variant=variant, chunk_size=config.chunk_size)
+        cfg = DecodeConfig(top_k=config.top_k, variant=variant, chunk_size=config.chunk_size, backend=config.reduction)
         decoded[f"{direction}/{variant}"] = decode_directions(w, adapter.weights.W_U, adapter.weights.final_norm, cfg)
     return decoded
 
