@@ -66,12 +66,6 @@ static void merge(float *st, float m, float z, float s) {
     }
 }
 
-/* Move running (M, Z, S) to the reference m >= M (the sums then stay finite). */
-static void rebase(float *st, float m) {
-    if (m <= st[0]) return;
-    float sh = st[0] - m, f = expf(sh);
-    st[2] = f * (st[2] + sh * st[1]); st[1] = f * st[1]; st[0] = m;
-}
 
 /* Insert the elements of x[0..n) that beat the heaps' roots (the scalar, rare part of pass 1). */
 static void candidates(const float *x, int n, int64_t first, int k, float *tv, int64_t *ti,
@@ -96,6 +90,13 @@ static Sums sums_generic(const float *x, int64_t w, float mx, float mn) {
 }
 
 #if VOCAB_REDUCE_AVX512
+/* Move running (M, Z, S) to the reference m >= M (the sums then stay finite). */
+static void rebase(float *st, float m) {
+    if (m <= st[0]) return;
+    float sh = st[0] - m, f = expf(sh);
+    st[2] = f * (st[2] + sh * st[1]); st[1] = f * st[1]; st[0] = m;
+}
+
 /* exp(d) = 2^t, t = d log2(e) = n + f with n an integer and |f| <= 1/2: 2^f by a degree-5
  * polynomial (least squares in relative error on [-1/2, 1/2]: max error 1.8e-7), times 2^n by
  * scalef, which also takes large negative d to 0. Rounding t costs a relative error of about
@@ -181,36 +182,40 @@ static int floors_avx512(const float *x, int64_t w, int k, float *ftop, float *f
     return 1;
 }
 
+/* One vector y = x[q..q+16) of pass 1: insert the lanes that beat a heap's root (or its floor
+ * while the heap fills: ftop, fbot; -inf for none) and refresh the broadcast thresholds. */
+static inline void scan_step(const float *x, int64_t q, __m512 y, int64_t offset, int k, float *tv, int64_t *ti,
+                             float *bv, int64_t *bi, float ftop, float fbot, __m512 *ttop, __m512 *tbot) {
+    unsigned hit = _mm512_cmp_ps_mask(y, *ttop, _CMP_GT_OQ);
+    if (hit) {
+        for (; hit; hit &= hit - 1) {
+            int a = __builtin_ctz(hit);
+            if (x[q + a] > tv[0]) heap_replace(tv, ti, k, x[q + a], offset + q + a);
+        }
+        *ttop = _mm512_set1_ps(tv[0] > ftop ? tv[0] : ftop);
+    }
+    hit = _mm512_cmp_ps_mask(y, *tbot, _CMP_LT_OQ);
+    if (hit) {
+        for (; hit; hit &= hit - 1) {
+            int a = __builtin_ctz(hit);
+            if (-x[q + a] > bv[0]) heap_replace(bv, bi, k, -x[q + a], offset + q + a);
+        }
+        *tbot = _mm512_set1_ps(-(bv[0] > fbot ? bv[0] : fbot));
+    }
+}
+
 /* Pass 1: row max / min and heap candidates, 16 logits per compare; only the lanes that beat
  * a heap's root (or the filter floor, while the heap fills) are visited: the root only rises,
  * so a lane may no longer beat it. */
 static void scan_avx512(const float *x, int64_t w, int64_t offset, int k, float *tv, int64_t *ti,
                         float *bv, int64_t *bi, float *mx, float *mn, float ftop, float fbot) {
     __m512 vmax = _mm512_set1_ps(-INFINITY), vmin = _mm512_set1_ps(INFINITY);
-    float gt = tv[0] > ftop ? tv[0] : ftop, gb = bv[0] > fbot ? bv[0] : fbot;
-    __m512 ttop = _mm512_set1_ps(gt), tbot = _mm512_set1_ps(-gb);
+    __m512 ttop = _mm512_set1_ps(tv[0] > ftop ? tv[0] : ftop), tbot = _mm512_set1_ps(-(bv[0] > fbot ? bv[0] : fbot));
     int64_t q = 0;
     for (; q + 16 <= w; q += 16) {
         __m512 y = _mm512_loadu_ps(x + q);
         vmax = _mm512_max_ps(vmax, y); vmin = _mm512_min_ps(vmin, y);
-        unsigned hit = _mm512_cmp_ps_mask(y, ttop, _CMP_GT_OQ);
-        if (hit) {
-            for (; hit; hit &= hit - 1) {
-                int a = __builtin_ctz(hit);
-                if (x[q + a] > tv[0]) heap_replace(tv, ti, k, x[q + a], offset + q + a);
-            }
-            gt = tv[0] > ftop ? tv[0] : ftop;
-            ttop = _mm512_set1_ps(gt);
-        }
-        hit = _mm512_cmp_ps_mask(y, tbot, _CMP_LT_OQ);
-        if (hit) {
-            for (; hit; hit &= hit - 1) {
-                int a = __builtin_ctz(hit);
-                if (-x[q + a] > bv[0]) heap_replace(bv, bi, k, -x[q + a], offset + q + a);
-            }
-            gb = bv[0] > fbot ? bv[0] : fbot;
-            tbot = _mm512_set1_ps(-gb);
-        }
+        scan_step(x, q, y, offset, k, tv, ti, bv, bi, ftop, fbot, &ttop, &tbot);
     }
     float hi = _mm512_reduce_max_ps(vmax), lo = _mm512_reduce_min_ps(vmin);
     for (int64_t a = q; a < w; a++) { hi = x[a] > hi ? x[a] : hi; lo = x[a] < lo ? x[a] : lo; }
@@ -235,22 +240,7 @@ static int fused_avx512(const float *x, int64_t w, int64_t offset, int k, float 
     for (int64_t q = 0; q < w; q += 16) {
         __m512 y = _mm512_loadu_ps(x + q);
         vmax = _mm512_max_ps(vmax, y); vmin = _mm512_min_ps(vmin, y);
-        unsigned hit = _mm512_cmp_ps_mask(y, ttop, _CMP_GT_OQ);
-        if (hit) {
-            for (; hit; hit &= hit - 1) {
-                int a = __builtin_ctz(hit);
-                if (x[q + a] > tv[0]) heap_replace(tv, ti, k, x[q + a], offset + q + a);
-            }
-            ttop = _mm512_set1_ps(tv[0]);
-        }
-        hit = _mm512_cmp_ps_mask(y, tbot, _CMP_LT_OQ);
-        if (hit) {
-            for (; hit; hit &= hit - 1) {
-                int a = __builtin_ctz(hit);
-                if (-x[q + a] > bv[0]) heap_replace(bv, bi, k, -x[q + a], offset + q + a);
-            }
-            tbot = _mm512_set1_ps(-bv[0]);
-        }
+        scan_step(x, q, y, offset, k, tv, ti, bv, bi, -INFINITY, -INFINITY, &ttop, &tbot);
         __m512 d = _mm512_sub_ps(y, vr);
         __m512 e = exp_avx512(d);
         __m512 inv = _mm512_rcp14_ps(e);
@@ -271,6 +261,7 @@ static int fused_avx512(const float *x, int64_t w, int64_t offset, int k, float 
 }
 #endif
 
+#if !VOCAB_REDUCE_AVX512
 static void scan_generic(const float *x, int64_t w, int64_t offset, int k, float *tv, int64_t *ti,
                          float *bv, int64_t *bi, float *mx, float *mn) {
     float hi = -INFINITY, lo = INFINITY;
@@ -278,6 +269,7 @@ static void scan_generic(const float *x, int64_t w, int64_t offset, int k, float
     candidates(x, (int)w, offset, k, tv, ti, bv, bi);
     *mx = hi; *mn = lo;
 }
+#endif
 
 void reduce_block(const float *L, int64_t c, int64_t w, int64_t ld, int64_t offset, int k,
                   float *top, int64_t *top_id, float *bot, int64_t *bot_id, float *stats) {
