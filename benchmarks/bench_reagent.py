@@ -176,15 +176,17 @@ def speed(args) -> None:
                "mean_probe_steps": float(np.mean(steps)), "settings": _settings(args)}
     inseq = _inseq(args, prompts, reagent_cfg)
     if inseq is not None:
+        m = len(inseq["scores"])  # prompts Inseq finished, compared against ours on the same prompts
         rhos = [_spearman(a, b, t) for a, b, t in zip(ours, inseq["scores"], prompts)]
         lo, hi = bootstrap_interval(rhos)
-        summary.update(inseq_version=inseq["version"], inseq_s=inseq["seconds"] / n,
-                       ratio_inseq_vs_ours=inseq["seconds"] / r_time, spearman_mean=float(np.mean(rhos)),
-                       spearman_lo=lo, spearman_hi=hi, inseq_same_tokens=inseq["same_tokens"])
-        print(f"Inseq {inseq['version']} reagent (uniform replacement, same settings): {inseq['seconds'] / n:.2f} s per "
-              f"attributed token -> Inseq / interp = {inseq['seconds'] / r_time:.2f}; Spearman of the importances "
-              f"(attributable tokens) mean {np.mean(rhos):.3f} [{lo:.3f}, {hi:.3f}]; "
-              f"{inseq['same_tokens']}/{n} prompts tokenised identically")
+        theirs, mine = float(np.sum(inseq["seconds"])), float(np.sum(times["reagent"][:m]))
+        summary.update(inseq_version=inseq["version"], inseq_prompts=m, inseq_s=theirs / m, ours_s_same_prompts=mine / m,
+                       ratio_inseq_vs_ours=theirs / mine, spearman_mean=float(np.mean(rhos)), spearman_lo=lo,
+                       spearman_hi=hi, inseq_same_tokens=inseq["same_tokens"])
+        print(f"Inseq {inseq['version']} reagent (uniform replacement, same settings) on {m} of the prompts: "
+              f"{theirs / m:.2f} s per attributed token vs {mine / m:.2f} s here -> Inseq / interp = {theirs / mine:.2f}; "
+              f"Spearman of the importances (attributable tokens) mean {np.mean(rhos):.3f} [{lo:.3f}, {hi:.3f}]; "
+              f"{inseq['same_tokens']}/{m} prompts tokenised identically")
     store = Store()
     run_id = store.start_run("bench_reagent speed", summary)
     store.write("results", [{"name": "reagent_speed", "key": args.tag, "payload": summary}], run_id=run_id)
@@ -218,10 +220,16 @@ def _inseq(args, prompts, reagent_cfg) -> dict | None:
                          "replacing_ratio": reagent_cfg.replacing_ratio},
             "prompts": [{"tokens": p["tokens"], "target": p["target"]} for p in prompts]}))
         script = Path(__file__).with_name("inseq_reagent.py")
-        subprocess.run([str(python), str(script), str(inp), str(out)], check=True)
+        try:
+            subprocess.run([str(python), str(script), str(inp), str(out)], check=True, timeout=args.inseq_budget_s)
+        except subprocess.TimeoutExpired:
+            print(f"Inseq stopped at its {args.inseq_budget_s} s budget; comparing the prompts it finished")
+        if not out.exists():
+            print("Inseq finished no prompt within its budget")
+            return None
         found = json.loads(out.read_text())
     results = found["results"]
-    return {"version": found["inseq"], "seconds": float(sum(r["seconds"] for r in results)),
+    return {"version": found["inseq"], "seconds": [r["seconds"] for r in results],
             "scores": [r["scores"] for r in results], "same_tokens": sum(r["same_tokens"] for r in results)}
 
 
@@ -244,6 +252,7 @@ def main() -> None:
     s = sub.add_parser("speed")
     s.add_argument("--n", type=int, default=10)
     s.add_argument("--threads", type=int, default=2)
+    s.add_argument("--inseq-budget-s", type=float, default=1800, help="stop Inseq after this many seconds")
     s.add_argument("--inseq-python", default=str(Path(__file__).resolve().parent.parent / ".venv-inseq/bin/python"),
                    help="python of a venv with inseq (make .venv-inseq); compared when it exists")
     s.set_defaults(func=speed)

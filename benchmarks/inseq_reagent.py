@@ -9,7 +9,8 @@ the venv with ``make .venv-inseq``. Usage (bench_reagent.py calls it):
 IN.json: {"model_dir", "threads", "settings": {num_probes, max_probe_steps, keep_top_n,
 stopping_condition_top_k, replacing_ratio}, "prompts": [{"tokens": [...], "target": id}]}.
 OUT.json: per prompt the importances over the prompt's tokens, the seconds, and whether
-Inseq's own tokenisation of the text gave the same token ids.
+Inseq's own tokenisation of the text gave the same token ids; rewritten after every prompt,
+so a run stopped at its time budget leaves the prompts it finished.
 
 Offline, Inseq's POS-tag token sampler cannot download NLTK's tagger; it is given a one-tag
 vocabulary mapping instead, which makes its replacement uniform over the vocabulary - the
@@ -45,6 +46,8 @@ def main(inp: str, out: str) -> None:
     with open(sampler_cache / f"{Path(model_dir).name}.pkl", "wb") as f:  # one "tag" for every token
         pickle.dump({"ANY": list(range(tokenizer.vocab_size))}, f)
 
+    from importlib.metadata import version
+
     import inseq
 
     s = spec["settings"]
@@ -69,9 +72,10 @@ def main(inp: str, out: str) -> None:
         column = scores[:, -1] if scores.ndim == 2 else scores
         results.append({"scores": column.nan_to_num(0).tolist()[: len(item["tokens"])], "seconds": seconds,
                         "same_tokens": same})
-    from importlib.metadata import version
-
-    Path(out).write_text(json.dumps({"inseq": version("inseq"), "results": results}))
+        # after every prompt, atomically: a run stopped at its time budget keeps what it finished
+        tmp = Path(out).with_suffix(".tmp")
+        tmp.write_text(json.dumps({"inseq": version("inseq"), "results": results}))
+        os.replace(tmp, out)
 
 
 if __name__ == "__main__":

@@ -148,6 +148,20 @@ def test_vocab_strings_are_what_decode_gives_each_token(tiny_models, family):
     assert model.vocab_strings() is strings  # cached
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_last_position_run_gives_the_last_logits_and_full_earlier_sites(tiny_models, family):
+    model = tiny_models[family]
+    tokens = model.to_tokens(["a b c d e", "f g h i j"])
+    site = model.sites(1).resid_post
+    full = model.run(tokens, names=[site])
+    last = model.run(tokens, names=[site], last_position=True)
+    assert last.output.shape == (2, 1, model.info.d_vocab)
+    assert torch.allclose(last.output[:, 0], full.output[:, -1], atol=1e-5)
+    assert torch.equal(last.cache[site], full.cache[site])  # sites before the final norm keep every position
+    with pytest.raises(ValueError, match="last_position"):
+        model.run(tokens, stop_at_layer=1, last_position=True)
+
+
 def test_unknown_model_lists_aliases():
     with pytest.raises(ValueError, match="smollm2-135m"):
         resolve("not a model!")

@@ -204,8 +204,10 @@ def resolve_target(adapter, tokens: torch.Tensor, target=None, contrast: int | s
 
 def evaluate(adapter, target: Target, tokens: torch.Tensor | None = None, interventions=(),
              keep_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
-    """Run `tokens` (batch, pos) once; return (value (batch,), logits, cache)."""
-    out = adapter.run(tokens, names=target.sites, interventions=interventions, keep_grad=keep_grad)
+    """Run `tokens` (batch, pos) once; return (value (batch,), logits (batch, 1, vocab): the last
+    position's, the only one any target reads, cache)."""
+    out = adapter.run(tokens, names=target.sites, interventions=interventions, keep_grad=keep_grad,
+                      last_position=True)
     return target.value(out.output, out.cache), out.output, out.cache
 
 

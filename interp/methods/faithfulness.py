@@ -112,7 +112,8 @@ def _keep_masks(weights: torch.Tensor, attributable: torch.Tensor, fractions, n_
 def _masked_run(adapter, tokens: torch.Tensor, target: Target, keep: torch.Tensor):
     # keep: (rows, pos, d_model) multiplies the token embeddings of each row
     splice = ReplaceActivation(adapter.embed_site, lambda act: act * keep.to(act.device, act.dtype))
-    out = adapter.run(tokens.expand(keep.shape[0], -1), names=target.sites, interventions=[splice])
+    out = adapter.run(tokens.expand(keep.shape[0], -1), names=target.sites, interventions=[splice],
+                      last_position=True)
     probs = torch.softmax(out.output[:, -1].float(), dim=-1)  # (rows, vocab)
     return probs, target.value(out.output, out.cache)
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from interp.models.interventions import Intervention
-from interp.models.sites import EMBED, FINAL_NORMALIZED, FINAL_RESID, LayerSites, layer_of, layer_sites
+from interp.models.sites import EMBED, FINAL_NORMALIZED, FINAL_RESID, UNEMBED_IN, LayerSites, layer_of, layer_sites
 from interp.models.weights import ModelWeights
 
 
@@ -252,6 +252,7 @@ class ModelAdapter:
         stop_at_layer: int | None = None,
         interventions: Sequence[Intervention] = (),
         keep_grad: bool = False,
+        last_position: bool = False,
     ) -> RunOutput:
         """One forward pass caching only `names`.
 
@@ -262,11 +263,17 @@ class ModelAdapter:
             interventions: applied during this call only.
             keep_grad: run with autograd on and keep cached tensors in the graph (for
                 gradient-based methods); otherwise the pass runs under ``torch.no_grad``.
+            last_position: only the last position goes through the unembedding (logits
+                (batch, 1, d_vocab)): for next-token methods, which spare the unembedding of
+                every other position (a fifth of SmolLM2's forward at 15 tokens). Every other
+                site keeps all positions.
         """
         tokens = self._as_tokens(tokens)
         names = [self.check_site(n) for n in names]
         if stop_at_layer is not None and not 0 < stop_at_layer <= self.info.n_layers:
             raise ValueError(f"stop_at_layer {stop_at_layer} out of range: valid 1..{self.info.n_layers}")
+        if last_position and stop_at_layer is not None:
+            raise ValueError("last_position applies to the logits; with stop_at_layer the output is the residual stream")
         cache: dict[str, torch.Tensor] = {}
 
         def make_store(name):
@@ -276,6 +283,8 @@ class ModelAdapter:
             return store
 
         hooks = [(i.site, self._intervention_hook(i)) for i in interventions]
+        if last_position:
+            hooks.append((UNEMBED_IN, lambda act, hook: act[:, -1:]))
         hooks += [(n, make_store(n)) for n in names]
         # Without keep_grad no autograd graph is built: faster, and nothing holds activations.
         with torch.set_grad_enabled(keep_grad), self._hooks(hooks):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 EMBED = "hook_embed"
 FINAL_RESID = "ln_final.hook_in"
 FINAL_NORMALIZED = "ln_final.hook_normalized"
+UNEMBED_IN = "unembed.hook_in"
 
 
 @dataclass(frozen=True)
