@@ -138,8 +138,10 @@ def main() -> None:
               f"= {flop / matmul / 1e9:.0f} GFLOP/s")
         print(f"job_time / matmul_time = {job / matmul:.3f}   (target <= 1.25)")
         peak = max(m.peak for m in mems)
-        rows = min(args.chunk_size, info.d_mlp)
-        bound = args.threads * 4 * rows * DecodeConfig().vocab_block + 2 * 4 * info.d_mlp * info.d_model
+        from interp.jobs._local import GROUP
+
+        rows = min(args.chunk_size, GROUP * info.d_mlp)
+        bound = args.threads * 4 * rows * DecodeConfig().vocab_block + 2 * 4 * GROUP * info.d_mlp * info.d_model
         base = short_mem.base
         print(f"peak RSS during the whole-model jobs: {peak / 2**20:.0f} MiB, {(peak - base) / 2**20:.0f} MiB above the "
               f"loaded model ({base / 2**20:.0f} MiB); a 3-layer job peaked {(short_mem.peak - base) / 2**20:.0f} MiB "

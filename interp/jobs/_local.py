@@ -1,10 +1,10 @@
 """The local backend of `interp.jobs.neuron_map`: layers one after another in this process.
 
-Decoding a layer (the GEMM and its reductions, on every core) and writing the previous one
-(building rows, Parquet encoding, fsync) overlap: one writer thread takes each decoded layer
-while the next is decoded, and at most one layer waits for it, so memory holds two layers'
-results at most. A write error stops the job at the next layer; layers whose markers were
-written are complete either way.
+Layers are decoded in groups of `GROUP` (the GEMMs and reductions on every core, with no
+barrier between the group's layers), and writing a group (building rows, Parquet encoding,
+fsync) overlaps decoding the next: one writer thread takes each decoded layer, and at most
+one group waits for it, so memory holds two groups' results at most. A write error stops
+the job at the next group; layers whose markers were written are complete either way.
 """
 
 from __future__ import annotations
@@ -16,8 +16,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from tqdm.auto import tqdm
 
-from interp.jobs.neuron_map import decode_layer, existing_features, plan, vocab_strings, write_layer
+from interp.jobs.neuron_map import decode_layers, existing_features, plan, vocab_strings, write_layer
 from interp.models.registry import store_model_name
+
+
+GROUP = 3
+"""Layers decoded in one go (their tiles flow without a barrier at each layer's end)."""
 
 
 def load(model):
@@ -60,11 +64,18 @@ def run_local(store, models, config, run_id, summary, progress: bool, force: boo
             vocab = vocab_strings(adapter)
             sites = {layer: adapter.sites(layer).mlp_hidden for layer in todo}
             existing = existing_features(store, model, list(sites.values()))  # one read for the whole job
-            pending: Future | None = None
-            for layer in tqdm(sorted(todo), desc=f"map-neurons {model}", unit="layer", disable=not progress):
-                decoded = decode_layer(adapter, layer, todo[layer], config)
-                if pending is not None:
-                    summary.mapped[model].append(pending.result()["layer"])  # re-raises a failed write
-                pending = writer.submit(write_layer, store, model, sites[layer], layer, adapter.info.d_mlp, decoded,
-                                        config, run_id, vocab, existing.get(sites[layer]))
-            summary.mapped[model].append(pending.result()["layer"])
+            pending: list[Future] = []
+            order = sorted(todo)
+            with tqdm(total=len(order), desc=f"map-neurons {model}", unit="layer", disable=not progress) as bar:
+                for g in range(0, len(order), GROUP):
+                    group = {layer: todo[layer] for layer in order[g:g + GROUP]}
+                    decoded = decode_layers(adapter, group, config)
+                    for done in pending:  # the previous group's writes; re-raises a failed one
+                        summary.mapped[model].append(done.result()["layer"])
+                        bar.update(1)
+                    pending = [writer.submit(write_layer, store, model, sites[layer], layer, adapter.info.d_mlp,
+                                             decoded[layer], config, run_id, vocab, existing.get(sites[layer]))
+                               for layer in group]
+                for done in pending:
+                    summary.mapped[model].append(done.result()["layer"])
+                    bar.update(1)

@@ -22,12 +22,13 @@ supersede a killed attempt's, a job killed at any point (even ``kill -9``) and r
 the same content as an uninterrupted run.
 
 Memory: the model, plus the working set of `decode_directions` (per thread one
-``(min(chunk_size, d_mlp), vocab_block)`` fp32 block of logits, 24 MiB for SmolLM2, see
-`DecodeConfig.vocab_block`), plus one layer's direction matrix and its normalised copy
-(``2 * 4 * d_mlp * d_model`` bytes), and the top/bottom-k results and store rows of at most
-two layers (the one being written while the next is decoded; ``O(d_mlp * top_k)``, a few MiB
-each); never a layer's ``(d_mlp, d_vocab)`` logits (288 MiB for SmolLM2). The bound does not
-grow with the number of layers or models; `benchmarks/bench_neuron_map.py` measures it.
+``(min(chunk_size, rows), vocab_block)`` fp32 block of logits, 32 MiB at the defaults, see
+`DecodeConfig.vocab_block`), plus the direction matrices of a group of layers decoded
+together and their normalised copies (``2 * 4 * group * d_mlp * d_model`` bytes), and the
+top/bottom-k results and store rows of at most two groups (the one being written while the
+next is decoded; ``O(d_mlp * top_k)`` per layer, a few MiB); never a layer's
+``(d_mlp, d_vocab)`` logits (288 MiB for SmolLM2). The bound does not grow with the number
+of layers or models; `benchmarks/bench_neuron_map.py` measures it.
 
 Backends: ``local`` (this process) or ``ray`` (a Ray task per layer; workers load the model
 by name themselves and write straight into the store; only small summaries come back).
@@ -146,11 +147,25 @@ def vocab_strings(adapter) -> pa.Array:
 
 def decode_layer(adapter, layer: int, units: Sequence[tuple[str, str]], config: MapConfig) -> dict:
     """``"direction/variant"`` -> `DecodedDirections` of every neuron of `layer` (the compute half)."""
-    decoded = {}
-    for direction, variant in units:
-        w = neuron_directions(adapter.weights, layer, direction)
+    return decode_layers(adapter, {layer: units}, config)[layer]
+
+
+def decode_layers(adapter, todo: dict[int, Sequence[tuple[str, str]]], config: MapConfig) -> dict[int, dict]:
+    """`decode_layer` for several layers at once: layer -> unit -> `DecodedDirections`.
+
+    The layers' directions of one unit go through one `decode_directions` call, so its worker
+    threads run from the first layer's tiles to the last without waiting for each other at
+    every layer's end.
+    """
+    decoded: dict[int, dict] = {layer: {} for layer in todo}
+    for direction, variant in dict.fromkeys(u for units in todo.values() for u in units):
+        layers = [layer for layer, units in todo.items() if (direction, variant) in units]
+        w = torch.cat([neuron_directions(adapter.weights, layer, direction) for layer in layers])  # (layers d_mlp, d)
         cfg = DecodeConfig(top_k=config.top_k, variant=variant, chunk_size=config.chunk_size, backend=config.reduction)
-        decoded[f"{direction}/{variant}"] = decode_directions(w, adapter.weights.W_U, adapter.weights.final_norm, cfg)
+        result = decode_directions(w, adapter.weights.W_U, adapter.weights.final_norm, cfg)
+        n = len(w) // len(layers)
+        for i, layer in enumerate(layers):
+            decoded[layer][f"{direction}/{variant}"] = result.rows(i * n, (i + 1) * n)
     return decoded
 
 

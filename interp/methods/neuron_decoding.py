@@ -46,7 +46,7 @@ FLOPs per direction of a whole model: ``2 n_layers d_mlp d_model d_vocab`` (Smol
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -115,6 +115,10 @@ class DecodedDirections:
 
     def __len__(self) -> int:
         return self.top_ids.shape[0]
+
+    def rows(self, start: int, stop: int) -> "DecodedDirections":
+        """The directions start..stop-1 (views)."""
+        return DecodedDirections(*(getattr(self, f.name)[start:stop] for f in fields(self)))
 
 
 def neuron_directions(weights, layer: int, direction: str) -> torch.Tensor:
