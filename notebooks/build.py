@@ -200,20 +200,22 @@ records = [evaluate_prompt(model, item, i, ReagentConfig(num_probes=8, max_probe
                            BaselineConfig(n_steps=16), FaithfulnessConfig(n_samples=4))
            for i, item in enumerate(prompts)]
 summarise(records).round(3)""",
-        "The stored full benchmark, when this store has one (table, figure, and ReAGent minus each "
-        "method per prompt):",
+        "## The stored benchmark\nThe full run, when this store has one: table, figure, and "
+        "ReAGent minus each method per prompt.",
         """\
 from interp.methods.faithfulness_benchmark import paired_differences, stored_records, stored_summary
 from interp.viz.attribution import faithfulness_figure
 
 found = stored_summary(store)
-if found is None:
+if found is None:  # this store has none: the figure of the three prompts above
     print("no stored benchmark: python benchmarks/bench_reagent.py faith --n 110, then ... aggregate")
+    tag, table, runs = "this notebook", summarise(records), records
 else:
     tag, table = found
-    display(faithfulness_figure(table, title=f"Faithfulness over {int(table['n'].max())} prompts ({tag})"))
-    display(table.round(3))
-    display(paired_differences(stored_records(store, tag)).round(3))""",
+    runs = stored_records(store, tag)
+display(faithfulness_figure(table, title=f"Faithfulness over {int(table['n'].max())} prompts ({tag})"))
+display(table.round(3))
+display(paired_differences(runs).round(3))""",
     ],
     "06_complexity": [
         "# Feature complexity\n\nHow much computation a feature needs (Fel et al.): how well each "
