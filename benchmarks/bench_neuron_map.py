@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--layers", type=int, default=30, help="layers to map (30 = the whole model)")
     parser.add_argument("--top-k", type=int, default=20)
-    parser.add_argument("--chunk-size", type=int, default=2048)
+    parser.add_argument("--chunk-size", type=int, default=1536)
     parser.add_argument("--repeats", type=int, default=3, help="jobs, each between two matmul timings")
     parser.add_argument("--sample", type=int, default=256, help="neurons for the per-neuron loop and the check")
     args = parser.parse_args()

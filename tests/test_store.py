@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 
 from interp.features import FeatureId, FeatureKind
 from interp.store import SCHEMA_VERSION, TABLES, Store, StoreError
+from interp.store.tables import constant
 
 MODEL = "EleutherAI/pythia-70m"
 SITE = "blocks.1.mlp.hook_post"
@@ -136,6 +140,32 @@ def test_multi_partition_write_is_all_or_nothing(store, run):
         marker.unlink()
     assert store.read("features").empty
     assert len(store.check().uncommitted) == 2
+
+
+def test_dictionary_columns_are_written_as_strings(store, run):
+    # Dictionary-encoded string columns (as jobs pass constants) read back as plain strings,
+    # are validated like them, and split across partitions like them.
+    n = 4
+    labels = pa.DictionaryArray.from_arrays(pa.array(np.array([0, 1, 0, 1], np.int8)), pa.array(["a", "b"]))
+    kinds = pa.DictionaryArray.from_arrays(pa.array(np.array([0, 0, 1, 1], np.int8)), pa.array(["neuron", "sae"]))
+    table = pa.table({"model": constant(MODEL, n), "site": constant(SITE, n), "kind": kinds,
+                      "index": np.arange(n, dtype=np.int64), "source": constant("", n), "label": labels})
+    store.write("features", table, run_id=run)
+    out = store.read("features").sort_values("index")
+    assert out["label"].tolist() == ["a", "b", "a", "b"] and out["kind"].tolist() == ["neuron", "neuron", "sae", "sae"]
+    assert out["model"].tolist() == [MODEL] * n and out["source"].tolist() == [""] * n
+    files = sorted((store.root / "tables/features").rglob("part-*.parquet"))
+    assert len(files) == 2  # one per kind
+    read = pq.read_table(files[0])
+    assert read.schema.field("label").type == pa.string()  # no dictionary type leaks to readers
+    stats = pq.read_metadata(files[0]).row_group(0)
+    names = [stats.column(i).path_in_schema for i in range(stats.num_columns)]
+    with_stats = {name for i, name in enumerate(names) if stats.column(i).is_stats_set}
+    assert {"model", "site", "kind", "index", "source", "_write_id", "_row"} <= with_stats
+    assert "label" not in with_stats  # statistics only where reads filter
+    bad = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int8)), pa.array(["nope"]))
+    with pytest.raises(ValueError, match="unknown feature kind"):
+        store.write("features", table.set_column(2, "kind", bad), run_id=run)
 
 
 @pytest.mark.parametrize("bad", ["../x", "/abs", "a/../b", ".hidden", "a b", "a//b", "", "x\\y"])

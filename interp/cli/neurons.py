@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     mp.add_argument("--top-k", type=int, default=20, help="tokens kept at each end per neuron")
     mp.add_argument("--directions", type=_csv, default=("down",), help="comma-separated: up,gate,down (default down)")
     mp.add_argument("--variants", type=_csv, default=("folded",), help="comma-separated: folded,raw (default folded)")
-    mp.add_argument("--chunk-size", type=int, default=2048, help="neurons per GEMM block (bounds memory)")
+    mp.add_argument("--chunk-size", type=int, default=1536, help="neurons per GEMM block (bounds memory)")
     mp.add_argument("--reduction", choices=("auto", "kernel", "torch"), default="auto",
                     help="top-k/softmax reduction: the fused C kernel (auto: where a C compiler builds it) or torch ops")
     mp.add_argument("--backend", choices=("local", "ray"), default="local", help="where the layers run")

@@ -22,7 +22,7 @@ supersede a killed attempt's, a job killed at any point (even ``kill -9``) and r
 the same content as an uninterrupted run.
 
 Memory: the model, plus the working set of `decode_directions` (per thread one
-``(min(chunk_size, rows), vocab_block)`` fp32 block of logits, 32 MiB at the defaults, see
+``(min(chunk_size, rows), vocab_block)`` fp32 block of logits, 18 MiB at the defaults, see
 `DecodeConfig.vocab_block`), plus the direction matrices of a group of layers decoded
 together and their normalised copies (``2 * 4 * group * d_mlp * d_model`` bytes), and the
 top/bottom-k results and store rows of at most two groups (the one being written while the
@@ -49,6 +49,7 @@ import torch
 
 from interp.methods.neuron_decoding import DIRECTIONS, VARIANTS, DecodeConfig, decode_directions, neuron_directions
 from interp.models.registry import store_model_name
+from interp.store.tables import constant
 
 MARKER = "neuron_map"
 """`results` table name of the per-layer completion markers."""
@@ -66,7 +67,7 @@ class MapConfig:
     """Decodings: folded (final norm with gain; the default) and/or raw."""
     top_k: int = 20
     """Tokens kept at each end per neuron."""
-    chunk_size: int = 2048
+    chunk_size: int = 1536
     """Neurons per GEMM chunk (with `DecodeConfig.vocab_block`, bounds the working set)."""
     layers: tuple[int, ...] | None = None
     """Layers to map (None: all)."""
@@ -214,12 +215,13 @@ def _token_rows(model: str, site: str, direction: str, variant: str, decoded, vo
     n, k = decoded.top_ids.shape
     rows = 2 * n * k  # the top end's (neuron, rank) rows in row-major order, then the bottom end's
     ids = torch.cat([decoded.top_ids.reshape(-1), decoded.bottom_ids.reshape(-1)]).numpy()
-    const = lambda value: pa.repeat(pa.scalar(value, pa.string()), rows)  # noqa: E731
+    const = lambda value: constant(value, rows)  # noqa: E731
     return pa.table({
         "model": const(model), "site": const(site), "kind": const("neuron"),
         "index": np.tile(np.repeat(np.arange(n, dtype=np.int64), k), 2), "source": const(""),
         "direction": const(direction), "variant": const(variant),
-        "end": pa.array(["top", "bottom"]).take(np.repeat(np.arange(2), n * k)),
+        "end": pa.DictionaryArray.from_arrays(pa.array(np.repeat(np.arange(2, dtype=np.int8), n * k)),
+                                              pa.array(["top", "bottom"])),
         "rank": np.tile(np.arange(k, dtype=np.int32), 2 * n), "token_id": ids,
         "token_str": vocab.take(ids),
         "logit": torch.cat([decoded.top_logits.reshape(-1), decoded.bottom_logits.reshape(-1)]).double().numpy(),
@@ -266,17 +268,17 @@ def _new_feature_rows(model: str, site: str, n: int, stats: dict[str, dict]) -> 
     fragments rather than one dumps call per neuron (a fifth of a layer's write time)."""
     token = json.encoder.encode_basestring_ascii  # what json.dumps does to a str
 
-    def num(x: float) -> str:
-        return repr(x) if math.isfinite(x) else json.dumps(x)
+    def nums(values: list[float]) -> list[str]:  # what json.dumps does to each float
+        return list(map(repr, values)) if all(map(math.isfinite, values)) else [json.dumps(x) for x in values]
 
-    columns = {unit: [f'"{unit}": {{"bottom_token": {token(bt)}, "entropy": {num(e)}, "entropy_neg": {num(en)}, '
-                      f'"max_prob": {num(mp)}, "max_prob_neg": {num(mpn)}, "top_token": {token(tt)}}}'
-                      for bt, e, en, mp, mpn, tt in zip(s["bottom_token"], s["entropy"], s["entropy_neg"],
-                                                        s["max_prob"], s["max_prob_neg"], s["top_token"])]
+    columns = {unit: [f'"{unit}": {{"bottom_token": {token(bt)}, "entropy": {e}, "entropy_neg": {en}, '
+                      f'"max_prob": {mp}, "max_prob_neg": {mpn}, "top_token": {token(tt)}}}'
+                      for bt, e, en, mp, mpn, tt in zip(s["bottom_token"], nums(s["entropy"]), nums(s["entropy_neg"]),
+                                                        nums(s["max_prob"]), nums(s["max_prob_neg"]), s["top_token"])]
                for unit, s in sorted(stats.items())}
     metrics = [f'{{"{MARKER}": {{{", ".join(parts)}}}}}' for parts in zip(*columns.values())]
     preferred = stats[next(u for u in (*_PREFERRED, *sorted(stats)) if u in stats)]
-    const = lambda value: pa.repeat(pa.scalar(value, pa.string()), n)  # noqa: E731
+    const = lambda value: constant(value, n)  # noqa: E731
     return pa.table({"model": const(model), "site": const(site), "kind": const("neuron"),
                      "index": np.arange(n, dtype=np.int64), "source": const(""),
                      "specialisation": np.maximum(preferred["max_prob"], preferred["max_prob_neg"]),
@@ -284,7 +286,7 @@ def _new_feature_rows(model: str, site: str, n: int, stats: dict[str, dict]) -> 
 
 
 def map_model(store, model, layers: Sequence[int] | None = None, directions: Sequence[str] = ("down",),
-              variants: Sequence[str] = ("folded",), top_k: int = 20, chunk_size: int = 2048,
+              variants: Sequence[str] = ("folded",), top_k: int = 20, chunk_size: int = 1536,
               backend: str = "local", ray_address: str | None = None, progress: bool = True,
               force: bool = False) -> MapSummary:
     """Map one model's neurons into `store` (a `Store`); see the module docstring.
