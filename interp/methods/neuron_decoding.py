@@ -67,7 +67,7 @@ class DecodeConfig:
     chunk_size: int = 1536
     """Neurons per GEMM (a whole layer of SmolLM2, half of GPT-2's: no remainder chunk, whose
     smaller GEMMs run slower: on SmolLM2, 2048 x 4096 tiles, with a 512-row remainder per three
-    layers, decoded 4% slower than 1536 x 3072)."""
+    layers, decoded 4% slower than 1536 x 3072; `benchmarks/bench_vocab_tiles.py`)."""
     vocab_block: int = 3072
     """Tokens per GEMM. Working set per thread (``torch.get_num_threads()`` of them): one
     ``(min(chunk_size, n), vocab_block)`` fp32 block of logits, ``4 chunk vocab_block`` bytes

@@ -9,9 +9,10 @@ exp(l - M)`` and ``S = sum exp(l - M) (l - M)``, from which max-prob ``1/Z``, en
 The rows go in chunks of ``chunk`` and the vocabulary in blocks of ``block`` tokens: one GEMM
 per (chunk, block), reduced while it is in cache, so memory holds one block of logits per
 thread. Work runs on ``torch.get_num_threads()`` Python threads with single-threaded ops (the
-kernel's ctypes calls release the GIL); each thread takes a contiguous share of the
-vocabulary for a chunk, as a parallel GEMM splits its columns, and the shares are merged
-per row at the end (top-k of the kept tokens; the sums re-based on the overall max).
+kernel's ctypes calls release the GIL): on the kernel path each thread takes the next
+(chunk, block) tile as it frees up, on the torch path a contiguous share of the vocabulary
+per chunk. Each thread's partial results of a chunk are merged per row at the end (top-k of
+the kept tokens; the sums re-based on the overall max).
 
 Two implementations of the per-block reduction, same results up to float rounding:
 
@@ -99,12 +100,11 @@ def _merge_parts(parts: list[VocabReduction], k: int) -> VocabReduction:
     top_ids = torch.cat([p.top_ids for p in parts], 1).gather(1, pick)
     bottom_logits, pick = torch.cat([p.bottom_logits for p in parts], 1).topk(k, dim=1, largest=False)
     bottom_ids = torch.cat([p.bottom_ids for p in parts], 1).gather(1, pick)
-    st = torch.stack([p.stats for p in parts])  # (shares, c, 6)
+    st = torch.stack([p.stats for p in parts], dim=2)  # (c, 6, shares)
     ends = []
-    for o in (0, 3):  # re-base each share's (Z, S) on the overall max: shift = M_share - M <= 0
-        shift = st[:, :, o] - st[:, :, o].amax(0)
-        w = shift.exp()
-        ends += [st[:, :, o].amax(0), (w * st[:, :, o + 1]).sum(0), (w * (st[:, :, o + 2] + shift * st[:, :, o + 1])).sum(0)]
+    for o in (0, 3):  # re-base each share's (Z, S) on the overall max
+        m = st[:, o].amax(1)
+        ends += [m, *_merge(st[:, o] - m[:, None], st[:, o + 1], st[:, o + 2])]
     return VocabReduction(top_ids, top_logits, bottom_ids, bottom_logits, torch.stack(ends, dim=1))
 
 
