@@ -26,7 +26,7 @@ def prediction(adapter, prompt: str, k: int = 10) -> pd.DataFrame:
 
 def continuation(adapter, prompt: str, n_tokens: int = 12, clamp: ClampUnit | None = None) -> str:
     """Greedy continuation of `prompt` (n_tokens new tokens), optionally under a clamp."""
-    from interp.methods.clamping import greedy_generate
+    from interp.methods.neurons.clamping import greedy_generate
 
     return greedy_generate(adapter, _check(prompt), int(n_tokens), interventions=(clamp,) if clamp else ())
 
@@ -98,12 +98,12 @@ def attributions(adapter, prompt: str, methods: tuple[str, ...] = LIVE_METHODS, 
                  reagent_steps: int = 100) -> list:
     """`AttributionResult`s of the model's next token, one per method (ReAGent on a small budget).
 
-    Calls `interp.methods.attribution.attribute` as it is, so live results match `interp attribute`.
+    Calls `interp.methods.attribution.registry.attribute` as it is, so live results match `interp attribute`.
     """
     import warnings
 
-    from interp.methods.attribution import attribute
-    from interp.methods.reagent import ReagentConfig
+    from interp.methods.attribution.registry import attribute
+    from interp.methods.attribution.reagent import ReagentConfig
 
     _check(prompt)
     results = []

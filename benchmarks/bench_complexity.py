@@ -56,9 +56,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from interp.corpus import token_windows
-    from interp.methods.complexity import ComplexityConfig, feature_complexity, make_split
-    from interp.methods.feature_activations import CollectConfig, collect_activations
-    from interp.methods.feature_sets import feature_groups
+    from interp.methods.complexity.vinfo import ComplexityConfig, feature_complexity, make_split
+    from interp.methods.complexity.activations import CollectConfig, collect_activations
+    from interp.methods.complexity.selection import feature_groups
     from interp.models import load_model
 
     adapter = load_model(args.model)

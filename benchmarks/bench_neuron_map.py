@@ -32,8 +32,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from interp.jobs.neuron_map import map_model  # noqa: E402
-from interp.methods.neuron_decoding import DecodeConfig, neuron_directions, prepare_directions  # noqa: E402
-from interp.methods.vocab_reduction import resolve_backend  # noqa: E402
+from interp.methods.neurons.decoding import DecodeConfig, neuron_directions, prepare_directions  # noqa: E402
+from interp.methods.neurons.vocab_reduction import resolve_backend  # noqa: E402
 from interp.models import load_model  # noqa: E402
 from interp.store import Store  # noqa: E402
 

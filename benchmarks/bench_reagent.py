@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from interp.methods.faithfulness_benchmark import (  # noqa: E402
+from interp.jobs.faithfulness_benchmark import (  # noqa: E402
     RECORDS,
     SUMMARY,
     confident_prefixes,
@@ -43,9 +43,9 @@ from interp.methods.faithfulness_benchmark import (  # noqa: E402
 
 
 def _configs(args):
-    from interp.methods.attribution_baselines import BaselineConfig
-    from interp.methods.faithfulness import FaithfulnessConfig
-    from interp.methods.reagent import ReagentConfig
+    from interp.methods.attribution.baselines import BaselineConfig
+    from interp.methods.attribution.faithfulness import FaithfulnessConfig
+    from interp.methods.attribution.reagent import ReagentConfig
 
     return (ReagentConfig(num_probes=args.probes, max_probe_steps=args.steps),
             BaselineConfig(n_steps=args.ig_steps, internal_batch_size=args.ig_steps),
@@ -144,9 +144,9 @@ def aggregate(args) -> None:
 
 def speed(args) -> None:
     """ReAGent vs IG wall time per attributed token on the same prompts (and vs Inseq's ReAGent)."""
-    from interp.methods.attribution_baselines import integrated_gradients
-    from interp.methods.attribution_targets import TokenTarget
-    from interp.methods.reagent import reagent
+    from interp.methods.attribution.baselines import integrated_gradients
+    from interp.methods.attribution.targets import TokenTarget
+    from interp.methods.attribution.reagent import reagent
     from interp.models import load_model
     from interp.store import Store
 

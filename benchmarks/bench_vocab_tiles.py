@@ -1,7 +1,7 @@
 """Tile shapes of the vocabulary reduction against a plain GEMM (what `DecodeConfig`'s defaults rest on).
 
 For every (chunk, block) pair given, decodes SmolLM2-135M's down directions in the job's
-groups of three layers with `interp.methods.vocab_reduction.reduce_vocab` (GEMM tiles and the
+groups of three layers with `interp.methods.neurons.vocab_reduction.reduce_vocab` (GEMM tiles and the
 reduction, no store writes), and, interleaved with it on the same threads, times the plain
 fp32 products ``(d_mlp, d_model) @ (d_model, d_vocab)`` of the same layers. Prints each
 shape's ``decode_time / matmul_time``, best first.
@@ -21,8 +21,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from interp.jobs._local import GROUP  # noqa: E402
-from interp.methods.neuron_decoding import neuron_directions, prepare_directions  # noqa: E402
-from interp.methods.vocab_reduction import reduce_vocab  # noqa: E402
+from interp.methods.neurons.decoding import neuron_directions, prepare_directions  # noqa: E402
+from interp.methods.neurons.vocab_reduction import reduce_vocab  # noqa: E402
 from interp.models import load_model  # noqa: E402
 
 DEFAULT_TILES = "1536x3072,2048x4096,1152x3072,1024x2048,1536x2048,768x4096,512x8192"

@@ -47,14 +47,14 @@ run = model.run(prompt, names=[sites.resid_post, sites.mlp_hidden])
         "output direction, read through the final norm and unembedding, puts the most probability "
         "on a single token.",
         """\
-from interp.methods.neuron_decoding import decode_neurons
+from interp.methods.neurons.decoding import decode_neurons
 
 decoded = decode_neurons(model, 20)
 index = int(decoded.max_prob.argmax())
 index, [model.decode([t]) for t in decoded.top_ids[index, :8].tolist()], round(float(decoded.max_prob[index]), 3)""",
         "## Clamp it\nClamping the neuron high during generation should pull the text towards its token.",
         """\
-from interp.methods.clamping import greedy_generate
+from interp.methods.neurons.clamping import greedy_generate
 from interp.models import ClampUnit
 
 clamp = ClampUnit(model.sites(20).mlp_hidden, index, 20.0)
@@ -96,7 +96,7 @@ token_table_figure(store.feature_tokens(neuron))""",
         "## Clamping dose-response\np(top token) as the neuron is clamped to larger values, against "
         "two random neurons of the same layer clamped the same way.",
         """\
-from interp.methods.clamping import ClampConfig, clamp_sweep
+from interp.methods.neurons.clamping import ClampConfig, clamp_sweep
 from interp.viz.neurons import dose_response_figure
 
 layer = int(neuron.site.split(".")[1])
@@ -111,7 +111,7 @@ dose_response_figure(result, model.decode([target]))""",
         "`interp train` and `interp sweep` use real ones.",
         SETUP,
         """\
-from interp.dictionaries.sweep import DataConfig, train_and_publish
+from interp.jobs.dictionaries import DataConfig, train_and_publish
 from interp.dictionaries.training import TrainConfig
 
 train = TrainConfig(kind="transcoder", arch="topk", k=16, expansion=4, batch_size=256, train_tokens=10_000)
@@ -146,8 +146,8 @@ HTML("".join(context_html(list(e.tokens), list(e.acts), max_pos=e.max_pos) for e
         "(Dunefsky & Cohan): which attention heads and MLPs write it, with no training data.",
         SETUP,
         """\
-from interp.methods.obsprop import obsprop
-from interp.methods.observables import logit_diff
+from interp.methods.obsprop.propagation import obsprop
+from interp.methods.obsprop.observables import logit_diff
 from interp.viz.obsprop import component_ranking_figure
 
 prompts = ["The nurse said that", "My sister told me that", "The engineer said that", "His brother thinks"]
@@ -157,7 +157,7 @@ component_ranking_figure(result.ranking(), top=15)""",
         "## Data efficiency\nObsProp against a linear probe and a difference of means trained on k "
         "labelled examples per class (small k and two seeds here).",
         """\
-from interp.methods.obsprop_tasks import EfficiencyConfig, data_efficiency
+from interp.methods.obsprop.efficiency import EfficiencyConfig, data_efficiency
 from interp.viz.obsprop import data_efficiency_figure
 
 eff = data_efficiency(model, "pronoun", EfficiencyConfig(ks=(1, 4, 16), seeds=2))
@@ -169,8 +169,8 @@ data_efficiency_figure(eff.table, ceiling=eff.ceiling_auroc)""",
         "`interp attribute` does the same over many prompts and stores the results.",
         SETUP,
         """\
-from interp.methods.attribution import attribute
-from interp.methods.reagent import ReagentConfig
+from interp.methods.attribution.registry import attribute
+from interp.methods.attribution.reagent import ReagentConfig
 from interp.viz.attribution import methods_heatmap, token_heatmap
 
 prompt = "The capital of France is"
@@ -182,8 +182,8 @@ token_heatmap(results["reagent"])""",
         "## Faithfulness\nHigher Soft-NS / Soft-NC = more faithful; the random baseline is the floor.",
         """\
 import pandas as pd
-from interp.methods.attribution_targets import resolve_target
-from interp.methods.faithfulness import FaithfulnessConfig, faithfulness
+from interp.methods.attribution.targets import resolve_target
+from interp.methods.attribution.faithfulness import FaithfulnessConfig, faithfulness
 
 target = resolve_target(model, results["reagent"].token_ids, None)
 pd.DataFrame({m: faithfulness(model, r, target, FaithfulnessConfig(n_samples=4)).to_dict()
@@ -192,8 +192,8 @@ pd.DataFrame({m: faithfulness(model, r, target, FaithfulnessConfig(n_samples=4))
         "Soft-NC means with 95% bootstrap intervals over prompts. Here on three prompts with light "
         "settings; `benchmarks/bench_reagent.py faith` runs 110 at the paper's settings and stores them.",
         """\
-from interp.methods.attribution_baselines import BaselineConfig
-from interp.methods.faithfulness_benchmark import confident_prefixes, evaluate_prompt, summarise
+from interp.methods.attribution.baselines import BaselineConfig
+from interp.jobs.faithfulness_benchmark import confident_prefixes, evaluate_prompt, summarise
 
 prompts = confident_prefixes(model, 3)
 records = [evaluate_prompt(model, item, i, ReagentConfig(num_probes=8, max_probe_steps=100),
@@ -203,7 +203,7 @@ summarise(records).round(3)""",
         "## The stored benchmark\nThe full run, when this store has one: table, figure, and "
         "ReAGent minus each method per prompt.",
         """\
-from interp.methods.faithfulness_benchmark import paired_differences, stored_records, stored_summary
+from interp.jobs.faithfulness_benchmark import paired_differences, stored_records, stored_summary
 from interp.viz.attribution import faithfulness_figure
 
 found = stored_summary(store)
@@ -222,7 +222,7 @@ display(paired_differences(runs).round(3))""",
         "earlier residual stream linearly decodes it. Forty neurons of two layers on a small corpus slice.",
         SETUP,
         """\
-from interp.methods.complexity_run import RunConfig, run_complexity
+from interp.jobs.complexity import RunConfig, run_complexity
 
 config = RunConfig(n_tokens=64 * 64, ctx_len=64, importance_windows=4, flow=False)
 run = run_complexity(model, "neurons:5:0-19; neurons:20:0-19", config, store=store)

@@ -41,12 +41,12 @@ model""",
     "Quick transcoders leave large error terms: the graph shows exactly how large. Better ones "
     "(`interp train --kind transcoder ...`) shrink them; nothing else changes.",
     """\
-from interp.methods.circuits import load_transcoders
+from interp.methods.circuits.connections import load_transcoders
 
 PREFIX = "smollm2-135m/quick/"
 NAMES = [n for n in store.read("dictionaries", columns=["name"])["name"] if n.startswith(PREFIX)]
 if not NAMES:  # none stored yet: train three small ones (a few minutes on a CPU)
-    from interp.dictionaries.sweep import DataConfig, train_and_publish
+    from interp.jobs.dictionaries import DataConfig, train_and_publish
     from interp.dictionaries.training import TrainConfig
     train = TrainConfig(kind="transcoder", arch="topk", k=16, expansion=4, train_tokens=64_000, lr=2e-3,
                         dead_after_tokens=20_000)
@@ -61,7 +61,7 @@ pd.DataFrame([{"name": r.name.split("/")[-1], **{k: json.loads(r.metrics).get(k)
               for r in metrics.itertuples()]).sort_values("name", key=lambda s: s.str.extract(r"L(\\d+)")[0].astype(int)).head(30)""",
     "## The behaviour\nThe model strongly prefers the indirect object.",
     """\
-from interp.methods.circuits import parse_target
+from interp.methods.circuits.connections import parse_target
 
 prompt = "When Mary and John went to the store, John gave a drink to"
 probs = model.logits(prompt)[0, -1].softmax(-1)
@@ -73,7 +73,7 @@ print(list(enumerate(model.to_str_tokens(prompt))))  # positions, as the graph l
     "heads per source position, embeddings, transcoder errors and biases. They add up to the "
     "actual value.",
     """\
-from interp.methods.circuit_attribution import attribute, trace
+from interp.methods.circuits.attribution import attribute, trace
 
 tr = trace(model, transcoders, prompt)
 attr = attribute(model, transcoders, prompt, target, tr=tr)
@@ -86,7 +86,7 @@ attr.frame.head(15)[["label", "kind", "contribution"]]""",
     "fewest nodes covering 80% of the total influence. Edge weights are in logit-difference units; "
     "a node's influence is everything it passes to the target along the graph.",
     """\
-from interp.methods.circuit_graph import GraphConfig, build_graph
+from interp.methods.circuits.graph import GraphConfig, build_graph
 from interp.viz.circuits import circuit_figure
 
 meta = {"model": model.name, "prompt": prompt, "target": {"spec": 'logitdiff:" Mary"," John"'},
@@ -106,7 +106,7 @@ pd.DataFrame([{"node": n.label, "type": n.type, "influence": n.influence, "activ
     "and measure the change of the logit difference. The direct attribution ignores what later layers "
     "and the norms do in response, so agreement is approximate.",
     """\
-from interp.methods.circuit_validation import ablation_check
+from interp.methods.circuits.validation import ablation_check
 
 check = ablation_check(model, tr, target, attr, top_n=20)
 print(f"pearson {check.pearson:.3f}, slope {check.slope:.3f} over {len(check.frame)} contributors")
@@ -116,7 +116,7 @@ check.frame""",
     "centring; the norm's scale is left out, scale = 1), beside the same pairs' attribution on this prompt "
     "(activation x weight x this prompt's 1/sigma).",
     """\
-from interp.methods.circuits import top_connections
+from interp.methods.circuits.connections import top_connections
 
 frame = attr.frame
 # the strongest latent in the direct attribution that has a transcoder below it
@@ -136,9 +136,9 @@ if len(latents):
     display(up)""",
     "## Store and export\nThe graph goes to the store (results table, name `circuit`, plus a tensor "
     "bundle) and exports as JSON (schema `interp.circuit/1`, documented in "
-    "`interp.methods.circuit_graph`) for other tools: `interp circuit export KEY -o graph.json`.",
+    "`interp.methods.circuits.graph`) for other tools: `interp circuit export KEY -o graph.json`.",
     """\
-from interp.methods.circuit_graph import CircuitGraph, save_graph
+from interp.methods.circuits.graph import CircuitGraph, save_graph
 
 run = store.start_run("notebook circuits", {"prompt": prompt, "target": meta["target"]}, seed=0)
 key = save_graph(store, graph, run)

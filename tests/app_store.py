@@ -134,7 +134,7 @@ def populate(root, n_layers: int = 3, n_neurons: int = 40, examples: bool = True
 
 def circuit_json() -> dict:
     """A three-node circuit: embedding -> LATENT (layer 2, position 4) -> logit of ' Paris'."""
-    from interp.methods.circuit_graph import CircuitGraph, Edge, Node
+    from interp.methods.circuits.graph import CircuitGraph, Edge, Node
 
     nodes = [Node("target", "target", label="logit ' Paris'", influence=1.0, expanded=True),
              Node("latent/L2/4/3", "latent", layer=2, position=4, index=LATENT.index, label="tc-l2[3]",

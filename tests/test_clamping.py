@@ -8,15 +8,15 @@ import torch
 
 from interp.jobs.clamp_check import check_neuron, check_specialised
 from interp.jobs.neuron_map import map_model
-from interp.methods.agreement import agreement_from_ids, top_token_agreement
-from interp.methods.clamping import (
+from interp.methods.neurons.agreement import agreement_from_ids, top_token_agreement
+from interp.methods.neurons.clamping import (
     ClampConfig,
     clamp_sweep,
     control_neurons,
     greedy_generate,
     rowwise_clamp,
 )
-from interp.methods.neuron_decoding import DecodeConfig, decode_neurons, decode_one
+from interp.methods.neurons.decoding import DecodeConfig, decode_neurons, decode_one
 from interp.models import ClampUnit, load_model
 from interp.store import Store
 from neuron_models import planted_llama

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from interp.methods.complexity import (ComplexityConfig, feature_complexity, first_decodable_layer, make_split,
+from interp.methods.complexity.vinfo import (ComplexityConfig, feature_complexity, first_decodable_layer, make_split,
                                        ridge_scores)
 
 

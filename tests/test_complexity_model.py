@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from interp.features import FeatureKind
-from interp.methods.complexity import feature_complexity
-from interp.methods.feature_activations import (CollectConfig, collect_activations, direction_group, neuron_group,
+from interp.methods.complexity.vinfo import feature_complexity
+from interp.methods.complexity.activations import (CollectConfig, collect_activations, direction_group, neuron_group,
                                                 site_depth, site_mid_depth)
-from interp.methods.feature_importance import ImportanceConfig, feature_importance, layer_flow, rank_correlation
-from interp.methods.feature_sets import feature_groups, parse_ranges
+from interp.methods.complexity.importance import ImportanceConfig, feature_importance, layer_flow, rank_correlation
+from interp.methods.complexity.selection import feature_groups, parse_ranges
 
 
 def _tokens(adapter, n=6, ctx=16, seed=0):
@@ -119,7 +119,7 @@ def test_queries(tiny_models):
 def test_score_and_store_roundtrip(tiny_models, tmp_path):
     import copy
 
-    from interp.methods.complexity_run import RunConfig, read_complexity, score, store_run
+    from interp.jobs.complexity import RunConfig, read_complexity, score, store_run
     from interp.store import Store
 
     adapter = copy.copy(tiny_models["llama"])
@@ -219,7 +219,7 @@ def test_dictionary_and_store_queries(tiny_models, tmp_path):
 @pytest.mark.parametrize("arch, kind", [("topk", "transcoder"), ("jumprelu", "sae"), ("relu", "sae")])
 def test_encoder_readout_matches_the_dictionary(arch, kind):
     from interp.dictionaries import Dictionary
-    from interp.methods.feature_activations import Readout
+    from interp.methods.complexity.activations import Readout
 
     d = Dictionary(8, 24, 8, kind=kind, arch=arch, k=5 if arch == "topk" else None)
     d.init_weights(torch.Generator().manual_seed(0))

@@ -131,7 +131,7 @@ def test_site_activations_stop_early_and_match_full_run(tiny_models):
 @pytest.mark.model
 def test_smollm2_transcoder_recovers_ce(smollm2, tmp_path):
     """A small TopK transcoder on layer 15 (20k tokens, expansion 4) beats zero ablation."""
-    from interp.dictionaries.sweep import DataConfig, train_and_publish
+    from interp.jobs.dictionaries import DataConfig, train_and_publish
 
     store = Store(tmp_path / "store")
     train = TrainConfig(kind="transcoder", arch="topk", k=16, expansion=4, batch_size=256, train_tokens=20_000)
@@ -145,7 +145,7 @@ def test_smollm2_transcoder_recovers_ce(smollm2, tmp_path):
 
 
 def test_sae_reuses_a_transcoders_clean_and_ablation_passes(tiny_models):
-    from interp.dictionaries.sweep import _shared_baseline
+    from interp.jobs.dictionaries import _shared_baseline
 
     model = tiny_models["llama"]
     sites = model.sites(1)

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from interp.methods.attribution_baselines import random_attribution
-from interp.methods.attribution_targets import AttributionResult, resolve_target
-from interp.methods.faithfulness import (
+from interp.methods.attribution.baselines import random_attribution
+from interp.methods.attribution.targets import AttributionResult, resolve_target
+from interp.methods.attribution.faithfulness import (
     FaithfulnessConfig, _keep_masks, faithfulness, hellinger, normalise_importance,
 )
 from interp.models.interventions import ReplaceActivation

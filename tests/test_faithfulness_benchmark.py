@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from interp.methods.attribution_baselines import BaselineConfig
-from interp.methods.faithfulness import FaithfulnessConfig
-from interp.methods.faithfulness_benchmark import (
+from interp.methods.attribution.baselines import BaselineConfig
+from interp.methods.attribution.faithfulness import FaithfulnessConfig
+from interp.jobs.faithfulness_benchmark import (
     METHODS,
     RECORDS,
     SUMMARY,
@@ -19,7 +19,7 @@ from interp.methods.faithfulness_benchmark import (
     stored_summary,
     summarise,
 )
-from interp.methods.reagent import ReagentConfig
+from interp.methods.attribution.reagent import ReagentConfig
 from interp.store import Store
 
 

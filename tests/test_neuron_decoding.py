@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from interp.methods.neuron_decoding import (
+from interp.methods.neurons.decoding import (
     DecodeConfig,
     available_directions,
     decode_directions,

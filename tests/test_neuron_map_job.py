@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from interp.jobs.neuron_map import MapConfig, map_model, map_models, parse_layers, pending_layers
-from interp.methods.neuron_decoding import DecodeConfig, decode_neurons
+from interp.methods.neurons.decoding import DecodeConfig, decode_neurons
 from interp.store import Store
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from interp.methods.observables import Observable, logit_diff, parse_observable, parse_terms, token_set
-from interp.methods.obsprop import (
+from interp.methods.obsprop.observables import Observable, logit_diff, parse_observable, parse_terms, token_set
+from interp.methods.obsprop.propagation import (
     Component,
     ObsPropConfig,
     coupling,

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from interp.corpus import LabelledSet
-from interp.methods.observables import logit_diff
-from interp.methods.obsprop import Component, ObsPropConfig, coupling, obsprop, path_vector
-from interp.methods.obsprop_eval import ablation_ranking, coupling_check, norm_angles, norm_gradient_cosines
-from interp.methods.obsprop_store import load_obsprop, rank_known_features, save_obsprop, store_source
-from interp.methods.obsprop_tasks import EfficiencyConfig, TaskSpec, data_efficiency
+from interp.methods.obsprop.observables import logit_diff
+from interp.methods.obsprop.propagation import Component, ObsPropConfig, coupling, obsprop, path_vector
+from interp.methods.obsprop.checks import ablation_ranking, coupling_check, norm_angles, norm_gradient_cosines
+from interp.methods.obsprop.store import load_obsprop, rank_known_features, save_obsprop, store_source
+from interp.methods.obsprop.efficiency import EfficiencyConfig, TaskSpec, data_efficiency
 from interp.models import ReplaceActivation
 from interp.models.weights import NormWeights
 from interp.store import Store
@@ -146,8 +146,8 @@ def test_resid_gradients_freeze_patterns_and_scales(tiny_models):
     """Before the last block with patterns and norm scales frozen, the gradient at the last
     position is linear: the direct term v/s plus the block's own paths. Removing the block
     (zero-ablating all its outputs) must leave exactly v / s_final."""
-    from interp.methods.obsprop import final_vector
-    from interp.methods.obsprop_tasks import resid_gradients
+    from interp.methods.obsprop.propagation import final_vector
+    from interp.methods.obsprop.efficiency import resid_gradients
 
     model = tiny_models["llama"]
     obs = _obs(model)
@@ -202,7 +202,7 @@ def test_figures_carry_the_data():
 
 
 def test_pronoun_study_pipeline_stores_everything(tiny_models, tmp_path):
-    from interp.methods.obsprop_pipeline import pronoun_study
+    from interp.jobs.obsprop_study import pronoun_study
 
     model = tiny_models["gpt2"]
     store = Store(tmp_path / "store")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from interp.methods.observables import logit_diff, parse_observable
-from interp.methods.obsprop import final_vector, head_vector, obsprop
-from interp.methods.obsprop_eval import norm_angles
+from interp.methods.obsprop.observables import logit_diff, parse_observable
+from interp.methods.obsprop.propagation import final_vector, head_vector, obsprop
+from interp.methods.obsprop.checks import norm_angles
 
 pytestmark = pytest.mark.model
 

@@ -12,13 +12,13 @@ import warnings
 import pytest
 import torch
 
-from interp.methods.attribution import METHODS, attribute, attribute_continuation, method_fn
-from interp.methods.attribution_baselines import BaselineConfig, occlusion
-from interp.methods.attribution_targets import (
+from interp.methods.attribution.registry import METHODS, attribute, attribute_continuation, method_fn
+from interp.methods.attribution.baselines import BaselineConfig, occlusion
+from interp.methods.attribution.targets import (
     ContrastTarget, SiteTarget, TokenTarget, neuron_target, resolve_target, special_mask,
 )
-from interp.methods.reagent import ReagentConfig, reagent
-from interp.methods.replacers import (
+from interp.methods.attribution.reagent import ReagentConfig, reagent
+from interp.methods.attribution.replacers import (
     FrequencyReplacer, MaskedLMReplacer, PredictionReplacer, UniformReplacer, make_replacer, sample_replacements,
 )
 from interp.models.interventions import ReplaceActivation
@@ -218,7 +218,7 @@ def test_continuation_matrix(llama):
 
 
 def test_aggregate_probes_by_hand():
-    from interp.methods.reagent import aggregate_probes
+    from interp.methods.attribution.reagent import aggregate_probes
 
     scores = torch.tensor([[5.0, 1.0, 3.0, 2.0], [5.0, 2.0, 1.0, 1.0]])
     attributable = torch.tensor([False, True, True, True])

@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from interp.methods import kernels
-from interp.methods.neuron_decoding import DecodeConfig, decode_directions, reference_decode
-from interp.methods.vocab_reduction import reduce_vocab
+from interp.methods.neurons import kernels
+from interp.methods.neurons.decoding import DecodeConfig, decode_directions, reference_decode
+from interp.methods.neurons.vocab_reduction import reduce_vocab
 from interp.models import NormWeights
 
 IMPLEMENTATIONS = ["kernel", "kernel-generic", "torch"]

@@ -22,7 +22,7 @@ with state.guard():
 if payload is None:
     st.stop()
 
-from interp.methods.circuit_graph import CircuitGraph  # noqa: E402
+from interp.methods.circuits.graph import CircuitGraph  # noqa: E402
 from interp.viz.circuits import circuit_figure  # noqa: E402
 
 graph = None

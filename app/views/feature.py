@@ -91,7 +91,7 @@ with clamp_tab:
                    f"--value 0 --value 5 --value 10 --prompt \"...\"`)"
                    if fid.kind.value == "neuron" else " (clamp sweeps are run for neurons)"))
     for i, sweep in enumerate(sweeps):
-        from interp.methods.clamping import ClampResult
+        from interp.methods.neurons.clamping import ClampResult
         from interp.viz.neurons import dose_response_figure
 
         with state.guard("A stored clamp sweep is unreadable: "):

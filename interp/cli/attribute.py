@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 
-from interp.methods.reagent import ReagentConfig
+from interp.methods.attribution.reagent import ReagentConfig
 
 _METHOD_HELP = ("reagent (default), ig / integrated_gradients, ixg / input_x_gradient, grad / gradient_norm, "
                 "attention / attention_last, rollout / attention_rollout, occlusion, random")
@@ -46,7 +46,7 @@ def register(subparsers) -> None:
 
 
 def _config(args):
-    from interp.methods.attribution import ALIASES, default_config
+    from interp.methods.attribution.registry import ALIASES, default_config
 
     if ALIASES.get(args.method, args.method) != "reagent":
         return default_config(args.method, args.seed)
@@ -69,7 +69,7 @@ def _print(result, faith: dict | None, as_json: bool) -> None:
 
 
 def _neuron(adapter, args):
-    from interp.methods.attribution_targets import neuron_target
+    from interp.methods.attribution.targets import neuron_target
 
     if args.target or args.contrast or args.generate:
         raise ValueError("--neuron replaces the token target; drop --target / --contrast / --generate")
@@ -81,9 +81,9 @@ def _neuron(adapter, args):
 
 
 def _attribute(args) -> int:
-    from interp.methods.attribution import attribute, attribute_continuation, store_attribution
-    from interp.methods.attribution_targets import check_tokens, resolve_target
-    from interp.methods.faithfulness import FaithfulnessConfig, faithfulness
+    from interp.methods.attribution.registry import attribute, attribute_continuation, store_attribution
+    from interp.methods.attribution.targets import check_tokens, resolve_target
+    from interp.methods.attribution.faithfulness import FaithfulnessConfig, faithfulness
     from interp.models import load_model
 
     config = _config(args)

@@ -10,7 +10,7 @@
 Transcoders come from the store (`--dicts`, default: every stored transcoder of the model,
 one per layer); ``--dicts random:D_SAE[:K]`` puts random transcoders at all layers (their
 latents mean nothing; for smoke tests). The graph JSON schema is documented in
-`interp.methods.circuit_graph`.
+`interp.methods.circuits.graph`.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def _store(args):
 
 
 def _transcoders(args, adapter, store):
-    from interp.methods.circuits import load_transcoders, random_transcoders, transcoders_of
+    from interp.methods.circuits.connections import load_transcoders, random_transcoders, transcoders_of
 
     spec = args.dicts or ""
     if spec.startswith("random:"):
@@ -70,9 +70,9 @@ def _transcoders(args, adapter, store):
 
 
 def _build(args) -> int:
-    from interp.methods.circuit_attribution import attribute, trace
-    from interp.methods.circuit_graph import GraphConfig, build_graph, save_graph
-    from interp.methods.circuits import parse_target
+    from interp.methods.circuits.attribution import attribute, trace
+    from interp.methods.circuits.graph import GraphConfig, build_graph, save_graph
+    from interp.methods.circuits.connections import parse_target
     from interp.models import load_model
 
     if not args.prompt or not args.target:
@@ -88,7 +88,7 @@ def _build(args) -> int:
     graph = build_graph(adapter, tr, target, config, meta)
     _print(graph)
     if args.validate:
-        from interp.methods.circuit_validation import ablation_check
+        from interp.methods.circuits.validation import ablation_check
 
         check = ablation_check(adapter, tr, target, attribute(adapter, transcoders, None, target, tr=tr), args.validate)
         graph.meta["stats"].update(ablation_pearson=check.pearson, ablation_slope=check.slope, ablation_n=len(check.frame))
@@ -125,7 +125,7 @@ def _outputs(args, graph) -> None:
 
 
 def _export(args) -> int:
-    from interp.methods.circuit_graph import load_graph
+    from interp.methods.circuits.graph import load_graph
 
     if not args.item:
         raise ValueError("interp circuit export needs a graph KEY (see the results table, name 'circuit')")
@@ -139,7 +139,7 @@ def _export(args) -> int:
 
 
 def _import(args) -> int:
-    from interp.methods.circuit_graph import CircuitGraph, save_graph
+    from interp.methods.circuits.graph import CircuitGraph, save_graph
 
     if not args.item or not Path(args.item).is_file():
         raise FileNotFoundError(f"interp circuit import needs a graph JSON file, got {args.item!r}")
@@ -153,7 +153,7 @@ def _import(args) -> int:
 
 
 def _connections(args) -> int:
-    from interp.methods.circuits import load_transcoders, save_connections, top_connections
+    from interp.methods.circuits.connections import load_transcoders, save_connections, top_connections
     from interp.models import load_model
 
     store = _store(args)

@@ -7,7 +7,7 @@
 
 QUERY forms (join several with ';'): neurons:layers=3,5 | neurons:3:0-99 | dict:NAME[:0-99] |
 store:WHERE (SQL condition on the features table) | direction:SITE:FILE. See
-`interp.methods.feature_sets`.
+`interp.methods.complexity.selection`.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def register(subparsers) -> None:
 
 
 def _config(args):
-    from interp.methods.complexity import ComplexityConfig
-    from interp.methods.complexity_run import RunConfig
+    from interp.methods.complexity.vinfo import ComplexityConfig
+    from interp.jobs.complexity import RunConfig
 
     alphas = tuple(float(a) for a in args.alphas.split(",")) if args.alphas else ComplexityConfig.alphas
     cfg = ComplexityConfig(alphas=alphas, seed=args.seed)
@@ -71,7 +71,7 @@ def _print(summary: dict, run_id: str | None) -> None:
 def _run(args) -> int:
     from tqdm import tqdm
 
-    from interp.methods.complexity_run import run_complexity
+    from interp.jobs.complexity import run_complexity
     from interp.paths import store_dir
     from interp.store import Store
 

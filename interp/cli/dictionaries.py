@@ -76,7 +76,7 @@ def _store(args):
 
 def _configs(args, kind: str, k: int | None = None, l1: float | None = None, skip: bool = False,
              dashboard_tokens: int = 0, checkpoint_every: int = 0):
-    from interp.dictionaries.sweep import DataConfig
+    from interp.jobs.dictionaries import DataConfig
     from interp.dictionaries.training import TrainConfig
 
     train = TrainConfig(kind=kind, arch=args.arch, expansion=args.expansion, k=k or 32,
@@ -89,7 +89,7 @@ def _configs(args, kind: str, k: int | None = None, l1: float | None = None, ski
 
 
 def _train(args) -> int:
-    from interp.dictionaries.sweep import train_and_publish
+    from interp.jobs.dictionaries import train_and_publish
     from interp.models import load_model
 
     if args.arch == "topk" and args.l1 is not None:
@@ -108,7 +108,7 @@ def _train(args) -> int:
 
 
 def _sweep(args) -> int:
-    from interp.dictionaries.sweep import SweepConfig, run_sweep
+    from interp.jobs.dictionaries import SweepConfig, run_sweep
     from interp.models import load_model
 
     train, data = _configs(args, "transcoder")

@@ -149,7 +149,7 @@ def _values(values: list[float]) -> tuple[float, ...]:
 
 def _clamp(args) -> int:
     from interp.jobs.clamp_check import check_neuron
-    from interp.methods.clamping import ClampConfig
+    from interp.methods.neurons.clamping import ClampConfig
     from interp.models import load_model
 
     layer, index = parse_neuron(args.neuron)
@@ -178,7 +178,7 @@ def _clamp(args) -> int:
 def _report(args) -> int:
     from interp.jobs.clamp_check import REPORT_PROMPTS, check_specialised
     from interp.models.registry import store_model_name
-    from interp.methods.clamping import ClampConfig
+    from interp.methods.neurons.clamping import ClampConfig
     from interp.models import load_model
 
     adapter = load_model(args.model)

@@ -74,8 +74,8 @@ def _common():
 
 
 def _setup(args):
-    from interp.methods.observables import parse_observable
-    from interp.methods.obsprop import ObsPropConfig
+    from interp.methods.obsprop.observables import parse_observable
+    from interp.methods.obsprop.propagation import ObsPropConfig
     from interp.models import load_model
 
     adapter = load_model(args.model)
@@ -101,8 +101,8 @@ def _open_store(args):
 
 
 def _obsprop(args) -> int:
-    from interp.methods.obsprop import obsprop, path_vector
-    from interp.methods.obsprop_store import save_obsprop
+    from interp.methods.obsprop.propagation import obsprop, path_vector
+    from interp.methods.obsprop.store import save_obsprop
 
     adapter, obs, prompts, config = _setup(args)
     result = obsprop(adapter, obs, prompts, config)
@@ -134,8 +134,8 @@ def _obsprop(args) -> int:
 
 
 def _rank(args) -> int:
-    from interp.methods.obsprop import path_vector
-    from interp.methods.obsprop_store import rank_known_features
+    from interp.methods.obsprop.propagation import path_vector
+    from interp.methods.obsprop.store import rank_known_features
 
     adapter, obs, prompts, config = _setup(args)
     fv = path_vector(adapter, obs, [args.component], prompts, config)
@@ -146,7 +146,7 @@ def _rank(args) -> int:
 
 
 def _study(args) -> int:
-    from interp.methods.obsprop_pipeline import pronoun_study
+    from interp.jobs.obsprop_study import pronoun_study
     from interp.models import load_model
 
     study = pronoun_study(load_model(args.model), _open_store(args), args.n_reference, args.top_ablation, progress=True)
@@ -163,8 +163,8 @@ def _study(args) -> int:
 
 
 def _efficiency(args) -> int:
-    from interp.methods.obsprop_pipeline import claims
-    from interp.methods.obsprop_tasks import EfficiencyConfig
+    from interp.jobs.obsprop_study import claims
+    from interp.methods.obsprop.efficiency import EfficiencyConfig
     from interp.models import load_model
 
     try:

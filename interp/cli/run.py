@@ -5,8 +5,7 @@ from __future__ import annotations
 
 def _run(args) -> int:
     from interp.models import load_model
-    from interp.pipeline import Budget, run_pipeline
-    from interp.pipeline_steps import default_steps
+    from interp.jobs.pipeline import Budget, default_steps, run_pipeline
     from interp.store import Store
 
     store = Store(args.store)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict
 
-from interp.methods.clamping import ClampConfig, ClampReport, ClampResult, clamp_report, clamp_sweep
+from interp.methods.neurons.clamping import ClampConfig, ClampReport, ClampResult, clamp_report, clamp_sweep
 from interp.models.registry import store_model_name
-from interp.methods.neuron_decoding import DecodeConfig, decode_one
+from interp.methods.neurons.decoding import DecodeConfig, decode_one
 
 REPORT_PROMPTS = ("The", "I think that the", "Here is a short story about")
 

@@ -5,7 +5,7 @@
     map_model(Store(), "smollm2-135m", directions=("down",))          # all layers
 
 The unit of work is one (model, layer): for each requested (direction, variant) the layer's
-neurons are decoded by `interp.methods.neuron_decoding.decode_directions` (chunked GEMM and
+neurons are decoded by `interp.methods.neurons.decoding.decode_directions` (chunked GEMM and
 reductions), and three writes follow, each atomic:
 
 1. ``feature_tokens``: top-k and bottom-k tokens of every neuron (``end`` top/bottom,
@@ -47,7 +47,7 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
-from interp.methods.neuron_decoding import DIRECTIONS, VARIANTS, DecodeConfig, decode_directions, neuron_directions
+from interp.methods.neurons.decoding import DIRECTIONS, VARIANTS, DecodeConfig, decode_directions, neuron_directions
 from interp.models.registry import store_model_name
 from interp.store.tables import constant
 

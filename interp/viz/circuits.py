@@ -1,4 +1,4 @@
-"""Plotly figures of transcoder circuits (`interp.methods.circuit_graph.CircuitGraph`).
+"""Plotly figures of transcoder circuits (`interp.methods.circuits.graph.CircuitGraph`).
 
 Layered layout: x = token position, y = where a node sits in the residual stream (embeddings
 at the bottom, then per layer its attention heads and, above them, its MLP's latents, error
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from interp.methods.circuit_graph import CircuitGraph, Node
+from interp.methods.circuits.graph import CircuitGraph, Node
 
 COLORS = {"target": "#222222", "latent": "#1f77b4", "head": "#ff7f0e", "embed": "#2ca02c", "pos_embed": "#98df8a",
           "error": "#d62728", "mlp": "#e377c2", "attn_bias": "#c7c7c7", "tc_bias": "#c7c7c7", "enc_bias": "#c7c7c7",

@@ -1,7 +1,7 @@
 """Plotly figures of feature complexity: curves, distribution, importance, layer flow.
 
 Each builder takes plain arrays / a per-feature DataFrame (as returned by
-`interp.methods.complexity_run.feature_frame` or read back from the store), so a notebook
+`interp.jobs.complexity.feature_frame` or read back from the store), so a notebook
 and the app draw the same thing from the same data.
 """
 

@@ -1,6 +1,6 @@
 """Plotly figures for ObsProp: component ranking, coupling scatter, data-efficiency curves.
 
-Each builder takes plain tables/arrays (as returned by `interp.methods.obsprop*`) and
+Each builder takes plain tables/arrays (as returned by `interp.methods.obsprop.propagation*`) and
 returns a ``plotly.graph_objects.Figure``, so a notebook and the app show the same thing.
 """
 

@@ -1,0 +1,165 @@
+"""The main job behind ``make run``: build the feature store for one model, step by step.
+
+Each step is a named function of (store, model adapter, budget) that writes its results into
+the store and returns a one-line summary. A finished step records a ``pipeline`` row in the
+store's ``results`` table, so a second run skips it and reaches the dashboard within a minute;
+``--force STEP`` (or ``--force all``) recomputes. A step that fails is reported and the
+others still run: the dashboard shows whatever exists.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable
+
+from interp.store import Store
+
+PIPELINE = "pipeline"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much work each step may do: scaled for a 2-core CPU by default."""
+
+    scale: float = 1.0
+    """Multiplies every token/prompt budget (use >1 on a GPU machine)."""
+
+    def __post_init__(self) -> None:
+        if not self.scale > 0:
+            raise ValueError(f"Budget.scale must be > 0, got {self.scale}")
+
+    def n(self, base: int) -> int:
+        return max(1, int(round(base * self.scale)))
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    description: str
+    fn: Callable[[Store, object, Budget], str]
+    """(store, adapter, budget) -> one-line summary of what was computed and where."""
+
+
+@dataclass
+class PipelineReport:
+    model: str
+    store_root: str
+    done: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _say(message: str) -> None:
+    print(f"[interp run] {message}", file=sys.stderr, flush=True)
+
+
+def register_model(store: Store, adapter, run_id: str) -> None:
+    """Write the model's architecture row (cheap; done every run)."""
+    info = adapter.info
+    store.write("models", [{
+        "model": adapter.name, "architecture": info.to_dict(), "n_layers": info.n_layers,
+        "d_model": info.d_model, "d_mlp": info.d_mlp, "d_vocab": info.d_vocab, "n_heads": info.n_heads,
+        "n_ctx": info.n_ctx, "info": {"prepend_bos": adapter.prepend_bos, "norms_folded": False},
+    }], run_id=run_id)
+
+
+def completed_steps(store: Store, model: str) -> set[str]:
+    rows = store.read("results", where={"name": PIPELINE})
+    prefix = f"{model}:"
+    return {k[len(prefix):] for k in rows.get("key", []) if isinstance(k, str) and k.startswith(prefix)}
+
+
+def run_pipeline(store: Store, adapter, steps: list[Step], budget: Budget = Budget(),
+                 force: set[str] = frozenset()) -> PipelineReport:
+    """Run `steps` in order for `adapter`, skipping the ones already complete in `store`."""
+    report = PipelineReport(adapter.name, str(store.root))
+    done_before = set() if "all" in force else completed_steps(store, adapter.name) - set(force)
+    run_id = store.start_run("interp run", {"model": adapter.name, "steps": [s.name for s in steps],
+                                             "budget_scale": budget.scale})
+    register_model(store, adapter, run_id)
+    for step in steps:
+        if step.name in done_before:
+            report.skipped.append(step.name)
+            _say(f"{step.name}: already in the store, skipped")
+            continue
+        _say(f"{step.name}: {step.description} ...")
+        start = time.perf_counter()
+        try:
+            summary = step.fn(store, adapter, budget)
+        except Exception as exc:  # one failed step must not stop the rest of the store build
+            report.failed[step.name] = f"{type(exc).__name__}: {exc}"
+            _say(f"{step.name}: FAILED - {exc}\n{traceback.format_exc()}")
+            continue
+        report.seconds[step.name] = time.perf_counter() - start
+        report.done[step.name] = summary
+        store.write("results", [{"name": PIPELINE, "key": f"{adapter.name}:{step.name}",
+                                 "payload": {"summary": summary, "seconds": report.seconds[step.name]}}],
+                    run_id=run_id)
+        _say(f"{step.name}: {summary} ({report.seconds[step.name]:.0f} s)")
+    store.finish_run(run_id, "failed" if report.failed else "done")
+    return report
+
+
+# The steps of `make run` on the embedded default model, in order. Each step calls one
+# method's own entry point with a budget sized for a 2-core CPU; `Budget.scale` multiplies
+# the token and prompt budgets for bigger machines.
+
+
+def _neurons(store, adapter, budget: Budget) -> str:
+    from interp.jobs.neuron_map import pipeline_step
+
+    return pipeline_step(store, adapter, budget)
+
+
+def _transcoder(store, adapter, budget: Budget) -> str:
+    from interp.jobs.dictionaries import pipeline_transcoder
+
+    published = pipeline_transcoder(adapter, store, train_tokens=budget.n(20_000),
+                                    dashboard_tokens=budget.n(4096))
+    m = published.metrics
+    return (f"transcoder {published.name}: L0 {m.l0:.1f}, FVU {m.fvu:.3f}, "
+            f"CE recovered {m.ce_recovered:.3f} (vs zero ablation), dashboards for every latent")
+
+
+def _obsprop(store, adapter, budget: Budget) -> str:
+    from interp.jobs.obsprop_study import pronoun_study
+    from interp.methods.obsprop.efficiency import EfficiencyConfig
+
+    study = pronoun_study(adapter, store, top_ablation=10,
+                          efficiency=EfficiencyConfig(ks=(1, 4, 16), seeds=max(1, budget.n(2))))
+    return (f"' she' - ' he' feature vectors for {len(study.ranking)} components; norm-approximation "
+            f"cosine {study.angles.mean_cos:.4f}; rank correlation norm vs ablation "
+            f"{study.ablation.spearman_norm:.2f}")
+
+
+def _attribution(store, adapter, budget: Budget) -> str:
+    from interp.methods.attribution.registry import attribute_demo
+
+    records = attribute_demo(adapter, store=store)
+    return f"{len(records)} attributions (ReAGent, integrated gradients, attention rollout) with Soft-NS/NC"
+
+
+def _complexity(store, adapter, budget: Budget) -> str:
+    from interp.jobs.complexity import quick_run
+
+    run = quick_run(store, adapter, n_tokens=budget.n(24_000))
+    s = run.summary
+    rho = s.get("rank_correlation", {}).get("rho")
+    median = s.get("K_quantiles", {}).get("0.5")
+    return (f"complexity of {s['n_features']} neurons (layers 2, 8, 15): median K "
+            f"{median:.3f}" + (f", rho(K, importance) {rho:.2f}" if rho is not None else ""))
+
+
+def default_steps() -> list[Step]:
+    """Every step of the main job, in the order they run."""
+    return [
+        Step("neurons", "decode every MLP neuron through the LM head", _neurons),
+        Step("transcoder", "train and evaluate a small transcoder at the middle layer", _transcoder),
+        Step("obsprop", "ObsProp feature vectors for ' she' - ' he'", _obsprop),
+        Step("attribution", "ReAGent and baseline attributions with faithfulness", _attribution),
+        Step("complexity", "V-information complexity of the neurons of three layers", _complexity),
+    ]
