@@ -1,22 +1,31 @@
 """Dictionaries on disk in SAELens's format (``cfg.json`` + ``sae_weights.safetensors``).
 
-A dictionary is converted to the matching SAELens class and saved with its own
-``save_model``, so ``sae_lens.SAE.load_from_disk(folder)`` loads it as is:
+A dictionary is converted to the SAELens class that computes exactly the same function and
+saved with SAELens's own ``save_model``, so plain ``sae_lens.SAE.load_from_disk(folder)``
+loads it as is, in a process that never imported interp:
 
-=========== ============= ===================================================
-kind        arch          SAELens architecture
-=========== ============= ===================================================
+=========== ============= ====================================================
+kind        arch          SAELens architecture written
+=========== ============= ====================================================
 sae         relu          ``standard``
 sae         topk          ``topk``
 sae         jumprelu      ``jumprelu``
 transcoder  relu          ``transcoder`` (``skip_transcoder`` with a skip)
 transcoder  jumprelu      ``jumprelu_transcoder`` (``jumprelu_skip_transcoder``)
-transcoder  topk          ``topk_transcoder`` (``topk_skip_transcoder``)
-=========== ============= ===================================================
+transcoder  topk          ``topk`` with ``apply_b_dec_to_input=False`` (see below)
+transcoder  topk + skip   ``topk_skip_transcoder [import interp.dictionaries]`` (*)
+=========== ============= ====================================================
 
-SAELens ships no TopK transcoder; importing this module registers `TopKTranscoder` (a
-subclass of its ``Transcoder``) under ``topk_transcoder`` so those folders load through the
-same ``SAE.load_from_disk`` call once ``interp.dictionaries`` is imported.
+SAELens ships no TopK transcoder class. A TopK transcoder (no skip) computes exactly what
+SAELens's ``topk`` architecture computes when that SAE does not subtract ``b_dec`` from its
+input: ``relu(topk(x @ W_enc + b_enc)) @ W_dec + b_dec``, read at the input hook
+(``metadata.hook_name``). So it is saved as ``topk``; the output hook and the kind stay in
+the metadata (``hook_name_out``, ``dictionary_kind: "transcoder"``), which interp reads back.
+(*) A TopK *skip* transcoder (or a TopK transcoder with d_out != d_in) has no exact equivalent in SAELens: its ``cfg.json`` names an
+architecture that plain SAELens does not know, spelled so that SAELens's ``KeyError`` names
+the architecture and the import that registers it; importing this module registers it
+(and the older ``topk_transcoder`` / ``topk_skip_transcoder`` names, so folders written by
+earlier versions keep loading).
 """
 
 from __future__ import annotations
@@ -97,8 +106,33 @@ class TopKSkipTranscoder(SkipTranscoder):
         return cls(TopKSkipTranscoderConfig.from_dict(config_dict))
 
 
+_HINT = " [import interp.dictionaries]"
+"""Suffix of the architecture names that plain SAELens lacks: its KeyError then names the import."""
+
+
+def _file_classes(sae_cls, cfg_cls, name: str):
+    """(class, config class) of `sae_cls` registered under the hinted architecture `name`."""
+    file_cfg = dataclass(type(f"{cfg_cls.__name__}File", (cfg_cls,), {
+        "architecture": classmethod(lambda cls: name)}))
+    file_sae = type(f"{sae_cls.__name__}File", (sae_cls,), {
+        "from_dict": classmethod(lambda cls, d: cls(file_cfg.from_dict(d)))})
+    return file_sae, file_cfg
+
+
+TOPK_TRANSCODER_ARCH = "topk_transcoder" + _HINT
+"""Architecture of a TopK transcoder whose d_out differs from d_in (no SAELens equivalent)."""
+TOPK_SKIP_ARCH = "topk_skip_transcoder" + _HINT
+"""Architecture of a TopK skip transcoder (no SAELens equivalent)."""
+_TopKTranscoderFile, _TopKTranscoderFileConfig = _file_classes(TopKTranscoder, TopKTranscoderConfig,
+                                                               TOPK_TRANSCODER_ARCH)
+_TopKSkipTranscoderFile, _TopKSkipTranscoderFileConfig = _file_classes(TopKSkipTranscoder, TopKSkipTranscoderConfig,
+                                                                       TOPK_SKIP_ARCH)
+
+# The plain names are what earlier versions wrote: registered so those folders keep loading.
 for _arch, _cls, _cfg in (("topk_transcoder", TopKTranscoder, TopKTranscoderConfig),
-                          ("topk_skip_transcoder", TopKSkipTranscoder, TopKSkipTranscoderConfig)):
+                          ("topk_skip_transcoder", TopKSkipTranscoder, TopKSkipTranscoderConfig),
+                          (TOPK_TRANSCODER_ARCH, _TopKTranscoderFile, _TopKTranscoderFileConfig),
+                          (TOPK_SKIP_ARCH, _TopKSkipTranscoderFile, _TopKSkipTranscoderFileConfig)):
     if _arch not in SAE_CLASS_REGISTRY:
         register_sae_class(_arch, _cls, _cfg)
 
@@ -110,22 +144,36 @@ _CLASSES = {
     ("transcoder", "relu", True): (SkipTranscoder, SkipTranscoderConfig),
     ("transcoder", "jumprelu", False): (JumpReLUTranscoder, JumpReLUTranscoderConfig),
     ("transcoder", "jumprelu", True): (JumpReLUSkipTranscoder, JumpReLUSkipTranscoderConfig),
-    ("transcoder", "topk", False): (TopKTranscoder, TopKTranscoderConfig),
-    ("transcoder", "topk", True): (TopKSkipTranscoder, TopKSkipTranscoderConfig),
+    ("transcoder", "topk", False): (TopKSAE, TopKSAEConfig),
+    ("transcoder", "topk", True): (_TopKSkipTranscoderFile, _TopKSkipTranscoderFileConfig),
 }
-_ARCH_OF = {cfg.architecture(): key for key, (_, cfg) in _CLASSES.items()}
+_ARCH_OF = {cfg.architecture(): key for key, (_, cfg) in _CLASSES.items() if key != ("transcoder", "topk", False)}
+_ARCH_OF.update({name: ("transcoder", "topk", skip) for name, skip in (
+    ("topk_transcoder", False), ("topk_skip_transcoder", True), (TOPK_TRANSCODER_ARCH, False))})
+KIND_KEY = "dictionary_kind"
+"""Metadata key that marks a ``topk`` folder as a transcoder (its output hook: ``hook_name_out``)."""
 
 
 def to_sae_lens(dictionary: Dictionary, metadata: dict | None = None) -> SAE:
     """The SAELens module with the same weights (copies) and `metadata` (hook names, model)."""
-    sae_cls, cfg_cls = _CLASSES[(dictionary.kind, dictionary.arch, dictionary.skip)]
+    key = (dictionary.kind, dictionary.arch, dictionary.skip)
+    metadata = dict(metadata or {})
+    as_topk_sae = key == ("transcoder", "topk", False)
+    if as_topk_sae and dictionary.d_out != dictionary.d_in:
+        # SAELens's topk SAE decodes into its input space: no exact equivalent for d_out != d_in.
+        sae_cls, cfg_cls, as_topk_sae = _TopKTranscoderFile, _TopKTranscoderFileConfig, False
+    else:
+        sae_cls, cfg_cls = _CLASSES[key]
     kwargs: dict[str, Any] = {"d_in": dictionary.d_in, "d_sae": dictionary.d_sae}
     if dictionary.kind == "transcoder":
-        kwargs.update(d_out=dictionary.d_out, apply_b_dec_to_input=False)
+        kwargs["apply_b_dec_to_input"] = False
+        if not as_topk_sae:
+            kwargs["d_out"] = dictionary.d_out
+        metadata[KIND_KEY] = "transcoder"
     if dictionary.arch == "topk":
         kwargs["k"] = dictionary.k
     cfg = cfg_cls(**kwargs)
-    cfg.metadata = SAEMetadata(**(metadata or {}))
+    cfg.metadata = SAEMetadata(**metadata)
     sae = sae_cls(cfg)
     state = {name: p.detach().clone() for name, p in dictionary.named_parameters()}
     sae.load_state_dict(state, strict=True)
@@ -138,8 +186,13 @@ def from_sae_lens(sae: SAE) -> Dictionary:
     if arch not in _ARCH_OF:
         raise ValueError(f"SAELens architecture {arch!r} is not supported; supported: {', '.join(sorted(_ARCH_OF))}")
     kind, act, skip = _ARCH_OF[arch]
+    if arch == "topk" and getattr(sae.cfg.metadata, KIND_KEY, None) == "transcoder":
+        kind = "transcoder"
     if kind == "sae" and not sae.cfg.apply_b_dec_to_input:
-        raise ValueError(f"SAE {arch!r} with apply_b_dec_to_input=False is not supported")
+        raise ValueError(f"SAE {arch!r} with apply_b_dec_to_input=False is not supported "
+                         f"(a transcoder saved as {arch!r} needs metadata {KIND_KEY}='transcoder')")
+    if getattr(sae.cfg, "rescale_acts_by_decoder_norm", False):
+        raise ValueError(f"SAELens {arch!r} with rescale_acts_by_decoder_norm=True is not supported")
     d_out = getattr(sae.cfg, "d_out", sae.cfg.d_in)
     model = Dictionary(sae.cfg.d_in, sae.cfg.d_sae, d_out, kind=kind, arch=act,
                        k=getattr(sae.cfg, "k", None) if act == "topk" else None, skip=skip)
