@@ -221,6 +221,14 @@ class ClampRecord:
     def from_payload(cls, payload: dict | str) -> "ClampRecord":
         """The record back from a stored payload (a dict or its JSON text)."""
         p = json.loads(payload) if isinstance(payload, str) else payload
+        try:
+            return cls._parse(p)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"a stored clamp sweep lacks or mangles field {exc}; "
+                             f"rerun `interp clamp` for that neuron") from None
+
+    @classmethod
+    def _parse(cls, p: dict) -> "ClampRecord":
         values = np.asarray(p["values"], dtype=float)
         result = ClampResult(
             layer=int(p["layer"]), index=int(p["index"]), target_id=int(p["target_id"]), prompt=p["prompt"],
@@ -239,11 +247,17 @@ def write_clamp(store, record: ClampRecord, run_id: str) -> str:
     return record.key
 
 
-def read_clamps(store, model: str, layer: int, index: int) -> list[ClampRecord]:
-    """Every stored sweep of one neuron (one per prompt), in key order."""
+def clamp_payloads(store, model: str, layer: int, index: int) -> list[dict]:
+    """The stored payloads of one neuron's sweeps (one per prompt, in key order), unparsed:
+    `ClampRecord.from_payload` turns each into a record (a reader can skip a malformed one)."""
     prefix = ClampRecord.neuron_prefix(model, layer, index)
     rows = store.read("results", where={"name": CLAMP}, columns=["key", "payload"])
-    return [ClampRecord.from_payload(p) for k, p in sorted(zip(rows["key"], rows["payload"])) if k.startswith(prefix)]
+    return [json.loads(p) for k, p in sorted(zip(rows["key"], rows["payload"])) if k.startswith(prefix)]
+
+
+def read_clamps(store, model: str, layer: int, index: int) -> list[ClampRecord]:
+    """Every stored sweep of one neuron (one per prompt), in key order."""
+    return [ClampRecord.from_payload(p) for p in clamp_payloads(store, model, layer, index)]
 
 
 def write_clamp_report(store, model: str, n: int, prompts: Sequence[str], values: Sequence[float], report,
