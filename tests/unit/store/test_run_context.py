@@ -56,3 +56,35 @@ def test_each_run_keeps_its_own_outcome(tmp_path):
 def test_get_run_of_an_unknown_run_names_it(tmp_path):
     with pytest.raises(KeyError, match="no run 'nope'"):
         Store(tmp_path).get_run("nope")
+
+
+def test_neuron_map_with_a_failing_write_leaves_its_run_failed_not_running(tmp_path, tiny_dirs, monkeypatch):
+    import interp.jobs.backends.local as local
+    from interp.jobs.neuron_map import map_model
+
+    def broken(*args, **kwargs):
+        raise OSError("disk quota exceeded")
+
+    monkeypatch.setattr(local, "write_decoded", broken)
+    store = Store(tmp_path)
+    with pytest.raises(OSError, match="disk quota exceeded"):
+        map_model(store, str(tiny_dirs["llama"]), top_k=2, progress=False)
+    runs = store.read("runs")
+    assert list(runs["command"]) == ["interp map-neurons"]
+    assert runs["status"].iloc[0] == "failed" and runs["error"].iloc[0] == "OSError: disk quota exceeded"
+    assert store.read("results", where={"name": "neuron_map"}).empty  # no layer marked complete
+
+
+def test_pipeline_with_a_failed_step_records_the_run_failed_and_still_runs_the_rest(tmp_path, tiny_models):
+    from interp.jobs.pipeline import Step, run_pipeline
+
+    def fails(store, adapter, budget):
+        raise RuntimeError("no corpus")
+
+    store = Store(tmp_path)
+    steps = [Step("broken", "fails", fails), Step("ok", "works", lambda store, adapter, budget: "fine")]
+    report = run_pipeline(store, tiny_models["llama"], steps)
+    assert report.failed == {"broken": "RuntimeError: no corpus"} and report.done == {"ok": "fine"}
+    run = store.read("runs").iloc[0]
+    assert run["status"] == "failed" and "broken: RuntimeError: no corpus" in run["error"]
+    assert list(store.read("models")["model"]) == [tiny_models["llama"].store_name]
