@@ -91,20 +91,15 @@ def neighbours(store: Store, fid: FeatureId, n: int = 10, depth: int = 20) -> pd
         f"LIMIT {int(n)}")
 
 
-CLAMP = "clamp"
-"""Results name of `interp clamp` dose-response sweeps, keyed ``model/L{layer}/N{index}/<prompt hash>``."""
-
-
 def clamp_sweeps(store: Store, fid: FeatureId) -> list[dict]:
-    """The stored clamping dose-response payloads of a neuron (every prompt it was clamped on)."""
+    """The stored clamping sweeps of a neuron, one payload per prompt it was clamped on
+    (`interp.methods.neurons.store.ClampRecord.from_payload` reads each)."""
+    from interp.methods.neurons.store import clamp_payloads
     from interp.viz.store_views import layer_of
 
     if fid.kind.value != "neuron":
         return []
-    prefix = f"{fid.model}/L{layer_of(fid.site)}/N{fid.index}/"
-    frame = store.sql(f"SELECT key, payload FROM results WHERE name = {_lit(CLAMP)} "
-                      f"AND starts_with(key, {_lit(prefix)}) ORDER BY key")
-    return [parse_json(p) for p in frame["payload"]]
+    return clamp_payloads(store, fid.model, layer_of(fid.site), fid.index)
 
 
 def feature_results(store: Store, fid: FeatureId) -> pd.DataFrame:

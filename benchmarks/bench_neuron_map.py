@@ -138,7 +138,7 @@ def main() -> None:
               f"= {flop / matmul / 1e9:.0f} GFLOP/s")
         print(f"job_time / matmul_time = {job / matmul:.3f}   (target <= 1.25)")
         peak = max(m.peak for m in mems)
-        from interp.jobs._local import GROUP
+        from interp.jobs.backends.local import GROUP
 
         rows = min(args.chunk_size, GROUP * info.d_mlp)
         bound = args.threads * 4 * rows * DecodeConfig().vocab_block + 2 * 4 * GROUP * info.d_mlp * info.d_model

@@ -20,7 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from interp.jobs._local import GROUP  # noqa: E402
+from interp.jobs.backends.local import GROUP  # noqa: E402
 from interp.methods.neurons.decoding import neuron_directions, prepare_directions  # noqa: E402
 from interp.methods.neurons.vocab_reduction import reduce_vocab  # noqa: E402
 from interp.models import load_model  # noqa: E402

@@ -134,7 +134,7 @@ def test_score_and_store_roundtrip(tiny_models, tmp_path):
     assert len(back) == 12
     merged = back.merge(run.frame, on=["site", "index"], suffixes=("", "_run"))
     assert (merged["K"] - merged["K_run"]).abs().max() < 1e-9
-    assert store.run(run_id)["status"] == "done"
+    assert store.get_run(run_id)["status"] == "done"
     names = set(store.read("results")["name"])
     assert {"complexity", "complexity_figure"} <= names
 

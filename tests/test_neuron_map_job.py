@@ -149,7 +149,7 @@ def test_several_models_in_one_job(tmp_path, tiny_dirs):
     summary = map_models(store, [str(tiny_dirs["gpt2"]), str(tiny_dirs["neox"])], MapConfig(top_k=2), progress=False)
     assert summary.mapped == {"gpt2": [0, 1], "neox": [0, 1]}
     assert set(store.read("feature_tokens")["model"]) == {"gpt2", "neox"}
-    assert store.run(summary.run_id)["status"] == "done"
+    assert store.get_run(summary.run_id)["status"] == "done"
     assert set(store.read("models")["model"]) == {"gpt2", "neox"}
 
 

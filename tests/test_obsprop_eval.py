@@ -216,4 +216,4 @@ def test_pronoun_study_pipeline_stores_everything(tiny_models, tmp_path):
     names = set(store.read("results")["name"])
     assert {"obsprop_ranking", "obsprop_norm_angles", "obsprop_ablation", "obsprop_coupling",
             "obsprop_data_efficiency", "obsprop_data_efficiency_figure"} <= names
-    assert store.run(study.run_id)["status"] == "done"
+    assert store.get_run(study.run_id)["status"] == "done"

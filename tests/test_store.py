@@ -72,12 +72,12 @@ def test_round_trip_every_table(store, run, table):
 
 
 def test_runs_record_provenance(store, run):
-    record = store.run(run)
+    record = store.get_run(run)
     assert record["status"] == "running" and record["seed"] == 7
     assert record["config"] == {"k": 3} and record["corpus"] == {"name": "toy", "n": 2}
     assert {"torch", "duckdb", "transformer-lens", "sae-lens", "transformers"} <= set(record["packages"])
     store.finish_run(run, "done")
-    record = store.run(run)
+    record = store.get_run(run)
     assert record["status"] == "done" and record["finished_at"] >= record["started_at"]
     assert len(store.read("runs")) == 1
     with pytest.raises(ValueError, match="valid statuses"):

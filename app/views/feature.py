@@ -91,19 +91,13 @@ with clamp_tab:
                    f"--value 0 --value 5 --value 10 --prompt \"...\"`)"
                    if fid.kind.value == "neuron" else " (clamp sweeps are run for neurons)"))
     for i, sweep in enumerate(sweeps):
-        from interp.methods.neurons.clamping import ClampResult
+        from interp.methods.neurons.store import ClampRecord
         from interp.viz.neurons import dose_response_figure
 
         with state.guard("A stored clamp sweep is unreadable: "):
-            arrays = {k: np.asarray(sweep[k], dtype=float) for k in
-                      ("values", "target_probs", "control_indices", "control_probs", "kl")}
-            result = ClampResult(layer=sweep["layer"], index=sweep["index"], target_id=sweep["target_id"],
-                                 prompt=sweep["prompt"], baseline_prob=sweep["baseline_prob"],
-                                 generation=sweep.get("generation"),
-                                 baseline_generation=sweep.get("baseline_generation"),
-                                 **{**arrays, "control_indices": arrays["control_indices"].astype(int),
-                                    "control_probs": arrays["control_probs"].reshape(-1, len(arrays["values"]))})
-            st.plotly_chart(dose_response_figure(result, sweep.get("target")), width="stretch", key=f"clamp-{i}")
+            record = ClampRecord.from_payload(sweep)
+            result = record.result
+            st.plotly_chart(dose_response_figure(result, record.target), width="stretch", key=f"clamp-{i}")
             if result.generation:
                 st.markdown(f"**clamped generation:** {result.generation!r}  \n"
                             f"**unclamped:** {result.baseline_generation!r}")

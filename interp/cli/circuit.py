@@ -62,9 +62,9 @@ def _transcoders(args, adapter, store):
             raise ValueError(f"--dicts {spec!r}: write random:D_SAE or random:D_SAE:K, e.g. random:2048:32") from None
         layers = range(adapter.info.n_layers)
         return random_transcoders(adapter, layers, d_sae, k), {layer: spec for layer in layers}
-    names = [n for n in spec.split(",") if n] or transcoders_of(store, adapter.name)
+    names = [n for n in spec.split(",") if n] or transcoders_of(store, adapter.store_name)
     if not names:
-        raise ValueError(f"no transcoders of {adapter.name} in store {store.root}; train some (interp train) "
+        raise ValueError(f"no transcoders of {adapter.store_name} in store {store.root}; train some (interp train) "
                          "or pass --dicts random:D_SAE[:K] for a smoke test")
     return load_transcoders(store, names, adapter)
 
@@ -83,7 +83,7 @@ def _build(args) -> int:
     transcoders, names = _transcoders(args, adapter, store if store is not None else _store(args))
     target = parse_target(adapter, args.target, {v: k for k, v in names.items()})
     tr = trace(adapter, transcoders, args.prompt)
-    meta = {"model": adapter.name, "prompt": args.prompt, "target": {"spec": args.target},
+    meta = {"model": adapter.store_name, "prompt": args.prompt, "target": {"spec": args.target},
             "dictionaries": {str(k): v for k, v in sorted(names.items())}}
     graph = build_graph(adapter, tr, target, config, meta)
     _print(graph)
@@ -94,10 +94,9 @@ def _build(args) -> int:
         graph.meta["stats"].update(ablation_pearson=check.pearson, ablation_slope=check.slope, ablation_n=len(check.frame))
         print(f"ablation of the top {len(check.frame)} contributors: pearson {check.pearson:.3f}, slope {check.slope:.3f}")
     if store is not None:
-        run = store.start_run(f"interp circuit --model {args.model} --prompt {args.prompt!r} --target {args.target!r}",
-                              {**meta, "config": graph.meta["config"]}, seed=0)
-        key = save_graph(store, graph, run)
-        store.finish_run(run, "done")
+        with store.run(f"interp circuit --model {args.model} --prompt {args.prompt!r} --target {args.target!r}",
+                       {**meta, "config": graph.meta["config"]}, seed=0) as run:
+            key = save_graph(store, graph, run)
         print(f"stored as {key} (run {run})")
     _outputs(args, graph)
     return 0
@@ -145,9 +144,8 @@ def _import(args) -> int:
         raise FileNotFoundError(f"interp circuit import needs a graph JSON file, got {args.item!r}")
     graph = CircuitGraph.from_json(Path(args.item).read_text())
     store = _store(args)
-    run = store.start_run(f"interp circuit import {args.item}", {"file": str(args.item)})
-    key = save_graph(store, graph, run)
-    store.finish_run(run, "done")
+    with store.run(f"interp circuit import {args.item}", {"file": str(args.item)}) as run:
+        key = save_graph(store, graph, run)
     print(f"imported {len(graph.nodes)} nodes, {len(graph.edges)} edges as {key}")
     return 0
 
@@ -163,12 +161,11 @@ def _connections(args) -> int:
         raise ValueError("interp circuit connections needs --dicts with two or more store transcoders")
     transcoders, labels = load_transcoders(store, names, adapter)
     layers = sorted(transcoders)
-    run = store.start_run(f"interp circuit connections --dicts {args.dicts}", {"k": args.k, "dicts": names})
-    for up, down in zip(layers, layers[1:]):
-        table = top_connections(transcoders[up], transcoders[down], args.k, adapter.info.norm)
-        save_connections(store, labels[up], labels[down], table, run)
-        print(f"{labels[up]} -> {labels[down]}: top-{args.k} connections stored")
-    store.finish_run(run, "done")
+    with store.run(f"interp circuit connections --dicts {args.dicts}", {"k": args.k, "dicts": names}) as run:
+        for up, down in zip(layers, layers[1:]):
+            table = top_connections(transcoders[up], transcoders[down], args.k, adapter.info.norm)
+            save_connections(store, labels[up], labels[down], table, run)
+            print(f"{labels[up]} -> {labels[down]}: top-{args.k} connections stored")
     return 0
 
 

@@ -157,9 +157,7 @@ def _clamp(args) -> int:
     target = adapter.token_id(args.target) if args.target else None
     config = ClampConfig(values=_values(args.value), n_controls=args.controls, positions=args.positions,
                          generate_tokens=args.generate)
-    from interp.models.registry import store_model_name
-
-    r = check_neuron(_open(args), adapter, layer, index, args.prompt, config, target, store_model_name(args.model))
+    r = check_neuron(_open(args), adapter, layer, index, args.prompt, config, target)
     if args.format == "json":
         print(json.dumps({"target": adapter.decode([r.target_id]), **r.to_payload()}, indent=2))
         return 0
@@ -177,15 +175,13 @@ def _clamp(args) -> int:
 
 def _report(args) -> int:
     from interp.jobs.clamp_check import REPORT_PROMPTS, check_specialised
-    from interp.models.registry import store_model_name
     from interp.methods.neurons.clamping import ClampConfig
     from interp.models import load_model
 
     adapter = load_model(args.model)
     config = ClampConfig(neutral_prompts=(), n_controls=args.controls,
                          **({"values": tuple(args.value)} if args.value else {}))
-    report = check_specialised(_open(args), adapter, args.n, tuple(args.prompt or REPORT_PROMPTS), config,
-                               store_model_name(args.model))
+    report = check_specialised(_open(args), adapter, args.n, tuple(args.prompt or REPORT_PROMPTS), config)
     table = report.table()
     table["target"] = [adapter.decode([t]) for t in table["target_id"]]
     if args.format == "json":

@@ -120,11 +120,10 @@ def _obsprop(args) -> int:
     if not args.no_store:
         store = _open_store(args)
         command = "interp obsprop --model {} --observable {}".format(args.model, " ".join(repr(t) for t in args.observable))
-        run_id = store.start_run(command, {"observable": obs.to_record(), "mlp_method": config.mlp_method,
-                                           "positions": config.positions, "paths": [fv.label for fv in paths],
-                                           "n_prompts": len(prompts or [])})
-        source = save_obsprop(store, adapter, result, run_id, args.name, paths)
-        store.finish_run(run_id, "done")
+        with store.run(command, {"observable": obs.to_record(), "mlp_method": config.mlp_method,
+                                 "positions": config.positions, "paths": [fv.label for fv in paths],
+                                 "n_prompts": len(prompts or [])}) as run_id:
+            source = save_obsprop(store, adapter, result, run_id, args.name, paths)
         print(f"stored {len(result.vectors) + len(paths)} obsprop vectors as source {source!r} (run {run_id})")
     if args.html:
         from interp.viz.obsprop import component_ranking_figure

@@ -25,7 +25,6 @@ import torch
 
 from interp.dictionaries.activations import site_activations
 from interp.dictionaries.dictionary import Dictionary
-from interp.models.registry import store_model_name
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ class DashboardData:
 
 
 def _identity(adapter, site: str, dictionary: Dictionary, source: str, index: int) -> dict:
-    return {"model": store_model_name(adapter.name), "site": site, "kind": dictionary.kind, "index": int(index),
+    return {"model": adapter.store_name, "site": site, "kind": dictionary.kind, "index": int(index),
             "source": source}
 
 

@@ -10,12 +10,11 @@ one ``clamp_report`` row per report.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict
 
 from interp.methods.neurons.clamping import ClampConfig, ClampReport, ClampResult, clamp_report, clamp_sweep
-from interp.models.registry import store_model_name
 from interp.methods.neurons.decoding import DecodeConfig, decode_one
+from interp.methods.neurons.store import ClampRecord, most_specialised, top_token_id, write_clamp, write_clamp_report
 
 REPORT_PROMPTS = ("The", "I think that the", "Here is a short story about")
 
@@ -23,66 +22,44 @@ REPORT_PROMPTS = ("The", "I think that the", "Here is a short story about")
 def decoded_target(store, adapter, model: str, layer: int, index: int, direction: str = "down",
                    variant: str = "folded") -> int:
     """The neuron's top decoded token: from the store if mapped, else decoded now."""
-    site = adapter.sites(layer).mlp_hidden
-    rows = store.read("feature_tokens", where={"model": model, "site": site, "kind": "neuron", "index": index,
-                                               "source": "", "direction": direction, "variant": variant})
-    top = rows[(rows["end"] == "top") & (rows["rank"] == 0)] if len(rows) else rows
-    if len(top):
-        return int(top["token_id"].iloc[0])
+    stored = top_token_id(store, model, adapter.sites(layer).mlp_hidden, index, direction, variant)
+    if stored is not None:
+        return stored
     decoded = decode_one(adapter, layer, index, direction, DecodeConfig(top_k=1, variant=variant))
     return int(decoded.top_ids[0, 0])
 
 
-def _prompt_key(prompt: str) -> str:
-    return hashlib.sha1(prompt.encode()).hexdigest()[:12]
-
-
 def check_neuron(store, adapter, layer: int, index: int, prompt: str, config: ClampConfig = ClampConfig(),
                  target_id: int | None = None, model: str | None = None) -> ClampResult:
-    """One dose-response sweep (with controls, KL, optional generation), stored as a ``clamp`` row."""
-    model = model or store_model_name(adapter.name)
+    """One dose-response sweep (with controls, KL, optional generation), stored as a `ClampRecord`.
+
+    `model`: the store name to file it under (default `adapter.store_name`).
+    """
+    model = model or adapter.store_name
     layer = adapter.check_layer(layer)
-    if target_id is None:
-        target_id = decoded_target(store, adapter, model, layer, index)
-    result = clamp_sweep(adapter, layer, index, prompt, target_id, config)
-    run = store.start_run("interp clamp", {"model": model, "layer": layer, "index": index, "prompt": prompt,
-                                           **asdict(config)}, seed=config.seed)
-    payload = {"model": model, "target": adapter.decode([target_id]), **result.to_payload()}
-    store.write("results", [{"name": "clamp", "key": f"{model}/L{layer}/N{index}/{_prompt_key(prompt)}",
-                             "payload": payload}], run_id=run)
-    store.finish_run(run, "done")
+    with store.run("interp clamp", {"model": model, "layer": layer, "index": index, "prompt": prompt,
+                                    **asdict(config)}, seed=config.seed) as run:
+        if target_id is None:
+            target_id = decoded_target(store, adapter, model, layer, index)
+        result = clamp_sweep(adapter, layer, index, prompt, target_id, config)
+        write_clamp(store, ClampRecord(model, result, adapter.decode([target_id])), run)
     return result
 
 
 def specialised_neurons(store, model: str, n: int, direction: str = "down", variant: str = "folded",
                         layers=None) -> list[tuple[int, int, int]]:
     """The `n` neurons with the highest top-token probability: (layer, index, top token id)."""
-    rows = store.read("feature_tokens", where={"model": model, "kind": "neuron", "direction": direction,
-                                               "variant": variant, "end": "top", "rank": 0},
-                      columns=["site", "index", "token_id", "prob"])
-    if rows.empty:
-        raise ValueError(f"no {direction}/{variant} neuron decodings of {model!r} in the store; "
-                         f"run `interp map-neurons --model {model}` first")
-    rows["layer"] = rows["site"].str.split(".").str[1].astype(int)
-    if layers is not None:
-        rows = rows[rows["layer"].isin(list(layers))]
-    top = rows.sort_values(["prob", "layer", "index"], ascending=[False, True, True]).head(n)
-    return [(int(r.layer), int(r.index), int(r.token_id)) for r in top.itertuples()]
+    return most_specialised(store, model, n, direction, variant, layers)
 
 
 def check_specialised(store, adapter, n: int = 20, prompts=REPORT_PROMPTS, config: ClampConfig | None = None,
                       model: str | None = None, layers=None) -> ClampReport:
     """Clamp the `n` most specialised mapped neurons against controls; store the report."""
-    model = model or store_model_name(adapter.name)
+    model = model or adapter.store_name
     config = config or ClampConfig(neutral_prompts=())
     neurons = specialised_neurons(store, model, n, layers=layers)
-    report = clamp_report(adapter, neurons, list(prompts), config)
-    table = report.table()
-    run = store.start_run("interp clamp-report", {"model": model, "n": n, "prompts": list(prompts),
-                                                  **asdict(config)}, seed=config.seed)
-    store.write("results", [{"name": "clamp_report", "key": f"{model}/n{n}", "payload": {
-        "model": model, "n": len(table), "prompts": list(prompts), "values": list(config.values),
-        "fraction_beats_mean": report.fraction_beats_mean, "fraction_beats_all": report.fraction_beats_all,
-        "neurons": table.to_dict("records")}}], run_id=run)
-    store.finish_run(run, "done")
+    with store.run("interp clamp-report", {"model": model, "n": n, "prompts": list(prompts),
+                                           **asdict(config)}, seed=config.seed) as run:
+        report = clamp_report(adapter, neurons, list(prompts), config)
+        write_clamp_report(store, model, n, prompts, config.values, report, run)
     return report

@@ -148,8 +148,7 @@ def store_run(store, adapter, run: ComplexityRun, config: RunConfig, command: st
 
     cfg = {**asdict(config), "lambda_grid": "alpha * n_train", "n_train": run.result.n_train,
            "n_test": run.result.n_test}
-    run_id = store.start_run(command, cfg, corpus=corpus_info, seed=config.seed)
-    try:
+    with store.run(command, cfg, corpus=corpus_info, seed=config.seed) as run_id:
         frame = run.frame
         k_type = TABLES["complexity"].schema.field("K").type
         if str(k_type).startswith(("double", "float")):
@@ -169,10 +168,6 @@ def store_run(store, adapter, run: ComplexityRun, config: RunConfig, command: st
         figs = all_figures(run)
         store.write("results", [{"name": f"{RESULTS_NAME}_figure", "key": f"{run_id}/{k}", "payload": f.to_json()}
                                 for k, f in figs.items()], run_id=run_id)
-    except Exception:
-        store.finish_run(run_id, "failed")
-        raise
-    store.finish_run(run_id, "done")
     run.run_id = run_id
     return run_id
 

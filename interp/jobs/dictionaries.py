@@ -18,7 +18,6 @@ import torch
 from interp.dictionaries.activations import in_memory_batches, site_activations
 from interp.dictionaries.checkpoint import StoreCheckpoint
 from interp.dictionaries.dashboards import DashboardConfig, feature_dashboards, write_dashboards
-from interp.models.registry import store_model_name
 from interp.dictionaries.evaluation import Baseline, DictionaryMetrics, baseline, evaluate_dictionary
 from interp.dictionaries.io import save_dictionary
 from interp.dictionaries.training import TrainConfig, TrainResult, train_dictionary
@@ -74,11 +73,13 @@ def dictionary_sites(adapter, kind: str, layer: int, site: str | None = None) ->
 
 
 def dictionary_name(model: str, layer: int, train: TrainConfig, site: str | None = None) -> str:
-    """A readable store name, e.g. ``smollm2-135m/L15-transcoder-topk-k32-x8-200k``."""
+    """A readable store name, e.g. ``smollm2-135m/L15-transcoder-topk-k32-x8-200k``.
+
+    `model`: the model's store name (`ModelAdapter.store_name`)."""
     sparsity = f"k{train.k}" if train.arch == "topk" else f"l1-{train.l1:g}"
     where = f"L{layer}" if site is None else site.replace("blocks.", "b").replace(".", "-")
     skip = "-skip" if train.skip else ""
-    return f"{store_model_name(model)}/{where}-{train.kind}{skip}-{train.arch}-{sparsity}-x{train.expansion}-" \
+    return f"{model}/{where}-{train.kind}{skip}-{train.arch}-{sparsity}-x{train.expansion}-" \
            f"{train.train_tokens // 1000}k"
 
 
@@ -103,13 +104,12 @@ def train_and_publish(adapter, store, train: TrainConfig, layer: int, *, site: s
     """
     layer = adapter.check_layer(layer)
     site_in, site_out = dictionary_sites(adapter, train.kind, layer, site)
-    name = name or dictionary_name(adapter.name, layer, train, site)
+    name = name or dictionary_name(adapter.store_name, layer, train, site)
     n_act = data.activation_tokens or train.train_tokens
     train_windows = _windows(adapter, data, "train", n_act)
-    run_id = store.start_run(command, {"train": train.to_dict(), "data": data.__dict__, "layer": layer,
-                                       "name": name, "model": store_model_name(adapter.name)},
-                             corpus=train_windows.describe(), seed=train.seed)
-    try:
+    with store.run(command, {"train": train.to_dict(), "data": data.__dict__, "layer": layer,
+                             "name": name, "model": adapter.store_name},
+                   corpus=train_windows.describe(), seed=train.seed) as run_id:
         if activations is None:
             activations = site_activations(adapter, train_windows.tokens, list(dict.fromkeys([site_in, site_out])),
                                            progress=progress)
@@ -119,10 +119,6 @@ def train_and_publish(adapter, store, train: TrainConfig, layer: int, *, site: s
                                   checkpoint=StoreCheckpoint(store, name) if train.checkpoint_every else None,
                                   progress=progress)
         published = _publish(adapter, store, result, name, layer, site_in, site_out, data, run_id, progress, shared)
-    except BaseException:
-        store.finish_run(run_id, "failed")
-        raise
-    store.finish_run(run_id, "done")
     return published
 
 
@@ -138,7 +134,7 @@ def _publish(adapter, store, result: TrainResult, name: str, layer: int, site_in
             "interp_kind": result.config.kind}
     folder = save_dictionary(store, name, result.dictionary, meta)
     store.write("dictionaries", [{
-        "name": name, "model": store_model_name(adapter.name), "site": site_in, "hook_out": site_out,
+        "name": name, "model": adapter.store_name, "site": site_in, "hook_out": site_out,
         "kind": result.config.kind,
         "arch": result.config.arch, "config": {"train": result.config.to_dict(), "data": data.__dict__},
         "metrics": {**metrics.to_dict(), "train_dead_fraction": result.dead_fraction,
@@ -242,11 +238,10 @@ def run_sweep(adapter, store, config: SweepConfig = SweepConfig(), progress: boo
     from interp.viz.dictionaries import l0_vs_ce_figure
 
     layer = adapter.check_layer(config.layer)
-    run_id = store.start_run("interp sweep", {"layer": layer, "ks": list(config.ks), "l1s": list(config.l1s),
-                                              "kinds": list(config.kinds), "train": config.train.to_dict(),
-                                              "data": config.data.__dict__, "model": store_model_name(adapter.name)},
-                             seed=config.train.seed)
-    try:
+    with store.run("interp sweep", {"layer": layer, "ks": list(config.ks), "l1s": list(config.l1s),
+                                    "kinds": list(config.kinds), "train": config.train.to_dict(),
+                                    "data": config.data.__dict__, "model": adapter.store_name},
+                   seed=config.train.seed) as run_id:
         acts = _sweep_activations(adapter, config, progress)
         heldout = _windows(adapter, config.data, "heldout", config.data.eval_tokens).tokens
         shared: dict[tuple[str, str], Baseline] = {}
@@ -265,12 +260,8 @@ def run_sweep(adapter, store, config: SweepConfig = SweepConfig(), progress: boo
         table = pd.DataFrame(rows)
         fig = l0_vs_ce_figure(table, title=f"{adapter.name} layer {layer}: transcoders vs MLP-out SAEs "
                                            f"({config.train.train_tokens // 1000}k training tokens)")
-        key = f"{store_model_name(adapter.name)}/L{layer}/{config.train.arch}"
+        key = f"{adapter.store_name}/L{layer}/{config.train.arch}"
         store.write("results", [{"name": "dictionary_sweep", "key": key,
                                  "payload": {"table": rows, "figure": fig.to_json(),
                                              "train_tokens": config.train.train_tokens}}], run_id=run_id)
-    except BaseException:
-        store.finish_run(run_id, "failed")
-        raise
-    store.finish_run(run_id, "done")
     return SweepResult(table, fig.to_json(), run_id)

@@ -77,8 +77,7 @@ def pronoun_study(adapter, store, n_reference: int = 8, top_ablation: int = 20, 
     obs = logit_diff(adapter, *tokens)
     config = {"observable": obs.name, "n_reference": n_reference, "top_ablation": top_ablation,
               "n_ablation_prompts": n_ablation_prompts, "mlp_method": "gradient"}
-    run_id = store.start_run("obsprop pronoun_study", config, corpus={"labelled": "pronoun_occupation"}, seed=seed)
-    try:
+    with store.run("obsprop pronoun_study", config, corpus={"labelled": "pronoun_occupation"}, seed=seed) as run_id:
         result = obsprop(adapter, obs, prompts=reference, config=ObsPropConfig())
         source = save_obsprop(store, adapter, result, run_id)
         angles = norm_angles(adapter, result, reference)
@@ -94,17 +93,11 @@ def pronoun_study(adapter, store, n_reference: int = 8, top_ablation: int = 20, 
         _save_study(store, adapter, source, run_id, angles, ablation, couplings)
         if eff is not None:
             save_efficiency(store, adapter, eff, run_id)
-    except BaseException:
-        store.finish_run(run_id, "failed")
-        raise
-    store.finish_run(run_id, "done")
     return PronounStudy(run_id, source, ranking, angles, ablation, couplings, eff)
 
 
 def _save_study(store, adapter, source, run_id, angles: NormAngles, ablation: AblationRanking, couplings) -> None:
-    from interp.models.registry import store_model_name
-
-    key = f"{store_model_name(adapter.name)}/{source}"
+    key = f"{adapter.store_name}/{source}"
     store.write("results", [
         {"name": "obsprop_norm_angles", "key": key,
          "payload": {"mean_cos": angles.mean_cos, "rows": angles.table.to_dict("records")}},
@@ -121,15 +114,10 @@ def claims(adapter, store, tasks: tuple[str, ...] = tuple(TASKS), config: Effici
     for t in tasks:
         if t not in TASKS:
             raise ValueError(f"unknown task {t!r}; valid: {', '.join(TASKS)}")
-    run_id = store.start_run("obsprop claims", {"tasks": list(tasks), "ks": list(config.ks), "seeds": config.seeds,
-                                                "component": config.component}, seed=0)
     out = {}
-    try:
+    with store.run("obsprop claims", {"tasks": list(tasks), "ks": list(config.ks), "seeds": config.seeds,
+                                      "component": config.component}, seed=0) as run_id:
         for t in tasks:
             out[t] = data_efficiency(adapter, t, config, progress=progress)
             save_efficiency(store, adapter, out[t], run_id)
-    except BaseException:
-        store.finish_run(run_id, "failed")
-        raise
-    store.finish_run(run_id, "done")
     return out

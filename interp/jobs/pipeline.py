@@ -57,14 +57,8 @@ def _say(message: str) -> None:
     print(f"[interp run] {message}", file=sys.stderr, flush=True)
 
 
-def register_model(store: Store, adapter, run_id: str) -> None:
-    """Write the model's architecture row (cheap; done every run)."""
-    info = adapter.info
-    store.write("models", [{
-        "model": adapter.name, "architecture": info.to_dict(), "n_layers": info.n_layers,
-        "d_model": info.d_model, "d_mlp": info.d_mlp, "d_vocab": info.d_vocab, "n_heads": info.n_heads,
-        "n_ctx": info.n_ctx, "info": {"prepend_bos": adapter.prepend_bos, "norms_folded": False},
-    }], run_id=run_id)
+class StepsFailed(RuntimeError):
+    """Raised inside the pipeline's run when steps failed, so the run is recorded as failed with them."""
 
 
 def completed_steps(store: Store, model: str) -> set[str]:
@@ -75,33 +69,46 @@ def completed_steps(store: Store, model: str) -> set[str]:
 
 def run_pipeline(store: Store, adapter, steps: list[Step], budget: Budget = Budget(),
                  force: set[str] = frozenset()) -> PipelineReport:
-    """Run `steps` in order for `adapter`, skipping the ones already complete in `store`."""
-    report = PipelineReport(adapter.name, str(store.root))
-    done_before = set() if "all" in force else completed_steps(store, adapter.name) - set(force)
-    run_id = store.start_run("interp run", {"model": adapter.name, "steps": [s.name for s in steps],
-                                             "budget_scale": budget.scale})
-    register_model(store, adapter, run_id)
-    for step in steps:
-        if step.name in done_before:
-            report.skipped.append(step.name)
-            _say(f"{step.name}: already in the store, skipped")
-            continue
-        _say(f"{step.name}: {step.description} ...")
-        start = time.perf_counter()
-        try:
-            summary = step.fn(store, adapter, budget)
-        except Exception as exc:  # one failed step must not stop the rest of the store build
-            report.failed[step.name] = f"{type(exc).__name__}: {exc}"
-            _say(f"{step.name}: FAILED - {exc}\n{traceback.format_exc()}")
-            continue
-        report.seconds[step.name] = time.perf_counter() - start
-        report.done[step.name] = summary
-        store.write("results", [{"name": PIPELINE, "key": f"{adapter.name}:{step.name}",
-                                 "payload": {"summary": summary, "seconds": report.seconds[step.name]}}],
-                    run_id=run_id)
-        _say(f"{step.name}: {summary} ({report.seconds[step.name]:.0f} s)")
-    store.finish_run(run_id, "failed" if report.failed else "done")
+    """Run `steps` in order for `adapter`, skipping the ones already complete in `store`.
+
+    The whole job is one run in the store: done when every step ran, failed (naming the
+    failed steps and their errors) otherwise, cancelled on KeyboardInterrupt.
+    """
+    model = adapter.store_name
+    report = PipelineReport(model, str(store.root))
+    done_before = set() if "all" in force else completed_steps(store, model) - set(force)
+    try:
+        with store.run("interp run", {"model": model, "steps": [s.name for s in steps],
+                                      "budget_scale": budget.scale}) as run_id:
+            adapter.record(store, run_id)
+            for step in steps:
+                _run_step(store, adapter, step, budget, done_before, report, run_id)
+            if report.failed:
+                raise StepsFailed("; ".join(f"{name}: {error}" for name, error in report.failed.items()))
+    except StepsFailed:
+        pass  # recorded with the run; the report says which steps failed
     return report
+
+
+def _run_step(store: Store, adapter, step: Step, budget: Budget, done_before: set[str], report: PipelineReport,
+              run_id: str) -> None:
+    if step.name in done_before:
+        report.skipped.append(step.name)
+        _say(f"{step.name}: already in the store, skipped")
+        return
+    _say(f"{step.name}: {step.description} ...")
+    start = time.perf_counter()
+    try:
+        summary = step.fn(store, adapter, budget)
+    except Exception as exc:  # one failed step must not stop the rest of the store build
+        report.failed[step.name] = f"{type(exc).__name__}: {exc}"
+        _say(f"{step.name}: FAILED - {exc}\n{traceback.format_exc()}")
+        return
+    report.seconds[step.name] = time.perf_counter() - start
+    report.done[step.name] = summary
+    store.write("results", [{"name": PIPELINE, "key": f"{report.model}:{step.name}",
+                             "payload": {"summary": summary, "seconds": report.seconds[step.name]}}], run_id=run_id)
+    _say(f"{step.name}: {summary} ({report.seconds[step.name]:.0f} s)")
 
 
 # The steps of `make run` on the embedded default model, in order. Each step calls one

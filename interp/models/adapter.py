@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from interp.models.interventions import Intervention
+from interp.models.registry import store_model_name
 from interp.models.sites import EMBED, FINAL_NORMALIZED, FINAL_RESID, UNEMBED_IN, LayerSites, layer_of, layer_sites
 from interp.models.weights import ModelWeights
 
@@ -112,6 +113,22 @@ class ModelAdapter:
     def __repr__(self) -> str:
         i = self.info
         return f"ModelAdapter({self.name!r}, {i.n_layers} layers, d_model={i.d_model}, d_mlp={i.d_mlp}, vocab={i.d_vocab})"
+
+    # ----- the store's name for this model -------------------------------------------------
+    @property
+    def store_name(self) -> str:
+        """The model name every store row of this model carries (`registry.store_model_name`):
+        aliases and hub ids as they are, a local directory by its folder name."""
+        return store_model_name(self.name)
+
+    def record(self, store, run_id: str) -> None:
+        """Write this model's ``models`` row (architecture and shapes) into `store` for run `run_id`."""
+        info = self.info
+        store.write("models", [{
+            "model": self.store_name, "architecture": info.to_dict(), "n_layers": info.n_layers,
+            "d_model": info.d_model, "d_mlp": info.d_mlp, "d_vocab": info.d_vocab, "n_heads": info.n_heads,
+            "n_ctx": info.n_ctx, "info": {"prepend_bos": self.prepend_bos, "norms_folded": False},
+        }], run_id=run_id)
 
     # ----- devices -------------------------------------------------------------------------
     @property

@@ -1,9 +1,9 @@
 """`Store`: the one door to interp's data on disk.
 
     store = Store()                                    # root: interp.paths.store_dir()
-    run = store.start_run("interp neurons", {"k": 20}, corpus={"name": "pile", "n": 1000}, seed=0)
-    store.write("features", frame, run_id=run)         # latest write per feature wins
-    store.finish_run(run, "done")
+    with store.run("interp neurons", {"k": 20}, corpus={"name": "pile", "n": 1000}, seed=0) as run:
+        store.write("features", frame, run_id=run)     # latest write per feature wins
+    store.get_run(run)["status"]                       # done; failed (with the error) if the body raised
     store.features(model="smollm2-135m", kind="neuron")
     store.sql("SELECT kind, count(*) FROM features GROUP BY kind")
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -72,38 +73,62 @@ class Store:
         """
         spec = table_spec(table)
         if spec.name == "runs":
-            raise StoreError("the runs table is written by Store.start_run / finish_run only")
+            raise StoreError("the runs table is written by Store.run / start_run / finish_run only")
         arrow = to_arrow(spec, data, run_id)
         write_id = new_write_id()
         if arrow.num_rows:
             write_files(self.root, spec, arrow, write_id)
         return write_id
 
+    @contextlib.contextmanager
+    def run(self, command: str, config: Mapping | None = None, *, corpus: Mapping | None = None,
+            seed: int | None = None) -> Iterator[str]:
+        """Open a run for the body of a ``with`` block; yields its run id.
+
+        The run is marked ``done`` when the body returns, ``failed`` (with the error text) when
+        it raises, and ``cancelled`` on KeyboardInterrupt (or another BaseException such as
+        SystemExit); the exception is re-raised. Only a killed process leaves ``running``
+        behind, and its row names the host and pid that started it.
+        """
+        run_id = self.start_run(command, config, corpus=corpus, seed=seed)
+        try:
+            yield run_id
+        except Exception as exc:
+            self.finish_run(run_id, "failed", error=_error_text(exc))
+            raise
+        except BaseException as exc:
+            self.finish_run(run_id, "cancelled", error=_error_text(exc))
+            raise
+        self.finish_run(run_id, "done")
+
     def start_run(self, command: str, config: Mapping | None = None, *, corpus: Mapping | None = None,
                   seed: int | None = None) -> str:
-        """Record the start of a job with its provenance; returns the new run id."""
+        """Record the start of a job with its provenance; returns the new run id.
+
+        Prefer ``with store.run(...)``, which also records how the run ended.
+        """
         run_id = provenance.new_run_id()
         row = {
             "run_id": run_id, "command": command, "config": dict(config or {}),
             "corpus": None if corpus is None else dict(corpus), "seed": seed,
             "packages": provenance.package_versions(), "git_revision": provenance.git_revision(),
-            "host": provenance.host(), "started_at": provenance.utcnow(), "finished_at": None,
-            "status": "running",
+            "host": provenance.host(), "pid": os.getpid(), "started_at": provenance.utcnow(),
+            "finished_at": None, "status": "running", "error": None,
         }
         self._write_run(row)
         return run_id
 
-    def finish_run(self, run_id: str, status: str = "done") -> None:
-        """Mark a run finished (``done``, ``failed`` or ``cancelled``)."""
+    def finish_run(self, run_id: str, status: str = "done", error: str | None = None) -> None:
+        """Mark a run finished (``done``, ``failed`` or ``cancelled``), with why it failed if given."""
         provenance.check_status(status)
         found = self.read("runs", where={"run_id": run_id})
         if found.empty:
-            raise KeyError(f"no run {run_id!r} in store {self.root}; start it with Store.start_run")
+            raise KeyError(f"no run {run_id!r} in store {self.root}; start it with Store.run or Store.start_run")
         row = found.iloc[0].to_dict()
-        row.update(status=status, finished_at=provenance.utcnow())
+        row.update(status=status, finished_at=provenance.utcnow(), error=error)
         self._write_run(row)
 
-    def run(self, run_id: str) -> dict:
+    def get_run(self, run_id: str) -> dict:
         """One run's provenance record, JSON columns parsed."""
         found = self.read("runs", where={"run_id": run_id})
         if found.empty:
@@ -219,6 +244,12 @@ class Store:
         if table is not None:
             table_spec(table)
         return compact(self.root, table)
+
+
+def _error_text(exc: BaseException) -> str:
+    """``Type: message`` of an exception (the type alone when it has no message)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _identity(feature: FeatureId) -> dict:

@@ -21,7 +21,6 @@ from interp.methods.attribution.baselines import BASELINES, BaselineConfig
 from interp.methods.attribution.targets import AttributionResult, check_tokens, resolve_target
 from interp.methods.attribution.faithfulness import FaithfulnessConfig, faithfulness
 from interp.methods.attribution.reagent import ReagentConfig, reagent
-from interp.models.registry import store_model_name
 
 METHODS: dict[str, Callable[..., AttributionResult]] = {"reagent": reagent, **BASELINES}
 ALIASES = {"ig": "integrated_gradients", "ixg": "input_x_gradient", "grad": "gradient_norm",
@@ -86,8 +85,10 @@ def attribute_continuation(adapter, prompt, n_new: int = 5, method: str = "reage
 
 def store_attribution(store, run_id: str, model: str, prompt: str, result: AttributionResult,
                       faith: dict | None = None) -> None:
-    """Write one result to the ``attributions`` table (latest per model/method/prompt/target wins)."""
-    model = store_model_name(model)
+    """Write one result to the ``attributions`` table (latest per model/method/prompt/target wins).
+
+    `model`: the model's store name (`ModelAdapter.store_name`).
+    """
     extra = {k: v for k, v in result.extra.items() if isinstance(v, (int, float, str, bool, list, type(None)))}
     extra["faithfulness"] = faith
     store.write("attributions", [{
@@ -107,10 +108,9 @@ def attribute_prompts(adapter, prompts: list[str], methods=("reagent", "integrat
 
     store = store if store is not None else Store()
     reagent_config = reagent_config or ReagentConfig(seed=seed)
-    run_id = store.start_run("interp attribute", {"methods": list(methods), "prompts": prompts,
-                                                  "reagent": reagent_config.__dict__}, seed=seed)
     records = []
-    try:
+    with store.run("interp attribute", {"methods": list(methods), "prompts": prompts,
+                                        "reagent": reagent_config.__dict__}, seed=seed) as run_id:
         for prompt in prompts:
             tokens = check_tokens(adapter, prompt)
             target = resolve_target(adapter, tokens)
@@ -118,13 +118,9 @@ def attribute_prompts(adapter, prompts: list[str], methods=("reagent", "integrat
                 config = replace(reagent_config) if ALIASES.get(name, name) == "reagent" else default_config(name, seed)
                 result = method_fn(name)(adapter, tokens, target, config)
                 faith = faithfulness(adapter, result, target, faith_config).to_dict()
-                store_attribution(store, run_id, adapter.name, prompt, result, faith)
+                store_attribution(store, run_id, adapter.store_name, prompt, result, faith)
                 records.append({"prompt": prompt, "method": result.method, "target": result.target,
                                 "top": result.top(3), **faith})
-    except BaseException:
-        store.finish_run(run_id, "failed")
-        raise
-    store.finish_run(run_id, "done")
     return records
 
 

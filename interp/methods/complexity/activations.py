@@ -249,7 +249,7 @@ def neuron_group(adapter, layer: int, indices: Sequence[int] | None = None) -> F
     index = torch.tensor(idx)
     # W is only shape bookkeeping (k = len(idx)): the index fast path reads the columns.
     readout = Readout(W=torch.zeros(1, len(idx)), index=index)
-    ids = tuple(FeatureId(adapter.name, site, FeatureKind.NEURON, i) for i in idx)
+    ids = tuple(FeatureId(adapter.store_name, site, FeatureKind.NEURON, i) for i in idx)
     return FeatureGroup(site, ids, readout)
 
 
@@ -270,5 +270,5 @@ def direction_group(adapter, site: str, directions: torch.Tensor, *, kind=Featur
     if (norms == 0).any():
         raise ValueError("a direction is all zeros: it defines no feature")
     idx = list(range(directions.shape[0])) if indices is None else list(indices)
-    ids = tuple(FeatureId(adapter.name, site, kind, i, source) for i in idx)
+    ids = tuple(FeatureId(adapter.store_name, site, kind, i, source) for i in idx)
     return FeatureGroup(site, ids, Readout(W=directions.T.contiguous(), write=directions / norms))

@@ -101,13 +101,13 @@ def _load_directions(path: str) -> torch.Tensor:
 
 def _dictionary_row(store, adapter, name: str) -> dict:
     """The dictionaries-table row of `name` ({} when only the folder exists)."""
-    rows = store.read("dictionaries", where={"name": name, "model": adapter.name})
+    rows = store.read("dictionaries", where={"name": name, "model": adapter.store_name})
     if not rows.empty:
         return rows.iloc[0].to_dict()
     if (store.dictionary_dir(name) / "cfg.json").is_file():
         return {}
-    known = store.read("dictionaries", where={"model": adapter.name}, columns=["name"])["name"].tolist()
-    raise ValueError(f"no dictionary {name!r} for {adapter.name} in the store; stored: {known or 'none'}")
+    known = store.read("dictionaries", where={"model": adapter.store_name}, columns=["name"])["name"].tolist()
+    raise ValueError(f"no dictionary {name!r} for {adapter.store_name} in the store; stored: {known or 'none'}")
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def dictionary_group(adapter, store, name: str, indices=None) -> FeatureGroup:
         threshold=enc.threshold, top_k=enc.k, select=torch.tensor(idx), write=enc.W_dec[idx],
         write_site=enc.hook_out if kind == FeatureKind.TRANSCODER else None,
     )
-    ids = tuple(FeatureId(adapter.name, site, kind, i, name) for i in idx)
+    ids = tuple(FeatureId(adapter.store_name, site, kind, i, name) for i in idx)
     return FeatureGroup(site, ids, readout)
 
 
@@ -178,10 +178,10 @@ def store_groups(adapter, store, where: str) -> list[FeatureGroup]:
     """Groups for the stored features matching a SQL condition on the features table."""
     if not where.strip():
         raise ValueError("store: query needs a condition, e.g. store:kind='neuron'")
-    model = adapter.name.replace("'", "''")
+    model = adapter.store_name.replace("'", "''")
     rows = store.sql(f"SELECT site, kind, \"index\", source FROM features WHERE model = '{model}' AND ({where})")
     if rows.empty:
-        raise ValueError(f"no stored features of {adapter.name} match {where!r}")
+        raise ValueError(f"no stored features of {adapter.store_name} match {where!r}")
     by = defaultdict(list)
     for r in rows.itertuples(index=False):
         by[(r.site, r.kind, r.source or "")].append(int(r.index))

@@ -275,10 +275,9 @@ def data_efficiency(adapter, task: str | TaskSpec, config: EfficiencyConfig = Ef
 
 def save_efficiency(store, adapter, result: EfficiencyResult, run_id: str) -> None:
     """The table, its summary and the plotly figure as `results` rows."""
-    from interp.models.registry import store_model_name
     from interp.viz.obsprop import data_efficiency_figure
 
-    key = f"{store_model_name(adapter.name)}/{result.task}"
+    key = f"{adapter.store_name}/{result.task}"
     summary = result.table.groupby(["k", "method"])[["auroc", "corr"]].mean().reset_index()
     store.write("results", [
         {"name": "obsprop_data_efficiency", "key": key,

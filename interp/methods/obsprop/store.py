@@ -42,21 +42,15 @@ def store_source(text: str) -> str:
     return name[:80]
 
 
-def _model_name(adapter) -> str:
-    from interp.models.registry import store_model_name
-
-    return store_model_name(adapter.name)
-
-
 def save_obsprop(store, adapter, result: ObsPropResult, run_id: str, source: str | None = None,
                  paths: tuple[FeatureVector, ...] = ()) -> str:
     """Write `result` (and extra multi-hop `paths`) to `store`; returns the source name used."""
     source = source or store_source(result.observable.name)
-    model = _model_name(adapter)
+    model = adapter.store_name
     bundle = f"obsprop/{model}/{source}"
     vectors = {**{fv.label: fv.vector for fv in result.vectors}, **{fv.label: fv.vector for fv in paths}}
     meta = {"observable": result.observable.to_record(), "config": result.config.__dict__,
-            "n_reference": result.n_reference, "model": adapter.name,
+            "n_reference": result.n_reference, "model": adapter.store_name,
             "sites": {fv.label: fv.site for fv in (*result.vectors, *paths)}}
     store.save_tensors(bundle, {**vectors, "final": result.final}, meta, run_id=run_id)
     rows = []
@@ -76,7 +70,7 @@ def save_obsprop(store, adapter, result: ObsPropResult, run_id: str, source: str
 
 def load_obsprop(store, adapter, source: str) -> dict[str, torch.Tensor]:
     """The stored vectors of `source`: path label -> (d_model,) tensor (``final`` included)."""
-    return store.load_tensors(f"obsprop/{_model_name(adapter)}/{source}")
+    return store.load_tensors(f"obsprop/{adapter.store_name}/{source}")
 
 
 # ----------------------------------------------------------------------------- known features
@@ -102,7 +96,7 @@ def _rows(ident: dict, direction: str, y: torch.Tensor, D: torch.Tensor) -> pd.D
 
 
 def _neuron_candidates(adapter, y: torch.Tensor, r: torch.Tensor, site: str, upto: int, is_mlp_in: bool) -> list:
-    model = _model_name(adapter)
+    model = adapter.store_name
     out = []
     if is_mlp_in:
         layer = layer_of(site)
@@ -121,7 +115,7 @@ def _neuron_candidates(adapter, y: torch.Tensor, r: torch.Tensor, site: str, upt
 def _dictionary_candidates(store, adapter, y: torch.Tensor, r: torch.Tensor, site: str, upto: int) -> list:
     from interp.dictionaries.io import load_dictionary
 
-    rows = store.read("dictionaries", where={"model": _model_name(adapter)})
+    rows = store.read("dictionaries", where={"model": adapter.store_name})
     out = []
     for row in rows.to_dict("records"):
         hook_out_layer = layer_of(row.get("hook_out") or "")
@@ -130,7 +124,7 @@ def _dictionary_candidates(store, adapter, y: torch.Tensor, r: torch.Tensor, sit
         if not (reads or writes):
             continue
         dictionary, _ = load_dictionary(store, row["name"])
-        ident = {"model": _model_name(adapter), "site": row["site"], "kind": row["kind"], "source": row["name"]}
+        ident = {"model": adapter.store_name, "site": row["site"], "kind": row["kind"], "source": row["name"]}
         with torch.no_grad():
             if reads:
                 out.append(_rows(ident, "enc", y, dictionary.W_enc.T.float()))
