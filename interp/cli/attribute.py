@@ -81,7 +81,8 @@ def _neuron(adapter, args):
 
 
 def _attribute(args) -> int:
-    from interp.methods.attribution.registry import attribute, attribute_continuation, store_attribution
+    from interp.methods.attribution.registry import attribute, attribute_continuation
+    from interp.methods.attribution.store import store_attribution
     from interp.methods.attribution.targets import check_tokens, resolve_target
     from interp.methods.attribution.faithfulness import FaithfulnessConfig, faithfulness
     from interp.models import load_model
