@@ -10,8 +10,9 @@ import json
 
 import pandas as pd
 
-from app.queries import COMPLEXITY_FEATURES, IDENTITY, _in_lists, _lit, _rows_in, features_sql, parse_json
+from app.queries import IDENTITY, _in_lists, _lit, _rows_in, features_sql, parse_json
 from interp.features import FeatureId, FeatureKind
+from interp.methods.complexity import store as complexity_store
 from interp.store import Store
 
 
@@ -55,12 +56,8 @@ def feature_row(store: Store, fid: FeatureId) -> dict | None:
 
 
 def feature_complexity(store: Store, fid: FeatureId) -> pd.DataFrame:
-    """This feature's complexity row(s): the complexity table, else the older results payload."""
-    frame = store.read("complexity", where=fid.to_record())
-    if frame.empty:
-        res = store.read("results", where={"name": COMPLEXITY_FEATURES, "key": fid.key})
-        frame = pd.DataFrame([parse_json(p) for p in res["payload"]])
-    return frame
+    """This feature's complexity row (`interp.methods.complexity.store`: the newest finished run's copy)."""
+    return complexity_store.feature_complexity(store, fid)
 
 
 def neighbours(store: Store, fid: FeatureId, n: int = 10, depth: int = 20) -> pd.DataFrame:
@@ -205,15 +202,10 @@ def faithfulness_summary(store: Store, model: str | None = None) -> pd.DataFrame
 def complexity_features(store: Store, model: str | None = None) -> pd.DataFrame:
     """Per-feature complexity rows (K, first decodable layer, curve, importance) with labels.
 
-    From the complexity table; stores written before it held K fall back to the
-    `COMPLEXITY_FEATURES` payloads of the results table.
+    The rows of `interp.methods.complexity.store.read_complexity` (the newest finished run's
+    copy per feature).
     """
-    frame = store.read("complexity", where={"model": model} if model else None)
-    if frame.empty:
-        res = store.read("results", where={"name": COMPLEXITY_FEATURES})
-        frame = pd.DataFrame([parse_json(p) for p in res["payload"]])
-        if model and not frame.empty:
-            frame = frame[frame["model"] == model]
+    frame = complexity_store.read_complexity(store, model)
     if frame.empty:
         return frame
     labels = store.read("features", where={c: sorted(set(frame[c])) for c in ("model", "kind")},

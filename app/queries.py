@@ -22,13 +22,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from interp.features import FeatureId, FeatureKind
+from interp.methods.complexity.store import FEATURES_NAME as COMPLEXITY_FEATURES, complexity_sql
 from interp.store import Store
 
 IDENTITY = ("model", "site", "kind", "index", "source")
-COMPLEXITY_FEATURES = "complexity_features"
-"""Results name under which `interp complexity` stores one payload per feature (K, curve, importance)."""
-_KEY_SQL = "f.model || '/' || f.source || '/' || f.site || '/' || f.kind || '/' || CAST(f.\"index\" AS VARCHAR)"
-"""`FeatureId.key` computed in SQL for a features row aliased f."""
 
 
 def _lit(value: str) -> str:
@@ -66,13 +63,11 @@ def table_counts(store: Store) -> dict[str, int]:
 
 
 def features_sql() -> str:
-    """The features table with `complexity` filled in from wherever the complexity job put it:
-    the features row itself, else the complexity table's K, else an older results payload."""
+    """The features table with `complexity` filled in: the features row itself, else the K of
+    `interp.methods.complexity.store.complexity_sql` (the newest finished run's copy)."""
     ident = ", ".join(f'"{c}"' for c in IDENTITY)
-    return (f"SELECT f.* REPLACE (coalesce(f.complexity, c.K, cx.k) AS complexity) FROM features f "
-            f"LEFT JOIN (SELECT {ident}, K FROM complexity) c USING ({ident}) LEFT JOIN "
-            f"(SELECT key, TRY_CAST(json_extract(payload, '$.K') AS DOUBLE) AS k FROM results "
-            f"WHERE name = {_lit(COMPLEXITY_FEATURES)}) cx ON cx.key = {_KEY_SQL}")
+    return (f"SELECT f.* REPLACE (coalesce(f.complexity, c.K) AS complexity) FROM features f "
+            f"LEFT JOIN (SELECT {ident}, K FROM ({complexity_sql()})) c USING ({ident})")
 
 
 def feature_summary(store: Store) -> pd.DataFrame:
@@ -233,8 +228,8 @@ def search_sql(q: SearchQuery, matches: list[pd.DataFrame] = ()) -> str:
     """The SELECT a `SearchQuery` runs (one page, with the total match count per row).
 
     `matches`: identity frames the feature must be in (the token / context matches).
-    A feature's complexity is the features table's own column, else its K in the complexity
-    table, else the K an older complexity job stored under `COMPLEXITY_FEATURES`.
+    A feature's complexity is the features table's own column, else the K of its newest
+    finished complexity run (`features_sql`).
     """
     where = []
     for col, values in (("model", q.models), ("kind", q.kinds), ("site", q.sites), ("source", q.sources)):

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from interp.methods.circuits.attribution import LogitTarget, attribute, trace  # noqa: E402
 from interp.methods.circuits.graph import GraphConfig, build_graph  # noqa: E402
-from interp.methods.circuits.connections import load_transcoders, random_transcoders  # noqa: E402
+from interp.methods.circuits.transcoders import load_transcoders, random_transcoders  # noqa: E402
 from interp.models import load_model  # noqa: E402
 
 PROMPT = ("When Mary and John went to the store, John gave a drink to Mary. The war lasted from the year "

@@ -31,14 +31,18 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from interp.jobs.faithfulness_benchmark import (  # noqa: E402
-    RECORDS,
-    SUMMARY,
     confident_prefixes,
     evaluate_prompt,
     bootstrap_interval,
     paired_differences,
-    stored_records,
     summarise,
+)
+from interp.methods.attribution.store import (  # noqa: E402
+    save_record,
+    save_speed,
+    save_summary,
+    stored_records,
+    stored_settings,
 )
 
 
@@ -60,14 +64,11 @@ def _settings(args) -> dict:
 
 def _pending(store, args, n: int) -> list[int]:
     """Prompt indices without a record under this tag (a rerun resumes); refuses mixed settings."""
-    found = store.read("results", where={"name": f"{RECORDS}:{args.tag}"}, columns=["key", "payload"])
-    done = set()
-    for key, payload in zip(found["key"], found["payload"]):
-        settings = json.loads(payload).get("settings")
+    done = stored_settings(store, args.tag)
+    for settings in done.values():
         if settings is not None and settings != _settings(args):
             raise SystemExit(f"tag {args.tag!r} holds records made with {settings}, not {_settings(args)}: "
                              "rerun with those settings or choose another --tag")
-        done.add(int(key))
     return [i for i in range(n) if i not in done]
 
 
@@ -88,7 +89,7 @@ def _worker(shard: int, args, prompts: list[dict], queue, run_id: str, deadline:
             break
         record = evaluate_prompt(adapter, prompts[i], i, reagent_cfg, base_cfg, faith_cfg)
         record["settings"] = _settings(args)
-        store.write("results", [{"name": f"{RECORDS}:{args.tag}", "key": f"{i:04d}", "payload": record}], run_id=run_id)
+        save_record(store, args.tag, i, record, run_id)
         print(f"[{shard}] prompt {i} done", flush=True)
 
 
@@ -136,9 +137,7 @@ def aggregate(args) -> None:
     print(paired.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     run_id = store.start_run("bench_reagent aggregate", {"records": len(records), "tag": args.tag})
     fig = faithfulness_figure(table, title=f"Faithfulness on SmolLM2-135M, {len(records)} IMDB prefixes")
-    store.write("results", [{"name": SUMMARY, "key": f"{args.tag}:table", "payload": table.to_dict("records")},
-                            {"name": SUMMARY, "key": f"{args.tag}:paired", "payload": paired.to_dict("records")},
-                            {"name": SUMMARY, "key": f"{args.tag}:figure", "payload": fig.to_json()}], run_id=run_id)
+    save_summary(store, args.tag, table, paired, fig.to_json(), run_id)
     store.finish_run(run_id, "done")
 
 
@@ -189,7 +188,7 @@ def speed(args) -> None:
               f"{inseq['same_tokens']}/{m} prompts tokenised identically")
     store = Store()
     run_id = store.start_run("bench_reagent speed", summary)
-    store.write("results", [{"name": "reagent_speed", "key": args.tag, "payload": summary}], run_id=run_id)
+    save_speed(store, args.tag, summary, run_id)
     store.finish_run(run_id, "done")
 
 

@@ -203,7 +203,8 @@ summarise(records).round(3)""",
         "## The stored benchmark\nThe full run, when this store has one: table, figure, and "
         "ReAGent minus each method per prompt.",
         """\
-from interp.jobs.faithfulness_benchmark import paired_differences, stored_records, stored_summary
+from interp.jobs.faithfulness_benchmark import paired_differences
+from interp.methods.attribution.store import stored_records, stored_summary
 from interp.viz.attribution import faithfulness_figure
 
 found = stored_summary(store)

@@ -41,7 +41,7 @@ model""",
     "Quick transcoders leave large error terms: the graph shows exactly how large. Better ones "
     "(`interp train --kind transcoder ...`) shrink them; nothing else changes.",
     """\
-from interp.methods.circuits.connections import load_transcoders
+from interp.methods.circuits.transcoders import load_transcoders
 
 PREFIX = "smollm2-135m/quick/"
 NAMES = [n for n in store.read("dictionaries", columns=["name"])["name"] if n.startswith(PREFIX)]
@@ -61,7 +61,7 @@ pd.DataFrame([{"name": r.name.split("/")[-1], **{k: json.loads(r.metrics).get(k)
               for r in metrics.itertuples()]).sort_values("name", key=lambda s: s.str.extract(r"L(\\d+)")[0].astype(int)).head(30)""",
     "## The behaviour\nThe model strongly prefers the indirect object.",
     """\
-from interp.methods.circuits.connections import parse_target
+from interp.methods.circuits.targets import parse_target
 
 prompt = "When Mary and John went to the store, John gave a drink to"
 probs = model.logits(prompt)[0, -1].softmax(-1)
@@ -138,7 +138,8 @@ if len(latents):
     "bundle) and exports as JSON (schema `interp.circuit/1`, documented in "
     "`interp.methods.circuits.graph`) for other tools: `interp circuit export KEY -o graph.json`.",
     """\
-from interp.methods.circuits.graph import CircuitGraph, save_graph
+from interp.methods.circuits.graph import CircuitGraph
+from interp.methods.circuits.store import save_graph
 
 run = store.start_run("notebook circuits", {"prompt": prompt, "target": meta["target"]}, seed=0)
 key = save_graph(store, graph, run)

@@ -19,7 +19,9 @@ from sae_lens.saes.transcoder import (
 from interp.methods.circuits.attribution import LatentTarget, LogitTarget, attribute, trace
 from interp.methods.circuits.graph import CircuitGraph, GraphConfig, build_graph, prune
 from interp.methods.circuits.validation import ablation_check
-from interp.methods.circuits.connections import connections, parse_target, random_transcoders, top_connections
+from interp.methods.circuits.connections import connections, top_connections
+from interp.methods.circuits.targets import parse_target
+from interp.methods.circuits.transcoders import random_transcoders
 
 PROMPT = "The cat sat on the mat. She said that he"
 
@@ -254,7 +256,8 @@ def test_smollm2_attribution_is_exact_and_ablations_agree(smollm2):
 def test_store_transcoders_and_connections_roundtrip(tiny_models, tmp_path):
     """Transcoders saved in SAELens format load by name; connection tables store and reload."""
     from interp.dictionaries.io import save_dictionary
-    from interp.methods.circuits.connections import load_connections, load_transcoders, save_connections, transcoders_of
+    from interp.methods.circuits.store import load_connections, save_connections
+    from interp.methods.circuits.transcoders import load_transcoders, transcoders_of
     from interp.store import Store
 
     model = tiny_models["llama"]

@@ -119,7 +119,8 @@ def test_queries(tiny_models):
 def test_score_and_store_roundtrip(tiny_models, tmp_path):
     import copy
 
-    from interp.jobs.complexity import RunConfig, read_complexity, score, store_run
+    from interp.jobs.complexity import RunConfig, score, store_run
+    from interp.methods.complexity.store import read_complexity
     from interp.store import Store
 
     adapter = copy.copy(tiny_models["llama"])

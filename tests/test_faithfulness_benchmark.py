@@ -10,15 +10,12 @@ from interp.methods.attribution.baselines import BaselineConfig
 from interp.methods.attribution.faithfulness import FaithfulnessConfig
 from interp.jobs.faithfulness_benchmark import (
     METHODS,
-    RECORDS,
-    SUMMARY,
     bootstrap_interval,
     evaluate_prompt,
     paired_differences,
-    stored_records,
-    stored_summary,
     summarise,
 )
+from interp.methods.attribution.store import RECORDS, SUMMARY, stored_records, stored_summary
 from interp.methods.attribution.reagent import ReagentConfig
 from interp.store import Store
 

@@ -10,7 +10,8 @@ from interp.corpus import LabelledSet
 from interp.methods.obsprop.observables import logit_diff
 from interp.methods.obsprop.propagation import Component, ObsPropConfig, coupling, obsprop, path_vector
 from interp.methods.obsprop.checks import ablation_ranking, coupling_check, norm_angles, norm_gradient_cosines
-from interp.methods.obsprop.store import load_obsprop, rank_known_features, save_obsprop, store_source
+from interp.methods.obsprop.known_features import rank_known_features
+from interp.methods.obsprop.store import load_obsprop, save_obsprop, store_source
 from interp.methods.obsprop.efficiency import EfficiencyConfig, TaskSpec, data_efficiency
 from interp.models import ReplaceActivation
 from interp.models.weights import NormWeights

@@ -41,7 +41,7 @@ def test_attribute_cli_reagent_generate_and_errors(tiny_dirs, tmp_path, monkeypa
 
 
 def test_attribute_prompts_stores_every_method(tiny_models, tmp_path):
-    from interp.methods.attribution.registry import attribute_prompts
+    from interp.jobs.attribution_demo import attribute_prompts
     from interp.methods.attribution.reagent import ReagentConfig
     from interp.store import Store
 

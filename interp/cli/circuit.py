@@ -51,7 +51,7 @@ def _store(args):
 
 
 def _transcoders(args, adapter, store):
-    from interp.methods.circuits.connections import load_transcoders, random_transcoders, transcoders_of
+    from interp.methods.circuits.transcoders import load_transcoders, random_transcoders, transcoders_of
 
     spec = args.dicts or ""
     if spec.startswith("random:"):
@@ -71,8 +71,9 @@ def _transcoders(args, adapter, store):
 
 def _build(args) -> int:
     from interp.methods.circuits.attribution import attribute, trace
-    from interp.methods.circuits.graph import GraphConfig, build_graph, save_graph
-    from interp.methods.circuits.connections import parse_target
+    from interp.methods.circuits.graph import GraphConfig, build_graph
+    from interp.methods.circuits.store import save_graph
+    from interp.methods.circuits.targets import parse_target
     from interp.models import load_model
 
     if not args.prompt or not args.target:
@@ -124,7 +125,7 @@ def _outputs(args, graph) -> None:
 
 
 def _export(args) -> int:
-    from interp.methods.circuits.graph import load_graph
+    from interp.methods.circuits.store import load_graph
 
     if not args.item:
         raise ValueError("interp circuit export needs a graph KEY (see the results table, name 'circuit')")
@@ -138,7 +139,8 @@ def _export(args) -> int:
 
 
 def _import(args) -> int:
-    from interp.methods.circuits.graph import CircuitGraph, save_graph
+    from interp.methods.circuits.graph import CircuitGraph
+    from interp.methods.circuits.store import save_graph
 
     if not args.item or not Path(args.item).is_file():
         raise FileNotFoundError(f"interp circuit import needs a graph JSON file, got {args.item!r}")
@@ -151,7 +153,9 @@ def _import(args) -> int:
 
 
 def _connections(args) -> int:
-    from interp.methods.circuits.connections import load_transcoders, save_connections, top_connections
+    from interp.methods.circuits.connections import top_connections
+    from interp.methods.circuits.store import save_connections
+    from interp.methods.circuits.transcoders import load_transcoders
     from interp.models import load_model
 
     store = _store(args)

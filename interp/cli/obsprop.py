@@ -134,7 +134,7 @@ def _obsprop(args) -> int:
 
 def _rank(args) -> int:
     from interp.methods.obsprop.propagation import path_vector
-    from interp.methods.obsprop.store import rank_known_features
+    from interp.methods.obsprop.known_features import rank_known_features
 
     adapter, obs, prompts, config = _setup(args)
     fv = path_vector(adapter, obs, [args.component], prompts, config)

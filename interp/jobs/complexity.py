@@ -8,8 +8,9 @@ Steps of `run_complexity` (each is a function of its own, usable from a notebook
 3. `feature_complexity` - closed-form ridge V-information curves, K, first decodable layer.
 4. `feature_importance` on a subset of the windows; Spearman rho(K, importance).
 5. `layer_flow` - embedding carry vs attention vs MLP writes.
-6. Store: per-feature rows, a summary (distribution, examples, correlations, timings) and
-   figure json in ``results``, with the run's provenance (corpus slice, tokens, seed, grid).
+6. Store (`interp.methods.complexity.store`): per-feature rows, a summary (distribution,
+   examples, correlations, timings) and figure json in ``results``, with the run's
+   provenance (corpus slice, tokens, seed, grid).
 """
 
 from __future__ import annotations
@@ -25,9 +26,7 @@ from interp.methods.complexity.activations import CollectConfig, FeatureActivati
 from interp.methods.complexity.importance import (ImportanceConfig, LayerFlow, feature_importance, layer_flow,
                                                rank_correlation)
 from interp.methods.complexity.selection import feature_groups
-
-RESULTS_NAME = "complexity"
-FEATURES_NAME = "complexity_features"
+from interp.methods.complexity.store import save_complexity
 
 
 @dataclass(frozen=True)
@@ -143,31 +142,14 @@ def summarise(adapter, acts: FeatureActivations, frame: pd.DataFrame, timings: d
 
 
 def store_run(store, adapter, run: ComplexityRun, config: RunConfig, command: str, corpus_info: dict) -> str:
-    """Write per-feature rows, the summary and figure json; returns the run id."""
-    from interp.store.schema import TABLES
+    """Write per-feature rows, the summary and figure json (`interp.methods.complexity.store`); returns the run id."""
+    from interp.viz.complexity import all_figures
 
     cfg = {**asdict(config), "lambda_grid": "alpha * n_train", "n_train": run.result.n_train,
            "n_test": run.result.n_test}
     with store.run(command, cfg, corpus=corpus_info, seed=config.seed) as run_id:
-        frame = run.frame
-        k_type = TABLES["complexity"].schema.field("K").type
-        if str(k_type).startswith(("double", "float")):
-            cols = ["model", "site", "kind", "index", "source", "K", "first_decodable_layer", "curve", "importance"]
-            store.write("complexity", frame[cols], run_id=run_id)
-        else:
-            # The complexity table's K column is an integer here: keep the float K lossless
-            # in the generic results table instead (one payload per feature).
-            import json
-
-            records = [{"name": FEATURES_NAME, "key": f"{r['model']}/{r['source']}/{r['site']}/{r['kind']}/{r['index']}",
-                        "payload": r} for r in json.loads(frame.to_json(orient="records"))]
-            store.write("results", records, run_id=run_id)
-        store.write("results", [{"name": RESULTS_NAME, "key": run_id, "payload": run.summary}], run_id=run_id)
-        from interp.viz.complexity import all_figures
-
-        figs = all_figures(run)
-        store.write("results", [{"name": f"{RESULTS_NAME}_figure", "key": f"{run_id}/{k}", "payload": f.to_json()}
-                                for k, f in figs.items()], run_id=run_id)
+        figures = {k: f.to_json() for k, f in all_figures(run).items()}
+        save_complexity(store, run.frame, run.summary, figures, run_id)
     run.run_id = run_id
     return run_id
 
@@ -189,23 +171,6 @@ def run_complexity(model="smollm2-135m", features: str = "neurons:layers=2,8", c
                        "positions_per_window": config.positions_per_window, "features": features}
         store_run(store, adapter, run, config, command or f"complexity {features}", corpus_info)
     return run
-
-
-def read_complexity(store, model: str | None = None) -> pd.DataFrame:
-    """Stored per-feature complexity rows: the complexity table, plus rows of runs made while
-    that table had no float K column (kept in ``results``), the table winning per feature."""
-    import json
-
-    where = {"model": model} if model else {}
-    frame = store.read("complexity", where=where)
-    res = store.read("results", where={"name": FEATURES_NAME})
-    if res.empty:
-        return frame
-    old = pd.DataFrame([json.loads(p) if isinstance(p, str) else p for p in res["payload"]])
-    if model:
-        old = old[old["model"] == model]
-    merged = pd.concat([frame, old], ignore_index=True)
-    return merged.drop_duplicates(subset=["model", "site", "kind", "index", "source"], keep="first")
 
 
 def quick_run(store, model="smollm2-135m", layers: tuple[int, ...] = (2, 8, 15), n_tokens: int = 24_000,

@@ -13,13 +13,12 @@
    faithful" (an interval above 0).
 
 ``benchmarks/bench_reagent.py`` runs it over the corpus and stores records and summary in the
-``results`` table (names `RECORDS` + ``:<tag>`` and `SUMMARY`); `stored_summary` reads them
-back for the notebook and the dashboard.
+``results`` table; `interp.methods.attribution.store` writes them and reads them back
+(`stored_records`, `stored_summary`) for the notebook and the dashboard.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import replace
@@ -32,7 +31,6 @@ METHODS = ("reagent", "reagent_minmax", "occlusion", "integrated_gradients", "in
            "attention_last", "attention_rollout", "random")
 """Compared methods; ``reagent_minmax`` re-reads ReAGent's probes with min-max importances (no extra runs)."""
 METRICS = ("soft_ns", "soft_nc", "comp@0.2", "suff@0.2")
-RECORDS, SUMMARY = "reagent_faithfulness_records", "reagent_faithfulness"
 
 
 def confident_prefixes(adapter, n: int, min_len: int = 11, max_len: int = 20, threshold: float = 0.5,
@@ -157,22 +155,3 @@ def paired_differences(records: list[dict], reference: str = "reagent") -> pd.Da
             row[f"{metric}_wins"] = float(np.mean([x > 0 for x in d]))
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def stored_records(store, tag: str) -> list[dict]:
-    """The per-prompt records a benchmark run stored under `tag` (prompt order)."""
-    found = store.read("results", where={"name": f"{RECORDS}:{tag}"}, columns=["key", "payload"])
-    return [json.loads(p) for _, p in sorted(zip(found["key"], found["payload"]))]
-
-
-def stored_summary(store, tag: str | None = None) -> tuple[str, pd.DataFrame] | None:
-    """(tag, summary table) of a stored benchmark (the named tag, else the largest), or None."""
-    found = store.read("results", where={"name": SUMMARY}, columns=["key", "payload"])
-    tables = {k.rsplit(":", 1)[0]: pd.DataFrame(json.loads(p)) for k, p in zip(found["key"], found["payload"])
-              if k.endswith(":table")}
-    if tag is not None:
-        return (tag, tables[tag]) if tag in tables else None
-    if not tables:
-        return None
-    best = max(tables, key=lambda t: int(tables[t]["n"].max()))
-    return best, tables[best]

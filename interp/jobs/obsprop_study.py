@@ -24,8 +24,8 @@ import pandas as pd
 
 from interp.methods.obsprop.propagation import Component, ObsPropConfig, obsprop, path_vector
 from interp.methods.obsprop.checks import AblationRanking, NormAngles, ablation_ranking, coupling_check, norm_angles, site_activations
-from interp.methods.obsprop.store import save_obsprop
-from interp.methods.obsprop.efficiency import TASKS, EfficiencyConfig, EfficiencyResult, data_efficiency, save_efficiency
+from interp.methods.obsprop.store import save_efficiency, save_obsprop, save_study
+from interp.methods.obsprop.efficiency import TASKS, EfficiencyConfig, EfficiencyResult, data_efficiency
 from interp.methods.obsprop.observables import logit_diff
 
 COUPLING_PARTNERS = ((" her", " his"), (" woman", " man"), (" nurse", " engineer"))
@@ -90,22 +90,19 @@ def pronoun_study(adapter, store, n_reference: int = 8, top_ablation: int = 20, 
         couplings = _couplings(adapter, obs, top_head, coupling_prompts, partners)
         task = replace(TASKS["pronoun"], terms=((tokens[0], 1.0), (tokens[1], -1.0)))
         eff = data_efficiency(adapter, task, efficiency, dataset=data, progress=progress) if efficiency else None
-        _save_study(store, adapter, source, run_id, angles, ablation, couplings)
+        save_study(store, adapter, source, run_id, angles, ablation, couplings)
         if eff is not None:
-            save_efficiency(store, adapter, eff, run_id)
+            _save_efficiency(store, adapter, eff, run_id)
     return PronounStudy(run_id, source, ranking, angles, ablation, couplings, eff)
 
 
-def _save_study(store, adapter, source, run_id, angles: NormAngles, ablation: AblationRanking, couplings) -> None:
-    key = f"{adapter.store_name}/{source}"
-    store.write("results", [
-        {"name": "obsprop_norm_angles", "key": key,
-         "payload": {"mean_cos": angles.mean_cos, "rows": angles.table.to_dict("records")}},
-        {"name": "obsprop_ablation", "key": key,
-         "payload": {"ablation": ablation.ablation, "spearman_norm": ablation.spearman_norm,
-                     "spearman_direct": ablation.spearman_direct, "spearman_heads": ablation.spearman_heads, "rows": ablation.table.to_dict("records")}},
-        {"name": "obsprop_coupling", "key": key, "payload": {"rows": couplings.to_dict("records")}},
-    ], run_id=run_id)
+def _save_efficiency(store, adapter, result: EfficiencyResult, run_id: str) -> None:
+    """The sweep with its figure (`interp.viz.obsprop.data_efficiency_figure`)."""
+    from interp.viz.obsprop import data_efficiency_figure
+
+    figure = data_efficiency_figure(result.table, title=f"{result.task} ({result.component} input)",
+                                    ceiling=result.ceiling_auroc).to_json()
+    save_efficiency(store, adapter, result, run_id, figure)
 
 
 def claims(adapter, store, tasks: tuple[str, ...] = tuple(TASKS), config: EfficiencyConfig = EfficiencyConfig(),
@@ -116,8 +113,8 @@ def claims(adapter, store, tasks: tuple[str, ...] = tuple(TASKS), config: Effici
             raise ValueError(f"unknown task {t!r}; valid: {', '.join(TASKS)}")
     out = {}
     with store.run("obsprop claims", {"tasks": list(tasks), "ks": list(config.ks), "seeds": config.seeds,
-                                      "component": config.component}, seed=0) as run_id:
+                   "component": config.component}, seed=0) as run_id:
         for t in tasks:
             out[t] = data_efficiency(adapter, t, config, progress=progress)
-            save_efficiency(store, adapter, out[t], run_id)
+            _save_efficiency(store, adapter, out[t], run_id)
     return out

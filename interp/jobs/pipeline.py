@@ -144,7 +144,7 @@ def _obsprop(store, adapter, budget: Budget) -> str:
 
 
 def _attribution(store, adapter, budget: Budget) -> str:
-    from interp.methods.attribution.registry import attribute_demo
+    from interp.jobs.attribution_demo import attribute_demo
 
     records = attribute_demo(adapter, store=store)
     return f"{len(records)} attributions (ReAGent, integrated gradients, attention rollout) with Soft-NS/NC"

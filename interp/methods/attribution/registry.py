@@ -6,20 +6,20 @@
 - `attribute_continuation(adapter, prompt, n_new, method=...)` - greedy-generate `n_new`
   tokens and attribute each generated token to its whole prefix (prompt plus the tokens
   generated before it): a (n_new, prompt_len + n_new - 1) matrix, row t filled up to its prefix.
-- `store_attribution` / `attribute_prompts` - persist results (and their faithfulness) to the
-  store's ``attributions`` table.
+
+Storing results is `interp.methods.attribution.store`'s; attributing a set of prompts into
+a run is the job `interp.jobs.attribution_demo`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
 from interp.methods.attribution.baselines import BASELINES, BaselineConfig
 from interp.methods.attribution.targets import AttributionResult, check_tokens, resolve_target
-from interp.methods.attribution.faithfulness import FaithfulnessConfig, faithfulness
 from interp.methods.attribution.reagent import ReagentConfig, reagent
 
 METHODS: dict[str, Callable[..., AttributionResult]] = {"reagent": reagent, **BASELINES}
@@ -81,67 +81,3 @@ def attribute_continuation(adapter, prompt, n_new: int = 5, method: str = "reage
     for t, result in enumerate(results):
         matrix[t, : result.scores.numel()] = result.scores
     return ContinuationAttribution(adapter.to_str_tokens(tokens), prompt_len, matrix, ALIASES.get(method, method), results)
-
-
-def store_attribution(store, run_id: str, model: str, prompt: str, result: AttributionResult,
-                      faith: dict | None = None) -> None:
-    """Write one result to the ``attributions`` table (latest per model/method/prompt/target wins).
-
-    `model`: the model's store name (`ModelAdapter.store_name`).
-    """
-    extra = {k: v for k, v in result.extra.items() if isinstance(v, (int, float, str, bool, list, type(None)))}
-    extra["faithfulness"] = faith
-    store.write("attributions", [{
-        "model": model, "prompt": prompt, "method": result.method, "target": result.target,
-        "tokens": result.tokens, "scores": [float(s) for s in result.scores], "extra": extra,
-    }], run_id=run_id)
-
-
-def attribute_prompts(adapter, prompts: list[str], methods=("reagent", "integrated_gradients", "attention_rollout"),
-                      store=None, reagent_config: ReagentConfig | None = None,
-                      faith_config: FaithfulnessConfig = FaithfulnessConfig(), seed: int = 0) -> list[dict]:
-    """Attribute each prompt's next token with each method, score faithfulness, store everything.
-
-    Returns one record per (prompt, method) with the top tokens and Soft-NS / Soft-NC.
-    """
-    from interp.store import Store
-
-    store = store if store is not None else Store()
-    reagent_config = reagent_config or ReagentConfig(seed=seed)
-    records = []
-    with store.run("interp attribute", {"methods": list(methods), "prompts": prompts,
-                                        "reagent": reagent_config.__dict__}, seed=seed) as run_id:
-        for prompt in prompts:
-            tokens = check_tokens(adapter, prompt)
-            target = resolve_target(adapter, tokens)
-            for name in methods:
-                config = replace(reagent_config) if ALIASES.get(name, name) == "reagent" else default_config(name, seed)
-                result = method_fn(name)(adapter, tokens, target, config)
-                faith = faithfulness(adapter, result, target, faith_config).to_dict()
-                store_attribution(store, run_id, adapter.store_name, prompt, result, faith)
-                records.append({"prompt": prompt, "method": result.method, "target": result.target,
-                                "top": result.top(3), **faith})
-    return records
-
-
-DEMO_PROMPTS = (
-    "The capital of France is",
-    "When Mary and John went to the store, John gave a drink to",
-    "The Eiffel Tower is located in the city of",
-    "The nurse said that",
-    "The movie was terrible. I would rate it one out of",
-    "def add(a, b):\n    return a",
-)
-
-
-def attribute_demo(model="smollm2-135m", prompts=DEMO_PROMPTS, store=None,
-                   methods=("reagent", "integrated_gradients", "attention_rollout")) -> list[dict]:
-    """The pipeline's attribution step: a few prompts, ReAGent and two baselines, with faithfulness,
-    stored under one run. ReAGent runs 8 probes capped at 30 steps and the soft metrics 4 masks,
-    to keep this step short on a CPU. `model`: a name or an already loaded adapter."""
-    from interp.models import load_model
-
-    adapter = load_model(model) if isinstance(model, str) else model
-    return attribute_prompts(adapter, list(prompts), methods, store=store,
-                             reagent_config=ReagentConfig(num_probes=8, max_probe_steps=30),
-                             faith_config=FaithfulnessConfig(n_samples=4))

@@ -1,1 +1,31 @@
-"""circuits family."""
+"""circuits family: transcoder circuits of one prompt (Dunefsky et al. 2024).
+
+Entry points:
+
+- `trace` (`.trace`) - one forward pass with frozen patterns and norm scales; `Trace`, `Transcoder`.
+- `attribute` (`.attribution`) - exact direct contributions to a `LatentTarget` / `LogitTarget`;
+  `Attribution`.
+- `build_graph`, `prune` (`.graph`) - greedy path search into a `CircuitGraph` (`GraphConfig`).
+- `ablation_check` (`.validation`) - predicted vs measured effects; `AblationCheck`.
+- `connections`, `top_connections`, `norm_scale` (`.connections`) - input-invariant weights;
+  `ConnectionTable`.
+- `load_transcoders`, `transcoders_of`, `random_transcoders` (`.transcoders`).
+- `parse_target`, `TARGET_FORMS` (`.targets`) - targets from their text form.
+- `save_graph`, `load_graph`, `save_connections`, `load_connections` (`.store`).
+"""
+
+from interp.methods.circuits.attribution import Attribution, LatentTarget, LogitTarget, Target, attribute
+from interp.methods.circuits.connections import ConnectionTable, connections, norm_scale, top_connections
+from interp.methods.circuits.graph import CircuitGraph, GraphConfig, build_graph, prune
+from interp.methods.circuits.store import load_connections, load_graph, save_connections, save_graph
+from interp.methods.circuits.targets import TARGET_FORMS, parse_target
+from interp.methods.circuits.trace import Trace, Transcoder, trace
+from interp.methods.circuits.transcoders import load_transcoders, random_transcoders, transcoders_of
+from interp.methods.circuits.validation import AblationCheck, ablation_check
+
+__all__ = [
+    "AblationCheck", "Attribution", "CircuitGraph", "ConnectionTable", "GraphConfig", "LatentTarget", "LogitTarget",
+    "TARGET_FORMS", "Target", "Trace", "Transcoder", "ablation_check", "attribute", "build_graph", "connections",
+    "load_connections", "load_graph", "load_transcoders", "norm_scale", "parse_target", "prune", "random_transcoders",
+    "save_connections", "save_graph", "top_connections", "trace", "transcoders_of",
+]

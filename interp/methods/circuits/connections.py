@@ -1,4 +1,4 @@
-"""Input-invariant connections between transcoder latents, and loading transcoders.
+"""Input-invariant connections between transcoder latents.
 
 Dunefsky, Chlenski, Nanda (2024), "Transcoders Find Interpretable LLM Feature Circuits",
 section 4: a circuit through transcoders factors into an input-dependent activation and an
@@ -19,21 +19,19 @@ input-invariant weight; this module computes the weights.
    (`interp.methods.circuits.attribution`).
 3. Top-k upstream latents of j: the largest ``|C[:, j]|``; top-k downstream of i: the
    largest ``|C[i, :]|``. `top_connections` computes both for every latent in blocks of
-   `chunk` upstream latents (never the whole matrix at once) and `save_connections` stores
-   them as one tensor bundle per dictionary pair.
+   `chunk` upstream latents (never the whole matrix at once);
+   `interp.methods.circuits.store.save_connections` stores them as one tensor bundle per
+   dictionary pair.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import pandas as pd
 import torch
 
-from interp.methods.circuits.attribution import LatentTarget, LogitTarget, Target, Transcoder
-from interp.models.sites import layer_of
+from interp.methods.circuits.trace import Transcoder
 
 NORMS = ("rms", "layer")
 
@@ -124,127 +122,3 @@ def top_connections(up: Transcoder, down: Transcoder, k: int = 10, norm: str = "
         best_val, best_idx = best_val.gather(0, keep), best_idx.gather(0, keep)
     return ConnectionTable(best_idx.T.contiguous(), best_val.T.contiguous(), torch.cat(down_idx),
                            torch.cat(down_val), float(scale))
-
-
-def save_connections(store, up_name: str, down_name: str, table: ConnectionTable, run_id: str | None = None) -> None:
-    """Store `table` as tensor bundle ``circuits/connections/<up>/<down>``."""
-    store.save_tensors(f"circuits/connections/{up_name}/{down_name}", {
-        "upstream_index": table.upstream_index, "upstream_weight": table.upstream_weight,
-        "downstream_index": table.downstream_index, "downstream_weight": table.downstream_weight,
-    }, {"upstream": up_name, "downstream": down_name, "scale": table.scale}, run_id=run_id)
-
-
-def load_connections(store, up_name: str, down_name: str) -> ConnectionTable:
-    name = f"circuits/connections/{up_name}/{down_name}"
-    t = store.load_tensors(name)
-    meta = store.tensor_metadata(name)
-    return ConnectionTable(t["upstream_index"], t["upstream_weight"], t["downstream_index"],
-                           t["downstream_weight"], float(meta.get("scale", 1.0)))
-
-
-def load_transcoders(store, names: Sequence[str], adapter) -> tuple[dict[int, Transcoder], dict[int, str]]:
-    """({layer: transcoder}, {layer: name}) for store dictionaries `names` of `adapter`'s model.
-
-    Each must be a transcoder from a layer's ``mlp_in`` to its ``mlp_out``; one per layer.
-    """
-    from interp.dictionaries.io import load_dictionary
-
-    rows = store.read("dictionaries", where={"name": list(names)}) if names else store.read("dictionaries")
-    found = set(rows["name"]) if not rows.empty else set()
-    missing = [n for n in names if n not in found]
-    if missing:
-        raise ValueError(f"no dictionaries {missing} in store {store.root}; stored: {sorted(found) or 'none'}")
-    out, labels = {}, {}
-    for row in rows.itertuples():
-        layer = layer_of(row.site)
-        if row.kind != "transcoder" or layer is None or row.site != adapter.sites(layer).mlp_in:
-            raise ValueError(f"dictionary {row.name!r} ({row.kind} on {row.site}) is not an MLP transcoder; "
-                             f"circuits need transcoders reading blocks.L.ln2.hook_normalized")
-        if layer in out:
-            raise ValueError(f"two transcoders at layer {layer}: {labels[layer]!r} and {row.name!r}; pass one per layer")
-        out[layer], labels[layer] = load_dictionary(store, row.name)[0], row.name
-    return out, labels
-
-
-def transcoders_of(store, model: str) -> list[str]:
-    """Names of the stored transcoders of `model` (latest per layer, by name order)."""
-    from interp.models.registry import store_model_name
-
-    rows = store.read("dictionaries", where={"model": store_model_name(model), "kind": "transcoder"})
-    if rows.empty:
-        return []
-    rows = rows.assign(layer=[layer_of(s) for s in rows["site"]]).sort_values(["layer", "name"])
-    return rows.groupby("layer")["name"].last().tolist()
-
-
-def random_transcoders(adapter, layers: Sequence[int], d_sae: int, k: int | None = None,
-                       seed: int = 0) -> Mapping[int, Transcoder]:
-    """Transcoders with random weights (unit decoder rows, W_enc = W_dec^T, TopK if `k`).
-
-    Their latents mean nothing: they exercise the exact bookkeeping (attribution sums, error
-    terms, ablations) where no trained transcoders exist.
-    """
-    from interp.dictionaries import Dictionary
-
-    g = torch.Generator().manual_seed(seed)
-    d = adapter.info.d_model
-    out = {}
-    for layer in layers:
-        tc = Dictionary(d, d_sae, d, kind="transcoder", arch="topk" if k else "relu", k=k)
-        tc.init_weights(g)
-        with torch.no_grad():
-            tc.W_enc.copy_(tc.W_dec.T)
-        out[adapter.check_layer(layer)] = tc.eval()
-    return out
-
-
-TARGET_FORMS = ('latent:DICT:IDX[@POS]  (DICT a dictionary name or L<layer>)', 'logit:" Paris"[@POS]',
-                'logitdiff:" she"," he"[@POS]  (tokens quoted, or #ID for a token id)')
-_TOKEN = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|\'((?:[^\'\\]|\\.)*)\'|#(\d+)|([^,@"\']+))\s*')
-
-
-def _split_position(body: str) -> tuple[str, int]:
-    m = re.search(r"@(-?\d+)\s*$", body)
-    if m and body[:m.start()].count('"') % 2 == 0 and body[:m.start()].count("'") % 2 == 0:
-        return body[:m.start()], int(m.group(1))
-    return body, -1
-
-
-def _tokens(adapter, body: str) -> list[int]:
-    ids, pos = [], 0
-    while pos < len(body):
-        m = _TOKEN.match(body, pos)
-        if not m or m.end() == pos:
-            raise ValueError(f"cannot read tokens from {body!r}; write them quoted, e.g. \" she\",\" he\", or #ID")
-        text = m.group(1) if m.group(1) is not None else m.group(2)
-        if m.group(3) is not None:
-            ids.append(int(m.group(3)))
-        else:
-            ids.append(adapter.token_id(text if text is not None else m.group(4)))
-        pos = m.end()
-        if pos < len(body):
-            if body[pos] != ",":
-                raise ValueError(f"expected ',' between tokens in {body!r} at {body[pos:]!r}")
-            pos += 1
-    return ids
-
-
-def parse_target(adapter, spec: str, dictionaries: Mapping[str, int] | None = None) -> Target:
-    """A `Target` from its text form (see `TARGET_FORMS`); `dictionaries` maps names to layers."""
-    kind, _, body = spec.partition(":")
-    body, position = _split_position(body)
-    if kind == "latent":
-        where, _, index = body.rpartition(":")
-        layer = (dictionaries or {}).get(where)
-        if layer is None and re.fullmatch(r"[Ll]\d+", where):
-            layer = int(where[1:])
-        if layer is None or not index.strip().isdigit():
-            known = ", ".join(dictionaries or {}) or "none loaded"
-            raise ValueError(f"latent target {spec!r} needs latent:DICT:IDX with DICT a dictionary ({known}) or L<layer>")
-        return LatentTarget(adapter.check_layer(layer), int(index), position)
-    if kind in ("logit", "logitdiff"):
-        ids = _tokens(adapter, body)
-        if len(ids) != (1 if kind == "logit" else 2):
-            raise ValueError(f"{kind} target {spec!r} needs {'one token' if kind == 'logit' else 'two tokens'}")
-        return LogitTarget(ids[0], ids[1] if kind == "logitdiff" else None, position)
-    raise ValueError(f"unknown target {spec!r}; valid forms: {'; '.join(TARGET_FORMS)}")

@@ -321,29 +321,3 @@ def graph_key(meta: dict) -> str:
     ident["target"] = (meta.get("target") or {}).get("spec")
     digest = hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return f"circuit-{digest}"
-
-
-def save_graph(store, graph: CircuitGraph, run_id: str, key: str | None = None) -> str:
-    """Write `graph` to the store: a ``results`` row (name ``circuit``, payload = the JSON form)
-    and tensor bundle ``circuits/graphs/<key>`` (edge_index (2, n_edges) into the node list,
-    edge_weight, node_influence). Returns the key."""
-    key = key or graph.meta.get("key") or graph_key(graph.meta)
-    graph.meta["key"] = key
-    store.write("results", [{"name": "circuit", "key": key, "payload": graph.to_json()}], run_id=run_id)
-    order = {n.id: i for i, n in enumerate(graph.nodes)}
-    store.save_tensors(f"circuits/graphs/{key}", {
-        "edge_index": torch.tensor([[order[e.source] for e in graph.edges], [order[e.target] for e in graph.edges]],
-                                   dtype=torch.long).reshape(2, -1),
-        "edge_weight": torch.tensor([e.weight for e in graph.edges], dtype=torch.float64),
-        "node_influence": torch.tensor([n.influence for n in graph.nodes], dtype=torch.float64),
-    }, {"key": key, "node_ids": json.dumps(list(order))}, run_id=run_id)
-    return key
-
-
-def load_graph(store, key: str) -> CircuitGraph:
-    """The graph stored under `key` (see `save_graph`)."""
-    rows = store.read("results", where={"name": "circuit", "key": key})
-    if rows.empty:
-        known = store.read("results", where={"name": "circuit"}, columns=["key"])["key"].tolist()
-        raise KeyError(f"no circuit {key!r} in store {store.root}; stored: {', '.join(known) or 'none'}")
-    return CircuitGraph.from_json(rows.iloc[0]["payload"])

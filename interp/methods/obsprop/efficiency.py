@@ -271,20 +271,3 @@ def data_efficiency(adapter, task: str | TaskSpec, config: EfficiencyConfig = Ef
                              "corr": float(pearsonr(score, obs_test).statistic)})
     ceiling = float(roc_auc_score(y_test, obs_test))
     return EfficiencyResult(name, pd.DataFrame(rows), ceiling, ta.component, config)
-
-
-def save_efficiency(store, adapter, result: EfficiencyResult, run_id: str) -> None:
-    """The table, its summary and the plotly figure as `results` rows."""
-    from interp.viz.obsprop import data_efficiency_figure
-
-    key = f"{adapter.store_name}/{result.task}"
-    summary = result.table.groupby(["k", "method"])[["auroc", "corr"]].mean().reset_index()
-    store.write("results", [
-        {"name": "obsprop_data_efficiency", "key": key,
-         "payload": {"component": str(result.component), "ceiling_auroc": result.ceiling_auroc, "ks": list(result.config.ks),
-                     "seeds": result.config.seeds, "rows": result.table.to_dict("records"),
-                     "summary": summary.to_dict("records")}},
-        {"name": "obsprop_data_efficiency_figure", "key": key,
-         "payload": {"figure": data_efficiency_figure(result.table, title=f"{result.task} ({result.component} input)",
-                                                      ceiling=result.ceiling_auroc).to_json()}},
-    ], run_id=run_id)

@@ -1,0 +1,82 @@
+"""The circuits family in the store: graphs, connection tables, and the transcoders they use.
+
+- Graphs: a ``results`` row (name ``circuit``, key = `graph_key`, payload = the graph's JSON
+  form, see `interp.methods.circuits.graph`) and tensor bundle ``circuits/graphs/<key>``
+  (edge_index (2, n_edges) into the node list, edge_weight, node_influence).
+- Connection tables: tensor bundle ``circuits/connections/<up>/<down>`` (top-k upstream and
+  downstream index/weight, metadata ``upstream``, ``downstream``, ``scale``).
+- Transcoders are read from the ``dictionaries`` table (`dictionary_rows`,
+  `transcoder_rows`); loading their weights is `interp.dictionaries.io`'s.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Sequence
+
+import pandas as pd
+import torch
+
+from interp.methods.circuits.connections import ConnectionTable
+from interp.methods.circuits.graph import CircuitGraph, graph_key
+
+GRAPH_NAME = "circuit"
+"""``results`` name of stored graphs."""
+
+
+def save_graph(store, graph: CircuitGraph, run_id: str, key: str | None = None) -> str:
+    """Write `graph` (results row + tensor bundle, see the module docstring); returns the key."""
+    key = key or graph.meta.get("key") or graph_key(graph.meta)
+    graph.meta["key"] = key
+    store.write("results", [{"name": GRAPH_NAME, "key": key, "payload": graph.to_json()}], run_id=run_id)
+    order = {n.id: i for i, n in enumerate(graph.nodes)}
+    store.save_tensors(f"circuits/graphs/{key}", {
+        "edge_index": torch.tensor([[order[e.source] for e in graph.edges], [order[e.target] for e in graph.edges]],
+                                   dtype=torch.long).reshape(2, -1),
+        "edge_weight": torch.tensor([e.weight for e in graph.edges], dtype=torch.float64),
+        "node_influence": torch.tensor([n.influence for n in graph.nodes], dtype=torch.float64),
+    }, {"key": key, "node_ids": json.dumps(list(order))}, run_id=run_id)
+    return key
+
+
+def load_graph(store, key: str) -> CircuitGraph:
+    """The graph stored under `key` (see `save_graph`)."""
+    rows = store.read("results", where={"name": GRAPH_NAME, "key": key})
+    if rows.empty:
+        known = store.read("results", where={"name": GRAPH_NAME}, columns=["key"])["key"].tolist()
+        raise KeyError(f"no circuit {key!r} in store {store.root}; stored: {', '.join(known) or 'none'}")
+    return CircuitGraph.from_json(rows.iloc[0]["payload"])
+
+
+def save_connections(store, up_name: str, down_name: str, table: ConnectionTable, run_id: str | None = None) -> None:
+    """Store `table` as tensor bundle ``circuits/connections/<up>/<down>``."""
+    store.save_tensors(f"circuits/connections/{up_name}/{down_name}", {
+        "upstream_index": table.upstream_index, "upstream_weight": table.upstream_weight,
+        "downstream_index": table.downstream_index, "downstream_weight": table.downstream_weight,
+    }, {"upstream": up_name, "downstream": down_name, "scale": table.scale}, run_id=run_id)
+
+
+def load_connections(store, up_name: str, down_name: str) -> ConnectionTable:
+    """The table `save_connections` stored for (`up_name`, `down_name`)."""
+    name = f"circuits/connections/{up_name}/{down_name}"
+    t = store.load_tensors(name)
+    meta = store.tensor_metadata(name)
+    return ConnectionTable(t["upstream_index"], t["upstream_weight"], t["downstream_index"],
+                           t["downstream_weight"], float(meta.get("scale", 1.0)))
+
+
+def dictionary_rows(store, names: Sequence[str]) -> pd.DataFrame:
+    """``dictionaries`` rows named `names` (all rows when empty); a clear error for a missing one."""
+    rows = store.read("dictionaries", where={"name": list(names)}) if names else store.read("dictionaries")
+    found = set(rows["name"]) if not rows.empty else set()
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise ValueError(f"no dictionaries {missing} in store {store.root}; stored: {sorted(found) or 'none'}")
+    return rows
+
+
+def transcoder_rows(store, model: str) -> pd.DataFrame:
+    """``dictionaries`` rows of kind transcoder stored for `model` (a name or alias)."""
+    from interp.models.registry import store_model_name
+
+    return store.read("dictionaries", where={"model": store_model_name(model), "kind": "transcoder"})
