@@ -83,8 +83,6 @@ def _neuron(adapter, args):
 def _attribute(args) -> int:
     from interp.methods.attribution.registry import attribute, attribute_continuation
     from interp.methods.attribution.store import store_attribution
-    from interp.methods.attribution.targets import check_tokens, resolve_target
-    from interp.methods.attribution.faithfulness import FaithfulnessConfig, faithfulness
     from interp.models import load_model
 
     config = _config(args)
@@ -98,22 +96,30 @@ def _attribute(args) -> int:
         print("continuation:", repr("".join(cont.tokens[cont.prompt_len:])))
     else:
         results = [attribute(adapter, args.prompt, args.method, target, args.contrast, config)]
-    store = run_id = None
-    if not args.no_store:
-        from interp.store import Store
+    if args.no_store:
+        for result in results:
+            _print(result, _faithfulness(args, adapter, result, target), args.json)
+        return 0
+    from interp.store import Store
 
-        store = Store()
-        run_id = store.start_run("interp attribute", {**vars(args), "func": None}, seed=args.seed)
-    for result in results:
-        faith = None
-        if not args.no_faithfulness and args.neuron is None:  # Soft-NS/NC compare next-token distributions
-            tokens = check_tokens(adapter, result.token_ids)
-            resolved = resolve_target(adapter, tokens, target, args.contrast)
-            faith = faithfulness(adapter, result, resolved, FaithfulnessConfig(seed=args.seed)).to_dict()
-        _print(result, faith, args.json)
-        if store is not None:
-            store_attribution(store, run_id, adapter.name, adapter.decode(result.token_ids[1:] if
-                              result.token_ids[0] == adapter.info.bos_token_id else result.token_ids), result, faith)
-    if store is not None:
-        store.finish_run(run_id, "done")
+    store = Store()
+    with store.run("interp attribute", {**vars(args), "func": None}, seed=args.seed) as run_id:
+        for result in results:
+            faith = _faithfulness(args, adapter, result, target)
+            _print(result, faith, args.json)
+            prompt = adapter.decode(result.token_ids[1:] if result.token_ids[0] == adapter.info.bos_token_id
+                                    else result.token_ids)
+            store_attribution(store, run_id, adapter.store_name, prompt, result, faith)
     return 0
+
+
+def _faithfulness(args, adapter, result, target) -> dict | None:
+    """Soft-NS / Soft-NC of `result` unless turned off (they compare next-token distributions: no neurons)."""
+    from interp.methods.attribution.faithfulness import FaithfulnessConfig, faithfulness
+    from interp.methods.attribution.targets import check_tokens, resolve_target
+
+    if args.no_faithfulness or args.neuron is not None:
+        return None
+    tokens = check_tokens(adapter, result.token_ids)
+    resolved = resolve_target(adapter, tokens, target, args.contrast)
+    return faithfulness(adapter, result, resolved, FaithfulnessConfig(seed=args.seed)).to_dict()

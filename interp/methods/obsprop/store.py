@@ -42,7 +42,7 @@ def save_obsprop(store, adapter, result: ObsPropResult, run_id: str, source: str
     bundle = f"obsprop/{model}/{source}"
     vectors = {**{fv.label: fv.vector for fv in result.vectors}, **{fv.label: fv.vector for fv in paths}}
     meta = {"observable": result.observable.to_record(), "config": result.config.__dict__,
-            "n_reference": result.n_reference, "model": adapter.name,
+            "n_reference": result.n_reference, "model": adapter.store_name,
             "sites": {fv.label: fv.site for fv in (*result.vectors, *paths)}}
     store.save_tensors(bundle, {**vectors, "final": result.final}, meta, run_id=run_id)
     rows = []
