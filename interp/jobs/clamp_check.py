@@ -16,6 +16,7 @@ from dataclasses import asdict
 from interp.methods.neurons.clamping import ClampConfig, ClampReport, ClampResult, clamp_report, clamp_sweep
 from interp.models.registry import store_model_name
 from interp.methods.neurons.decoding import DecodeConfig, decode_one
+from interp.sites import layer_of
 
 REPORT_PROMPTS = ("The", "I think that the", "Here is a short story about")
 
@@ -63,7 +64,7 @@ def specialised_neurons(store, model: str, n: int, direction: str = "down", vari
     if rows.empty:
         raise ValueError(f"no {direction}/{variant} neuron decodings of {model!r} in the store; "
                          f"run `interp map-neurons --model {model}` first")
-    rows["layer"] = rows["site"].str.split(".").str[1].astype(int)
+    rows["layer"] = rows["site"].map(layer_of).astype(int)
     if layers is not None:
         rows = rows[rows["layer"].isin(list(layers))]
     top = rows.sort_values(["prob", "layer", "index"], ascending=[False, True, True]).head(n)

@@ -33,7 +33,7 @@ import pandas as pd
 import torch
 
 from interp.methods.circuits.attribution import LatentTarget, LogitTarget, Target, Transcoder
-from interp.models.sites import layer_of
+from interp.sites import layer_of
 
 NORMS = ("rms", "layer")
 

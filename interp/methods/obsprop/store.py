@@ -28,7 +28,7 @@ import torch
 
 from interp.features import FeatureId, FeatureKind
 from interp.methods.obsprop.propagation import FeatureVector, ObsPropResult, coupling
-from interp.models.sites import layer_of
+from interp.sites import layer_of
 
 METRICS = ("cosine", "coupling")
 
@@ -124,7 +124,7 @@ def _dictionary_candidates(store, adapter, y: torch.Tensor, r: torch.Tensor, sit
     rows = store.read("dictionaries", where={"model": _model_name(adapter)})
     out = []
     for row in rows.to_dict("records"):
-        hook_out_layer = layer_of(row.get("hook_out") or "")
+        hook_out_layer = layer_of(row["hook_out"]) if row.get("hook_out") else None
         reads = row["site"] == site
         writes = row["kind"] == "transcoder" and hook_out_layer is not None and hook_out_layer < upto
         if not (reads or writes):
