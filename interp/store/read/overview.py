@@ -91,10 +91,12 @@ def layer_stats(store: Store, model: str | None = None) -> pd.DataFrame:
 
 
 def feature_sample(store: Store, model: str | None = None, kind: str | None = None, n: int = 5000) -> pd.DataFrame:
-    """A reproducible sample of feature rows (for distributions over a whole map)."""
+    """A reproducible sample of `n` feature rows of `model` / `kind` (for distributions over a
+    whole map). DuckDB samples before WHERE, so the filter runs in a subquery first."""
     cond = [f"model = {lit(model)}"] if model else []
     if kind:
         cond.append(f"kind = {lit(FeatureKind.parse(kind).value)}")
     clause = ("WHERE " + " AND ".join(cond)) if cond else ""
-    return store.sql(f'SELECT model, site, kind, "index", source, label, specialisation, complexity, max_act '
-                     f"FROM ({features_sql()}) {clause} USING SAMPLE reservoir({int(n)} ROWS) REPEATABLE (0)")
+    rows = (f'SELECT model, site, kind, "index", source, label, specialisation, complexity, max_act '
+            f"FROM ({features_sql()}) {clause}")
+    return store.sql(f"SELECT * FROM ({rows}) USING SAMPLE reservoir({int(n)} ROWS) REPEATABLE (0)")
