@@ -1,6 +1,7 @@
 """Entry point of the interp dashboard: `interp app` (or `streamlit run app/Home.py`).
 
-Pages live in `app/views/`; each reads the store only through `app.state` / `app.queries`.
+Pages live in `app/views/`; each reads the store only through `app.state`, which maps names
+to the read API of `interp.store.read`.
 """
 
 import sys

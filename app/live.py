@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 
 from interp.models import ClampUnit
+from interp.sites import layer_of
 
 
 def prediction(adapter, prompt: str, k: int = 10) -> pd.DataFrame:
@@ -79,14 +80,14 @@ def active_latents(adapter, dictionary, site: str, prompt: str, k: int = 3) -> A
     BOS is dropped: dictionaries are trained without it (its activations are outliers).
     """
     tokens = adapter.to_tokens(_check(prompt))
-    layer = int(site.split(".")[1]) if site.startswith("blocks.") else 0
-    x = adapter.run(tokens, names=[site], stop_at_layer=layer + 1).cache[site][0]  # (pos, d_in)
+    layer = layer_of(site)  # model-wide sites (ln_final, ...) need the whole model
+    x = adapter.run(tokens, names=[site], stop_at_layer=None if layer is None else layer + 1).cache[site][0]
     start = 1 if adapter.prepend_bos else 0
     with torch.no_grad():
         enc = dictionary.encode_sparse(x[start:].to(dictionary.W_enc.dtype))
         acts = enc.dense(dictionary.d_sae).float()  # (pos - start, d_sae)
     str_tokens = adapter.to_str_tokens(tokens)[start:]
-    rows = _top_per_position(str_tokens, acts, k, site, layer)
+    rows = _top_per_position(str_tokens, acts, k, site, 0 if layer is None else layer)
     return _collect(str_tokens, rows, {site: acts}, k, "F")
 
 

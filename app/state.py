@@ -2,8 +2,8 @@
 
 - `store()`: the `Store` at the root given by ``--store`` / ``$INTERP_STORE`` (default
   `interp.paths.store_dir()`), cached per process with `st.cache_resource`.
-- `query(fn, ...)`: any function of `app.queries` run through `st.cache_data` (a short TTL,
-  so results written by a running job show up without a restart).
+- `query(name, ...)`: the read API function `READS[name]` (`interp.store.read`) run through
+  `st.cache_data` (a short TTL, so results written by a running job show up without a restart).
 - `model(name)`: the loaded `ModelAdapter`, cached with `st.cache_resource`; a model that
   cannot be loaded becomes a friendly message, never a traceback.
 - `guard()`: a context manager that turns the errors interp raises for bad input into
@@ -19,7 +19,27 @@ from pathlib import Path
 
 import streamlit as st
 
-from interp.store import Store, StoreError
+from interp.methods.neurons import store as neuron_store
+from interp.store import Store, StoreError, read
+
+READS = {
+    # store-wide
+    "table_counts": read.table_counts, "feature_summary": read.feature_summary, "facets": read.facets,
+    "read_table": read.read_table, "runs": read.runs, "dictionaries": read.dictionaries,
+    "results": read.results, "figures": read.figures, "result_names": read.result_names,
+    "layer_stats": read.layer_stats, "feature_sample": read.feature_sample,
+    # search
+    "search": read.search, "top_tokens": read.top_tokens,
+    # one feature
+    "parse_key": read.parse_key, "feature_row": read.feature_row, "feature_tokens": read.feature_tokens,
+    "feature_examples": read.feature_examples, "feature_complexity": read.feature_complexity,
+    "feature_results": read.feature_results, "neighbours": read.neighbours, "clamp_sweeps": neuron_store.clamp_sweeps,
+    # method results
+    "circuits": read.circuits, "circuit_payload": read.circuit_payload, "circuits_with": read.circuits_with,
+    "attributions": read.attributions, "faithfulness_summary": read.faithfulness_summary,
+    "complexity_features": read.complexity_features,
+}
+"""What the pages may ask of the store: a name -> its `interp.store.read` function."""
 
 STORE_ENV = "INTERP_STORE"
 QUERY_TTL_S = 30
@@ -61,17 +81,15 @@ def store() -> Store:
 
 @st.cache_data(ttl=QUERY_TTL_S, show_spinner=False, hash_funcs={Store: lambda s: str(s.root)})
 def _cached(name: str, store_obj: Store, args: tuple, kwargs: tuple):
-    from app import feature_queries, queries
-
-    module = queries if hasattr(queries, name) else feature_queries
-    return getattr(module, name)(store_obj, *args, **dict(kwargs))
+    return READS[name](store_obj, *args, **dict(kwargs))
 
 
-def query(fn: str, /, *args, **kwargs):
-    """`app.queries.<fn>` / `app.feature_queries.<fn>` (store, *args, **kwargs), cached;
-    store errors become st.error."""
+def query(name: str, /, *args, **kwargs):
+    """`READS[name](store, *args, **kwargs)`, cached; store errors become st.error."""
+    if name not in READS:
+        raise KeyError(f"no store read named {name!r}; valid: {', '.join(sorted(READS))}")
     with guard():
-        return _cached(fn, store(), args, tuple(sorted(kwargs.items())))
+        return _cached(name, store(), args, tuple(sorted(kwargs.items())))
     st.stop()
 
 
@@ -191,9 +209,8 @@ def attribution_results(rows) -> list:
 
 
 def parse_json(value):
-    from app.queries import parse_json as parse
-
-    return parse(value)
+    """A JSON column value as Python data ({} when missing or unparseable)."""
+    return read.parse_json(value)
 
 
 def remember(name: str, value) -> None:

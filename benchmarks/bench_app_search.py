@@ -21,9 +21,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import feature_queries, queries  # noqa: E402
 from interp.features import FeatureId  # noqa: E402
-from interp.store import Store  # noqa: E402
+from interp.store import Store, read  # noqa: E402
 
 MODEL, N_LAYERS, D_MLP, VOCAB = "smollm2-135m", 30, 1536, 2000
 
@@ -76,22 +75,22 @@ def main() -> None:
         build(root, args.k)
         print(f"built {N_LAYERS * D_MLP:,} features in {time.perf_counter() - start:.1f} s")
     store = Store(root)
-    print(queries.table_counts(store))
+    print(read.table_counts(store))
     fid = FeatureId(MODEL, "blocks.12.mlp.hook_post", "neuron", 77)
     full = timed("baseline: Store.read('features') (whole table)", lambda: store.read("features"))
     tokens = timed("baseline: Store.read('feature_tokens') (whole table)", lambda: store.read("feature_tokens"),
                    repeat=1)
     timed("fixed cost of one Store.sql call (SELECT 1)", lambda: store.sql("SELECT 1"))
-    page = timed("search page 1, no filter, by specialisation", lambda: queries.search(store, queries.SearchQuery()))
-    timed("search: kind + complexity range + label text", lambda: queries.search(store, queries.SearchQuery(
+    page = timed("search page 1, no filter, by specialisation", lambda: read.search(store, read.SearchQuery()))
+    timed("search: kind + complexity range + label text", lambda: read.search(store, read.SearchQuery(
         kinds=("neuron",), complexity=(0.2, 0.4), label="w1")))
-    tok = timed("search: decoded token ' w42' among top 10", lambda: queries.search(
-        store, queries.SearchQuery(token="w42")))
-    timed("search: page 20 (offset 950)", lambda: queries.search(store, queries.SearchQuery(offset=950)))
-    timed("facets (distinct model/kind/site)", lambda: queries.facets(store))
+    tok = timed("search: decoded token ' w42' among top 10", lambda: read.search(
+        store, read.SearchQuery(token="w42")))
+    timed("search: page 20 (offset 950)", lambda: read.search(store, read.SearchQuery(offset=950)))
+    timed("facets (distinct model/kind/site)", lambda: read.facets(store))
     timed("feature page: row + tokens",
-          lambda: (feature_queries.feature_row(store, fid), feature_queries.feature_tokens(store, fid)))
-    timed("feature page: nearest features", lambda: feature_queries.neighbours(store, fid))
+          lambda: (read.feature_row(store, fid), read.feature_tokens(store, fid)))
+    timed("feature page: nearest features", lambda: read.neighbours(store, fid))
     print(f"ratios: token search / whole feature_tokens read = {tok / tokens:.2f}; "
           f"first page / whole features read = {page / full:.2f}; token search / plain page = {tok / page:.2f}")
 

@@ -36,6 +36,7 @@ from interp.methods.neurons.decoding import DecodeConfig, neuron_directions, pre
 from interp.methods.neurons.vocab_reduction import resolve_backend  # noqa: E402
 from interp.models import load_model  # noqa: E402
 from interp.store import Store  # noqa: E402
+from interp.sites import layer_of  # noqa: E402
 
 
 class PeakRSS:
@@ -169,7 +170,7 @@ def main() -> None:
 def check(store, refs: dict, k: int) -> None:
     """Stored top/bottom-k against the per-neuron fp32 reference (ties aside)."""
     rows = store.read("feature_tokens", columns=["site", "index", "end", "rank", "token_id", "logit"])
-    rows["layer"] = rows["site"].str.split(".").str[1].astype(int)
+    rows["layer"] = rows["site"].map(layer_of).astype(int)
     rows = rows.set_index(["layer", "index", "end"]).sort_values("rank")
     same = same_top1 = ties = 0
     for (layer, i), (top, bottom) in refs.items():

@@ -13,11 +13,10 @@ transcoder latent, an ObsProp vector, a probe direction. It is named by four thi
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from enum import Enum
 
-_SITE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
+from interp.sites import HOOK_NAME_RE
 
 
 class FeatureKind(str, Enum):
@@ -56,7 +55,7 @@ class FeatureId:
         object.__setattr__(self, "kind", FeatureKind.parse(self.kind))
         if not self.model:
             raise ValueError("FeatureId.model must be a non-empty model name")
-        if not _SITE_RE.match(self.site):
+        if not HOOK_NAME_RE.match(self.site):
             raise ValueError(f"FeatureId.site {self.site!r} is not a hook name like 'blocks.3.mlp.hook_post'")
         if int(self.index) < 0:
             raise ValueError(f"FeatureId.index must be >= 0, got {self.index}")

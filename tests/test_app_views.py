@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 
+from interp.sites import layer_of
 from interp.viz import store_views
 
 
@@ -27,8 +28,8 @@ def test_activation_histogram_counts_every_finite_value():
 
 
 def test_layer_of_and_heatmap_shapes():
-    assert store_views.layer_of("blocks.12.mlp.hook_post") == 12
-    assert store_views.layer_of("hook_embed") is None
+    assert layer_of("blocks.12.mlp.hook_post") == 12
+    assert layer_of("hook_embed") is None
     fig = store_views.feature_position_heatmap(["a", "b"], ["L0/N1"], np.array([[1.0, 2.0]]))
     assert list(fig.data[0].x) == ["0:a", "1:b"]
     with pytest.raises(ValueError, match="expected \\(1, 3\\)"):

@@ -31,7 +31,7 @@ for row in sorted(benchmark.itertuples(), key=lambda r: (r.key.rsplit(":", 1)[0]
         st.dataframe(table.round(4), hide_index=True, width="stretch")
     elif row.key.split(":")[-1] == "paired" and isinstance(row.payload, list) and row.payload:
         st.caption(f"`{row.key}`: ReAGent minus each method, paired per prompt (95% bootstrap interval; "
-                   "wins = share of prompts where ReAGent scores higher)")
+                   "wins = share of prompts on which ReAGent scores higher)")
         st.dataframe(pd.DataFrame(row.payload).round(4), hide_index=True, width="stretch")
 if summary.empty and benchmark.empty:
     st.info("The stored attributions carry no faithfulness scores; `interp attribute` computes them.")

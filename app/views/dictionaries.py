@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from app import state
-from app.queries import SearchQuery
+from interp.store.read import SearchQuery
 from interp.viz import dictionaries as dict_viz
 from interp.viz import store_views
 

@@ -6,6 +6,7 @@ import streamlit as st
 
 from app import state
 from interp.features import FeatureId
+from interp.sites import layer_of
 from interp.viz import store_views
 
 st.title("Feature")
@@ -87,7 +88,7 @@ with clamp_tab:
     sweeps = state.query("clamp_sweeps", fid)
     if not sweeps:
         st.info("No clamping dose-response stored for this feature: " + state.fill_hint("clamp")
-                + (f" (e.g. `interp clamp --model {fid.model} --neuron {store_views.layer_of(fid.site)}:{fid.index} "
+                + (f" (e.g. `interp clamp --model {fid.model} --neuron {layer_of(fid.site)}:{fid.index} "
                    f"--value 0 --value 5 --value 10 --prompt \"...\"`)"
                    if fid.kind.value == "neuron" else " (clamp sweeps are run for neurons)"))
     for i, sweep in enumerate(sweeps):
@@ -120,5 +121,5 @@ with circuit_tab:
         st.info(f"This feature appears in no stored attribution graph yet (graphs are written by "
                 f"`{state.FILL_COMMANDS['circuits']}`).{why}")
     else:
-        st.caption("Circuits where this latent is a node; open them on the Circuits page")
+        st.caption("Circuits that hold this latent as a node; open them on the Circuits page")
         st.dataframe(graphs, hide_index=True, width="stretch")

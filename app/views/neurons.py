@@ -3,7 +3,8 @@
 import streamlit as st
 
 from app import state
-from app.queries import SearchQuery
+from interp.sites import layer_of
+from interp.store.read import SearchQuery
 from interp.viz import store_views
 
 st.title("Neuron map")
@@ -15,7 +16,7 @@ if "neuron" not in facets["kind"]:
 model = st.selectbox("Model", facets["model"])
 stats = state.query("layer_stats", model)
 stats = stats[stats["kind"] == "neuron"]
-stats = stats.assign(layer=[store_views.layer_of(s) for s in stats["site"]])
+stats = stats.assign(layer=[layer_of(s) for s in stats["site"]])
 st.plotly_chart(store_views.layer_summary(stats.dropna(subset=["layer"]), "mean_specialisation",
                                           "Mean specialisation per layer"), width="stretch")
 sample = state.query("feature_sample", model, "neuron", n=5000)

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app import state
-from app.queries import SORTABLE, SearchQuery
+from interp.store.read import SORTABLE, SearchQuery
 
 st.title("Feature search")
 

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from interp.models.sites import layer_of
+from interp.sites import layer_of
 
 
 def stop_layer(adapter, sites: Sequence[str]) -> int:

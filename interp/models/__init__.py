@@ -12,7 +12,7 @@ from interp.models.adapter import ModelAdapter, ModelInfo, RunOutput, Tokenized
 from interp.models.interventions import AddVector, ClampUnit, Intervention, ReplaceActivation
 from interp.models.loading import converted_dir, hf_directory, load_model, load_tokenizer
 from interp.models.registry import ALIASES, DEFAULT_MODEL, resolve, store_model_name
-from interp.models.sites import LayerSites
+from interp.sites import LayerSites
 from interp.models.weights import AttentionWeights, LayerWeights, MLPWeights, ModelWeights, NormWeights
 
 __all__ = [

@@ -15,7 +15,7 @@ Interventions
 Weights and sites
     ``adapter.weights`` (`ModelWeights`, one convention for all architectures) and
     ``adapter.sites(layer)`` (`LayerSites`, the standard hook names). Norms are not folded:
-    see `interp.models.sites` for why and how folded weights are obtained.
+    see `interp.sites` for why and how folded weights are obtained.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import torch
 
 from interp.models.interventions import Intervention
 from interp.models.registry import store_model_name
-from interp.models.sites import EMBED, FINAL_NORMALIZED, FINAL_RESID, UNEMBED_IN, LayerSites, layer_of, layer_sites
 from interp.models.weights import ModelWeights
+from interp.sites import EMBED, FINAL_NORMALIZED, FINAL_RESID, UNEMBED_IN, LayerSites, layer_of, layer_sites
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,10 @@ class ModelAdapter:
     def check_site(self, site: str) -> str:
         """Return `site` if it is a hook name of this model; else a ValueError with examples."""
         if site not in self._hook_names:
-            layer = layer_of(site)
+            try:
+                layer = layer_of(site)
+            except ValueError:  # not a hook name at all: the message below names the valid ones
+                layer = None
             if layer is not None:
                 self.check_layer(layer)
             examples = ", ".join(self.sites(0).all()[:4])

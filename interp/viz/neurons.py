@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from interp.sites import layer_of
+
 
 def _layer(site: pd.Series) -> pd.Series:
-    return site.str.split(".").str[1].astype(int)
+    return site.map(layer_of).astype(int)
 
 
 def specialisation_overview(features: pd.DataFrame, threshold: float = 0.1,

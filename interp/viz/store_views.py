@@ -19,18 +19,6 @@ _NEGATIVE = "30, 110, 255"  # blue for negative ones
 _LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=45))
 
 
-def layer_of(site: str) -> int | None:
-    """The block index of a hook name (None for embed / final sites).
-
-    Same rule as `interp.models.sites.layer_of`, kept here so that drawing a figure does not
-    import the model stack (torch).
-    """
-    parts = site.split(".")
-    if len(parts) > 1 and parts[0] == "blocks" and parts[1].isdigit():
-        return int(parts[1])
-    return None
-
-
 def context_html(tokens: Sequence[str], acts: Sequence[float], scale: float | None = None,
                  max_pos: int | None = None) -> str:
     """One token window as HTML spans whose background intensity follows the activation.

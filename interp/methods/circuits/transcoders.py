@@ -16,7 +16,7 @@ import torch
 
 from interp.methods.circuits import store as circuit_store
 from interp.methods.circuits.trace import Transcoder
-from interp.models.sites import layer_of
+from interp.sites import layer_of
 
 
 def load_transcoders(store, names: Sequence[str], adapter) -> tuple[dict[int, Transcoder], dict[int, str]]:

@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 import torch
 
 from interp.features import FeatureId, FeatureKind
-from interp.models.sites import layer_of
+from interp.sites import layer_of
 
 
 @dataclass(frozen=True)

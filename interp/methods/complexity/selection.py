@@ -190,7 +190,7 @@ def store_groups(adapter, store, where: str) -> list[FeatureGroup]:
         kind = FeatureKind.parse(kind)
         idx = sorted(set(idx))
         if kind == FeatureKind.NEURON:
-            from interp.models.sites import layer_of
+            from interp.sites import layer_of
 
             groups.append(neuron_group(adapter, layer_of(site), idx))
         elif kind in (FeatureKind.SAE, FeatureKind.TRANSCODER):

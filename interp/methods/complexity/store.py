@@ -6,8 +6,9 @@ made before it was) the rows go to ``results`` instead, one payload per feature 
 name `FEATURES_NAME`, key ``FeatureId.key``. The run's summary is a ``results`` row
 `RESULTS_NAME` (key = run id), its figures rows `FIGURE_NAME` (key ``<run id>/<figure>``).
 
-Reading (`read_complexity`, `feature_complexity`, and `complexity_sql` for SQL joins) has
-one rule for which stored copy of a feature wins:
+Reading (`read_complexity`, `feature_complexity`, and `complexity_sql` for SQL joins; defined
+in `interp.store.read.complexity` so the app's read API can join on them) has one rule for
+which stored copy of a feature wins:
 
 1. Every stored copy counts: each version of the feature's ``complexity`` row and each
    `FEATURES_NAME` payload in ``results``.
@@ -25,16 +26,12 @@ from typing import Mapping
 import pandas as pd
 
 from interp.features import FeatureId
+from interp.store.read.complexity import COLUMNS, FEATURES_NAME, IDENTITY, complexity_sql, feature_complexity, read_complexity
 
 RESULTS_NAME = "complexity"
 """``results`` name of a run's summary (key = the run id)."""
-FEATURES_NAME = "complexity_features"
-"""``results`` name of per-feature payloads written while the complexity table had no float K."""
 FIGURE_NAME = "complexity_figure"
 """``results`` name of a run's figures (key ``<run id>/<figure>``, payload = plotly JSON)."""
-IDENTITY = ("model", "site", "kind", "index", "source")
-COLUMNS = (*IDENTITY, "K", "first_decodable_layer", "curve", "importance")
-"""Columns of a per-feature complexity row (`read_complexity` adds ``run_id``)."""
 
 
 def save_complexity(store, frame: pd.DataFrame, summary: dict, figures: Mapping[str, str], run_id: str) -> None:
@@ -54,45 +51,5 @@ def save_complexity(store, frame: pd.DataFrame, summary: dict, figures: Mapping[
                     run_id=run_id)
 
 
-def _lit(value) -> str:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def _payload(field: str, sql_type: str) -> str:
-    return f"TRY_CAST(json_extract(payload, '$.{field}') AS {sql_type}) AS \"{field}\""
-
-
-def complexity_sql(where: Mapping | None = None) -> str:
-    """A SELECT over the store's views giving the winning copy per feature (`COLUMNS` + run_id).
-
-    `where`: equality filters on columns of `COLUMNS` (e.g. ``{"model": m}``).
-    """
-    bad = [c for c in (where or {}) if c not in COLUMNS]
-    if bad:
-        raise ValueError(f"cannot filter complexity rows on {bad}; valid columns: {', '.join(COLUMNS)}")
-    cols = ", ".join(f'"{c}"' for c in COLUMNS)
-    from_results = ", ".join([
-        *(f"json_extract_string(payload, '$.{c}') AS \"{c}\"" for c in ("model", "site", "kind")),
-        _payload("index", "BIGINT"), "coalesce(json_extract_string(payload, '$.source'), '') AS \"source\"",
-        _payload("K", "DOUBLE"), _payload("first_decodable_layer", "INTEGER"), _payload("curve", "DOUBLE[]"),
-        _payload("importance", "DOUBLE")])
-    cond = " AND ".join(f'c."{k}" = {_lit(v)}' for k, v in (where or {}).items())
-    ident = ", ".join(f'c."{c}"' for c in IDENTITY)
-    return (f"WITH copies AS (SELECT {cols}, run_id, _write_id FROM complexity_all UNION ALL "
-            f"SELECT {from_results}, run_id, _write_id FROM results_all WHERE name = {_lit(FEATURES_NAME)}) "
-            f"SELECT {', '.join('c.' + chr(34) + x + chr(34) for x in COLUMNS)}, c.run_id FROM copies c "
-            f"JOIN runs r ON r.run_id = c.run_id AND r.status = 'done' {'WHERE ' + cond if cond else ''} "
-            f"QUALIFY row_number() OVER (PARTITION BY {ident} ORDER BY r.finished_at DESC, c._write_id DESC) = 1 "
-            f"ORDER BY {ident}")
-
-
-def read_complexity(store, model: str | None = None) -> pd.DataFrame:
-    """The winning per-feature complexity rows (rule in the module docstring), of `model` if given."""
-    return store.sql(complexity_sql({"model": model} if model else None))
-
-
-def feature_complexity(store, feature: FeatureId) -> pd.DataFrame:
-    """The winning complexity row of `feature` (empty when none is stored)."""
-    return store.sql(complexity_sql(feature.to_record()))
+__all__ = ["COLUMNS", "FEATURES_NAME", "FIGURE_NAME", "IDENTITY", "RESULTS_NAME", "complexity_sql",
+           "feature_complexity", "read_complexity", "save_complexity"]

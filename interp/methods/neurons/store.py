@@ -31,7 +31,7 @@ import pyarrow as pa
 import torch
 
 from interp.methods.neurons.clamping import ClampResult
-from interp.models.sites import layer_of
+from interp.sites import layer_of
 from interp.store.tables import constant
 
 MARKER = "neuron_map"
@@ -253,6 +253,13 @@ def clamp_payloads(store, model: str, layer: int, index: int) -> list[dict]:
     prefix = ClampRecord.neuron_prefix(model, layer, index)
     rows = store.read("results", where={"name": CLAMP}, columns=["key", "payload"])
     return [json.loads(p) for k, p in sorted(zip(rows["key"], rows["payload"])) if k.startswith(prefix)]
+
+
+def clamp_sweeps(store, feature) -> list[dict]:
+    """The clamp payloads of a neuron `FeatureId` (empty for any other kind): the app's read."""
+    if feature.kind.value != "neuron":
+        return []
+    return clamp_payloads(store, feature.model, layer_of(feature.site), feature.index)
 
 
 def read_clamps(store, model: str, layer: int, index: int) -> list[ClampRecord]:

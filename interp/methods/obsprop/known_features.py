@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from interp.features import FeatureKind
-from interp.models.sites import layer_of
+from interp.sites import layer_of
 
 METRICS = ("cosine", "coupling")
 
