@@ -44,8 +44,11 @@ def test_every_read_the_app_names_is_the_read_api():
     from app import state
     from interp.store import read
 
-    assert set(state.READS) <= set(read.__all__)
-    assert all(state.READS[name] is getattr(read, name) for name in state.READS)
+    from interp.methods.neurons import store as neuron_store
+
+    family_reads = {"clamp_sweeps": neuron_store.clamp_sweeps}  # a family's own store module reads these
+    assert set(state.READS) - set(family_reads) <= set(read.__all__)
+    assert all(state.READS[name] is family_reads.get(name, getattr(read, name, None)) for name in state.READS)
     used = set()
     for path in APP.rglob("*.py"):
         used |= set(re.findall(r"""query\(\s*["'](\w+)["']""", path.read_text()))
