@@ -1,4 +1,4 @@
-"""Shared fixtures. The real-model fixture loads SmolLM2 once per session (tests marked `model`)."""
+"""Shared fixtures (helpers live in tests/helpers). The real-model fixture loads SmolLM2 once per session (tests marked `model`)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def smollm2():
 @pytest.fixture(scope="session")
 def tiny_dirs(tmp_path_factory):
     """Tiny random gpt2 / llama / neox models saved as local HF directories."""
-    from tiny import save_tiny_model
+    from helpers.tiny import save_tiny_model
 
     root = tmp_path_factory.mktemp("tiny_models")
     return {fam: save_tiny_model(root / fam, fam) for fam in ("gpt2", "llama", "neox")}

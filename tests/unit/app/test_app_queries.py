@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app_store import LATENT, MODEL, TOP_NEURON, populate
+from helpers.app_store import LATENT, MODEL, TOP_NEURON, populate
 from interp.features import FeatureId
 from interp.store import read
 from interp.store.read import SearchQuery

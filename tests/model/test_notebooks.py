@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import nbformat
 import pytest
+from helpers.paths import REPO
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+
+
 NOTEBOOK_TIMEOUT_S = 900  # whole notebook; each takes one to three minutes on two idle CPU cores
+
+
 CELL_TIMEOUT_S = 600
-
-
-def test_notebooks_are_built_from_the_generator():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("nb_build", NOTEBOOKS[0].parent / "build.py")
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
-    ours = [NOTEBOOKS[0].parent / f"{name}.ipynb" for name in build.NOTEBOOKS]
-    assert set(ours) <= set(NOTEBOOKS), "run notebooks/build.py to write the notebooks"
-    for path in ours:
-        nb = nbformat.read(path, as_version=4)
-        code = [c for c in nb.cells if c.cell_type == "code"]
-        assert code and all(not c.outputs for c in code), f"{path.name} is stored with outputs"
-        assert not any("def " in c.source for c in code), f"{path.name} defines functions; they belong in interp"
 
 
 async def _execute_within(client, seconds: float) -> bool:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_store import LATENT, MODEL, TOP_NEURON, populate
+from helpers.app_store import LATENT, MODEL, TOP_NEURON, populate
+from helpers.paths import REPO
 
-VIEWS = Path(__file__).resolve().parent.parent / "app" / "views"
+VIEWS = REPO / "app" / "views"
 PAGES = ["overview", "search", "feature", "prompt", "neurons", "dictionaries", "obsprop", "attribution",
          "complexity", "circuits"]
 

@@ -1,6 +1,5 @@
 """Packing into BOS windows, the held-out split and the on-disk cache."""
 
-import os
 
 import pytest
 import torch
@@ -8,8 +7,6 @@ import torch
 import interp.corpus.packing as packing
 from interp.corpus import Document, WindowsConfig, is_heldout, pack, token_windows
 
-# The user's own data root, so the model test reuses an already converted model.
-_REAL_HOME = os.environ.get("INTERP_HOME")
 
 SENTENCES = ["the cat sat on the mat", "a dog ran in the park", "def f(x): return x + 1",
              "#include <stdio.h> int main(void) { return 0; }", "this movie was great, I loved it"]
@@ -120,20 +117,3 @@ def test_bos_required_and_config_validated(tok):
         WindowsConfig("imdb", ctx_len=128, max_tokens=100)
     with pytest.raises(ValueError, match="fewer than one window"):
         pack([Document("hi", "toy", "toy:0")], tok, ctx_len=64)
-
-
-@pytest.mark.model
-def test_real_tokenizer_windows(home, monkeypatch):
-    from interp.models import load_tokenizer
-
-    # The autouse tmp home would force a fresh model conversion (~20 s); load from the real one.
-    if _REAL_HOME:
-        monkeypatch.setenv("INTERP_HOME", _REAL_HOME)
-    else:
-        monkeypatch.delenv("INTERP_HOME")
-    tok = load_tokenizer("smollm2-135m")
-    monkeypatch.setenv("INTERP_HOME", str(home))
-    w = token_windows("imdb", tok, max_tokens=4096, use_cache=False)
-    assert w.tokens.shape == (32, 128)
-    assert (w.tokens[:, 0] == 1).all() and int(w.tokens.max()) < 49152
-    assert "<|im_start|>" not in tok.decode(w.tokens[0, 1:])  # the tokenizer adds no BOS of its own

@@ -12,7 +12,7 @@ import warnings
 import pytest
 import torch
 
-from interp.methods.attribution.registry import METHODS, attribute, attribute_continuation, method_fn
+from interp.methods.attribution.registry import METHODS, attribute, attribute_continuation
 from interp.methods.attribution.baselines import BaselineConfig, occlusion
 from interp.methods.attribution.targets import (
     ContrastTarget, SiteTarget, TokenTarget, neuron_target, resolve_target, special_mask,
@@ -23,8 +23,13 @@ from interp.methods.attribution.replacers import (
 )
 from interp.models.interventions import ReplaceActivation
 
+
 KEY = 3
+
+
 PROMPT = "The cat sat on the mat. The dog ate"
+
+
 FAITHFUL = ("reagent", "occlusion", "integrated_gradients", "input_x_gradient", "gradient_norm")
 
 
@@ -159,17 +164,6 @@ def test_masked_lm_replacer_maps_candidates_and_fails_clearly(llama):
         make_replacer("pos")
 
 
-def test_config_validation_names_the_bad_value():
-    with pytest.raises(ValueError, match="replacing_ratio"):
-        ReagentConfig(replacing_ratio=0.0)
-    with pytest.raises(ValueError, match="top_k"):
-        ReagentConfig(top_k=0)
-    with pytest.raises(ValueError, match="unknown replacer 'pos'"):
-        ReagentConfig(replacer="pos")
-    with pytest.raises(ValueError, match="unknown attribution method"):
-        method_fn("shap")
-
-
 def test_targets(llama):
     tokens = llama.to_tokens(PROMPT)[0]
     target = resolve_target(llama, tokens)
@@ -215,19 +209,6 @@ def test_continuation_matrix(llama):
     assert len(cont.tokens) == n + 3
     assert set(METHODS) >= {"reagent", "random", "attention_last", "attention_rollout", "gradient_norm",
                             "input_x_gradient", "integrated_gradients", "occlusion"}
-
-
-def test_aggregate_probes_by_hand():
-    from interp.methods.attribution.reagent import aggregate_probes
-
-    scores = torch.tensor([[5.0, 1.0, 3.0, 2.0], [5.0, 2.0, 1.0, 1.0]])
-    attributable = torch.tensor([False, True, True, True])
-    converged = torch.tensor([True, False])
-    assert aggregate_probes(scores, converged, attributable, "minmax").tolist() == pytest.approx([0, 0, 1, 0.5])
-    soft = torch.softmax(torch.tensor([1.0, 3.0, 2.0]), 0).tolist()
-    assert aggregate_probes(scores, converged, attributable, "softmax").tolist() == pytest.approx([0, *soft])
-    both = aggregate_probes(scores, torch.tensor([False, False]), attributable, "minmax")
-    assert both.tolist() == pytest.approx([0, 0.5, 0.5, 0.25])
 
 
 def test_figures_build(llama):

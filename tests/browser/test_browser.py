@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from app_store import LATENT, TOP_NEURON, populate
+from helpers.app_store import LATENT, TOP_NEURON, populate
+from helpers.paths import REPO
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+SHOTS = REPO / "test-artifacts" / "screenshots"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import torch
 
 from app import live
 from interp.models import ClampUnit
+
 
 PROMPT = "The capital of France is"
 
@@ -57,27 +57,6 @@ def test_active_neurons_are_the_per_position_maxima(tiny):
 def test_empty_prompt_is_a_clear_error(tiny):
     with pytest.raises(ValueError, match="prompt is empty"):
         live.prediction(tiny, "   ")
-
-
-@pytest.mark.model
-def test_prompt_page_live_on_smollm2(monkeypatch, tmp_path, smollm2):
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv("INTERP_STORE", str(tmp_path / "store"))
-    page = Path(__file__).resolve().parent.parent / "app" / "views" / "prompt.py"
-    at = AppTest.from_file(str(page), default_timeout=240)
-    at.query_params["model"] = "smollm2-135m"
-    at.query_params["prompt"] = PROMPT
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    prediction = at.dataframe[0].value
-    assert prediction.iloc[0]["token"] == repr(" Paris")
-    continuation = next(d.value for d in at.dataframe if "continuation" in d.value)
-    assert len(continuation) == 2 and all(isinstance(t, str) and t for t in continuation["continuation"])
-    charts = len(at.get("plotly_chart"))
-    at.toggle(key="live_attr").set_value(True).run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert len(at.get("plotly_chart")) == charts + 1
 
 
 def test_live_attributions_cover_every_token_and_zero_the_bos(tiny):

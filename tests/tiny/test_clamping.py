@@ -9,17 +9,12 @@ import torch
 from interp.jobs.clamp_check import check_neuron, check_specialised
 from interp.jobs.neuron_map import map_model
 from interp.methods.neurons.agreement import agreement_from_ids, top_token_agreement
-from interp.methods.neurons.clamping import (
-    ClampConfig,
-    clamp_sweep,
-    control_neurons,
-    greedy_generate,
-    rowwise_clamp,
-)
+from interp.methods.neurons.clamping import ClampConfig, clamp_sweep, greedy_generate, rowwise_clamp
 from interp.methods.neurons.decoding import DecodeConfig, decode_neurons, decode_one
 from interp.models import ClampUnit, load_model
 from interp.store import Store
-from neuron_models import planted_llama
+from helpers.neuron_models import planted_llama
+
 
 LAYER, PLANTED, SILENT = 1, 5, 9
 
@@ -85,21 +80,6 @@ def test_clamped_generation_repeats_the_planted_token(planted):
     assert text == model.decode([target] * 4)
 
 
-def test_controls_are_reproducible_and_exclude_the_neuron():
-    a, b = control_neurons(64, 1, 5, 8, seed=0), control_neurons(64, 1, 5, 8, seed=0)
-    assert np.array_equal(a, b) and 5 not in a and len(set(a)) == 8
-    assert not np.array_equal(a, control_neurons(64, 1, 6, 8, seed=0))
-
-
-def test_config_errors_name_the_value():
-    with pytest.raises(ValueError, match="'middle'.*all, last"):
-        ClampConfig(positions="middle")
-    with pytest.raises(ValueError, match="at least one"):
-        ClampConfig(values=())
-    with pytest.raises(ValueError, match="n_controls"):
-        ClampConfig(n_controls=-1)
-
-
 def test_store_results_and_report_find_the_planted_neuron(planted, tmp_path):
     model, target = planted
     store = Store(tmp_path / "store")
@@ -134,17 +114,6 @@ def test_agreement_of_a_copy_with_k_rewritten_neurons_is_known(tiny_dirs, tiny_m
     assert top_token_agreement(base, base, direction="up").fraction == 1.0
     with pytest.raises(ValueError, match="different layers"):
         agreement_from_ids({0: np.zeros(3)}, {1: np.zeros(3)})
-
-
-@pytest.mark.model
-def test_smollm2_last_layer_specialised_neuron_beats_controls(smollm2):
-    decoded = decode_neurons(smollm2, 29, "down", DecodeConfig(top_k=1))
-    index = int(decoded.max_prob.argmax())
-    target = int(decoded.top_ids[index, 0])
-    r = clamp_sweep(smollm2, 29, index, "I went to the", target,
-                    ClampConfig(values=(0.0, 20.0), n_controls=4, neutral_prompts=("The weather today is",)))
-    assert r.target_probs[-1] > r.baseline_prob
-    assert r.beats_mean
 
 
 def test_figures_show_the_computed_numbers(planted, tmp_path):

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,8 +17,9 @@ import pytest
 from interp.jobs.neuron_map import MapConfig, map_model, map_models, parse_layers, pending_layers
 from interp.methods.neurons.decoding import DecodeConfig, decode_neurons
 from interp.store import Store
+from helpers.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
+
 
 
 def _content(store: Store, table: str) -> pd.DataFrame:
@@ -183,31 +183,3 @@ def test_cli_maps_and_shows_a_neuron(tmp_path, tiny_dirs, capsys):
     assert [t["token_id"] for t in shown["decodings"]["down/folded"]["top"]] == stored["token_id"].tolist()
     assert main(["show", "neuron", "llama", "1:5", "--store", str(tmp_path / "empty")]) == 2
     assert "map-neurons" in capsys.readouterr().err
-
-
-@pytest.mark.heavy
-def test_ray_backend_equals_local_backend(tmp_path, tiny_dirs):
-    ray = pytest.importorskip("ray")
-    model = str(tiny_dirs["llama"])
-    local, distributed = Store(tmp_path / "local"), Store(tmp_path / "ray")
-    map_model(local, model, directions=("up", "down"), top_k=3, progress=False)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        summary = map_model(distributed, model, directions=("up", "down"), top_k=3, backend="ray", progress=False)
-    finally:
-        ray.shutdown()
-    assert summary.mapped == {"llama": [0, 1]}
-    _assert_same_store(local, distributed, exact=False)
-
-
-@pytest.mark.model
-def test_smollm2_two_layers_into_the_store(tmp_path, smollm2):
-    store = Store(tmp_path / "store")
-    summary = map_model(store, smollm2, layers=[0, 29], directions=("down",), top_k=5, progress=False)
-    assert summary.mapped == {"smollm2-135m": [0, 29]}
-    tokens = store.read("feature_tokens", where={"model": "smollm2-135m", "site": "blocks.29.mlp.hook_post"})
-    assert len(tokens) == 1536 * 2 * 5
-    expected = decode_neurons(smollm2, 29, "down", DecodeConfig(top_k=5))
-    top = tokens[(tokens["end"] == "top") & (tokens["rank"] == 0)].sort_values("index")
-    assert (top["token_id"].to_numpy() == expected.top_ids[:, 0].numpy()).mean() >= 0.999
-    assert top["token_str"].iloc[0] == smollm2.decode([int(top["token_id"].iloc[0])])

@@ -1,0 +1,1 @@
+"""Shared test helpers (tiny models, planted neurons, a populated dashboard store, paths)."""

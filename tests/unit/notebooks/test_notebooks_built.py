@@ -1,0 +1,25 @@
+"""Every workflow notebook runs top to bottom on the embedded model (CPU, small budgets)."""
+
+from __future__ import annotations
+
+
+import nbformat
+from helpers.paths import REPO
+
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+
+
+def test_notebooks_are_built_from_the_generator():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nb_build", NOTEBOOKS[0].parent / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    ours = [NOTEBOOKS[0].parent / f"{name}.ipynb" for name in build.NOTEBOOKS]
+    assert set(ours) <= set(NOTEBOOKS), "run notebooks/build.py to write the notebooks"
+    for path in ours:
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert code and all(not c.outputs for c in code), f"{path.name} is stored with outputs"
+        assert not any("def " in c.source for c in code), f"{path.name} defines functions; they belong in interp"
