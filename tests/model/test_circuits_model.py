@@ -7,7 +7,7 @@ import pytest
 
 from interp.methods.circuits.attribution import LatentTarget, LogitTarget, attribute, trace
 from interp.methods.circuits.validation import ablation_check
-from interp.methods.circuits.connections import random_transcoders
+from interp.methods.circuits.transcoders import random_transcoders
 
 
 @pytest.mark.model
