@@ -101,9 +101,10 @@ _TABLES = [
         _s(_F("run_id", pa.string(), False), _F("command", pa.string()), _F("config", JSON),
            _F("corpus", JSON), _F("seed", pa.int64()), _F("packages", JSON),
            _F("git_revision", pa.string()), _F("host", pa.string()), _F("started_at", TIMESTAMP),
-           _F("finished_at", TIMESTAMP), _F("status", pa.string())),
+           _F("finished_at", TIMESTAMP), _F("status", pa.string()), _F("pid", pa.int64())),
         key=("run_id",), order=("started_at", "run_id"), json_cols=("config", "corpus", "packages"),
-        doc="provenance of every write; written only by Store.start_run / finish_run",
+        doc="provenance of every write; written only by Store.start_run / finish_run (pid: the "
+            "process that started the run, null in stores written before it was recorded)",
     ),
     TableSpec(
         "dictionaries",
