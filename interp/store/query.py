@@ -59,7 +59,10 @@ def check_readonly(query: str) -> None:
     statements = _parse(query)
     if len(statements) != 1:
         raise StoreError(f"store queries take exactly one statement, got {len(statements)}; {_ALLOWED_HELP}")
-    kind = statements[0].type
+    try:
+        kind = statements[0].type
+    except ValueError:  # a statement type this duckdb's Python enum does not name
+        kind = query.split()[0].upper()
     if kind == duckdb.StatementType.SELECT:
         return
     if kind == duckdb.StatementType.EXPLAIN:
