@@ -25,7 +25,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from interp.features import FeatureId, FeatureKind
-from interp.store.files import StoreError, atomic_write, atomic_write_bytes, encode_partition_value, validate_name
+from interp.store.files import (StoreError, atomic_write, atomic_write_bytes, encode_partition_value, is_temp_name,
+                                validate_name)
 from interp.store.schema import HIDDEN, ROW, WRITE_ID, TableSpec, full_schema
 
 COMMITS_DIR = "commits"
@@ -241,9 +242,9 @@ def list_files(root: Path, spec: TableSpec, where: Mapping | None = None) -> lis
 
 
 def committed_ids(root: Path) -> set[str]:
-    """Write ids that have a commit marker."""
+    """Write ids that have a commit marker (not the temp files of markers being written)."""
     try:
-        return set(os.listdir(root / COMMITS_DIR))
+        return {name for name in os.listdir(root / COMMITS_DIR) if not is_temp_name(name)}
     except FileNotFoundError:
         return set()
 
