@@ -45,7 +45,7 @@ def read_retrying(root: Path, list_files: Callable[[], list[Path]], read: Callab
     """``read(list_files())``, retried over vanished files and without corrupt ones (see above).
 
     `suspects(exc, files)`: files to read completely when no footer is bad (default: the
-    listed files the error message names). `on_error(exc)`: the error to raise for a
+    listed files the error message names; all of them when it names none). `on_error(exc)`: the error to raise for a
     failure that is neither (default: a `StoreError` "store read failed").
     """
     skipped: set[Path] = set()
@@ -76,7 +76,9 @@ def find_corrupt(files: list[Path], exc: Exception | None = None,
     if bad or exc is None:
         return bad
     named = suspects(exc, files) if suspects else [f for f in files if str(f) in str(exc)]
-    return [(p, why) for p in named if (why := data_problem(p))]
+    # DuckDB does not always name the file it failed on: then every listed file is read
+    # completely (slow on a big table, but only on a failure that would stop the read anyway).
+    return [(p, why) for p in (named or files) if (why := data_problem(p))]
 
 
 def footer_problem(path: Path) -> str | None:
