@@ -2,7 +2,8 @@
 
     interp store info
     interp store query "SELECT kind, count(*) FROM features GROUP BY kind" --format json
-    interp store check
+    interp store check [--fix]
+    interp store compact [--table features]
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 
 _FORMATS = ("table", "json", "csv")
 
@@ -33,8 +35,19 @@ def register(subparsers) -> None:
     query.add_argument("--limit", type=int, default=None, help="print at most this many rows")
     query.set_defaults(func=_query)
 
-    check = sub.add_parser("check", parents=[common], help="read every file; list corrupt ones")
+    check = sub.add_parser("check", parents=[common],
+                           help="read every file; list corrupt files, leftovers and runs of killed processes")
+    check.add_argument("--fix", action="store_true",
+                       help="mark runs of killed processes stale, remove orphaned temp files, quarantine corrupt files")
+    check.add_argument("--stale-after", type=float, default=None, metavar="HOURS",
+                       help="runs of other hosts (or without a pid) still running after this long are stale "
+                            "(default: 168)")
     check.set_defaults(func=_check)
+
+    compact = sub.add_parser("compact", parents=[common],
+                             help="merge each partition's files into one; drop old commit markers and orphaned temps")
+    compact.add_argument("--table", default=None, help="only this table (default: all)")
+    compact.set_defaults(func=_compact)
 
 
 def _open(args):
@@ -42,7 +55,19 @@ def _open(args):
     from interp.paths import store_dir
     from interp.store import Store
 
+    _one_line_warnings()
     return Store(args.store if args.store else store_dir())
+
+
+def _one_line_warnings() -> None:
+    """Show store warnings (a quarantined file) as one line on stderr, not a source excerpt."""
+    from interp.store import StoreWarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"interp: warning: {message}", file=file or sys.stderr)
+
+    warnings.showwarning = show
+    warnings.simplefilter("always", StoreWarning)
 
 
 def _info(args) -> int:
@@ -80,13 +105,45 @@ def _query(args) -> int:
 
 
 def _check(args) -> int:
-    report = _open(args).check()
+    from interp.store.health import RUN_STALE_S
+
+    if args.stale_after is not None and not args.stale_after > 0:
+        raise ValueError(f"--stale-after must be a positive number of hours, got {args.stale_after}")
+    stale_s = RUN_STALE_S if args.stale_after is None else args.stale_after * 3600
+    report = _open(args).check(fix=args.fix, stale_after_s=stale_s)
     for path, why in report.corrupt:
         print(f"CORRUPT      {path}: {why}")
     for path in report.uncommitted:
         print(f"uncommitted  {path} (crashed multi-partition write; ignored by readers)")
+    orphans = set(report.orphaned)
     for path in report.temp_files:
-        print(f"temp         {path} (in-progress or crashed write; ignored by readers)")
-    state = "ok" if report.ok else f"{len(report.corrupt)} corrupt file(s): delete them and re-run their jobs"
-    print(f"checked {report.n_files} files: {state}")
+        state = "orphaned: its writer is gone" if path in orphans else "in-progress write"
+        print(f"temp         {path} ({state}; ignored by readers)")
+    for run in report.stale_runs:
+        print(f"stale run    {run.run_id} {run.command or ''} - still 'running' but {run.reason}")
+    for path in report.quarantined:
+        print(f"quarantined  {path} (corrupt; not served)")
+    for line in report.fixed:
+        print(f"fixed        {line}")
+    todo = len(report.stale_runs) + len(report.orphaned)
+    hint = "; `interp store check --fix` cleans up" if todo and not args.fix else ""
+    state = "ok" if report.ok else f"{len(report.corrupt)} corrupt file(s)"
+    if not report.ok:
+        state += " (moved to the quarantine folder)" if args.fix else ": `--fix` moves them aside; re-run their jobs"
+    print(f"checked {report.n_files} files: {state}; {len(report.stale_runs)} stale run(s), "
+          f"{len(report.orphaned)} orphaned temp file(s){hint}")
     return 0 if report.ok else 1
+
+
+def _compact(args) -> int:
+    from interp.store import TABLES
+
+    if args.table is not None and args.table not in TABLES:
+        raise ValueError(f"unknown store table {args.table!r}; valid tables: {', '.join(TABLES)}")
+    store = _open(args)
+    before = sum(t["files"] for t in store.info()["tables"].values())
+    removed = store.compact(args.table)
+    after = sum(t["files"] for t in store.info()["tables"].values())
+    print(f"compacted {store.root}: {before} -> {after} data files ({removed} files removed, "
+          "including commit markers and orphaned temp files)")
+    return 0

@@ -5,7 +5,8 @@ See README.md in this folder for the layout, the tables and the replace semantic
 
 from interp.store.files import StoreError
 from interp.store.maintenance import CheckReport
+from interp.store.reading import StoreWarning
 from interp.store.schema import SCHEMA_VERSION, TABLES, TableSpec
 from interp.store.store import Store
 
-__all__ = ["Store", "StoreError", "SCHEMA_VERSION", "TABLES", "TableSpec", "CheckReport"]
+__all__ = ["Store", "StoreError", "SCHEMA_VERSION", "TABLES", "TableSpec", "CheckReport", "StoreWarning"]

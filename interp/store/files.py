@@ -4,14 +4,18 @@ Every write creates a *new* uniquely named file: the bytes go to a dot-prefixed 
 in the destination directory, are fsynced, and the temp file is `os.replace`d onto its
 final name. A rename within one directory is atomic on POSIX filesystems (and on NFS from
 a single client), so readers, which glob only final names, never see half a file, and a
-writer killed mid-write leaves at most a dot-prefixed temp file that readers ignore.
+writer killed mid-write leaves at most a dot-prefixed temp file that readers ignore. Temp
+names carry the writer's host tag and pid, so `interp store check --fix` can tell a killed
+writer's leftover from a write in progress.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
+import socket
 import shutil
 import time
 import uuid
@@ -22,6 +26,7 @@ from urllib.parse import quote, unquote
 _SEGMENT_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 TMP_PREFIX = "."
 TMP_SUFFIX = ".tmp"
+_OWNER_RE = re.compile(r"\.(?P<host>[0-9a-f]{8})\.(?P<pid>[0-9]+)\.[0-9a-f]{8}(\.old)?\.tmp$")
 
 
 class StoreError(ValueError):
@@ -86,6 +91,24 @@ def is_temp_name(name: str) -> bool:
     return name.startswith(TMP_PREFIX) or name.endswith(TMP_SUFFIX)
 
 
+def host_tag(host: str | None = None) -> str:
+    """8 hex digits standing for a host name (temp names carry it with the writer's pid)."""
+    name = socket.gethostname() if host is None else host
+    return hashlib.sha1(name.encode()).hexdigest()[:8]
+
+
+def temp_name(name: str, old: bool = False) -> str:
+    """``.<name>.<host tag>.<pid>.<random>[.old].tmp``: whose write it is, for `temp_owner`."""
+    tail = ".old" if old else ""
+    return f"{TMP_PREFIX}{name}.{host_tag()}.{os.getpid()}.{uuid.uuid4().hex[:8]}{tail}{TMP_SUFFIX}"
+
+
+def temp_owner(name: str) -> tuple[str, int] | None:
+    """(host tag, pid) of the process that made temp file `name`, None for older names."""
+    match = _OWNER_RE.search(name)
+    return (match["host"], int(match["pid"])) if match and name.startswith(TMP_PREFIX) else None
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` then rename the temp file onto `path` atomically.
 
@@ -93,7 +116,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     On any error the temp file is removed and the error propagates.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f"{TMP_PREFIX}{path.name}.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}"
+    tmp = path.parent / temp_name(path.name)
     try:
         write(tmp)
         _fsync_file(tmp)
@@ -120,13 +143,13 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     is absent; callers reading it should retry once on FileNotFoundError.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f"{TMP_PREFIX}{target.name}.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}"
+    tmp = target.parent / temp_name(target.name)
     tmp.mkdir()
     try:
         yield tmp
         old = None
         if target.exists():
-            old = target.parent / f"{TMP_PREFIX}{target.name}.{uuid.uuid4().hex[:8]}.old{TMP_SUFFIX}"
+            old = target.parent / temp_name(target.name, old=True)
             os.replace(target, old)
         os.replace(tmp, target)
         _fsync_dir(target.parent)

@@ -1,21 +1,34 @@
-"""Store health: finding corrupt or leftover files, and compacting many small files."""
+"""Store health: finding corrupt or leftover files, and compacting many small files.
+
+`compact`:
+
+1. for each partition folder with more than one file, or with a part of a multi-partition
+   write, read the latest rows of the files listed at the start and write them as one
+   ``-c`` file (rows keep their write ids, so a newer concurrent write still wins), then
+   delete those inputs. A vanished input (another compactor) means the folder is listed
+   again; a corrupt one is quarantined (see `reading`);
+2. delete the commit markers of writes none of whose ``-m`` parts remain: markers are
+   listed before the parts, so a marker written meanwhile is never taken for an orphan;
+3. delete orphaned temp files (see `health`).
+"""
 
 from __future__ import annotations
 
-import time
+import contextlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
 
-from interp.store.files import StoreError, atomic_write, is_temp_name, new_write_id
+from interp.store.files import atomic_write, new_write_id
+from interp.store.health import StaleRun, orphaned, remove_temp, temp_files
+from interp.store.reading import data_problem, quarantined, read_retrying, short
 from interp.store.schema import TABLES, TableSpec
-from interp.store.tables import latest_sql, list_files, register_empty, table_dir, uncommitted_files
+from interp.store.tables import (COMMITS_DIR, TABLES_DIR, committed_ids, latest_sql, list_files, register_empty,
+                                 table_dir, uncommitted_files, write_id_of)
 from interp.store.tensors import TENSORS_DIR
-
-STALE_AFTER_S = 3600.0
-"""Temp files older than this are leftovers of crashed writers (live writes take seconds)."""
 
 
 @dataclass
@@ -25,9 +38,17 @@ class CheckReport:
     n_files: int = 0
     corrupt: list[tuple[Path, str]] = field(default_factory=list)
     temp_files: list[Path] = field(default_factory=list)
-    """In-progress or crashed writes (ignored by readers; removed by compact when stale)."""
+    """In-progress or crashed writes (ignored by readers)."""
+    orphaned: list[Path] = field(default_factory=list)
+    """The temp files among `temp_files` whose writer is gone (removed by ``check --fix``)."""
     uncommitted: list[Path] = field(default_factory=list)
     """Parts of multi-partition writes that never committed (ignored by readers)."""
+    stale_runs: list[StaleRun] = field(default_factory=list)
+    """Runs still ``running`` whose process is gone (marked ``stale`` by ``check --fix``)."""
+    quarantined: list[Path] = field(default_factory=list)
+    """Corrupt files set aside in ``<root>/quarantine`` (not served)."""
+    fixed: list[str] = field(default_factory=list)
+    """What ``check --fix`` did, one line each."""
 
     @property
     def ok(self) -> bool:
@@ -35,15 +56,14 @@ class CheckReport:
 
 
 def check(root: Path) -> CheckReport:
-    """Read every data file completely and report the ones that fail."""
+    """Read every data file completely and report the ones that fail, plus leftovers."""
     report = CheckReport()
     for spec in TABLES.values():
         for path in list_files(root, spec):
             report.n_files += 1
-            try:
-                pq.read_table(path)
-            except Exception as exc:  # pyarrow raises several types for damaged files
-                report.corrupt.append((path, _short(exc)))
+            why = data_problem(path)
+            if why:
+                report.corrupt.append((path, why))
         report.uncommitted.extend(uncommitted_files(root, spec))
     tensors = root / TENSORS_DIR
     for path in sorted(tensors.rglob("*.safetensors")) if tensors.is_dir() else []:
@@ -53,8 +73,10 @@ def check(root: Path) -> CheckReport:
         try:
             _check_safetensors(path)
         except Exception as exc:
-            report.corrupt.append((path, _short(exc)))
-    report.temp_files = sorted(p for p in root.rglob("*") if is_temp_name(p.name))
+            report.corrupt.append((path, short(exc)))
+    report.temp_files = temp_files(root)
+    report.orphaned = [p for p in report.temp_files if orphaned(p)]
+    report.quarantined = quarantined(root)
     return report
 
 
@@ -66,47 +88,30 @@ def _check_safetensors(path: Path) -> None:
             handle.get_slice(key)
 
 
-def corrupt_among(files: list[Path]) -> list[tuple[Path, str]]:
-    """The files whose Parquet footer cannot be read (a cheap test, used after a failed read)."""
-    bad = []
-    for path in files:
-        try:
-            pq.read_metadata(path)
-        except Exception as exc:
-            bad.append((path, _short(exc)))
-    return bad
-
-
-def read_error(files: list[Path], exc: Exception) -> StoreError:
-    """Turn a failed DuckDB read into an error that names the damaged file(s)."""
-    bad = corrupt_among(files)
-    if bad:
-        names = "; ".join(f"{p} ({why})" for p, why in bad)
-        return StoreError(f"corrupt store file(s): {names}. Run `interp store check`; "
-                          "delete or move the file(s) and re-run the job that wrote them")
-    if "No files found" in str(exc) or "No such file" in str(exc):
-        return StoreError(f"store files changed during the read (a concurrent compact?); retry: {exc}")
-    return StoreError(f"store read failed: {exc}")
-
-
 def compact(root: Path, table: str | None = None) -> int:
-    """Rewrite each partition's files as one file of its latest rows; returns files removed.
-
-    Safe alongside writers: only the files listed at the start are replaced, and rows keep
-    their original write ids, so a newer concurrent write still wins. Stale temp files
-    (older than `STALE_AFTER_S`) are deleted too.
-    """
+    """Steps 1-3 of the module docstring; returns the number of files removed."""
     specs = [TABLES[table]] if table else list(TABLES.values())
     removed = 0
     for spec in specs:
         for directory in _partition_dirs(root, spec):
-            files = [f for f in list_files(root, spec) if f.parent == directory]
-            if len(files) > 1:
-                removed += _compact_dir(root, spec, directory, files)
-    cutoff = time.time() - STALE_AFTER_S
-    for path in list(root.rglob("*")):
-        if is_temp_name(path.name) and path.is_file() and path.stat().st_mtime < cutoff:
-            path.unlink(missing_ok=True)
+            removed += _compact_dir(root, spec, directory)
+    removed += clean_commit_markers(root)
+    for path in temp_files(root):
+        if orphaned(path):
+            removed += remove_temp(path)
+    return removed
+
+
+def clean_commit_markers(root: Path) -> int:
+    """Delete markers of writes with no ``-m`` part left (step 2); returns how many."""
+    markers = committed_ids(root)  # before the parts: see the module docstring
+    if not markers:
+        return 0
+    live = {write_id_of(p) for p in (root / TABLES_DIR).rglob("part-*-m.parquet")}
+    removed = 0
+    for marker in sorted(markers - live):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(root / COMMITS_DIR / marker)
             removed += 1
     return removed
 
@@ -117,26 +122,28 @@ def _partition_dirs(root: Path, spec: TableSpec) -> list[Path]:
         return []
     dirs = [base]
     for _ in spec.partition:
-        dirs = [d for parent in dirs for d in sorted(parent.iterdir()) if d.is_dir() and not is_temp_name(d.name)]
+        dirs = [d for parent in dirs for d in sorted(parent.iterdir()) if d.is_dir() and not d.name.startswith(".")]
     return dirs
 
 
-def _compact_dir(root: Path, spec: TableSpec, directory: Path, files: list[Path]) -> int:
-    con = duckdb.connect(":memory:")
-    try:
-        register_empty(con, spec)
-        sql, params = latest_sql(spec, files, hidden=True)
-        table = con.sql(sql, params=params).to_arrow_table()
-    except duckdb.Error as exc:
-        raise read_error(files, exc) from None
-    finally:
-        con.close()
-    atomic_write(directory / f"part-{new_write_id()}-c.parquet",
-                 lambda tmp: pq.write_table(table, tmp, compression="zstd"))
-    for path in files:
-        path.unlink(missing_ok=True)
-    return len(files)
+def _compact_dir(root: Path, spec: TableSpec, directory: Path) -> int:
+    def listed() -> list[Path]:
+        return [f for f in list_files(root, spec) if f.parent == directory]
 
+    def merge(files: list[Path]) -> int:
+        if len(files) < 2 and not any(f.name.endswith("-m.parquet") for f in files):
+            return 0
+        con = duckdb.connect(":memory:")
+        try:
+            register_empty(con, spec)
+            sql, params = latest_sql(spec, files, hidden=True)
+            table = con.sql(sql, params=params).to_arrow_table()
+        finally:
+            con.close()
+        atomic_write(directory / f"part-{new_write_id()}-c.parquet",
+                     lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+        for path in files:
+            path.unlink(missing_ok=True)
+        return len(files)
 
-def _short(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return read_retrying(root, listed, merge)

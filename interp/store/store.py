@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -26,7 +27,9 @@ from interp.paths import store_dir
 from interp.store import runs as provenance
 from interp.store import tensors as tensor_io
 from interp.store.files import StoreError, atomic_dir, atomic_write_bytes, new_write_id, validate_name
-from interp.store.maintenance import CheckReport, check, compact, read_error
+from interp.store.health import RUN_STALE_S, fix_leftovers, stale_runs
+from interp.store.maintenance import CheckReport, check, compact
+from interp.store.reading import StoreWarning, data_problem, quarantine, read_retrying
 from interp.store.query import run_query
 from interp.store.schema import SCHEMA_VERSION, TABLES, table_spec
 from interp.store.tables import latest_sql, list_files, register_empty, to_arrow, write_files
@@ -119,7 +122,7 @@ class Store:
         return run_id
 
     def finish_run(self, run_id: str, status: str = "done", error: str | None = None) -> None:
-        """Mark a run finished (``done``, ``failed`` or ``cancelled``), with why it failed if given."""
+        """Mark a run finished (``done``, ``failed``, ``cancelled``; ``stale``: its process is gone), with why it failed if given."""
         provenance.check_status(status)
         found = self.read("runs", where={"run_id": run_id})
         if found.empty:
@@ -156,18 +159,20 @@ class Store:
         for col in [*where, *(columns or [])]:
             if not spec.extensible and col not in spec.schema.names:
                 raise StoreError(f"table {table!r} has no column {col!r}; columns: {', '.join(spec.schema.names)}")
-        files = list_files(self.root, spec, where)
-        sql, params = latest_sql(spec, files, where, columns, latest=latest)
-        con = duckdb.connect(":memory:")
-        try:
-            register_empty(con, spec)
-            return con.execute(sql, params).df()
-        except duckdb.BinderException as exc:
-            raise StoreError(f"table {table!r}: {str(exc).splitlines()[0]}") from None
-        except duckdb.Error as exc:
-            raise read_error(files, exc) from None
-        finally:
-            con.close()
+
+        def attempt(files):
+            sql, params = latest_sql(spec, files, where, columns, latest=latest)
+            con = duckdb.connect(":memory:")
+            try:
+                register_empty(con, spec)
+                return con.execute(sql, params).df()
+            except duckdb.BinderException as exc:
+                raise StoreError(f"table {table!r}: {str(exc).splitlines()[0]}") from None
+            finally:
+                con.close()
+
+        # Vanished files (a concurrent compact) are re-listed; corrupt ones quarantined.
+        return read_retrying(self.root, lambda: list_files(self.root, spec, where), attempt)
 
     def sql(self, query: str) -> pd.DataFrame:
         """Run one read-only SELECT over views named after the tables (``<table>_all``: all versions)."""
@@ -235,9 +240,30 @@ class Store:
             yield tmp
 
     # ------------------------------------------------------------------ maintenance
-    def check(self) -> CheckReport:
-        """Read every file; report corrupt files and leftovers of crashed writes."""
-        return check(self.root)
+    def check(self, fix: bool = False, stale_after_s: float = RUN_STALE_S) -> CheckReport:
+        """Read every file; report corrupt files, leftovers of crashed writes and stale runs.
+
+        Runs still ``running`` whose process is gone are stale (see `health.stale_runs`;
+        `stale_after_s` applies to runs of other hosts). `fix`: mark those runs ``stale``,
+        remove orphaned temp files and quarantine corrupt files (what was done is listed in
+        ``report.fixed``).
+        """
+        report = check(self.root)
+        report.stale_runs = stale_runs(self.read("runs", where={"status": "running"}), stale_after_s)
+        if fix:
+            for run in report.stale_runs:
+                self.finish_run(run.run_id, "stale")
+                report.fixed.append(f"marked run {run.run_id} stale ({run.reason})")
+            for path in report.orphaned:
+                if fix_leftovers([path]):
+                    report.fixed.append(f"removed orphaned temp {path}")
+            for path, why in report.corrupt:
+                if path.suffix == ".parquet" and data_problem(path):
+                    with warnings.catch_warnings():  # reported in `fixed` instead
+                        warnings.simplefilter("ignore", StoreWarning)
+                        dest = quarantine(self.root, path, why)
+                    report.fixed.append(f"quarantined {path} -> {dest}" if dest else f"could not move {path}")
+        return report
 
     def compact(self, table: str | None = None) -> int:
         """Merge each partition's files into one; returns the number of files removed."""

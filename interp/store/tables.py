@@ -25,7 +25,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from interp.features import FeatureId, FeatureKind
-from interp.store.files import StoreError, atomic_write, atomic_write_bytes, encode_partition_value, validate_name
+from interp.store.files import (StoreError, atomic_write, atomic_write_bytes, encode_partition_value, is_temp_name,
+                                validate_name)
 from interp.store.schema import HIDDEN, ROW, WRITE_ID, TableSpec, full_schema
 
 COMMITS_DIR = "commits"
@@ -222,7 +223,14 @@ def constant(value: str, n: int) -> pa.DictionaryArray:
 
 
 def list_files(root: Path, spec: TableSpec, where: Mapping | None = None) -> list[Path]:
-    """Final, committed data files of a table, pruned by equality filters on partitions."""
+    """Final, committed data files of a table, pruned by equality filters on partitions.
+
+    The commit markers are listed *before* the data files: a marker is written only after
+    all parts of its write have their final names, so every part of a write whose marker
+    this listing saw is found by the glob that follows (listing the files first would let
+    a reader see one part of a write, then its marker, and miss the other part).
+    """
+    committed = committed_ids(root)
     where = where or {}
     pattern = []
     for col in spec.partition:
@@ -230,18 +238,23 @@ def list_files(root: Path, spec: TableSpec, where: Mapping | None = None) -> lis
         scalar = value is not None and not isinstance(value, (list, tuple, set))
         pattern.append(f"{col}={encode_partition_value(_plain(value))}" if scalar else f"{col}=*")
     files = sorted(table_dir(root, spec).glob("/".join([*pattern, "part-*.parquet"])))
-    if any(f.name.endswith("-m.parquet") for f in files):
-        committed = set(os.listdir(root / COMMITS_DIR)) if (root / COMMITS_DIR).is_dir() else set()
-        files = [f for f in files if not f.name.endswith("-m.parquet") or _write_id_of(f) in committed]
-    return files
+    return [f for f in files if not f.name.endswith("-m.parquet") or write_id_of(f) in committed]
+
+
+def committed_ids(root: Path) -> set[str]:
+    """Write ids that have a commit marker (not the temp files of markers being written)."""
+    try:
+        return {name for name in os.listdir(root / COMMITS_DIR) if not is_temp_name(name)}
+    except FileNotFoundError:
+        return set()
 
 
 def uncommitted_files(root: Path, spec: TableSpec) -> list[Path]:
-    committed = set(os.listdir(root / COMMITS_DIR)) if (root / COMMITS_DIR).is_dir() else set()
-    return [f for f in table_dir(root, spec).rglob("part-*-m.parquet") if _write_id_of(f) not in committed]
+    committed = committed_ids(root)
+    return [f for f in table_dir(root, spec).rglob("part-*-m.parquet") if write_id_of(f) not in committed]
 
 
-def _write_id_of(path: Path) -> str:
+def write_id_of(path: Path) -> str:
     # part-<20 digits>-<32 hex>[-m|-c].parquet
     return path.name[len("part-"):].removesuffix(".parquet").removesuffix("-m").removesuffix("-c")
 
@@ -255,9 +268,15 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def source_sql(spec: TableSpec, files: list[Path]) -> str:
-    """A relation over the table's files; `_empty_<table>` must be registered (full schema)."""
+def source_sql(spec: TableSpec, files: list[Path], relations: list[str] | None = None) -> str:
+    """A relation over the table's files; `_empty_<table>` must be registered (full schema).
+
+    `relations`: names of relations already holding the files' rows (used instead of
+    ``read_parquet``, by the read-only SQL connection, which may not open files itself).
+    """
     empty = f"_empty_{spec.name}"
+    if relations is not None:
+        return "(" + " UNION ALL BY NAME ".join(f"SELECT * FROM {r}" for r in [empty, *relations]) + ")"
     if not files:
         return empty
     paths = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
@@ -268,13 +287,14 @@ def source_sql(spec: TableSpec, files: list[Path]) -> str:
 
 
 def latest_sql(spec: TableSpec, files: list[Path], where: Mapping | None = None,
-               columns: list[str] | None = None, latest: bool = True, hidden: bool = False) -> tuple[str, list]:
+               columns: list[str] | None = None, latest: bool = True, hidden: bool = False,
+               relations: list[str] | None = None) -> tuple[str, list]:
     """SQL (and parameters) for the latest-wins rows of a table, filtered and ordered."""
     where = {k: _plain(v) for k, v in (where or {}).items()}
     key_where = {k: v for k, v in where.items() if k in spec.key or not latest}
     rest_where = {k: v for k, v in where.items() if k not in key_where}
     inner_clause, params = _where(key_where)
-    sql = f"SELECT * FROM {source_sql(spec, files)} {inner_clause}"
+    sql = f"SELECT * FROM {source_sql(spec, files, relations)} {inner_clause}"
     if latest:
         keys = ", ".join(quote_ident(k) for k in spec.key)
         sql += f" QUALIFY {WRITE_ID} = max({WRITE_ID}) OVER (PARTITION BY {keys})"
