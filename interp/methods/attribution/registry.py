@@ -86,13 +86,16 @@ def attribute_continuation(adapter, prompt, n_new: int = 5, method: str = "reage
 
 def store_attribution(store, run_id: str, model: str, prompt: str, result: AttributionResult,
                       faith: dict | None = None) -> None:
-    """Write one result to the ``attributions`` table (latest per model/method/prompt/target wins)."""
+    """Write one result to the ``attributions`` table (latest per model/method/prompt/target wins),
+    with ``converged`` / ``converged_probes`` for methods that have a stopping rule (ReAGent)."""
     model = store_model_name(model)
     extra = {k: v for k, v in result.extra.items() if isinstance(v, (int, float, str, bool, list, type(None)))}
     extra["faithfulness"] = faith
+    n_conv = result.extra.get("converged_probes")
     store.write("attributions", [{
         "model": model, "prompt": prompt, "method": result.method, "target": result.target,
         "tokens": result.tokens, "scores": [float(s) for s in result.scores], "extra": extra,
+        "converged": None if n_conv is None else bool(n_conv), "converged_probes": n_conv,
     }], run_id=run_id)
 
 
@@ -120,7 +123,8 @@ def attribute_prompts(adapter, prompts: list[str], methods=("reagent", "integrat
                 faith = faithfulness(adapter, result, target, faith_config).to_dict()
                 store_attribution(store, run_id, adapter.name, prompt, result, faith)
                 records.append({"prompt": prompt, "method": result.method, "target": result.target,
-                                "top": result.top(3), **faith})
+                                "top": result.top(3), "converged_probes": result.extra.get("converged_probes"),
+                                "num_probes": result.extra.get("num_probes"), **faith})
     except BaseException:
         store.finish_run(run_id, "failed")
         raise
