@@ -114,7 +114,7 @@ def faith(args) -> None:
     deadline = time.time() + 60 * args.budget_min
     adapter = load_model(args.model)
     prompts = _prompts(adapter, args)
-    print(f"{len(prompts)} {args.prompts} prompts (p > 0.5), lengths {min(len(p['tokens']) for p in prompts)}-"
+    print(f"{len(prompts)} {args.prompts} prompts, lengths {min(len(p['tokens']) for p in prompts)}-"
           f"{max(len(p['tokens']) for p in prompts)} tokens", flush=True)
     del adapter
     store = Store()
