@@ -63,3 +63,11 @@ if not attrs.empty:
                          color="green")
         fig = attribution_viz.methods_heatmap(state.attribution_results(rows), title=f"towards {target} ({model})")
         st.plotly_chart(state.heatmap_rows(fig, len(rows)), width="stretch")
+        faith = [{"method": r.method, **{k: v for k, v in (r.extra.get("faithfulness") or {}).items()
+                                          if k in ("convention", "n_masks", "soft_ns", "soft_ns_lo", "soft_ns_hi",
+                                                   "soft_nc", "soft_nc_lo", "soft_nc_hi")}}
+                 for r in rows.itertuples() if isinstance(r.extra, dict) and r.extra.get("faithfulness")]
+        if faith:
+            st.caption("This prompt's faithfulness: n_masks = Bernoulli masks per soft metric, [lo, hi] = 95% "
+                       "bootstrap interval over them")
+            st.dataframe(pd.DataFrame(faith).round(4), hide_index=True, width="stretch")
