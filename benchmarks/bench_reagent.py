@@ -3,6 +3,10 @@
     # faithfulness: confident sentence prefixes from IMDB, every method, Soft-NS / Soft-NC
     python benchmarks/bench_reagent.py faith --n 100 --workers 2 --budget-min 55
     python benchmarks/bench_reagent.py aggregate          # table + figure into the store
+    # the paper's setting (one cell): analogies prompts, ratio 0.1, top-3 stop, 5000 steps, 5 probes
+    python benchmarks/bench_reagent.py --tag paper-analogies --prompts analogies --ratio 0.1 \
+        --steps 5000 --probes 5 faith --n 30
+    # the earlier soft-metric variant as the headline: --convention interp
     # speed: wall time per attributed token, ReAGent vs integrated gradients, and vs Inseq's
     # ReAGent (Spearman of the importances) when .venv-inseq exists (make .venv-inseq)
     python benchmarks/bench_reagent.py speed --n 10
@@ -51,15 +55,17 @@ def _configs(args):
     from interp.methods.attribution.faithfulness import FaithfulnessConfig
     from interp.methods.attribution.reagent import ReagentConfig
 
-    return (ReagentConfig(num_probes=args.probes, max_probe_steps=args.steps),
+    return (ReagentConfig(num_probes=args.probes, max_probe_steps=args.steps, replacing_ratio=args.ratio,
+                          keep_top_n=args.keep, top_k=args.top_k),
             BaselineConfig(n_steps=args.ig_steps, internal_batch_size=args.ig_steps),
-            FaithfulnessConfig(n_samples=args.masks))
+            FaithfulnessConfig(n_samples=args.masks, convention=args.convention))
 
 
 def _settings(args) -> dict:
     """What makes records comparable: one tag holds records of one setting only."""
     return {"model": args.model, "seed": args.seed, "probes": args.probes, "steps": args.steps,
-            "ig_steps": args.ig_steps, "masks": args.masks}
+            "ig_steps": args.ig_steps, "masks": args.masks, "convention": args.convention, "prompts": args.prompts,
+            "ratio": args.ratio, "keep": args.keep, "top_k": args.top_k}
 
 
 def _pending(store, args, n: int) -> list[int]:
@@ -93,6 +99,14 @@ def _worker(shard: int, args, prompts: list[dict], queue, run_id: str, deadline:
         print(f"[{shard}] prompt {i} done", flush=True)
 
 
+def _prompts(adapter, args) -> list[dict]:
+    from interp.jobs.faithfulness_benchmark import analogy_prompts
+
+    if args.prompts == "analogies":
+        return analogy_prompts(adapter, args.n)
+    return confident_prefixes(adapter, args.n, seed=args.seed)
+
+
 def faith(args) -> None:
     from interp.models import load_model
     from interp.store import Store
@@ -100,15 +114,15 @@ def faith(args) -> None:
     torch.set_num_threads(1)
     deadline = time.time() + 60 * args.budget_min
     adapter = load_model(args.model)
-    prompts = confident_prefixes(adapter, args.n, seed=args.seed)
-    print(f"{len(prompts)} confident prefixes (p > 0.5), lengths {min(len(p['tokens']) for p in prompts)}-"
+    prompts = _prompts(adapter, args)
+    print(f"{len(prompts)} {args.prompts} prompts, lengths {min(len(p['tokens']) for p in prompts)}-"
           f"{max(len(p['tokens']) for p in prompts)} tokens", flush=True)
     del adapter
     store = Store()
     todo = _pending(store, args, len(prompts))
     print(f"{len(prompts) - len(todo)} prompts already stored under tag {args.tag!r}; {len(todo)} to do", flush=True)
     config = {k: v for k, v in vars(args).items() if k != "func"}
-    run_id = store.start_run("bench_reagent faith", config, corpus={"name": "imdb", "n_prompts": len(prompts)},
+    run_id = store.start_run("bench_reagent faith", config, corpus={"name": args.prompts, "n_prompts": len(prompts)},
                              seed=args.seed)
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
@@ -132,11 +146,21 @@ def aggregate(args) -> None:
     if not records:
         raise SystemExit(f"no records under tag {args.tag!r}: run `faith` first")
     table, paired = summarise(records), paired_differences(records)
+    print(f"{len(records)} prompts; Soft-NS / Soft-NC under the {table['convention'].iloc[0]!r} convention")
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     print("\nReAGent minus each method, per prompt (95% bootstrap interval; wins = share of prompts where ReAGent is higher):")
     print(paired.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     run_id = store.start_run("bench_reagent aggregate", {"records": len(records), "tag": args.tag})
-    fig = faithfulness_figure(table, title=f"Faithfulness on SmolLM2-135M, {len(records)} IMDB prefixes")
+    fig = faithfulness_figure(table, title=f"Faithfulness on SmolLM2-135M, {len(records)} prompts "
+                                           f"({table['convention'].iloc[0]} convention)")
+    from interp.methods.attribution.faithfulness import CONVENTIONS
+
+    others = [c for c in CONVENTIONS if c != table["convention"].iloc[0] and f"{c}:soft_ns" in
+              records[0]["methods"][next(iter(records[0]["methods"]))]]
+    for other in others:  # the same attributions under the other convention, for comparison
+        print(f"\nthe same attributions under the {other!r} convention:")
+        print(summarise(records, other).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+        print(paired_differences(records, convention=other).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     save_summary(store, args.tag, table, paired, fig.to_json(), run_id)
     store.finish_run(run_id, "done")
 
@@ -241,6 +265,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3000, help="ReAGent max_probe_steps")
     parser.add_argument("--ig-steps", type=int, default=50, help="integrated gradients n_steps")
     parser.add_argument("--masks", type=int, default=8, help="Bernoulli masks per soft metric")
+    parser.add_argument("--convention", default="reagent", choices=("reagent", "interp"),
+                        help="Soft-NS / Soft-NC convention of the headline (the other is recorded too)")
+    parser.add_argument("--prompts", default="imdb", choices=("imdb", "analogies"),
+                        help="imdb: confident IMDB prefixes; analogies: the paper's analogies-style prompts")
+    parser.add_argument("--ratio", type=float, default=0.3, help="ReAGent replacing_ratio")
+    parser.add_argument("--keep", type=int, default=5, help="ReAGent keep_top_n (stopping condition)")
+    parser.add_argument("--top-k", type=int, default=3, help="ReAGent stopping condition top_k")
     sub = parser.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("faith")
     f.add_argument("--n", type=int, default=100)

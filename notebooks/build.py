@@ -179,7 +179,12 @@ small = {"reagent": ReagentConfig(num_probes=8, max_probe_steps=300)}
 results = {m: attribute(model, prompt, method=m, config=small.get(m)) for m in methods}
 token_heatmap(results["reagent"])""",
         "methods_heatmap(list(results.values()))",
-        "## Faithfulness\nHigher Soft-NS / Soft-NC = more faithful; the random baseline is the floor.",
+        "## Faithfulness\nHigher Soft-NS / Soft-NC = more faithful; the random baseline is the floor. "
+        "The table uses the ReAGent authors' convention (`convention=\"reagent\"`, the default: "
+        "importances normalised to sum to 1, squared Hellinger, BOS masked, each mask clipped), so its "
+        "numbers sit beside the paper's; the second table scores the same attributions under interp's "
+        "earlier convention (`\"interp\"`: min-max importances, Hellinger, BOS kept). Each row gives "
+        "the masks behind it (`n_masks`) and a 95% bootstrap interval over them.",
         """\
 import pandas as pd
 from interp.methods.attribution.targets import resolve_target
@@ -187,10 +192,14 @@ from interp.methods.attribution.faithfulness import FaithfulnessConfig, faithful
 
 target = resolve_target(model, results["reagent"].token_ids, None)
 pd.DataFrame({m: faithfulness(model, r, target, FaithfulnessConfig(n_samples=4)).to_dict()
-              for m, r in results.items()}).T.round(3)""",
+              for m, r in results.items()}).T""",
+        """\
+pd.DataFrame({m: faithfulness(model, r, target, FaithfulnessConfig(n_samples=4, convention="interp")).to_dict()
+              for m, r in results.items()}).T""",
         "## The benchmark\nConfident next tokens after IMDB sentence prefixes, every method, Soft-NS / "
-        "Soft-NC means with 95% bootstrap intervals over prompts. Here on three prompts with light "
-        "settings; `benchmarks/bench_reagent.py faith` runs 110 at the paper's settings and stores them.",
+        "Soft-NC means (the authors' convention; the `convention` column says so) with 95% bootstrap "
+        "intervals over prompts. Here on three prompts with light settings; "
+        "`benchmarks/bench_reagent.py faith` runs 110 at the paper's settings and stores them.",
         """\
 from interp.methods.attribution.baselines import BaselineConfig
 from interp.jobs.faithfulness_benchmark import confident_prefixes, evaluate_prompt, summarise
@@ -214,7 +223,8 @@ if found is None:  # this store has none: the figure of the three prompts above
 else:
     tag, table = found
     runs = stored_records(store, tag)
-display(faithfulness_figure(table, title=f"Faithfulness over {int(table['n'].max())} prompts ({tag})"))
+convention = table["convention"].iloc[0] if "convention" in table else "interp"  # tables stored before conventions
+display(faithfulness_figure(table, title=f"Faithfulness over {int(table['n'].max())} prompts ({tag}, {convention} convention)"))
 display(table.round(3))
 display(paired_differences(runs).round(3))""",
     ],

@@ -65,7 +65,9 @@ def _print(result, faith: dict | None, as_json: bool) -> None:
     for token, score in zip(result.tokens, result.scores.tolist()):
         print(f"  {token!r:>20}  {score:+.4f}  {'#' * round(20 * abs(score) / top)}")
     if faith:
-        print("  faithfulness: " + ", ".join(f"{k} {v:.3f}" for k, v in faith.items()))
+        label = f"{faith.get('convention', 'interp')} convention, {faith.get('n_masks')} masks"
+        print(f"  faithfulness ({label}): " + ", ".join(f"{k} {v:.3f}" for k, v in faith.items()
+                                                        if isinstance(v, float)))
 
 
 def _neuron(adapter, args):

@@ -44,28 +44,32 @@ def attribute_prompts(adapter, prompts: list[str], methods=("reagent", "integrat
                 faith = faithfulness(adapter, result, target, faith_config).to_dict()
                 store_attribution(store, run_id, adapter.store_name, prompt, result, faith)
                 records.append({"prompt": prompt, "method": result.method, "target": result.target,
-                                "top": result.top(3), **faith})
+                                "top": result.top(3), "converged_probes": result.extra.get("converged_probes"),
+                                "num_probes": result.extra.get("num_probes"), **faith})
     return records
 
 
 DEMO_PROMPTS = (
-    "The capital of France is",
-    "When Mary and John went to the store, John gave a drink to",
     "The Eiffel Tower is located in the city of",
-    "The nurse said that",
+    "She opened the door and walked into the",
+    "The nurse said that the doctor would see the patient in the",
     "The movie was terrible. I would rate it one out of",
-    "def add(a, b):\n    return a",
+    "for i in range(10):\n    print(",
 )
+"""Prompts on which ReAGent's probes converge within the demo's budget (8 probes, 60 steps; measured
+on SmolLM2-135M: 7, 5, 4 and 7 of 8 probes on the first four) and that are longer than its
+keep_top_n of 5, so the stopping rule replaces tokens rather than keeping the whole prompt."""
 
 
 def attribute_demo(model="smollm2-135m", prompts=DEMO_PROMPTS, store=None,
                    methods=("reagent", "integrated_gradients", "attention_rollout")) -> list[dict]:
     """The pipeline's attribution step: a few prompts, ReAGent and two baselines, with faithfulness,
-    stored under one run. ReAGent runs 8 probes capped at 30 steps and the soft metrics 4 masks,
-    to keep this step short on a CPU. `model`: a name or an already loaded adapter."""
+    stored under one run. ReAGent runs 8 probes capped at 60 steps and the soft metrics 4 masks,
+    to keep this step short on a CPU; an attribution none of whose probes converged is stored
+    with ``converged = False``. `model`: a name or an already loaded adapter."""
     from interp.models import load_model
 
     adapter = load_model(model) if isinstance(model, str) else model
     return attribute_prompts(adapter, list(prompts), methods, store=store,
-                             reagent_config=ReagentConfig(num_probes=8, max_probe_steps=30),
+                             reagent_config=ReagentConfig(num_probes=8, max_probe_steps=60),
                              faith_config=FaithfulnessConfig(n_samples=4))

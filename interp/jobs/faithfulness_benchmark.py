@@ -12,6 +12,12 @@
    each method per prompt, with its bootstrap interval - the paired test of "ReAGent is more
    faithful" (an interval above 0).
 
+Soft-NS / Soft-NC follow ``faith_config.convention`` (default "reagent", the authors' code; see
+`interp.methods.attribution.faithfulness`); each record also holds the other convention's
+soft metrics under ``<convention>:soft_ns`` etc. (the same attribution, its own masks' pass).
+`analogy_prompts` builds the paper's analogies-style prompts (its templates with a distractor
+clause) for the one-cell reproduction.
+
 ``benchmarks/bench_reagent.py`` runs it over the corpus and stores records and summary in the
 ``results`` table; `interp.methods.attribution.store` writes them and reads them back
 (`stored_records`, `stored_summary`) for the notebook and the dashboard.
@@ -27,10 +33,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from interp.methods.attribution.faithfulness import bootstrap_interval  # noqa: F401 - re-exported
+
 METHODS = ("reagent", "reagent_minmax", "occlusion", "integrated_gradients", "input_x_gradient", "gradient_norm",
            "attention_last", "attention_rollout", "random")
 """Compared methods; ``reagent_minmax`` re-reads ReAGent's probes with min-max importances (no extra runs)."""
 METRICS = ("soft_ns", "soft_nc", "comp@0.2", "suff@0.2")
+SOFT = ("soft_ns", "soft_nc", "soft_s", "soft_c", "s0", "soft_ns_lo", "soft_ns_hi", "soft_nc_lo", "soft_nc_hi")
 
 
 def confident_prefixes(adapter, n: int, min_len: int = 11, max_len: int = 20, threshold: float = 0.5,
@@ -67,6 +76,69 @@ def confident_prefixes(adapter, n: int, min_len: int = 11, max_len: int = 20, th
     return out
 
 
+ANALOGY_TEMPLATES = {
+    # casszhao/ReAGent src/data/data_utils.py (after Vafa et al. 2021): [A]/[B] are an analogy
+    # pair of Mikolov et al.'s test set; the prompt ends just before the last slot (the target).
+    "capital-common-countries": ("When my flight landed in [B], I converted my currency and slowly fell asleep. "
+                                 "(I had a terrifying dream about my grandmother, but that's a story for another "
+                                 "time). I was staying in the capital, [A]"),
+    "family": ("I initially invited my [A], who gladly accepted my invitation. (My favorite song just came on, so I "
+               "was able to relax). When I learned that women were allowed, I went ahead and also invited my [B]"),
+    "gram2-opposite": ("I thought it was [A]. (Just then an ad came on the TV, but that's irrelevant). It was the "
+                       "opposite of that: it was [B]"),
+    "gram8-plural": ("I really wanted to buy the [A], more than I ever wanted to buy anything before. (I was also "
+                     "behind on my homework, but that's another story). So I went to the store and asked if they had "
+                     "any [B]"),
+}
+ANALOGY_PAIRS = {  # (A, B) pairs from Mikolov et al.'s questions-words.txt, one section each
+    "capital-common-countries": [("Athens", "Greece"), ("Berlin", "Germany"), ("Paris", "France"), ("Rome", "Italy"),
+                                 ("Madrid", "Spain"), ("London", "England"), ("Moscow", "Russia"), ("Tokyo", "Japan"),
+                                 ("Cairo", "Egypt"), ("Beijing", "China"), ("Oslo", "Norway"), ("Lisbon", "Portugal"),
+                                 ("Vienna", "Austria"), ("Dublin", "Ireland"), ("Stockholm", "Sweden"),
+                                 ("Helsinki", "Finland"), ("Ottawa", "Canada"), ("Havana", "Cuba"),
+                                 ("Baghdad", "Iraq"), ("Tehran", "Iran"), ("Bangkok", "Thailand"), ("Hanoi", "Vietnam")],
+    "family": [("boy", "girl"), ("brother", "sister"), ("father", "mother"), ("grandfather", "grandmother"),
+               ("husband", "wife"), ("king", "queen"), ("man", "woman"), ("nephew", "niece"), ("son", "daughter"),
+               ("uncle", "aunt"), ("dad", "mom"), ("groom", "bride"), ("prince", "princess"), ("stepson", "stepdaughter")],
+    "gram2-opposite": [("aware", "unaware"), ("certain", "uncertain"), ("clear", "unclear"), ("comfortable",
+                       "uncomfortable"), ("efficient", "inefficient"), ("fortunate", "unfortunate"), ("honest",
+                       "dishonest"), ("possible", "impossible"), ("pleasant", "unpleasant"), ("likely", "unlikely"),
+                       ("known", "unknown"), ("sure", "unsure"), ("tasteful", "tasteless"), ("reasonable", "unreasonable")],
+    "gram8-plural": [("banana", "bananas"), ("bird", "birds"), ("bottle", "bottles"), ("building", "buildings"),
+                     ("car", "cars"), ("cat", "cats"), ("computer", "computers"), ("dog", "dogs"), ("apple", "apples"),
+                     ("horse", "horses"), ("machine", "machines"), ("monkey", "monkeys"), ("pig", "pigs"),
+                     ("snake", "snakes"), ("rat", "rats"), ("mouse", "mice"), ("child", "children"), ("dollar", "dollars")],
+}
+
+
+def analogy_prompts(adapter, n: int) -> list[dict]:
+    """Up to n analogies-style prompts (the paper's templates, each with its distractor clause)
+    whose target word is one token that the model predicts greedily - the authors keep only
+    analogies the model gets right. Interleaved over the four sections; BOS prepended."""
+    rows = []
+    for section, template in ANALOGY_TEMPLATES.items():
+        last = "[A]" if template.rindex("[A]") > template.rindex("[B]") else "[B]"
+        for a, b in ANALOGY_PAIRS[section]:
+            text = template.replace("[A]", a).replace("[B]", b)
+            word = a if last == "[A]" else b
+            prompt = text[: text.rindex(word)].rstrip()
+            ids = adapter.tokenizer(" " + word, add_special_tokens=False)["input_ids"]
+            if len(ids) == 1:
+                rows.append((section, prompt, ids[0]))
+    order = sorted(range(len(rows)), key=lambda i: (sum(r[0] == rows[i][0] for r in rows[:i]), i))
+    out = []
+    for i in order:
+        section, prompt, target = rows[i]
+        tokens = [adapter.info.bos_token_id] + adapter.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        probs = torch.softmax(adapter.logits(torch.tensor([tokens]))[0, -1].float(), -1)
+        if int(probs.argmax()) == target:
+            out.append({"tokens": tokens, "prompt": prompt, "target": target, "p": float(probs[target]),
+                        "section": section})
+        if len(out) >= n:
+            break
+    return out
+
+
 def _minmax(adapter, result):
     from interp.methods.attribution.targets import special_mask
     from interp.methods.attribution.reagent import aggregate_probes
@@ -84,7 +156,7 @@ def evaluate_prompt(adapter, item: dict, seed: int, reagent_config, baseline_con
     """
     from interp.methods.attribution.registry import METHODS as FNS
     from interp.methods.attribution.targets import TokenTarget
-    from interp.methods.attribution.faithfulness import faithfulness
+    from interp.methods.attribution.faithfulness import CONVENTIONS, faithfulness
 
     tokens = torch.tensor(item["tokens"])
     target = TokenTarget(item["target"], label=f"p({adapter.decode([item['target']])!r})")
@@ -102,29 +174,29 @@ def evaluate_prompt(adapter, item: dict, seed: int, reagent_config, baseline_con
             result = FNS[name](adapter, tokens, target, config)
         seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
         faith = faithfulness(adapter, result, target, replace(faith_config, seed=seed)).to_dict()
+        for other in CONVENTIONS:
+            if other != faith_config.convention:
+                alt = faithfulness(adapter, result, target, replace(faith_config, seed=seed, convention=other)).to_dict()
+                faith.update({f"{other}:{k}": alt[k] for k in SOFT})
         record["methods"][name] = {**faith, "seconds": seconds, "cpu_seconds": cpu_seconds,
-                                   "converged": result.extra.get("converged_probes"), "scores": result.scores.tolist()}
+                                   "converged": result.extra.get("converged_probes"),
+                                   "num_probes": result.extra.get("num_probes"), "scores": result.scores.tolist()}
     return record
 
 
-def bootstrap_interval(values, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95% percentile bootstrap interval of the mean (resampling the values, i.e. prompts)."""
-    values = np.asarray(values, dtype=float)
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), size=(n_boot, len(values)))].mean(1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
-def summarise(records: list[dict]) -> pd.DataFrame:
-    """Per method: n, mean and 95% bootstrap interval of Soft-NS / Soft-NC, hard metrics, cost."""
+def summarise(records: list[dict], convention: str | None = None) -> pd.DataFrame:
+    """Per method: n, mean and 95% bootstrap interval (over prompts) of Soft-NS / Soft-NC, hard
+    metrics, cost. `convention`: read that convention's soft metrics (default: the records' own)."""
     rows = []
+    own = records[0]["methods"][next(iter(records[0]["methods"]))].get("convention", "interp") if records else None
+    prefix = "" if convention in (None, own) else f"{convention}:"
     for name in METHODS:
         per = [r["methods"][name] for r in records if name in r["methods"]]
         if not per:
             continue
-        row = {"method": name, "n": len(per)}
+        row = {"method": name, "n": len(per), "convention": convention or own}
         for metric in ("soft_ns", "soft_nc"):
-            v = [p[metric] for p in per]
+            v = [p[prefix + metric] for p in per]
             row[metric] = float(np.mean(v))
             row[f"{metric}_lo"], row[f"{metric}_hi"] = bootstrap_interval(v)
         for metric in ("comp@0.2", "suff@0.2", "seconds"):
@@ -133,13 +205,17 @@ def summarise(records: list[dict]) -> pd.DataFrame:
             row["cpu_seconds"] = float(np.mean([p["cpu_seconds"] for p in per]))
         if name == "reagent":
             row["converged_share"] = float(np.mean([(p["converged"] or 0) > 0 for p in per]))
+            if all(p.get("num_probes") for p in per):
+                row["converged_probe_share"] = float(np.mean([p["converged"] / p["num_probes"] for p in per]))
         rows.append(row)
     return pd.DataFrame(rows).sort_values("soft_ns", ascending=False, ignore_index=True)
 
 
-def paired_differences(records: list[dict], reference: str = "reagent") -> pd.DataFrame:
+def paired_differences(records: list[dict], reference: str = "reagent", convention: str | None = None) -> pd.DataFrame:
     """`reference` minus each other method, per prompt: mean and 95% bootstrap interval, per soft metric."""
     rows = []
+    own = records[0]["methods"][next(iter(records[0]["methods"]))].get("convention", "interp") if records else None
+    prefix = "" if convention in (None, own) else f"{convention}:"
     both = [r for r in records if reference in r["methods"]]
     for name in METHODS:
         if name == reference:
@@ -147,9 +223,9 @@ def paired_differences(records: list[dict], reference: str = "reagent") -> pd.Da
         pairs = [r["methods"] for r in both if name in r["methods"]]
         if not pairs:
             continue
-        row = {"method": name, "n": len(pairs)}
+        row = {"method": name, "n": len(pairs), "convention": convention or own}
         for metric in ("soft_ns", "soft_nc"):
-            d = [m[reference][metric] - m[name][metric] for m in pairs]
+            d = [m[reference][prefix + metric] - m[name][prefix + metric] for m in pairs]
             row[f"{metric}_diff"] = float(np.mean(d))
             row[f"{metric}_diff_lo"], row[f"{metric}_diff_hi"] = bootstrap_interval(d)
             row[f"{metric}_wins"] = float(np.mean([x > 0 for x in d]))

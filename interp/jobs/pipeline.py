@@ -147,7 +147,11 @@ def _attribution(store, adapter, budget: Budget) -> str:
     from interp.jobs.attribution_demo import attribute_demo
 
     records = attribute_demo(adapter, store=store)
-    return f"{len(records)} attributions (ReAGent, integrated gradients, attention rollout) with Soft-NS/NC"
+    runs = [r for r in records if r.get("num_probes")]
+    converged = sum(bool(r["converged_probes"]) for r in runs)
+    probes = f"{sum(r['converged_probes'] for r in runs)}/{sum(r['num_probes'] for r in runs)}"
+    return (f"{len(records)} attributions (ReAGent, integrated gradients, attention rollout) with Soft-NS/NC; "
+            f"ReAGent converged on {converged}/{len(runs)} prompts ({probes} probes)")
 
 
 def _complexity(store, adapter, budget: Budget) -> str:

@@ -149,10 +149,12 @@ _TABLES = [
         _s(_F("model", pa.string(), False), _F("prompt", pa.string(), False),
            _F("method", pa.string(), False), _F("target", pa.string(), False),
            _F("tokens", pa.list_(pa.string())), _F("scores", pa.list_(pa.float64())),
-           _F("extra", JSON), RUN_ID),
+           _F("extra", JSON), _F("converged", pa.bool_()), _F("converged_probes", pa.int32()), RUN_ID),
         key=("model", "method", "prompt", "target"), partition=("model",),
         order=("method", "prompt", "target"), json_cols=("extra",),
-        doc="per-token attribution scores of a prompt towards a target",
+        doc="per-token attribution scores of a prompt towards a target; converged (null for methods "
+            "without a stopping rule): whether any ReAGent probe met its stopping condition, "
+            "converged_probes how many did (scores of a non-converged run average all probes)",
     ),
     TableSpec(
         "complexity",

@@ -22,7 +22,9 @@ y; see `interp.methods.attribution.targets`) and an input x of T tokens, A of th
    probe (or ``keep_top_ratio`` of A), replace all other attributable ones; the probe has
    converged when the target is still retained - for a token, y is still among the model's
    top-``top_k`` predictions (``k = max(top_k, rank of y in the original + 1)``, so a user-named
-   token the model does not rank in its top k can still converge).
+   token the model does not rank in its top k can still converge). With ``keep >= A`` nothing is
+   replaced and every probe converges after its first update (``extra["stop_keeps_all"]``):
+   the stopping rule says nothing on prompts that short.
 4. Converged probes stop updating. After all converged or ``max_probe_steps``, the importance
    of a probe is ``softmax(s)`` over its attributable tokens; the result is the mean over the
    converged probes, or over all probes with a warning when none converged.
@@ -207,6 +209,8 @@ def reagent(adapter, tokens, target=None, config: ReagentConfig = ReagentConfig(
     state = _run_probes(adapter, tokens, target, probs_cpu, config, gen)
     attributable = ~special_mask(adapter, tokens)
     n_conv = int(state.converged.sum())
+    n_attr = int(attributable.sum())
+    keep = config.keep_top_n if config.keep_top_ratio is None else max(1, round(config.keep_top_ratio * n_attr))
     if not n_conv:
         warnings.warn(f"ReAGent: none of {config.num_probes} probes converged within {config.max_probe_steps} "
                       "steps; averaging all probes (consider more steps, a larger keep_top_n or a larger top_k)",
@@ -215,7 +219,7 @@ def reagent(adapter, tokens, target=None, config: ReagentConfig = ReagentConfig(
     return AttributionResult(
         tokens=adapter.to_str_tokens(tokens), token_ids=tokens.cpu(), scores=scores.cpu(), method="reagent",
         target=target.label,
-        extra={"converged_probes": n_conv, "probe_scores": state.scores.cpu().tolist(),
+        extra={"converged_probes": n_conv, "stop_keeps_all": keep >= n_attr, "probe_scores": state.scores.cpu().tolist(),
                "converged": state.converged.cpu().tolist(), "num_probes": config.num_probes, "steps": state.steps.tolist(),
                "replacer": getattr(replacer, "name", type(replacer).__name__), **config.__dict__},
     )

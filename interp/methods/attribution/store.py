@@ -29,9 +29,11 @@ def store_attribution(store, run_id: str, model: str, prompt: str, result: Attri
     """
     extra = {k: v for k, v in result.extra.items() if isinstance(v, (int, float, str, bool, list, type(None)))}
     extra["faithfulness"] = faith
+    n_conv = result.extra.get("converged_probes")  # methods with a stopping rule (ReAGent)
     store.write("attributions", [{
         "model": model, "prompt": prompt, "method": result.method, "target": result.target,
         "tokens": result.tokens, "scores": [float(s) for s in result.scores], "extra": extra,
+        "converged": None if n_conv is None else bool(n_conv), "converged_probes": n_conv,
     }], run_id=run_id)
 
 

@@ -69,20 +69,29 @@ def attributions(store: Store, model: str | None = None, prompt: str | None = No
 
 
 def faithfulness_summary(store: Store, model: str | None = None) -> pd.DataFrame:
-    """Per method: n prompts, mean Soft-NS / Soft-NC with 95% bootstrap intervals.
+    """Per (convention, method): n prompts, mean Soft-NS / Soft-NC with 95% bootstrap intervals.
 
-    From the faithfulness `interp attribute` stores with each attribution (``extra``).
+    From the faithfulness `interp attribute` stores with each attribution (``extra``). ReAGent
+    attributions none of whose probes converged are left out of the means and counted in
+    ``not_converged`` (their scores average unconverged probes). ``convention``: the soft
+    metrics' convention ("interp" for attributions stored before conventions were recorded).
     """
     import numpy as np
     from scipy.stats import bootstrap
 
     frame = attributions(store, model=model)
-    rows = [{"method": m, **(e.get("faithfulness") or {})} for m, e in zip(frame.get("method", []), frame.get("extra", []))
+    conv = frame["converged"] if "converged" in frame else pd.Series([None] * len(frame), dtype=object)
+    rows = [{"method": m, "_converged": c, **(e.get("faithfulness") or {})}
+            for m, e, c in zip(frame.get("method", []), frame.get("extra", []), conv)
             if isinstance(e, dict) and e.get("faithfulness")]
     table = pd.DataFrame(rows)
+    if len(table):
+        table["convention"] = table["convention"].fillna("interp") if "convention" in table else "interp"
     out = []
-    for method, part in (table.groupby("method", sort=True) if len(table) else []):
-        rec = {"method": method, "n": len(part)}
+    for (convention, method), part in (table.groupby(["convention", "method"], sort=True) if len(table) else []):
+        bad = part["_converged"].map(lambda c: c is not None and not pd.isna(c) and not bool(c))
+        rec = {"convention": convention, "method": method, "n": int((~bad).sum()), "not_converged": int(bad.sum())}
+        part = part[~bad]
         for metric in ("soft_ns", "soft_nc"):
             values = part[metric].dropna().to_numpy(dtype=float)
             rec[metric] = float(values.mean()) if len(values) else float("nan")
