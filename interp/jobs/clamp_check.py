@@ -3,21 +3,32 @@
     from interp.jobs.clamp_check import check_neuron, check_specialised
     check_neuron(store, adapter, layer=12, index=345, prompt="I took my", values=(0, 10, 20))
     report = check_specialised(store, adapter, n=20)      # needs `map_model` results
+    check_specialised(store, adapter, n=20, rank_by="prob")  # the same, by the older score
+
+The report's neurons are the mapped ones whose top decoded token stands out most: by the
+top end's logit z-score (``rank_by="z"``, the default) or by the top token's softmax
+probability (``"prob"``: the older score, which saturates; see
+`interp.methods.neurons.decoding` step 4). The top end is the one a positive clamp promotes.
 
 Results go to the store's ``results`` table: ``clamp`` rows (one per neuron and prompt) and
-one ``clamp_report`` row per report.
+one ``clamp_report`` row per report (key ``<model>/n<n>/<rank_by>``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import asdict
+
+import pandas as pd
 
 from interp.methods.neurons.clamping import ClampConfig, ClampReport, ClampResult, clamp_report, clamp_sweep
 from interp.models.registry import store_model_name
 from interp.methods.neurons.decoding import DecodeConfig, decode_one
 
 REPORT_PROMPTS = ("The", "I think that the", "Here is a short story about")
+RANKINGS = ("z", "prob")
+"""How `specialised_neurons` ranks: the top end's logit z-score, or the top token's probability."""
 
 
 def decoded_target(store, adapter, model: str, layer: int, index: int, direction: str = "down",
@@ -55,8 +66,15 @@ def check_neuron(store, adapter, layer: int, index: int, prompt: str, config: Cl
 
 
 def specialised_neurons(store, model: str, n: int, direction: str = "down", variant: str = "folded",
-                        layers=None) -> list[tuple[int, int, int]]:
-    """The `n` neurons with the highest top-token probability: (layer, index, top token id)."""
+                        layers=None, rank_by: str = "z") -> list[tuple[int, int, int]]:
+    """The `n` most specialised mapped neurons (see the module doc): (layer, index, top token id).
+
+    ``rank_by="z"`` orders by the top end's z-score, ties broken by the top token's
+    probability; ``"prob"`` by that probability alone. Remaining ties go to the lower layer
+    and index.
+    """
+    if rank_by not in RANKINGS:
+        raise ValueError(f"unknown ranking {rank_by!r}; valid: {', '.join(RANKINGS)}")
     rows = store.read("feature_tokens", where={"model": model, "kind": "neuron", "direction": direction,
                                                "variant": variant, "end": "top", "rank": 0},
                       columns=["site", "index", "token_id", "prob"])
@@ -66,22 +84,40 @@ def specialised_neurons(store, model: str, n: int, direction: str = "down", vari
     rows["layer"] = rows["site"].str.split(".").str[1].astype(int)
     if layers is not None:
         rows = rows[rows["layer"].isin(list(layers))]
-    top = rows.sort_values(["prob", "layer", "index"], ascending=[False, True, True]).head(n)
+    if rank_by == "prob":
+        keys = ["prob", "layer", "index"]
+    else:
+        rows = rows.merge(_top_z(store, model, f"{direction}/{variant}"), on=["site", "index"], how="left")
+        if rows["z"].isna().all():
+            raise ValueError(f"the stored {direction}/{variant} decodings of {model!r} have no z-scores (mapped "
+                             f"before they existed); rerun `interp map-neurons --model {model} --force`, "
+                             "or rank by prob")
+        keys = ["z", "prob", "layer", "index"]
+    top = rows.sort_values(keys, ascending=[False] * (len(keys) - 2) + [True, True], na_position="last").head(n)
     return [(int(r.layer), int(r.index), int(r.token_id)) for r in top.itertuples()]
 
 
+def _top_z(store, model: str, unit: str) -> pd.DataFrame:
+    """site, index, z: the top end's z-score of each mapped neuron (NaN where not stored)."""
+    feats = store.read("features", where={"model": model, "kind": "neuron", "source": ""},
+                       columns=["site", "index", "metrics"])
+    z = [json.loads(m).get("neuron_map", {}).get(unit, {}).get("z") if isinstance(m, str) else None
+         for m in feats["metrics"]]
+    return pd.DataFrame({"site": feats["site"], "index": feats["index"], "z": pd.array(z, dtype="Float64")})
+
+
 def check_specialised(store, adapter, n: int = 20, prompts=REPORT_PROMPTS, config: ClampConfig | None = None,
-                      model: str | None = None, layers=None) -> ClampReport:
-    """Clamp the `n` most specialised mapped neurons against controls; store the report."""
+                      model: str | None = None, layers=None, rank_by: str = "z") -> ClampReport:
+    """Clamp the `n` most specialised mapped neurons (by `rank_by`) against controls; store the report."""
     model = model or store_model_name(adapter.name)
     config = config or ClampConfig(neutral_prompts=())
-    neurons = specialised_neurons(store, model, n, layers=layers)
+    neurons = specialised_neurons(store, model, n, layers=layers, rank_by=rank_by)
     report = clamp_report(adapter, neurons, list(prompts), config)
     table = report.table()
-    run = store.start_run("interp clamp-report", {"model": model, "n": n, "prompts": list(prompts),
-                                                  **asdict(config)}, seed=config.seed)
-    store.write("results", [{"name": "clamp_report", "key": f"{model}/n{n}", "payload": {
-        "model": model, "n": len(table), "prompts": list(prompts), "values": list(config.values),
+    run = store.start_run("interp clamp-report", {"model": model, "n": n, "rank_by": rank_by,
+                                                  "prompts": list(prompts), **asdict(config)}, seed=config.seed)
+    store.write("results", [{"name": "clamp_report", "key": f"{model}/n{n}/{rank_by}", "payload": {
+        "model": model, "n": len(table), "rank_by": rank_by, "prompts": list(prompts), "values": list(config.values),
         "fraction_beats_mean": report.fraction_beats_mean, "fraction_beats_all": report.fraction_beats_all,
         "neurons": table.to_dict("records")}}], run_id=run)
     store.finish_run(run, "done")

@@ -11,8 +11,10 @@ reductions), and three writes follow, each atomic:
 1. ``feature_tokens``: top-k and bottom-k tokens of every neuron (``end`` top/bottom,
    ``rank`` from 0), per direction and variant;
 2. ``features``: one row per neuron; ``metrics["neuron_map"]["<direction>/<variant>"]``
-   holds max_prob / entropy of both ends and the top/bottom token, ``specialisation`` is
-   the larger max-prob of the two ends of the preferred decoding (down/folded if mapped).
+   holds max_prob / entropy / z of both ends and the top/bottom token. Of the preferred
+   decoding (down/folded if mapped), ``logit_z`` is the larger z-score of the two ends (the
+   ranking score, in ``[0, sqrt(d_vocab - 1)]``; see `interp.methods.neurons.decoding`
+   step 4) and ``specialisation`` the larger max-prob (in ``[0, 1]``; it saturates).
    Other columns and other metrics keys already in the store are kept;
 3. ``results``: a completion marker per (model, layer, direction, variant), written last.
 
@@ -233,6 +235,7 @@ def _unit_stats(decoded, vocab: pa.Array) -> dict:
     return {
         "max_prob": decoded.max_prob.double().tolist(), "entropy": decoded.entropy.double().tolist(),
         "max_prob_neg": decoded.max_prob_neg.double().tolist(), "entropy_neg": decoded.entropy_neg.double().tolist(),
+        "z": decoded.z.double().tolist(), "z_neg": decoded.z_neg.double().tolist(),
         "top_token": vocab.take(decoded.top_ids[:, 0].numpy()).to_pylist(),
         "bottom_token": vocab.take(decoded.bottom_ids[:, 0].numpy()).to_pylist(),
     }
@@ -257,6 +260,7 @@ def _feature_rows(model: str, site: str, n: int, stats: dict[str, dict], existin
             mapped[unit] = {name: s[name][i] for name in names}
         preferred = next(u for u in (*_PREFERRED, *sorted(mapped)) if u in mapped)
         row["specialisation"] = max(mapped[preferred]["max_prob"], mapped[preferred]["max_prob_neg"])
+        row["logit_z"] = max(mapped[preferred].get("z", math.nan), mapped[preferred].get("z_neg", math.nan))
         row["metrics"] = json.dumps(metrics, sort_keys=True)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -272,9 +276,10 @@ def _new_feature_rows(model: str, site: str, n: int, stats: dict[str, dict]) -> 
         return list(map(repr, values)) if all(map(math.isfinite, values)) else [json.dumps(x) for x in values]
 
     columns = {unit: [f'"{unit}": {{"bottom_token": {token(bt)}, "entropy": {e}, "entropy_neg": {en}, '
-                      f'"max_prob": {mp}, "max_prob_neg": {mpn}, "top_token": {token(tt)}}}'
-                      for bt, e, en, mp, mpn, tt in zip(s["bottom_token"], nums(s["entropy"]), nums(s["entropy_neg"]),
-                                                        nums(s["max_prob"]), nums(s["max_prob_neg"]), s["top_token"])]
+                      f'"max_prob": {mp}, "max_prob_neg": {mpn}, "top_token": {token(tt)}, "z": {z}, "z_neg": {zn}}}'
+                      for bt, e, en, mp, mpn, tt, z, zn in zip(
+                          s["bottom_token"], nums(s["entropy"]), nums(s["entropy_neg"]), nums(s["max_prob"]),
+                          nums(s["max_prob_neg"]), s["top_token"], nums(s["z"]), nums(s["z_neg"]))]
                for unit, s in sorted(stats.items())}
     metrics = [f'{{"{MARKER}": {{{", ".join(parts)}}}}}' for parts in zip(*columns.values())]
     preferred = stats[next(u for u in (*_PREFERRED, *sorted(stats)) if u in stats)]
@@ -282,6 +287,7 @@ def _new_feature_rows(model: str, site: str, n: int, stats: dict[str, dict]) -> 
     return pa.table({"model": const(model), "site": const(site), "kind": const("neuron"),
                      "index": np.arange(n, dtype=np.int64), "source": const(""),
                      "specialisation": np.maximum(preferred["max_prob"], preferred["max_prob_neg"]),
+                     "logit_z": np.maximum(preferred["z"], preferred["z_neg"]),
                      "metrics": pa.array(metrics, pa.string())})
 
 
