@@ -43,23 +43,28 @@ top = probs.topk(5)
 sites = model.sites(10)
 run = model.run(prompt, names=[sites.resid_post, sites.mlp_hidden])
 {name: tuple(act.shape) for name, act in run.cache.items()}""",
-        "## Decode neurons through the LM head\nThe most specialised neuron of layer 20: the one whose "
-        "output direction, read through the final norm and unembedding, puts the most probability "
-        "on a single token.",
+        "## Decode neurons through the LM head\nEach neuron's output direction, read through the final "
+        "norm and the unembedding, gives a logit per token. The specialisation score `z` is how many "
+        "standard deviations the top token's logit stands above the vocabulary's mean. The five "
+        "highest in the last layer write mostly pronoun and function-word families:",
         """\
 from interp.methods.neurons.decoding import decode_neurons
 
-decoded = decode_neurons(model, 20)
-index = int(decoded.max_prob.argmax())
-index, [model.decode([t]) for t in decoded.top_ids[index, :8].tolist()], round(float(decoded.max_prob[index]), 3)""",
-        "## Clamp it\nClamping the neuron high during generation should pull the text towards its token.",
+decoded = decode_neurons(model, 29)
+best = decoded.z.argsort(descending=True)[:5].tolist()
+[(i, round(float(decoded.z[i]), 1), [model.decode([t]) for t in decoded.top_ids[i, :5].tolist()]) for i in best]""",
+        "Neuron 808 of the same layer writes animals - the one a search for ' dog' finds first:",
+        """\
+index = 808
+round(float(decoded.z[index]), 1), [model.decode([t]) for t in decoded.top_ids[index, :8].tolist()]""",
+        "## Clamp it\nClamping the neuron high during generation pulls the text towards its token.",
         """\
 from interp.methods.neurons.clamping import greedy_generate
 from interp.models import ClampUnit
 
-clamp = ClampUnit(model.sites(20).mlp_hidden, index, 20.0)
-{"clean": greedy_generate(model, "I went outside and saw", 10),
- "clamped": greedy_generate(model, "I went outside and saw", 10, interventions=[clamp])}""",
+clamp = ClampUnit(model.sites(29).mlp_hidden, index, 20.0)
+{"clean": greedy_generate(model, "Yesterday I saw a", 12),
+ "clamped": greedy_generate(model, "Yesterday I saw a", 12, interventions=[clamp])}""",
         "## The feature store\nJobs (`interp map-neurons`, `interp train`, `interp obsprop`, "
         "`interp complexity`, ...) write there; `interp app` browses it.",
         """\
@@ -71,39 +76,50 @@ info = store.info()
         "their top tokens, then verify one by clamping it against random control neurons.",
         SETUP,
         "## Map a few layers into the store\nA whole model is `interp map-neurons --model smollm2-135m` "
-        "(about a minute); three layers here.",
+        "(a few minutes); three layers here.",
         """\
 from interp.jobs.neuron_map import map_model
 
-summary = map_model(store, model, layers=[5, 15, 25], progress=False)
+summary = map_model(store, model, layers=[15, 22, 29], progress=False)
 summary""",
         """\
 from interp.viz.neurons import specialisation_overview
 
 neurons = store.features(model="smollm2-135m", kind="neuron")
 specialisation_overview(neurons)""",
+        "The ranking score is `logit_z`: the z-score of a neuron's top (or bottom) logit over the "
+        "vocabulary, in [0, sqrt(d_vocab - 1)]. The older `specialisation` (the softmax's max "
+        "probability) is kept beside it; it saturates at 1 for thousands of neurons.",
         """\
-best = neurons.sort_values("specialisation", ascending=False).head(5)
-best[["site", "index", "label", "specialisation"]]""",
-        "## One neuron's decoded tokens",
+best = neurons.sort_values("logit_z", ascending=False).head(5)
+best[["site", "index", "logit_z", "specialisation"]]""",
+        "## Find a neuron by its token\nThe most specialised mapped neuron with ' dog' among its top "
+        "ten tokens, as the dashboard's search finds it:",
         """\
 from interp.features import FeatureId
 from interp.viz.neurons import token_table_figure
 
-top = best.iloc[0]
-neuron = FeatureId.from_record(top)
+tokens = store.read("feature_tokens", where={"model": "smollm2-135m", "kind": "neuron", "end": "top"})
+hits = tokens[(tokens["token_str"].str.strip().str.lower() == "dog") & (tokens["rank"] < 10)]
+found = neurons.merge(hits[["site", "index"]].drop_duplicates()).sort_values("logit_z", ascending=False)
+neuron = FeatureId.from_record(found.iloc[0])
 token_table_figure(store.feature_tokens(neuron))""",
-        "## Clamping dose-response\np(top token) as the neuron is clamped to larger values, against "
-        "two random neurons of the same layer clamped the same way.",
+        "## Clamping dose-response\np(' dog') as the neuron is clamped to larger values, against "
+        "four random neurons of the same layer clamped the same way.",
         """\
-from interp.methods.neurons.clamping import ClampConfig, clamp_sweep
+from interp.methods.neurons.clamping import ClampConfig, clamp_sweep, greedy_generate
+from interp.models import ClampUnit
 from interp.viz.neurons import dose_response_figure
 
-layer = int(neuron.site.split(".")[1])
-target = int(store.feature_tokens(neuron, direction="down").query("end == 'top'")["token_id"].iloc[0])
-result = clamp_sweep(model, layer, neuron.index, "My favourite thing is", target,
-                     ClampConfig(values=(0.0, 10.0, 20.0, 40.0), n_controls=2, neutral_prompts=()))
-dose_response_figure(result, model.decode([target]))""",
+layer, target = int(neuron.site.split(".")[1]), model.token_id(" dog")
+result = clamp_sweep(model, layer, neuron.index, "I love my", target,
+                     ClampConfig(values=(0.0, 5.0, 10.0, 20.0), n_controls=4, neutral_prompts=()))
+dose_response_figure(result, " dog")""",
+        "And in generation, clamped at 20:",
+        """\
+clamp = ClampUnit(neuron.site, neuron.index, 20.0)
+{"clean": greedy_generate(model, "Yesterday I saw a", 12),
+ "clamped": greedy_generate(model, "Yesterday I saw a", 12, interventions=[clamp])}""",
     ],
     "03_transcoders": [
         "# Training and evaluating a transcoder\n\nA TopK transcoder replaces the MLP of layer 15 "

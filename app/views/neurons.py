@@ -28,7 +28,7 @@ with state.guard():
 st.dataframe(stats.drop(columns=["layer"]), hide_index=True, width="stretch")
 
 st.subheader("Most specialised neurons")
-top, total = state.query("search", SearchQuery(models=(model,), kinds=("neuron",), order="specialisation", limit=25))
+top, total = state.query("search", SearchQuery(models=(model,), kinds=("neuron",), limit=25))
 top.insert(0, "open", [state.feature_link(k) for k in top["key"]])
 st.dataframe(top.drop(columns=["key"]), hide_index=True, width="stretch",
              column_config={"open": st.column_config.LinkColumn("feature", display_text="open")})

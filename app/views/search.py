@@ -61,6 +61,7 @@ st.dataframe(
     frame.drop(columns=["key"]), hide_index=True, width="stretch",
     column_config={
         "open": st.column_config.LinkColumn("feature", display_text="open"),
+        "logit_z": st.column_config.NumberColumn("logit z", format="%.1f"),
         "specialisation": st.column_config.NumberColumn(format="%.3f"),
         "complexity": st.column_config.NumberColumn(format="%.3f"),
         "max_act": st.column_config.NumberColumn(format="%.3g"),

@@ -4,7 +4,7 @@
     interp map-neurons --model smollm2-135m --backend ray [--ray-address HOST:PORT]
     interp show neuron smollm2-135m 12:345 [--format json]
     interp clamp --model smollm2-135m --neuron 12:345 --value 20 --prompt "I took my" [--generate 20]
-    interp clamp-report --model smollm2-135m [--n 20] [--format json]
+    interp clamp-report --model smollm2-135m [--n 20] [--rank-by z|prob] [--format json]
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ def register(subparsers) -> None:
     rep = subparsers.add_parser("clamp-report", help="clamp the most specialised mapped neurons vs controls")
     rep.add_argument("--model", required=True)
     rep.add_argument("--n", type=int, default=20, help="neurons to test")
+    rep.add_argument("--rank-by", choices=("z", "prob"), default="z",
+                     help="which neurons: highest top-logit z-score (default) or top-token probability (saturates)")
     rep.add_argument("--prompt", action="append", default=None, help="prompt (repeatable; default: a few generic ones)")
     rep.add_argument("--value", type=float, action="append", default=None, help="clamp value (repeatable)")
     rep.add_argument("--controls", type=int, default=8)
@@ -181,11 +183,12 @@ def _report(args) -> int:
     adapter = load_model(args.model)
     config = ClampConfig(neutral_prompts=(), n_controls=args.controls,
                          **({"values": tuple(args.value)} if args.value else {}))
-    report = check_specialised(_open(args), adapter, args.n, tuple(args.prompt or REPORT_PROMPTS), config)
+    report = check_specialised(_open(args), adapter, args.n, tuple(args.prompt or REPORT_PROMPTS), config,
+                               rank_by=args.rank_by)
     table = report.table()
     table["target"] = [adapter.decode([t]) for t in table["target_id"]]
     if args.format == "json":
-        print(json.dumps({"fraction_beats_mean": report.fraction_beats_mean,
+        print(json.dumps({"rank_by": args.rank_by, "fraction_beats_mean": report.fraction_beats_mean,
                           "fraction_beats_all": report.fraction_beats_all,
                           "neurons": table.to_dict("records")}, indent=2, default=str))
         return 0

@@ -119,7 +119,7 @@ _TABLES = [
     TableSpec(
         "features",
         _s(*IDENTITY, _F("label", pa.string()), _F("density", pa.float64()),
-           _F("specialisation", pa.float64()), _F("complexity", pa.float64()),
+           _F("specialisation", pa.float64()), _F("logit_z", pa.float64()), _F("complexity", pa.float64()),
            _F("max_act", pa.float64()), _F("metrics", JSON), RUN_ID),
         key=IDENTITY_COLS, partition=("model", "kind"), order=("site", "source", "index"),
         json_cols=("metrics",), extensible=True,

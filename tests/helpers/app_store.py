@@ -32,7 +32,8 @@ def populate(root, n_layers: int = 3, n_neurons: int = 40, examples: bool = True
         spec = 0.99 if f == TOP_NEURON else float(rng.uniform(0, 0.9))
         k_value = float(rng.uniform(0, 1))
         rows.append({**f.to_record(), "label": f"{word.strip() or 'newline'} detector", "density": 1e-3 * (j % 7 + 1),
-                     "specialisation": spec, "complexity": None,  # the complexity job keeps K in its own table
+                     "specialisation": spec, "logit_z": 3.0 + 17.0 * spec if f.kind == "neuron" else None,
+                     "complexity": None,  # the complexity job keeps K in its own table
                      "max_act": 2.0 + j % 5, "metrics": {"entropy": 3.5}})
         for direction in ("up", "down"):
             for end in ("top", "bottom"):

@@ -29,8 +29,36 @@ Algorithm (row-vector convention of `interp.models.weights`, ``y = x @ W``):
    in a gated MLP ``act(x W_gate) * (x W_in)`` the up factor has either sign, so a neuron
    fires negatively about as often as positively and then writes ``-w``; since ``N`` is
    odd, ``-w`` decodes to ``-logits`` and its tokens are the bottom end.
-4. Specialisation of each end: ``max_prob = max softmax`` and ``entropy = H(softmax)`` in
-   nats (low entropy / high max-prob = a neuron about one token or concept).
+4. Specialisation of each end, two scores:
+
+   - ``z`` (the ranking score; the store's ``logit_z``): the z-score of the top logit over
+     the whole vocabulary, ``z = (max_t l_t - mean_t l_t) / std_t l_t`` (population std over
+     all ``d_vocab`` tokens), and for the bottom end ``z_neg = (mean_t l_t - min_t l_t) /
+     std_t l_t``. Its meaning: by how many standard deviations the neuron's best token stands
+     out from the spread of its effect on every token - the signal-to-noise ratio of the
+     neuron's direct vocabulary effect. It is temperature-free: unchanged by any positive
+     scaling or shift of the logits, so the ~35-nat scale that unit-RMS normalisation and the
+     final gain give the folded logits (which makes the softmax of nearly any direction
+     one-hot, see ``max_prob``) does not enter. Range ``[0, sqrt(d_vocab - 1)]``:
+     Samuelson's inequality bounds any value of n numbers by ``sqrt(n - 1)`` population
+     standard deviations from their mean, reached by a one-hot row; 0 for a constant row
+     (std 0). Values are clamped into that range (float rounding of the top logit). Being
+     continuous in the direction, z ties only for directions whose logit rows are positive
+     affine images of one another (same top token, same z: a true tie); rankings break such
+     ties by ``max_prob``, then by layer and index.
+   - ``max_prob = max softmax`` and ``entropy = H(softmax)`` in nats (kept under their
+     names; low entropy / high max-prob = a neuron about one token). Clamped into ``[0, 1]``
+     and ``[0, log d_vocab]``: the kernel's fast exp can put ``1/Z`` a few 1e-6 above 1.
+     Saturates: on the folded scale thousands of SmolLM2 neurons have max-prob > 0.99.
+
+   The mean and std come in closed form from the unembedding's column moments, since each
+   logit is linear in the direction: ``mean_t l_t = v . u_bar`` and ``var_t l_t = v^T C v``
+   with ``u_bar`` the mean column of ``W_U`` and ``C = (1/d_vocab) sum_t (u_t - u_bar)(u_t -
+   u_bar)^T`` (`vocab_moments`: one float64 ``(d_model, d_model)`` matrix per model,
+   ``2 d_model^2 d_vocab`` FLOPs, ~0.6 s for SmolLM2, cached per unembedding). Exact, with no
+   float32 sum of squares over the vocabulary (whose ``E[l^2] - E[l]^2`` would cancel), and
+   the same for both reduction backends, which therefore agree on z up to the rounding of
+   the top logit.
 5. A whole layer is one product ``(d_mlp, d_model) @ (d_model, d_vocab)``; it is computed in
    blocks (``chunk_size`` neurons x ``vocab_block`` tokens) and each block is reduced while
    it is still in cache, so memory holds one block of logits per thread and no more
@@ -46,7 +74,11 @@ FLOPs per direction of a whole model: ``2 n_layers d_mlp d_model d_vocab`` (Smol
 
 from __future__ import annotations
 
+import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import torch
 
@@ -114,6 +146,14 @@ class DecodedDirections:
     """(n,) max softmax(-logits) probability."""
     entropy_neg: torch.Tensor
     """(n,) entropy of softmax(-logits), nats."""
+    logit_mean: torch.Tensor
+    """(n,) float64 mean of the n-th row of logits over the vocabulary."""
+    logit_std: torch.Tensor
+    """(n,) float64 population standard deviation of that row."""
+    z: torch.Tensor
+    """(n,) float64 z-score of the top logit, ``(max - mean) / std`` in ``[0, sqrt(d_vocab - 1)]``."""
+    z_neg: torch.Tensor
+    """(n,) float64 z-score of the bottom logit, ``(mean - min) / std`` (same range)."""
 
     def __len__(self) -> int:
         return self.top_ids.shape[0]
@@ -157,6 +197,75 @@ def prepare_directions(w: torch.Tensor, final_norm, variant: str) -> torch.Tenso
     return w / rms * final_norm.gain.to(w.dtype)
 
 
+class VocabMoments(NamedTuple):
+    """First and second moments of the unembedding's columns (step 4): per-row logit mean/std."""
+
+    mean: torch.Tensor
+    """(d_model,) float64 mean column ``u_bar`` of W_U."""
+    cov: torch.Tensor
+    """(d_model, d_model) float64 ``C = (1/d_vocab) sum_t (u_t - u_bar)(u_t - u_bar)^T``."""
+    d_vocab: int
+
+
+_MOMENTS_BLOCK = 8192
+"""Vocabulary columns per float64 block in `vocab_moments` (38 MiB for SmolLM2's d_model)."""
+_MOMENTS: OrderedDict[tuple, tuple[torch.Tensor, VocabMoments]] = OrderedDict()
+_MOMENTS_KEPT = 2
+"""Unembeddings whose moments are cached (most recently used)."""
+_MOMENTS_LOCK = threading.Lock()
+
+
+def _memory_key(t: torch.Tensor) -> tuple:
+    # Views of one weight (``weights.W_U`` is a fresh ``detach()`` each time) share memory and
+    # the version counter; the cache holds the tensor, so its memory cannot be reused meanwhile.
+    return (t.device, t.dtype, t.data_ptr(), tuple(t.shape), t.stride(), t._version)
+
+
+def vocab_moments(W_U: torch.Tensor) -> VocabMoments:
+    """`VocabMoments` of a (d_model, d_vocab) unembedding, in float64 blocks of columns.
+
+    Cached for the last `_MOMENTS_KEPT` unembeddings (keyed by their memory and version, so
+    a weight modified in place is recomputed), so that decoding a model's layers in several
+    calls computes it once.
+    """
+    key = _memory_key(W_U)
+    with _MOMENTS_LOCK:
+        if key in _MOMENTS:
+            _MOMENTS.move_to_end(key)
+            return _MOMENTS[key][1]
+    d_vocab = W_U.shape[1]
+    mean = W_U.sum(1, dtype=torch.float64) / d_vocab
+    cov = torch.zeros(W_U.shape[0], W_U.shape[0], dtype=torch.float64, device=W_U.device)
+    for b0 in range(0, d_vocab, _MOMENTS_BLOCK):
+        centred = W_U[:, b0:b0 + _MOMENTS_BLOCK].double() - mean[:, None]  # (d_model, block)
+        cov.addmm_(centred, centred.T)
+    moments = VocabMoments(mean, cov / d_vocab, d_vocab)
+    with _MOMENTS_LOCK:
+        _MOMENTS[key] = (W_U, moments)
+        while len(_MOMENTS) > _MOMENTS_KEPT:
+            _MOMENTS.popitem(last=False)
+    return moments
+
+
+def logit_z(vectors: torch.Tensor, top: torch.Tensor, bottom: torch.Tensor, moments: VocabMoments
+            ) -> tuple[torch.Tensor, ...]:
+    """Mean, std and the z-scores of each end (step 4) of the rows ``vectors @ W_U``.
+
+    `vectors`: (n, d_model) prepared directions; `top`, `bottom`: (n,) their largest and
+    smallest logit. Returns float64 (mean, std, z, z_neg), z clamped into ``[0, sqrt(d_vocab - 1)]``.
+    """
+    v = vectors.double()
+    mean = v @ moments.mean
+    std = ((v @ moments.cov) * v).sum(1).clamp_min(0.0).sqrt()  # v^T C v >= 0 (C is PSD)
+    bound = math.sqrt(moments.d_vocab - 1)
+    safe = torch.where(std > 0, std, torch.ones_like(std))
+
+    def score(gap: torch.Tensor) -> torch.Tensor:
+        return torch.where(std > 0, gap / safe, torch.zeros_like(std)).clamp(0.0, bound)
+
+    return mean, std, score(top.double() - mean), score(mean - bottom.double())
+
+
 def decode_directions(w: torch.Tensor, W_U: torch.Tensor, final_norm, config: DecodeConfig = DecodeConfig()
                       ) -> DecodedDirections:
     """Decode n directions (n, d_model) through the LM head (steps 2-5), block by block.
@@ -168,15 +277,21 @@ def decode_directions(w: torch.Tensor, W_U: torch.Tensor, final_norm, config: De
         raise ValueError(f"directions must be (n, d_model={W_U.shape[0]}), got {tuple(w.shape)}")
     if config.top_k > W_U.shape[1]:
         raise ValueError(f"top_k {config.top_k} exceeds the vocabulary size {W_U.shape[1]}")
+    W_U_given = W_U  # the caller's tensor: the key of the moments cache
     W_U = W_U if W_U.dtype == torch.float32 else W_U.float()
     vectors = prepare_directions(w.float(), final_norm, config.variant).contiguous()
     r = reduce_vocab(vectors, W_U, config.top_k, config.chunk_size, config.vocab_block, config.backend)
     m, z, s, m_neg, z_neg, s_neg = r.stats.unbind(1)
     log_z, log_z_neg = z.log(), z_neg.log()
+    max_entropy = math.log(W_U.shape[1])
+    prob = lambda x: x.clamp(0.0, 1.0)  # noqa: E731  (fast exp: 1/Z may exceed 1 by ~1e-6)
+    ent = lambda x: x.clamp(0.0, max_entropy)  # noqa: E731
+    moments = vocab_moments(W_U_given)
     return DecodedDirections(
-        r.top_ids, r.top_logits, (r.top_logits - (m + log_z)[:, None]).exp(),
-        r.bottom_ids, r.bottom_logits, (-r.bottom_logits - (m_neg + log_z_neg)[:, None]).exp(),
-        1.0 / z, log_z - s / z, 1.0 / z_neg, log_z_neg - s_neg / z_neg)
+        r.top_ids, r.top_logits, prob((r.top_logits - (m + log_z)[:, None]).exp()),
+        r.bottom_ids, r.bottom_logits, prob((-r.bottom_logits - (m_neg + log_z_neg)[:, None]).exp()),
+        prob(1.0 / z), ent(log_z - s / z), prob(1.0 / z_neg), ent(log_z_neg - s_neg / z_neg),
+        *logit_z(vectors, r.top_logits[:, 0], r.bottom_logits[:, 0], moments))
 
 
 def decode_neurons(adapter, layer: int, direction: str = "down", config: DecodeConfig = DecodeConfig()
@@ -198,13 +313,17 @@ def decode_one(adapter, layer: int, index: int, direction: str = "down",
 
 def reference_decode(w: torch.Tensor, W_U: torch.Tensor, final_norm, variant: str, k: int
                      ) -> DecodedDirections:
-    """Unchunked float64 decoding via full softmax: the check for `decode_directions` (small n)."""
+    """Unchunked float64 decoding via full softmax and the logits' own mean/std: the check for
+    `decode_directions` (small n)."""
     vectors = prepare_directions(w.double(), final_norm, variant)
     logits = vectors @ W_U.double()
     p, p_neg = logits.softmax(-1), (-logits).softmax(-1)
     top_logits, top_ids = logits.topk(k, dim=1)
     bottom_logits, bottom_ids = logits.topk(k, dim=1, largest=False)
     ent = lambda q: -(q * q.clamp_min(1e-300).log()).sum(-1)  # noqa: E731
+    mean, std = logits.mean(-1), logits.std(-1, correction=0)
+    z = lambda gap: torch.where(std > 0, gap / std, torch.zeros_like(std))  # noqa: E731
     return DecodedDirections(top_ids, top_logits, p.gather(1, top_ids), bottom_ids, bottom_logits,
-                             p_neg.gather(1, bottom_ids), p.max(-1).values, ent(p), p_neg.max(-1).values, ent(p_neg))
+                             p_neg.gather(1, bottom_ids), p.max(-1).values, ent(p), p_neg.max(-1).values, ent(p_neg),
+                             mean, std, z(top_logits[:, 0] - mean), z(mean - bottom_logits[:, 0]))
 

@@ -6,15 +6,17 @@ write atomic:
 1. ``feature_tokens``: top-k and bottom-k tokens of every neuron (``end`` top/bottom,
    ``rank`` from 0), per direction and variant;
 2. ``features``: one row per neuron; ``metrics["neuron_map"]["<direction>/<variant>"]``
-   holds max_prob / entropy of both ends and the top/bottom token, ``specialisation`` is
-   the larger max-prob of the two ends of the preferred decoding (down/folded if mapped).
+   holds max_prob / entropy / z of both ends and the top/bottom token. Of the preferred
+   decoding (down/folded if mapped), ``logit_z`` is the larger z-score of the two ends (the
+   ranking score, in ``[0, sqrt(d_vocab - 1)]``; see `interp.methods.neurons.decoding`
+   step 4) and ``specialisation`` the larger max-prob (in ``[0, 1]``; it saturates).
    Other columns and other metrics keys already in the store are kept;
 3. ``results``: a completion marker per (model, layer, direction, variant) (name
    ``neuron_map``, key `marker_key`), written last.
 
 Clamping checks: one ``results`` row per (neuron, prompt) (name ``clamp``), written and read
 as a `ClampRecord` (key ``<model>/L<layer>/N<index>/<prompt hash>``), and one
-``clamp_report`` row per report (key ``<model>/n<n>``).
+``clamp_report`` row per report (key ``<model>/n<n>/<rank_by>``).
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ def _unit_stats(decoded, vocab: pa.Array) -> dict:
     return {
         "max_prob": decoded.max_prob.double().tolist(), "entropy": decoded.entropy.double().tolist(),
         "max_prob_neg": decoded.max_prob_neg.double().tolist(), "entropy_neg": decoded.entropy_neg.double().tolist(),
+        "z": decoded.z.double().tolist(), "z_neg": decoded.z_neg.double().tolist(),
         "top_token": vocab.take(decoded.top_ids[:, 0].numpy()).to_pylist(),
         "bottom_token": vocab.take(decoded.bottom_ids[:, 0].numpy()).to_pylist(),
     }
@@ -135,6 +138,7 @@ def _feature_rows(model: str, site: str, n: int, stats: dict[str, dict], existin
             mapped[unit] = {name: s[name][i] for name in names}
         preferred = next(u for u in (*_PREFERRED, *sorted(mapped)) if u in mapped)
         row["specialisation"] = max(mapped[preferred]["max_prob"], mapped[preferred]["max_prob_neg"])
+        row["logit_z"] = max(mapped[preferred].get("z", math.nan), mapped[preferred].get("z_neg", math.nan))
         row["metrics"] = json.dumps(metrics, sort_keys=True)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -150,9 +154,10 @@ def _new_feature_rows(model: str, site: str, n: int, stats: dict[str, dict]) -> 
         return list(map(repr, values)) if all(map(math.isfinite, values)) else [json.dumps(x) for x in values]
 
     columns = {unit: [f'"{unit}": {{"bottom_token": {token(bt)}, "entropy": {e}, "entropy_neg": {en}, '
-                      f'"max_prob": {mp}, "max_prob_neg": {mpn}, "top_token": {token(tt)}}}'
-                      for bt, e, en, mp, mpn, tt in zip(s["bottom_token"], nums(s["entropy"]), nums(s["entropy_neg"]),
-                                                        nums(s["max_prob"]), nums(s["max_prob_neg"]), s["top_token"])]
+                      f'"max_prob": {mp}, "max_prob_neg": {mpn}, "top_token": {token(tt)}, "z": {z}, "z_neg": {zn}}}'
+                      for bt, e, en, mp, mpn, tt, z, zn in zip(
+                          s["bottom_token"], nums(s["entropy"]), nums(s["entropy_neg"]), nums(s["max_prob"]),
+                          nums(s["max_prob_neg"]), s["top_token"], nums(s["z"]), nums(s["z_neg"]))]
                for unit, s in sorted(stats.items())}
     metrics = [f'{{"{MARKER}": {{{", ".join(parts)}}}}}' for parts in zip(*columns.values())]
     preferred = stats[next(u for u in (*_PREFERRED, *sorted(stats)) if u in stats)]
@@ -160,6 +165,7 @@ def _new_feature_rows(model: str, site: str, n: int, stats: dict[str, dict]) -> 
     return pa.table({"model": const(model), "site": const(site), "kind": const("neuron"),
                      "index": np.arange(n, dtype=np.int64), "source": const(""),
                      "specialisation": np.maximum(preferred["max_prob"], preferred["max_prob_neg"]),
+                     "logit_z": np.maximum(preferred["z"], preferred["z_neg"]),
                      "metrics": pa.array(metrics, pa.string())})
 
 
@@ -172,9 +178,20 @@ def top_token_id(store, model: str, site: str, index: int, direction: str = "dow
     return int(top["token_id"].iloc[0]) if len(top) else None
 
 
+RANKINGS = ("z", "prob")
+"""How `most_specialised` orders neurons: the top end's logit z-score, or its max probability."""
+
+
 def most_specialised(store, model: str, n: int, direction: str = "down", variant: str = "folded",
-                     layers=None) -> list[tuple[int, int, int]]:
-    """The `n` mapped neurons with the highest top-token probability: (layer, index, top token id)."""
+                     layers=None, rank_by: str = "z") -> list[tuple[int, int, int]]:
+    """The `n` most specialised mapped neurons: (layer, index, top token id).
+
+    ``rank_by="z"`` orders by the top end's z-score, ties broken by the top token's
+    probability; ``"prob"`` by that probability alone. Remaining ties go to the lower layer
+    and index.
+    """
+    if rank_by not in RANKINGS:
+        raise ValueError(f"unknown ranking {rank_by!r}; valid: {', '.join(RANKINGS)}")
     rows = store.read("feature_tokens", where={"model": model, "kind": "neuron", "direction": direction,
                                                "variant": variant, "end": "top", "rank": 0},
                       columns=["site", "index", "token_id", "prob"])
@@ -184,8 +201,26 @@ def most_specialised(store, model: str, n: int, direction: str = "down", variant
     rows["layer"] = [layer_of(site) for site in rows["site"]]
     if layers is not None:
         rows = rows[rows["layer"].isin(list(layers))]
-    top = rows.sort_values(["prob", "layer", "index"], ascending=[False, True, True]).head(n)
+    if rank_by == "prob":
+        keys = ["prob", "layer", "index"]
+    else:
+        rows = rows.merge(_top_z(store, model, f"{direction}/{variant}"), on=["site", "index"], how="left")
+        if rows["z"].isna().all():
+            raise ValueError(f"the stored {direction}/{variant} decodings of {model!r} have no z-scores (mapped "
+                             f"before they existed); rerun `interp map-neurons --model {model} --force`, "
+                             "or rank by prob")
+        keys = ["z", "prob", "layer", "index"]
+    top = rows.sort_values(keys, ascending=[False] * (len(keys) - 2) + [True, True], na_position="last").head(n)
     return [(int(r.layer), int(r.index), int(r.token_id)) for r in top.itertuples()]
+
+
+def _top_z(store, model: str, unit: str) -> pd.DataFrame:
+    """site, index, z: the top end's z-score of each mapped neuron (NaN where not stored)."""
+    feats = store.read("features", where={"model": model, "kind": "neuron", "source": ""},
+                       columns=["site", "index", "metrics"])
+    z = [json.loads(m).get(MARKER, {}).get(unit, {}).get("z") if isinstance(m, str) else None
+         for m in feats["metrics"]]
+    return pd.DataFrame({"site": feats["site"], "index": feats["index"], "z": pd.array(z, dtype="Float64")})
 
 
 # ----------------------------------------------------------------------------- clamping
@@ -268,12 +303,12 @@ def read_clamps(store, model: str, layer: int, index: int) -> list[ClampRecord]:
 
 
 def write_clamp_report(store, model: str, n: int, prompts: Sequence[str], values: Sequence[float], report,
-                       run_id: str) -> str:
-    """Store a `ClampReport` over the `n` most specialised neurons; returns its key."""
+                       run_id: str, rank_by: str = "z") -> str:
+    """Store a `ClampReport` over the `n` most specialised neurons (by `rank_by`); returns its key."""
     table = report.table()
-    key = f"{model}/n{n}"
+    key = f"{model}/n{n}/{rank_by}"
     store.write("results", [{"name": CLAMP_REPORT, "key": key, "payload": {
-        "model": model, "n": len(table), "prompts": list(prompts), "values": list(values),
+        "model": model, "n": len(table), "rank_by": rank_by, "prompts": list(prompts), "values": list(values),
         "fraction_beats_mean": report.fraction_beats_mean, "fraction_beats_all": report.fraction_beats_all,
         "neurons": table.to_dict("records")}}], run_id=run_id)
     return key

@@ -33,7 +33,8 @@ class SearchQuery:
     """Text in the feature's label."""
     complexity: tuple[float, float] | None = None
     specialisation: tuple[float, float] | None = None
-    order: str = "specialisation"
+    order: str = "logit_z"
+    """Sort column; the default ranks neurons by their top logit's z-score (`interp.methods.neurons.decoding`)."""
     descending: bool = True
     limit: int = 50
     offset: int = 0
@@ -53,7 +54,7 @@ class SearchQuery:
                 raise ValueError(f"{name} range {bounds} is empty: the lower bound exceeds the upper")
 
 
-SORTABLE = ("specialisation", "complexity", "max_act", "density", "index", "site")
+SORTABLE = ("logit_z", "specialisation", "complexity", "max_act", "density", "index", "site")
 
 
 def token_condition(q: SearchQuery) -> str:
@@ -86,7 +87,7 @@ def search_sql(q: SearchQuery, matches: list[pd.DataFrame] = ()) -> str:
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     direction = "DESC" if q.descending else "ASC"
     base = features_sql()
-    return (f'SELECT f.model, f.site, f.kind, f."index", f.source, f.label, f.specialisation, f.complexity, '
+    return (f'SELECT f.model, f.site, f.kind, f."index", f.source, f.label, f.logit_z, f.specialisation, f.complexity, '
             f"f.max_act, f.density, count(*) OVER () AS total FROM ({base}) f {clause} "
             f'ORDER BY f."{q.order}" {direction} NULLS LAST, f.site, f."index" '
             f"LIMIT {int(q.limit)} OFFSET {int(q.offset)}")
