@@ -233,7 +233,7 @@ def _shared_baseline(adapter, tokens, sites: tuple[str, str], known: dict, progr
     site_in, site_out = sites
     for (_, other_out), other in known.items():
         if site_in == site_out == other_out:
-            return Baseline(other.tokens, site_in, site_out, [dict(b, x=b["y"]) for b in other.batches])
+            return Baseline(other.tokens, site_in, site_out, [dict(b, x=b["y"]) for b in other.batches], other.skip)
     return baseline(adapter, tokens, site_in, site_out, progress=progress)
 
 
