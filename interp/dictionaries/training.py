@@ -87,7 +87,9 @@ class TrainConfig:
     aux_coefficient: float = 1 / 32
     """Weight of the TopK auxiliary loss."""
     resample_every: int = 100
-    """Steps between dead-latent resamplings (relu/jumprelu; 0 = never)."""
+    """Steps between dead-latent resamplings (relu/jumprelu, and topk with `topk_resample`; 0 = never)."""
+    topk_resample: bool = False
+    """Also resample TopK's dead latents (on top of the auxiliary loss; short runs need both)."""
     checkpoint_every: int = 0
     """Steps between checkpoints (0 = none)."""
     b_dec_init: str = "mean"
@@ -278,7 +280,9 @@ def _resample(model: Dictionary, opt: torch.optim.Optimizer, x: torch.Tensor, y:
     enc_norm = model.W_enc[:, alive].norm(dim=0).mean() if alive.any() else torch.tensor(1.0)
     x_in = model._input(x)[pick]
     model.W_dec[dead] = err[pick] / err[pick].norm(dim=-1, keepdim=True).clamp_min(1e-8)
-    model.W_enc[:, dead] = (x_in / x_in.norm(dim=-1, keepdim=True).clamp_min(1e-8)).T * 0.2 * enc_norm
+    # relu: a small encoder norm lets the latent grow in; TopK must win a top-k slot at once.
+    gain = 1.0 if model.arch == "topk" else 0.2
+    model.W_enc[:, dead] = (x_in / x_in.norm(dim=-1, keepdim=True).clamp_min(1e-8)).T * gain * enc_norm
     model.b_enc[dead] = 0.0
     for p, rows in ((model.W_dec, (dead,)), (model.W_enc, (slice(None), dead)), (model.b_enc, (dead,))):
         for moment in ("exp_avg", "exp_avg_sq"):
@@ -326,7 +330,8 @@ class Trainer:
             with torch.no_grad():
                 model.threshold.clamp_(min=1e-6)
         _track_firing(model, enc, state, x.shape[0])
-        if config.arch != "topk" and config.resample_every and (state.step + 1) % config.resample_every == 0 \
+        if (config.arch != "topk" or config.topk_resample) and config.resample_every \
+                and (state.step + 1) % config.resample_every == 0 \
                 and state.step + 1 < int(config.n_steps * (1 - config.decay_fraction)):
             _resample(model, opt, x, y, y_hat.detach(), state, config)
         state.step += 1
