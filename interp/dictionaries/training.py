@@ -13,8 +13,8 @@ Algorithm
    learning rate fits every site; the factors are folded into the weights at the end, so
    saved decoder rows all have norm 1 / y_scale). Initialise: decoder rows random unit
    vectors, W_enc = W_dec.T (when square) rescaled so the first reconstructions carry 1% of
-   the target's variance (close to the mean predictor), ``b_dec`` = the mean of the target
-   over a sample. ``scale`` = mean ||y - mean(y)||^2 over the sample, so the reconstruction
+   the target's variance (close to the mean predictor), ``b_dec`` = the mean or the
+   geometric median (Weiszfeld; `b_dec_init`) of the target over a sample. ``scale`` = mean ||y - mean(y)||^2 over the sample, so the reconstruction
    term below is the FVU.
 2. Each step s takes batch s of `ActivationBatches` (a pure function of seed and step) and
    minimises::
@@ -31,7 +31,10 @@ Algorithm
 4. Dead latents = not fired in the last `dead_after_tokens` tokens. TopK revives them with
    the auxiliary loss; relu/jumprelu resample them every `resample_every` steps towards
    inputs the dictionary reconstructs worst (Anthropic's resampling, simplified).
-5. Every `checkpoint_every` steps the weights, Adam moments, counters and step go to a
+5. Several dictionaries train in lockstep (`train_dictionaries`): step s of each, then s + 1,
+   so batches that share one activation chunk (`shared_site_batches`) pay for one model pass;
+   each run is exactly what it would be alone.
+6. Every `checkpoint_every` steps the weights, Adam moments, counters and step go to a
    checkpoint (safetensors, no pickle); a run started with the same config resumes there and
    reproduces the uninterrupted run exactly.
 """
@@ -87,9 +90,7 @@ class TrainConfig:
     aux_coefficient: float = 1 / 32
     """Weight of the TopK auxiliary loss."""
     resample_every: int = 100
-    """Steps between dead-latent resamplings (relu/jumprelu, and topk with `topk_resample`; 0 = never)."""
-    topk_resample: bool = False
-    """Also resample TopK's dead latents (on top of the auxiliary loss; short runs need both)."""
+    """Steps between dead-latent resamplings (relu/jumprelu; 0 = never)."""
     checkpoint_every: int = 0
     """Steps between checkpoints (0 = none)."""
     b_dec_init: str = "mean"
@@ -280,9 +281,7 @@ def _resample(model: Dictionary, opt: torch.optim.Optimizer, x: torch.Tensor, y:
     enc_norm = model.W_enc[:, alive].norm(dim=0).mean() if alive.any() else torch.tensor(1.0)
     x_in = model._input(x)[pick]
     model.W_dec[dead] = err[pick] / err[pick].norm(dim=-1, keepdim=True).clamp_min(1e-8)
-    # relu: a small encoder norm lets the latent grow in; TopK must win a top-k slot at once.
-    gain = 1.0 if model.arch == "topk" else 0.2
-    model.W_enc[:, dead] = (x_in / x_in.norm(dim=-1, keepdim=True).clamp_min(1e-8)).T * gain * enc_norm
+    model.W_enc[:, dead] = (x_in / x_in.norm(dim=-1, keepdim=True).clamp_min(1e-8)).T * 0.2 * enc_norm
     model.b_enc[dead] = 0.0
     for p, rows in ((model.W_dec, (dead,)), (model.W_enc, (slice(None), dead)), (model.b_enc, (dead,))):
         for moment in ("exp_avg", "exp_avg_sq"):
@@ -330,8 +329,7 @@ class Trainer:
             with torch.no_grad():
                 model.threshold.clamp_(min=1e-6)
         _track_firing(model, enc, state, x.shape[0])
-        if (config.arch != "topk" or config.topk_resample) and config.resample_every \
-                and (state.step + 1) % config.resample_every == 0 \
+        if config.arch != "topk" and config.resample_every and (state.step + 1) % config.resample_every == 0 \
                 and state.step + 1 < int(config.n_steps * (1 - config.decay_fraction)):
             _resample(model, opt, x, y, y_hat.detach(), state, config)
         state.step += 1

@@ -214,7 +214,8 @@ def pipeline_transcoders(adapter, store, layers: tuple[int, ...] | None = None, 
     # The dead window is scaled to the budget, so the TopK auxiliary loss starts within the run.
     train = TrainConfig(kind="transcoder", arch="topk", k=k, expansion=expansion, batch_size=256, lr=RECIPE_LR,
                         train_tokens=train_tokens, warmup_steps=50, b_dec_init="geometric_median",
-                        dead_after_tokens=min(50_000, max(256, train_tokens // 10)))
+                        dead_after_tokens=min(50_000, max(256, train_tokens // 10)), aux_k=512,
+                        aux_coefficient=0.5)
     data = DataConfig(corpus=corpus, eval_tokens=other_eval_tokens, dashboard_tokens=dashboard_tokens)
     return train_and_publish_many(adapter, store, [train] * len(layers), list(layers), data=data,
                                   eval_tokens={layers.index(headline): eval_tokens}, progress=progress,
