@@ -97,7 +97,8 @@ def _windows(adapter, data: DataConfig, split: str, n_tokens: int):
     # Windows hold ctx_len - skip_positions trainable tokens each.
     n_windows = -(-n_tokens // (data.ctx_len - data.skip_positions))
     if split == "train":  # whole activation chunks, so that one epoch covers n_tokens
-        n_windows = -(-n_windows // data.buffer_windows) * data.buffer_windows
+        buffer = min(data.buffer_windows, n_windows)
+        n_windows = -(-n_windows // buffer) * buffer
     return token_windows(data.corpus, adapter.tokenizer, split=split, ctx_len=data.ctx_len,
                          max_tokens=n_windows * data.ctx_len, seed=data.seed)
 
@@ -149,7 +150,8 @@ def train_and_publish_many(adapter, store, trains: list[TrainConfig], layers: li
                 raise ValueError("dictionaries trained on one model pass need one batch_size and seed; got "
                                  f"{sorted({(t.batch_size, t.seed) for t in trains})}")
             batches = shared_site_batches(adapter, train_windows.tokens, pairs, trains[0].batch_size,
-                                          buffer_windows=data.buffer_windows, seed=trains[0].seed,
+                                          buffer_windows=min(data.buffer_windows, len(train_windows.tokens)),
+                                          seed=trains[0].seed,
                                           skip=data.skip_positions, progress=progress)
         dims = [tuple(t.shape[1] for t in b.sample(1)) for b in batches]
         results = train_dictionaries(batches, trains, dims, progress=progress, checkpoints=[
@@ -199,25 +201,31 @@ the headline dictionary - among them."""
 
 
 def pipeline_transcoders(adapter, store, layers: tuple[int, ...] | None = None, *, headline: int | None = None,
-                         train_tokens: int = 150_000, eval_tokens: int = 10_240, other_eval_tokens: int = 1_024,
-                         dashboard_tokens: int = 4096, k: int = 16, expansion: int = 4, corpus: str = "imdb",
-                         progress: bool = True) -> list[PublishedDictionary]:
+                         train_tokens: int = 80_000, other_train_tokens: int = 20_000, eval_tokens: int = 10_240,
+                         other_eval_tokens: int = 512, dashboard_tokens: int = 4096, k: int = 16, expansion: int = 4,
+                         corpus: str = "imdb", progress: bool = True) -> list[PublishedDictionary]:
     """The main job's step: TopK transcoders at `layers` (default `PIPELINE_LAYERS`, scaled to
-    the model's depth) trained together on one model pass, each evaluated (the `headline`
-    layer, default 15 or n_layers // 2, on `eval_tokens` held-out tokens, the others on
-    `other_eval_tokens`) and with dashboard data for every latent."""
+    the model's depth) trained together on one model pass. The `headline` layer (default 15,
+    else the middle one) trains on `train_tokens` and is evaluated on `eval_tokens` held-out
+    tokens; the others, there for the circuit, stop after `other_train_tokens` (the first
+    batches of the same stream) and are evaluated on `other_eval_tokens`. Every latent gets
+    dashboard data."""
     n = adapter.info.n_layers
     layers = tuple(layers or sorted({min(n - 1, round(layer * n / 30)) for layer in PIPELINE_LAYERS}))
     headline = headline if headline is not None else (15 if 15 in layers else layers[len(layers) // 2])
     if headline not in layers:
         raise ValueError(f"headline layer {headline} is not among the trained layers {layers}")
-    # The dead window is scaled to the budget, so the TopK auxiliary loss starts within the run.
-    train = TrainConfig(kind="transcoder", arch="topk", k=k, expansion=expansion, batch_size=256, lr=RECIPE_LR,
-                        train_tokens=train_tokens, warmup_steps=50, b_dec_init="geometric_median",
-                        dead_after_tokens=min(50_000, max(256, train_tokens // 10)), aux_k=512,
-                        aux_coefficient=0.5)
+
+    def recipe(tokens: int) -> TrainConfig:
+        # The dead window is scaled to the budget, so the TopK auxiliary loss starts within the run.
+        return TrainConfig(kind="transcoder", arch="topk", k=k, expansion=expansion, batch_size=256, lr=RECIPE_LR,
+                           train_tokens=tokens, warmup_steps=50, b_dec_init="geometric_median",
+                           dead_after_tokens=min(50_000, max(256, tokens // 10)), aux_k=512, aux_coefficient=0.5)
+
+    trains = [recipe(train_tokens if layer == headline else min(train_tokens, other_train_tokens))
+              for layer in layers]
     data = DataConfig(corpus=corpus, eval_tokens=other_eval_tokens, dashboard_tokens=dashboard_tokens)
-    return train_and_publish_many(adapter, store, [train] * len(layers), list(layers), data=data,
+    return train_and_publish_many(adapter, store, trains, list(layers), data=data,
                                   eval_tokens={layers.index(headline): eval_tokens}, progress=progress,
                                   command="interp run")
 

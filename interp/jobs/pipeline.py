@@ -119,6 +119,7 @@ def _transcoder(store, adapter, budget: Budget) -> str:
     from interp.jobs.dictionaries import pipeline_transcoders
 
     published = pipeline_transcoders(adapter, store, train_tokens=budget.n(TRANSCODER_TOKENS),
+                                     other_train_tokens=budget.n(20_000),
                                      dashboard_tokens=budget.n(4096))
     head = next((p for p in published if p.name.split("/")[-1].startswith("L15-")), published[0])
     m, ci = head.metrics, head.metrics.intervals
@@ -133,8 +134,9 @@ def _transcoder(store, adapter, budget: Budget) -> str:
             f"{show('ce_recovered', m.ce_recovered)} (95% bootstrap intervals); dashboards for every latent")
 
 
-TRANSCODER_TOKENS = 150_000
-"""Training tokens of the main job's transcoders (one model pass feeds all seven layers)."""
+TRANSCODER_TOKENS = 80_000
+"""Training tokens of the main job's layer-15 transcoder (one model pass feeds all seven
+layers; the other six stop after 20k tokens)."""
 
 
 def _circuit(store, adapter, budget: Budget) -> str:
