@@ -1,6 +1,9 @@
 """End-to-end dictionary jobs: train, evaluate, save (SAELens format), publish to the store.
 
-- `train_and_publish` - one dictionary (``interp train``); the pipeline's small transcoder.
+- `train_and_publish` - one dictionary (``interp train``), activations streamed from the model
+  chunk by chunk (resumable from checkpoints, so ``--tokens 2000000`` fits in memory).
+- `train_and_publish_many` / `pipeline_transcoders` - several layers' dictionaries on one model
+  pass (the main job: seven TopK transcoders, layer 15 the headline, for the circuit step).
 - `run_sweep` - transcoders vs SAEs at several sparsities on one layer (``interp sweep``),
   the comparison of Dunefsky et al. (2024) Fig. 2: at matched L0, is the transcoder's spliced
   CE on par with an SAE's on the MLP output? One activation pass (cached on disk) feeds
