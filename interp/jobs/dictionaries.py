@@ -100,10 +100,14 @@ def _windows(adapter, data: DataConfig, split: str, n_tokens: int):
     # Windows hold ctx_len - skip_positions trainable tokens each.
     n_windows = -(-n_tokens // (data.ctx_len - data.skip_positions))
     if split == "train":  # whole activation chunks, so that one epoch covers n_tokens
-        buffer = min(data.buffer_windows, n_windows)
-        n_windows = -(-n_windows // buffer) * buffer
+        n_windows = -(-n_windows // _n_chunks(n_windows, data)) * _n_chunks(n_windows, data)
     return token_windows(data.corpus, adapter.tokenizer, split=split, ctx_len=data.ctx_len,
                          max_tokens=n_windows * data.ctx_len, seed=data.seed)
+
+
+def _n_chunks(n_windows: int, data: DataConfig) -> int:
+    """Activation chunks of at most `data.buffer_windows` windows, all of one size."""
+    return -(-n_windows // data.buffer_windows)
 
 
 def train_and_publish(adapter, store, train: TrainConfig, layer: int, *, site: str | None = None,
@@ -153,7 +157,8 @@ def train_and_publish_many(adapter, store, trains: list[TrainConfig], layers: li
                 raise ValueError("dictionaries trained on one model pass need one batch_size and seed; got "
                                  f"{sorted({(t.batch_size, t.seed) for t in trains})}")
             batches = shared_site_batches(adapter, train_windows.tokens, pairs, trains[0].batch_size,
-                                          buffer_windows=min(data.buffer_windows, len(train_windows.tokens)),
+                                          buffer_windows=len(train_windows.tokens) // _n_chunks(
+                                              len(train_windows.tokens), data),
                                           seed=trains[0].seed,
                                           skip=data.skip_positions, progress=progress)
         dims = [tuple(t.shape[1] for t in b.sample(1)) for b in batches]
