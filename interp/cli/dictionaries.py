@@ -5,6 +5,13 @@
     interp sweep --model smollm2-135m --layer 15 --ks 8 16 32 --tokens 200000
     interp show feature smollm2-135m smollm2-135m/L15-transcoder-topk-k32-x8-200k 12 --format json
 
+The long recipe (about an hour of a 2-core CPU per 200k tokens at layer 15, see
+benchmarks/bench_dictionary_tokens.py): activations are computed from the model chunk by
+chunk as training goes, and a checkpoint is written every 50 steps, so the same command
+started again after an interruption resumes where it stopped:
+
+    interp train --kind transcoder --model smollm2-135m --layer 15 --k 16 --expansion 4 --tokens 2000000
+
 Flags map one to one onto `TrainConfig`, `DataConfig` and `SweepConfig`.
 """
 
@@ -23,12 +30,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="training tokens (the budget; scale it up on a GPU)")
     parser.add_argument("--activation-tokens", type=int, default=None,
                         help="distinct tokens to compute activations for (default: --tokens, one epoch)")
-    parser.add_argument("--batch-size", type=int, default=1024, help="tokens per step")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--batch-size", type=int, default=256, help="tokens per step")
+    parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
+    parser.add_argument("--warmup-steps", type=int, default=50, help="linear learning-rate warm-up steps")
+    parser.add_argument("--b-dec-init", choices=("mean", "geometric_median"), default="geometric_median",
+                        help="decoder bias start: mean or geometric median of the targets")
+    parser.add_argument("--skip-positions", type=int, default=2,
+                        help="leading positions per window kept out (BOS and the artefact position after it)")
     parser.add_argument("--seed", type=int, default=0, help="seed of init, batch order and corpus shuffle")
     parser.add_argument("--corpus", default="imdb", help="training corpus (imdb, python, c, text:PATH, jsonl:PATH)")
     parser.add_argument("--ctx-len", type=int, default=128, help="tokens per window, BOS included")
-    parser.add_argument("--eval-tokens", type=int, default=4096, help="held-out tokens for the metrics")
+    parser.add_argument("--eval-tokens", type=int, default=10_240, help="held-out tokens for the metrics")
     parser.add_argument("--store", default=None, metavar="PATH", help="store root (default: <data root>/store)")
 
 
@@ -82,9 +94,13 @@ def _configs(args, kind: str, k: int | None = None, l1: float | None = None, ski
     train = TrainConfig(kind=kind, arch=args.arch, expansion=args.expansion, k=k or 32,
                         l1=l1 if l1 is not None else TrainConfig.l1, skip=skip, lr=args.lr,
                         batch_size=args.batch_size, train_tokens=args.tokens, seed=args.seed,
-                        checkpoint_every=checkpoint_every)
+                        checkpoint_every=checkpoint_every, warmup_steps=args.warmup_steps,
+                        b_dec_init=args.b_dec_init,
+                        dead_after_tokens=min(50_000, max(256, args.tokens // 10)), aux_k=512,
+                        aux_coefficient=0.5)
     data = DataConfig(corpus=args.corpus, ctx_len=args.ctx_len, activation_tokens=args.activation_tokens,
-                      eval_tokens=args.eval_tokens, dashboard_tokens=dashboard_tokens, seed=args.seed)
+                      eval_tokens=args.eval_tokens, dashboard_tokens=dashboard_tokens, seed=args.seed,
+                      skip_positions=args.skip_positions)
     return train, data
 
 
@@ -103,7 +119,9 @@ def _train(args) -> int:
     print(f"{pub.name}: {pub.site_in} -> {pub.site_out}")
     print(f"  L0 {m.l0:.1f}  FVU {m.fvu:.3f}  CE clean {m.ce_clean:.3f}  spliced {m.ce_spliced:.3f}  "
           f"zero-abl {m.ce_zero_ablation:.3f}  CE recovered {m.ce_recovered:.3f} (mean-abl {m.ce_recovered_mean:.3f})  "
-          f"KL {m.kl:.4f}  dead {m.dead_fraction:.1%}  dense {m.dense_fraction:.1%}")
+          f"KL {m.kl:.4f}  dead {m.dead_fraction:.1%}  dense {m.dense_fraction:.1%}  ({m.n_tokens:,} held-out tokens)")
+    for key, (lo, hi) in m.intervals.items():
+        print(f"  95% interval {key}: [{lo:.3f}, {hi:.3f}]")
     return 0
 
 

@@ -6,10 +6,10 @@
 - `evaluate_dictionary` / `baseline` - L0, FVU, spliced CE, CE recovered, KL, dead/dense latents;
 - `feature_dashboards` - per-latent contexts, quantile samples, logit and de-embedding tables;
 - `save_dictionary` / `load_dictionary` - SAELens's on-disk format in the store;
-- `train_and_publish`, `pipeline_transcoder`, `run_sweep` - the jobs behind ``interp train`` /
-  ``interp run`` / ``interp sweep``.
 
-The evaluation, dashboard, io and job names load lazily (io imports SAELens).
+The jobs that train, evaluate and publish dictionaries from a model by name (``interp train``,
+``interp sweep``, the main job's transcoders) live in `interp.jobs.dictionaries`.
+The evaluation, dashboard and io names load lazily (io imports SAELens).
 """
 
 from interp.dictionaries.activations import ActivationBatches, in_memory_batches, model_batches, site_activations
@@ -21,8 +21,6 @@ _LAZY = {
     "EvalConfig": "evaluation", "fvu": "evaluation",
     "feature_dashboards": "dashboards", "write_dashboards": "dashboards", "DashboardConfig": "dashboards",
     "save_dictionary": "io", "load_dictionary": "io", "to_sae_lens": "io", "from_sae_lens": "io",
-    "train_and_publish": "sweep", "pipeline_transcoder": "sweep", "run_sweep": "sweep", "SweepConfig": "sweep",
-    "DataConfig": "sweep",
 }
 
 __all__ = ["ActivationBatches", "Dictionary", "Encoded", "TrainConfig", "TrainResult", "in_memory_batches",

@@ -2,8 +2,14 @@
 
 1. Run the model on token windows only as far as the deepest requested site
    (``stop_at_layer = layer + 1``), caching just those sites.
-2. Drop the BOS position: its activations are huge outliers that a dictionary should not
-   spend latents on (evaluation leaves BOS unspliced for the same reason).
+2. Drop the first `skip` positions of every window. BOS is always an outlier; on SmolLM2 the
+   first token after BOS is one too: the norm of the residual stream entering layer 15, mean
+   over 32 held-out IMDB windows with the family's BOS ``<|im_start|>``, is 25,070 at BOS, 733
+   at position 1, 164 at position 2 and 152 (median) at positions >= 3; the MLP output there
+   is 42 against 33. With ``<|endoftext|>`` as BOS positions 1 and 2 are worse (2,089, 910);
+   with no BOS the first text token becomes the sink (23,521) and the next one stands out
+   (925). A dictionary trained with position 1 spends its strongest latents on it. `ARTEFACT_POSITIONS` is the number the jobs drop; evaluation leaves those
+   positions unspliced and dashboards never pick them, as SAELens excludes special tokens.
 3. Hand out training batches through `ActivationBatches`, a deterministic shuffling buffer:
    the token windows are split into chunks of `buffer_windows`; chunk c is materialised
    (from the model or from an on-disk cache) and its tokens permuted with seed (seed, c).
@@ -24,6 +30,10 @@ from tqdm.auto import tqdm
 
 from interp.sites import layer_of
 
+ARTEFACT_POSITIONS = 2
+"""Leading positions (BOS and the token after it) kept out of training, evaluation and
+dashboards by the jobs (see step 2 and `position_profile`)."""
+
 
 def stop_layer(adapter, sites: Sequence[str]) -> int:
     """The `stop_at_layer` that still computes every site (the block after the deepest)."""
@@ -35,14 +45,17 @@ def stop_layer(adapter, sites: Sequence[str]) -> int:
 
 @torch.no_grad()
 def site_activations(adapter, tokens: torch.Tensor, sites: Sequence[str], *, batch_size: int = 8,
-                     drop_bos: bool = True, dtype: torch.dtype = torch.float32,
+                     skip: int = 1, dtype: torch.dtype = torch.float32,
                      progress: bool = False) -> dict[str, torch.Tensor]:
-    """Activations at `sites` for token windows (n, ctx) -> {site: (n * (ctx - drop_bos), d)}.
+    """Activations at `sites` for token windows (n, ctx) -> {site: (n * (ctx - skip), d)}.
 
-    The model runs only up to the deepest site; rows are in window-major token order.
+    `skip`: leading positions dropped (1 = BOS). The model runs only up to the deepest site;
+    rows are in window-major token order.
     """
     if tokens.ndim != 2 or tokens.shape[0] == 0:
         raise ValueError(f"tokens must be a non-empty (n_windows, ctx) tensor, got shape {tuple(tokens.shape)}")
+    if not 0 <= skip < tokens.shape[1]:
+        raise ValueError(f"skip must be in 0..{tokens.shape[1] - 1} for {tokens.shape[1]}-token windows, got {skip}")
     sites = [adapter.check_site(s) for s in sites]
     stop = stop_layer(adapter, sites)
     out: dict[str, list[torch.Tensor]] = {s: [] for s in sites}
@@ -51,17 +64,19 @@ def site_activations(adapter, tokens: torch.Tensor, sites: Sequence[str], *, bat
         cache = adapter.run(tokens[start:start + batch_size], names=sites,
                             stop_at_layer=None if stop == adapter.info.n_layers else stop).cache
         for s in sites:
-            act = cache[s][:, 1:] if drop_bos else cache[s]  # (batch, pos, d)
+            act = cache[s][:, skip:]  # (batch, pos - skip, d)
             out[s].append(act.reshape(-1, act.shape[-1]).to(dtype).cpu())
     return {s: torch.cat(v) for s, v in out.items()}
 
 
 def cache_activations(adapter, tokens: torch.Tensor, sites: Sequence[str], path: str | Path, *,
-                      batch_size: int = 8, dtype: torch.dtype = torch.float32, progress: bool = True) -> Path:
+                      batch_size: int = 8, skip: int = 1, dtype: torch.dtype = torch.float32,
+                      progress: bool = True) -> Path:
     """Compute activations at `sites` once and save them as one safetensors file at `path`."""
     from safetensors.torch import save_file
 
-    acts = site_activations(adapter, tokens, sites, batch_size=batch_size, dtype=dtype, progress=progress)
+    acts = site_activations(adapter, tokens, sites, batch_size=batch_size, skip=skip, dtype=dtype,
+                            progress=progress)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -143,13 +158,64 @@ def in_memory_batches(x: torch.Tensor, y: torch.Tensor | None, batch_size: int, 
 
 
 def model_batches(adapter, tokens: torch.Tensor, site_in: str, site_out: str, batch_size: int, *,
-                  buffer_windows: int = 64, seed: int = 0) -> ActivationBatches:
+                  buffer_windows: int = 64, seed: int = 0, skip: int = 1) -> ActivationBatches:
     """Batches computed from the model on the fly, `buffer_windows` windows per shuffled chunk."""
+    return shared_site_batches(adapter, tokens, [(site_in, site_out)], batch_size, buffer_windows=buffer_windows,
+                               seed=seed, skip=skip)[0]
+
+
+def shared_site_batches(adapter, tokens: torch.Tensor, pairs: Sequence[tuple[str, str]], batch_size: int, *,
+                        buffer_windows: int = 64, seed: int = 0, skip: int = 1,
+                        progress: bool = False) -> list[ActivationBatches]:
+    """One `ActivationBatches` per (input site, target site) pair, all fed by one model pass.
+
+    Chunk c runs the model once over its `buffer_windows` windows, caching every site of every
+    pair; the last chunk is kept, so dictionaries stepped in lockstep (`train_dictionaries`)
+    share it. An SAE pair (site, site) yields y is x. Batches of pair i are exactly those of
+    ``model_batches`` on that pair alone (same seed, same chunking).
+    """
     n_chunks = max(1, tokens.shape[0] // buffer_windows)
+    sites = list(dict.fromkeys(s for pair in pairs for s in pair))
+    held: dict[str, object] = {"id": None, "acts": None}
+    bar = tqdm(total=n_chunks, desc=f"activations ({len(sites)} sites)", disable=not progress, leave=False)
 
-    def fetch(c: int):
-        rows = tokens[c * buffer_windows:(c + 1) * buffer_windows]
-        acts = site_activations(adapter, rows, list(dict.fromkeys([site_in, site_out])))
-        return acts[site_in], acts[site_out]
+    def chunk(c: int) -> dict[str, torch.Tensor]:
+        if held["id"] != c:
+            held["acts"] = None  # free the previous chunk before computing the next
+            rows = tokens[c * buffer_windows:(c + 1) * buffer_windows]
+            held["acts"], held["id"] = site_activations(adapter, rows, sites, skip=skip), c
+            bar.update(1)
+        return held["acts"]
 
-    return ActivationBatches(fetch, n_chunks, batch_size, seed)
+    def fetcher(site_in: str, site_out: str):
+        return lambda c: (chunk(c)[site_in], chunk(c)[site_out])
+
+    return [ActivationBatches(fetcher(a, b), n_chunks, batch_size, seed) for a, b in pairs]
+
+
+@torch.no_grad()
+def position_profile(adapter, tokens: torch.Tensor, layers: Sequence[int], *, batch_size: int = 8) -> torch.Tensor:
+    """(len(layers), ctx) median norm of the residual stream entering each layer, by position.
+
+    The evidence behind `ARTEFACT_POSITIONS`: positions whose norm is far above the rest are
+    attention-sink artefacts, not text.
+    """
+    names = [f"blocks.{layer}.hook_resid_pre" for layer in layers]
+    norms: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+    for start in range(0, tokens.shape[0], batch_size):
+        cache = adapter.run(tokens[start:start + batch_size], names=names,
+                            stop_at_layer=min(max(layers) + 1, adapter.info.n_layers)).cache
+        for n in names:
+            norms[n].append(cache[n].float().norm(dim=-1))  # (batch, pos)
+    return torch.stack([torch.cat(norms[n]).median(0).values for n in names])
+
+
+def artefact_prefix(profile: torch.Tensor, ratio: float = 2.0) -> int:
+    """Number of leading positions whose norm exceeds `ratio` x the median over all positions
+    at any layer of `profile` ((n_layers, ctx), from `position_profile`)."""
+    typical = profile.median(-1, keepdim=True).values  # (n_layers, 1)
+    high = (profile > ratio * typical).any(0)  # (ctx,)
+    n = 0
+    while n < high.shape[0] and bool(high[n]):
+        n += 1
+    return n

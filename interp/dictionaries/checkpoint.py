@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 
 class StoreCheckpoint:
     """Save/load one training checkpoint under tensor bundle ``checkpoints/<name>``."""
@@ -19,3 +21,41 @@ class StoreCheckpoint:
             return self.store.load_tensors(self.bundle), self.store.tensor_metadata(self.bundle)
         except FileNotFoundError:
             return None
+
+
+def save_training(checkpoint, model, opt, state, config) -> None:
+    """Weights, Adam moments, firing counters, step and history of a run (`TrainState`)."""
+    tensors = {f"param.{n}": p.detach() for n, p in model.named_parameters()}
+    names = {p: n for n, p in model.named_parameters()}
+    for p, s in opt.state.items():
+        for key, value in s.items():
+            tensors[f"adam.{names[p]}.{key}"] = torch.as_tensor(value).reshape(-1) if key == "step" else value
+    tensors["tokens_since_fired"] = state.tokens_since_fired
+    meta = {"config": config.to_dict(), "step": state.step, "scale": state.scale, "history": state.history,
+            "x_scale": state.x_scale, "y_scale": state.y_scale}
+    checkpoint.save(tensors, meta)
+
+
+def restore_training(checkpoint, model, opt, state,
+                     config) -> bool:
+    """Load a checkpoint of the same `config` into model, opt and state; False when there is none."""
+    found = checkpoint.load()
+    if found is None:
+        return False
+    tensors, meta = found
+    if meta.get("config") != config.to_dict():
+        return False  # a checkpoint of another configuration: start afresh (it will be overwritten)
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for n, p in params.items():
+            p.copy_(tensors[f"param.{n}"])
+    for n, p in params.items():
+        moments = {key: tensors[f"adam.{n}.{key}"] for key in ("exp_avg", "exp_avg_sq", "step")
+                   if f"adam.{n}.{key}" in tensors}
+        if moments:
+            moments["step"] = moments["step"].reshape(())
+            opt.state[p] = moments
+    state.step, state.scale, state.history = int(meta["step"]), float(meta["scale"]), list(meta["history"])
+    state.x_scale, state.y_scale = float(meta["x_scale"]), float(meta["y_scale"])
+    state.tokens_since_fired = tensors["tokens_since_fired"].clone()
+    return True

@@ -1,6 +1,8 @@
 """Feature dashboard data for every latent of a dictionary (what a feature browser shows).
 
-1. Encode held-out windows at the dictionary's input site (BOS dropped).
+1. Encode held-out windows at the dictionary's input site, the first `skip` positions dropped
+   (BOS and the artefact position after it, `interp.dictionaries.activations.ARTEFACT_POSITIONS`):
+   they are never picked as examples and show activation 0 in contexts.
 2. Density = share of tokens with activation > 0; max activation.
 3. Top contexts: the `n_top` windows with the largest activation, each cut to
    `left` tokens before and `right` after its maximum, with per-token activations.
@@ -94,24 +96,24 @@ def _token_table(adapter, scores_fn, n_latents: int, ident, direction: str, n: i
     return rows
 
 
-def _context(tokens: torch.Tensor, acts: torch.Tensor, w: int, p: int, config: DashboardConfig):
+def _context(tokens: torch.Tensor, acts: torch.Tensor, w: int, p: int, config: DashboardConfig, skip: int):
     """Token ids and activations of window w around position p (positions count BOS as 0)."""
     lo, hi = max(0, p - config.left), min(tokens.shape[1], p + config.right + 1)
     ids = tokens[w, lo:hi].tolist()
-    act = [0.0 if q == 0 else float(acts[w, q - 1]) for q in range(lo, hi)]  # acts skip BOS
+    act = [0.0 if q < skip else float(acts[w, q - skip]) for q in range(lo, hi)]  # acts start at `skip`
     return ids, act, p - lo
 
 
 def _examples(tokens: torch.Tensor, acts: torch.Tensor, config: DashboardConfig,
-              gen: torch.Generator) -> list[tuple[str, int, int, float]]:
-    """(group, window, position, activation) picks for one latent; acts (n, pos-1)."""
+              gen: torch.Generator, skip: int) -> list[tuple[str, int, int, float]]:
+    """(group, window, position, activation) picks for one latent; acts (n, pos - skip)."""
     flat = acts.reshape(-1)
     max_per_window, argmax = acts.max(1)
     picks = []
     order = max_per_window.argsort(descending=True)[: config.n_top]
     for w in order.tolist():
         if max_per_window[w] > 0:
-            picks.append(("top", w, int(argmax[w]) + 1, float(max_per_window[w])))
+            picks.append(("top", w, int(argmax[w]) + skip, float(max_per_window[w])))
     top = float(flat.max())
     for q in range(config.n_quantiles):
         lo, hi = top * q / config.n_quantiles, top * (q + 1) / config.n_quantiles
@@ -121,18 +123,20 @@ def _examples(tokens: torch.Tensor, acts: torch.Tensor, config: DashboardConfig,
         chosen = members[torch.randperm(len(members), generator=gen)[: config.per_quantile]]
         for f in chosen.tolist():
             w, p = divmod(f, acts.shape[1])
-            picks.append((f"quantile_{q}", w, p + 1, float(flat[f])))
+            picks.append((f"quantile_{q}", w, p + skip, float(flat[f])))
     return picks
 
 
 @torch.no_grad()
 def feature_dashboards(adapter, dictionary: Dictionary, tokens: torch.Tensor, site_in: str, source: str,
-                       config: DashboardConfig = DashboardConfig(), batch_size: int = 8) -> DashboardData:
-    """Dashboard rows for every latent of `dictionary` from held-out windows `tokens` (n, ctx)."""
-    x = site_activations(adapter, tokens, [site_in], batch_size=batch_size)[site_in]  # (n*(ctx-1), d_in)
-    latents = torch.cat([dictionary.encode(c) for c in x.split(4096)])  # (n*(ctx-1), d_sae)
+                       config: DashboardConfig = DashboardConfig(), batch_size: int = 8,
+                       skip: int = 1) -> DashboardData:
+    """Dashboard rows for every latent of `dictionary` from held-out windows `tokens` (n, ctx);
+    the first `skip` positions of each window are left out (step 1)."""
+    x = site_activations(adapter, tokens, [site_in], batch_size=batch_size, skip=skip)[site_in]
+    latents = torch.cat([dictionary.encode(c) for c in x.split(4096)])  # (n * (ctx - skip), d_sae)
     n, ctx = tokens.shape
-    latents = latents.reshape(n, ctx - 1, dictionary.d_sae)
+    latents = latents.reshape(n, ctx - skip, dictionary.d_sae)
     density = (latents > 0).float().mean((0, 1))
     max_act = latents.amax((0, 1))
     ident = lambda i: _identity(adapter, site_in, dictionary, source, i)  # noqa: E731
@@ -143,8 +147,8 @@ def feature_dashboards(adapter, dictionary: Dictionary, tokens: torch.Tensor, si
     example_rows = []
     for i in (density > 0).nonzero().squeeze(-1).tolist():
         ranks: dict[str, int] = {}
-        for group, w, p, value in _examples(tokens, latents[..., i], config, gen):
-            ids, act, centre = _context(tokens, latents[..., i], w, p, config)
+        for group, w, p, value in _examples(tokens, latents[..., i], config, gen, skip):
+            ids, act, centre = _context(tokens, latents[..., i], w, p, config, skip)
             example_rows.append({**ident(i), "group": group, "example_rank": ranks.get(group, 0),
                                  "token_ids": ids, "acts": act, "max_act": value, "max_pos": centre})
             ranks[group] = ranks.get(group, 0) + 1

@@ -13,8 +13,8 @@ Algorithm
    learning rate fits every site; the factors are folded into the weights at the end, so
    saved decoder rows all have norm 1 / y_scale). Initialise: decoder rows random unit
    vectors, W_enc = W_dec.T (when square) rescaled so the first reconstructions carry 1% of
-   the target's variance (close to the mean predictor), ``b_dec`` = the mean of the target
-   over a sample. ``scale`` = mean ||y - mean(y)||^2 over the sample, so the reconstruction
+   the target's variance (close to the mean predictor), ``b_dec`` = the mean or the
+   geometric median (Weiszfeld; `b_dec_init`) of the target over a sample. ``scale`` = mean ||y - mean(y)||^2 over the sample, so the reconstruction
    term below is the FVU.
 2. Each step s takes batch s of `ActivationBatches` (a pure function of seed and step) and
    minimises::
@@ -31,7 +31,10 @@ Algorithm
 4. Dead latents = not fired in the last `dead_after_tokens` tokens. TopK revives them with
    the auxiliary loss; relu/jumprelu resample them every `resample_every` steps towards
    inputs the dictionary reconstructs worst (Anthropic's resampling, simplified).
-5. Every `checkpoint_every` steps the weights, Adam moments, counters and step go to a
+5. Several dictionaries train in lockstep (`train_dictionaries`): step s of each, then s + 1,
+   so batches that share one activation chunk (`shared_site_batches`) pay for one model pass;
+   each run is exactly what it would be alone.
+6. Every `checkpoint_every` steps the weights, Adam moments, counters and step go to a
    checkpoint (safetensors, no pickle); a run started with the same config resumes there and
    reproduces the uninterrupted run exactly.
 """
@@ -45,9 +48,11 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.dictionaries.activations import ActivationBatches
+from interp.dictionaries.checkpoint import restore_training as _restore, save_training as _save
 from interp.dictionaries.dictionary import ARCHS, KINDS, Dictionary, Encoded
 
 
+B_DEC_INITS = ("mean", "geometric_median")
 INIT_VARIANCE_SHARE = 0.01
 """Initial reconstructions carry this share of the target's variance (see `_init_from_data`)."""
 
@@ -88,6 +93,8 @@ class TrainConfig:
     """Steps between dead-latent resamplings (relu/jumprelu; 0 = never)."""
     checkpoint_every: int = 0
     """Steps between checkpoints (0 = none)."""
+    b_dec_init: str = "mean"
+    """Decoder bias start: 'mean' or 'geometric_median' of the targets (Gao et al. 2024)."""
     seed: int = 0
     """Seed of the initialisation and of the batch order."""
 
@@ -104,6 +111,8 @@ class TrainConfig:
         if not (self.lr > 0 and self.l1 >= 0 and 0 <= self.decay_fraction < 1 and self.aux_coefficient >= 0):
             raise ValueError(f"need lr > 0, l1 >= 0, 0 <= decay_fraction < 1, aux_coefficient >= 0; got lr={self.lr}, "
                              f"l1={self.l1}, decay_fraction={self.decay_fraction}, aux={self.aux_coefficient}")
+        if self.b_dec_init not in B_DEC_INITS:
+            raise ValueError(f"b_dec_init {self.b_dec_init!r} is not valid; choose one of {B_DEC_INITS}")
         if self.skip and self.kind != "transcoder":
             raise ValueError("skip=True is only valid for kind='transcoder'")
 
@@ -149,20 +158,34 @@ def make_dictionary(config: TrainConfig, d_in: int, d_out: int) -> Dictionary:
     return model
 
 
+def geometric_median(points: torch.Tensor, iterations: int = 50, tol: float = 1e-6) -> torch.Tensor:
+    """(d,) point minimising the summed Euclidean distance to `points` (n, d) (Weiszfeld's algorithm,
+    started at the mean; SAELens initialises an SAE's b_dec the same way)."""
+    median = points.mean(0)
+    for _ in range(iterations):
+        w = 1.0 / (points - median).norm(dim=-1).clamp_min(1e-8)  # (n,)
+        new = (w[:, None] * points).sum(0) / w.sum()
+        if (new - median).norm() <= tol * median.norm().clamp_min(1e-12):
+            return new
+        median = new
+    return median
+
+
 @torch.no_grad()
-def _init_from_data(model: Dictionary, batches: ActivationBatches, state: "TrainState") -> None:
-    """Fix the input/target scale factors, set b_dec to the (scaled) target mean and scale W_enc
-    so the first reconstructions have the target's spread; `state.scale` = the scaled target's
-    mean squared distance to its mean."""
+def _init_from_data(model: Dictionary, batches: ActivationBatches, state: "TrainState",
+                    config: "TrainConfig") -> None:
+    """Fix the input/target scale factors, set b_dec to the (scaled) target mean or geometric
+    median and scale W_enc so the first reconstructions have the target's spread; `state.scale` =
+    the scaled target's mean squared distance to its mean."""
     x, y = batches.sample(8192)
     state.x_scale = math.sqrt(x.shape[1] / float(x.pow(2).sum(-1).mean().clamp_min(1e-12)))
     state.y_scale = state.x_scale if model.kind == "sae" else \
         math.sqrt(y.shape[1] / float(y.pow(2).sum(-1).mean().clamp_min(1e-12)))
     x, y = x * state.x_scale, y * state.y_scale
     mean = y.mean(0)
-    model.b_dec.copy_(mean)
+    model.b_dec.copy_(mean if config.b_dec_init == "mean" else geometric_median(y))
     state.scale = float((y - mean).pow(2).sum(-1).mean().clamp_min(1e-12))
-    spread = float((model(x) - mean).pow(2).sum(-1).mean())
+    spread = float((model(x) - model.b_dec).pow(2).sum(-1).mean())
     if spread > 0:
         # Random decoder directions add their variance to the error: start at 1% of the target's
         # variance, so the first reconstructions are close to the mean predictor (FVU ~ 1).
@@ -268,25 +291,32 @@ def _resample(model: Dictionary, opt: torch.optim.Optimizer, x: torch.Tensor, y:
     return len(dead)
 
 
-def train_dictionary(batches: ActivationBatches, config: TrainConfig, d_in: int, d_out: int, *,
-                     checkpoint=None, progress: bool = True, log_every: int = 10) -> TrainResult:
-    """Train one dictionary on `batches` ((batch, d_in) inputs, (batch, d_out) targets).
+class Trainer:
+    """The state of one dictionary's training run, advanced one batch at a time (steps 1-5).
 
-    `checkpoint`: an object with ``save(tensors, meta)`` and ``load() -> (tensors, meta) | None``
-    (`interp.dictionaries.checkpoint.StoreCheckpoint`); training resumes from it when it holds
-    a checkpoint of the same config.
+    `train_dictionary` drives one; `train_dictionaries` drives several in lockstep on batches
+    that share one activation pass (SAELens's multi-SAE runner does the same for SAEs).
     """
-    model = make_dictionary(config, d_in, d_out)
-    # fused: one kernel per parameter instead of ~6 elementwise passes (they dominate a TopK step).
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999), fused=True)
-    state = TrainState(tokens_since_fired=torch.zeros(model.d_sae, dtype=torch.long))
-    resumed = checkpoint is not None and _restore(checkpoint, model, opt, state, config)
-    if not resumed:
-        _init_from_data(model, batches, state)
-    bar = tqdm(total=config.n_steps, initial=state.step, desc=f"train {config.kind} {config.arch}",
-               disable=not progress)
-    while state.step < config.n_steps:
-        x, y = batches.batch(state.step)
+
+    def __init__(self, batches: ActivationBatches, config: TrainConfig, d_in: int, d_out: int, *,
+                 checkpoint=None) -> None:
+        self.batches, self.config, self.checkpoint = batches, config, checkpoint
+        self.model = make_dictionary(config, d_in, d_out)
+        # fused: one kernel per parameter instead of ~6 elementwise passes (they dominate a TopK step).
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr, betas=(0.9, 0.999), fused=True)
+        self.state = TrainState(tokens_since_fired=torch.zeros(self.model.d_sae, dtype=torch.long))
+        resumed = checkpoint is not None and _restore(checkpoint, self.model, self.opt, self.state, config)
+        if not resumed:
+            _init_from_data(self.model, batches, self.state, config)
+
+    @property
+    def done(self) -> bool:
+        return self.state.step >= self.config.n_steps
+
+    def step(self, log_every: int = 10) -> dict | None:
+        """One optimisation step on batch ``state.step``; the logged metrics when logged."""
+        model, opt, state, config = self.model, self.opt, self.state, self.config
+        x, y = self.batches.batch(state.step)
         x, y = x * state.x_scale, y * state.y_scale
         for group in opt.param_groups:
             group["lr"] = config.lr * _lr_factor(state.step, config)
@@ -303,54 +333,68 @@ def train_dictionary(batches: ActivationBatches, config: TrainConfig, d_in: int,
                 and state.step + 1 < int(config.n_steps * (1 - config.decay_fraction)):
             _resample(model, opt, x, y, y_hat.detach(), state, config)
         state.step += 1
+        logged = None
         if state.step % log_every == 0 or state.step == config.n_steps:
             metrics.update(step=state.step, lr=opt.param_groups[0]["lr"], dead_fraction=_dead(state, config))
             state.history.append(metrics)
-            bar.set_postfix(loss=f"{metrics['loss']:.3f}", L0=f"{metrics['l0']:.1f}", FVU=f"{metrics['fvu']:.3f}")
-        if checkpoint is not None and config.checkpoint_every and state.step % config.checkpoint_every == 0:
-            _save(checkpoint, model, opt, state, config)
-        bar.update(1)
+            logged = metrics
+        if self.checkpoint is not None and config.checkpoint_every and state.step % config.checkpoint_every == 0:
+            _save(self.checkpoint, model, opt, state, config)
+        return logged
+
+    def finish(self) -> TrainResult:
+        """Fold the activation scales into the weights and return the trained dictionary."""
+        if self.checkpoint is not None and self.config.checkpoint_every and \
+                self.state.step % self.config.checkpoint_every:
+            _save(self.checkpoint, self.model, self.opt, self.state, self.config)  # the finished state
+        _fold_scales(self.model, self.state)
+        self.model.eval()
+        return TrainResult(self.model, self.state.history, self.config, _dead(self.state, self.config))
+
+
+def train_dictionary(batches: ActivationBatches, config: TrainConfig, d_in: int, d_out: int, *,
+                     checkpoint=None, progress: bool = True, log_every: int = 10) -> TrainResult:
+    """Train one dictionary on `batches` ((batch, d_in) inputs, (batch, d_out) targets).
+
+    `checkpoint`: an object with ``save(tensors, meta)`` and ``load() -> (tensors, meta) | None``
+    (`interp.dictionaries.checkpoint.StoreCheckpoint`); training resumes from it when it holds
+    a checkpoint of the same config.
+    """
+    return train_dictionaries([batches], [config], [(d_in, d_out)],
+                              checkpoints=[checkpoint], progress=progress, log_every=log_every)[0]
+
+
+def train_dictionaries(batches: list[ActivationBatches], configs: list[TrainConfig], dims: list[tuple[int, int]],
+                       *, checkpoints: list | None = None, progress: bool = True,
+                       log_every: int = 10) -> list[TrainResult]:
+    """Train several dictionaries in lockstep: step s of every run, then step s + 1.
+
+    When the `batches` share one fetch (`interp.dictionaries.activations.shared_site_batches`),
+    each activation chunk is computed once for all of them. Run i is exactly what
+    ``train_dictionary(batches[i], configs[i], *dims[i])`` gives on its own (same seeds, same
+    data, same checkpoint behaviour).
+    """
+    if not len(batches) == len(configs) == len(dims) or not configs:
+        raise ValueError(f"need one batches, config and (d_in, d_out) per dictionary, got "
+                         f"{len(batches)}, {len(configs)}, {len(dims)}")
+    checkpoints = checkpoints or [None] * len(configs)
+    trainers = [Trainer(b, c, d_in, d_out, checkpoint=ck)
+                for b, c, (d_in, d_out), ck in zip(batches, configs, dims, checkpoints)]
+    total = sum(c.n_steps for c in configs)
+    name = f"train {configs[0].kind} {configs[0].arch}" + (f" x{len(configs)}" if len(configs) > 1 else "")
+    bar = tqdm(total=total, initial=sum(t.state.step for t in trainers), desc=name, disable=not progress)
+    while not all(t.done for t in trainers):
+        step = min(t.state.step for t in trainers if not t.done)
+        for t in trainers:
+            if t.state.step == step and not t.done:
+                logged = t.step(log_every)
+                bar.update(1)
+                if logged is not None and t is trainers[0]:
+                    bar.set_postfix(loss=f"{logged['loss']:.3f}", L0=f"{logged['l0']:.1f}",
+                                    FVU=f"{logged['fvu']:.3f}", dead=f"{logged['dead_fraction']:.0%}")
     bar.close()
-    _fold_scales(model, state)
-    model.eval()
-    return TrainResult(model, state.history, config, _dead(state, config))
+    return [t.finish() for t in trainers]
 
 
 def _dead(state: TrainState, config: TrainConfig) -> float:
     return float((state.tokens_since_fired >= config.dead_after_tokens).float().mean())
-
-
-def _save(checkpoint, model: Dictionary, opt: torch.optim.Optimizer, state: TrainState, config: TrainConfig) -> None:
-    tensors = {f"param.{n}": p.detach() for n, p in model.named_parameters()}
-    names = {p: n for n, p in model.named_parameters()}
-    for p, s in opt.state.items():
-        for key, value in s.items():
-            tensors[f"adam.{names[p]}.{key}"] = torch.as_tensor(value).reshape(-1) if key == "step" else value
-    tensors["tokens_since_fired"] = state.tokens_since_fired
-    meta = {"config": config.to_dict(), "step": state.step, "scale": state.scale, "history": state.history,
-            "x_scale": state.x_scale, "y_scale": state.y_scale}
-    checkpoint.save(tensors, meta)
-
-
-def _restore(checkpoint, model: Dictionary, opt: torch.optim.Optimizer, state: TrainState,
-             config: TrainConfig) -> bool:
-    found = checkpoint.load()
-    if found is None:
-        return False
-    tensors, meta = found
-    if meta.get("config") != config.to_dict():
-        return False  # a checkpoint of another configuration: start afresh (it will be overwritten)
-    params = dict(model.named_parameters())
-    with torch.no_grad():
-        for n, p in params.items():
-            p.copy_(tensors[f"param.{n}"])
-    for n, p in params.items():
-        moments = {key: tensors[f"adam.{n}.{key}"] for key in ("exp_avg", "exp_avg_sq", "step")
-                   if f"adam.{n}.{key}" in tensors}
-        if moments:
-            moments["step"] = moments["step"].reshape(())
-            opt.state[p] = moments
-    state.step, state.scale, state.history = int(meta["step"]), float(meta["scale"]), list(meta["history"])
-    state.x_scale, state.y_scale = float(meta["x_scale"]), float(meta["y_scale"])
-    state.tokens_since_fired = tensors["tokens_since_fired"].clone()
-    return True

@@ -1,6 +1,9 @@
 """End-to-end dictionary jobs: train, evaluate, save (SAELens format), publish to the store.
 
-- `train_and_publish` - one dictionary (``interp train``); the pipeline's small transcoder.
+- `train_and_publish` - one dictionary (``interp train``), activations streamed from the model
+  chunk by chunk (resumable from checkpoints, so ``--tokens 2000000`` fits in memory).
+- `train_and_publish_many` / `pipeline_transcoders` - several layers' dictionaries on one model
+  pass (the main job: seven TopK transcoders, layer 15 the headline, for the circuit step).
 - `run_sweep` - transcoders vs SAEs at several sparsities on one layer (``interp sweep``),
   the comparison of Dunefsky et al. (2024) Fig. 2: at matched L0, is the transcoder's spliced
   CE on par with an SAE's on the MLP output? One activation pass (cached on disk) feeds
@@ -15,12 +18,12 @@ from dataclasses import dataclass, field, replace
 import pandas as pd
 import torch
 
-from interp.dictionaries.activations import in_memory_batches, site_activations
+from interp.dictionaries.activations import ARTEFACT_POSITIONS, in_memory_batches, shared_site_batches
 from interp.dictionaries.checkpoint import StoreCheckpoint
 from interp.dictionaries.dashboards import DashboardConfig, feature_dashboards, write_dashboards
-from interp.dictionaries.evaluation import Baseline, DictionaryMetrics, baseline, evaluate_dictionary
+from interp.dictionaries.evaluation import Baseline, DictionaryMetrics, EvalConfig, baseline, evaluate_dictionary
 from interp.dictionaries.io import save_dictionary
-from interp.dictionaries.training import TrainConfig, TrainResult, train_dictionary
+from interp.dictionaries.training import TrainConfig, TrainResult, train_dictionaries
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,17 @@ class DataConfig:
     """Held-out tokens for feature dashboards (0 = no dashboards)."""
     seed: int = 0
     """Seed of the corpus shuffle."""
+    skip_positions: int = ARTEFACT_POSITIONS
+    """Leading positions of each window kept out of training, evaluation and dashboards (BOS
+    and the attention-sink artefact after it; `interp.dictionaries.activations`)."""
+    buffer_windows: int = 128
+    """Windows per shuffled activation chunk (computed from the model as training goes)."""
 
     def __post_init__(self) -> None:
+        if not 1 <= self.skip_positions <= self.ctx_len - 2:
+            raise ValueError(f"skip_positions must be in 1..ctx_len - 2 = {self.ctx_len - 2}, got {self.skip_positions}")
+        if self.buffer_windows < 1:
+            raise ValueError(f"buffer_windows must be >= 1, got {self.buffer_windows}")
         if self.ctx_len < 2 or self.eval_tokens < self.ctx_len:
             raise ValueError(f"need ctx_len >= 2 and eval_tokens >= ctx_len, got {self.ctx_len}, {self.eval_tokens}")
         if self.dashboard_tokens and self.dashboard_tokens < self.ctx_len:
@@ -86,10 +98,17 @@ def dictionary_name(model: str, layer: int, train: TrainConfig, site: str | None
 def _windows(adapter, data: DataConfig, split: str, n_tokens: int):
     from interp.corpus import token_windows
 
-    # Windows hold ctx_len - 1 trainable tokens each (BOS is dropped).
-    n_windows = -(-n_tokens // (data.ctx_len - 1))
+    # Windows hold ctx_len - skip_positions trainable tokens each.
+    n_windows = -(-n_tokens // (data.ctx_len - data.skip_positions))
+    if split == "train":  # whole activation chunks, so that one epoch covers n_tokens
+        n_windows = -(-n_windows // _n_chunks(n_windows, data)) * _n_chunks(n_windows, data)
     return token_windows(data.corpus, adapter.tokenizer, split=split, ctx_len=data.ctx_len,
                          max_tokens=n_windows * data.ctx_len, seed=data.seed)
+
+
+def _n_chunks(n_windows: int, data: DataConfig) -> int:
+    """Activation chunks of at most `data.buffer_windows` windows, all of one size."""
+    return -(-n_windows // data.buffer_windows)
 
 
 def train_and_publish(adapter, store, train: TrainConfig, layer: int, *, site: str | None = None,
@@ -99,26 +118,57 @@ def train_and_publish(adapter, store, train: TrainConfig, layer: int, *, site: s
     """Train one dictionary at `layer`, evaluate it on held-out tokens, save and publish it.
 
     `activations`: precomputed {site: (n, d)} training activations (a sweep passes its cache);
-    otherwise they are computed here (the model runs only up to `layer`). `shared`: the clean
-    and ablation passes of the evaluation, when several dictionaries share sites and tokens.
+    otherwise they are computed from the model chunk by chunk as training goes (the model runs
+    only up to `layer`; memory stays at one chunk, so `train.train_tokens` can be millions).
+    `shared`: the clean and ablation passes of the evaluation, when several dictionaries share
+    sites and tokens.
     """
-    layer = adapter.check_layer(layer)
-    site_in, site_out = dictionary_sites(adapter, train.kind, layer, site)
-    name = name or dictionary_name(adapter.store_name, layer, train, site)
-    n_act = data.activation_tokens or train.train_tokens
+    return train_and_publish_many(adapter, store, [train], [layer], sites=[site], data=data,
+                                  names=[name] if name else None, activations=activations,
+                                  shared={0: shared} if shared is not None else None, progress=progress,
+                                  command=command)[0]
+
+
+def train_and_publish_many(adapter, store, trains: list[TrainConfig], layers: list[int], *,
+                           sites: list[str | None] | None = None, data: DataConfig = DataConfig(),
+                           names: list[str] | None = None, activations: dict[str, torch.Tensor] | None = None,
+                           shared: dict[int, Baseline] | None = None, eval_tokens: dict[int, int] | None = None,
+                           progress: bool = True, command: str = "interp train") -> list[PublishedDictionary]:
+    """Train one dictionary per (config, layer) on one shared model pass, then evaluate and publish each.
+
+    Every dictionary sees the same training windows; each activation chunk is computed once,
+    up to the deepest layer, for all of them (`shared_site_batches` + `train_dictionaries`).
+    `eval_tokens`: held-out tokens per dictionary index (default `data.eval_tokens`).
+    """
+    sites = sites or [None] * len(trains)
+    layers = [adapter.check_layer(layer) for layer in layers]
+    pairs = [dictionary_sites(adapter, t.kind, layer, s) for t, layer, s in zip(trains, layers, sites)]
+    names = names or [dictionary_name(adapter.store_name, layer, t, s) for t, layer, s in zip(trains, layers, sites)]
+    n_act = data.activation_tokens or max(t.train_tokens for t in trains)
     train_windows = _windows(adapter, data, "train", n_act)
-    with store.run(command, {"train": train.to_dict(), "data": data.__dict__, "layer": layer,
-                             "name": name, "model": adapter.store_name},
-                   corpus=train_windows.describe(), seed=train.seed) as run_id:
-        if activations is None:
-            activations = site_activations(adapter, train_windows.tokens, list(dict.fromkeys([site_in, site_out])),
-                                           progress=progress)
-        x, y = activations[site_in], activations[site_out]
-        batches = in_memory_batches(x, None if site_in == site_out else y, train.batch_size, train.seed)
-        result = train_dictionary(batches, train, x.shape[1], y.shape[1],
-                                  checkpoint=StoreCheckpoint(store, name) if train.checkpoint_every else None,
-                                  progress=progress)
-        published = _publish(adapter, store, result, name, layer, site_in, site_out, data, run_id, progress, shared)
+    with store.run(command, {"train": [t.to_dict() for t in trains], "data": data.__dict__,
+                             "layers": layers, "names": names, "model": adapter.store_name},
+                   corpus=train_windows.describe(), seed=trains[0].seed) as run_id:
+        if activations is not None:
+            batches = [in_memory_batches(activations[a], None if a == b else activations[b], t.batch_size, t.seed)
+                       for t, (a, b) in zip(trains, pairs)]
+        else:
+            if len({(t.batch_size, t.seed) for t in trains}) > 1:
+                raise ValueError("dictionaries trained on one model pass need one batch_size and seed; got "
+                                 f"{sorted({(t.batch_size, t.seed) for t in trains})}")
+            batches = shared_site_batches(adapter, train_windows.tokens, pairs, trains[0].batch_size,
+                                          buffer_windows=len(train_windows.tokens) // _n_chunks(
+                                              len(train_windows.tokens), data),
+                                          seed=trains[0].seed,
+                                          skip=data.skip_positions, progress=progress)
+        dims = [tuple(t.shape[1] for t in b.sample(1)) for b in batches]
+        results = train_dictionaries(batches, trains, dims, progress=progress, checkpoints=[
+            StoreCheckpoint(store, n) if t.checkpoint_every else None for t, n in zip(trains, names)])
+        published = []
+        for i, (result, layer, (site_in, site_out)) in enumerate(zip(results, layers, pairs)):
+            n_eval = (eval_tokens or {}).get(i, data.eval_tokens)
+            published.append(_publish(adapter, store, result, names[i], layer, site_in, site_out,
+                                      replace(data, eval_tokens=n_eval), run_id, progress, (shared or {}).get(i)))
     return published
 
 
@@ -126,12 +176,12 @@ def _publish(adapter, store, result: TrainResult, name: str, layer: int, site_in
              data: DataConfig, run_id: str, progress: bool, shared: Baseline | None) -> PublishedDictionary:
     if shared is None:
         shared = baseline(adapter, _windows(adapter, data, "heldout", data.eval_tokens).tokens, site_in, site_out,
-                          progress=progress)
-    metrics = evaluate_dictionary(adapter, result.dictionary, None, site_in, site_out, shared=shared,
-                                  progress=progress)
+                          EvalConfig(skip=data.skip_positions), progress=progress)
+    metrics = evaluate_dictionary(adapter, result.dictionary, None, site_in, site_out,
+                                  EvalConfig(skip=shared.skip), shared=shared, progress=progress)
     meta = {"model_name": adapter.name, "hook_name": site_in, "hook_name_out": site_out, "hook_layer": layer,
             "context_size": data.ctx_len, "prepend_bos": True, "dataset_path": data.corpus,
-            "interp_kind": result.config.kind}
+            "interp_kind": result.config.kind, "skip_positions": data.skip_positions}
     folder = save_dictionary(store, name, result.dictionary, meta)
     store.write("dictionaries", [{
         "name": name, "model": adapter.store_name, "site": site_in, "hook_out": site_out,
@@ -144,23 +194,50 @@ def _publish(adapter, store, result: TrainResult, name: str, layer: int, site_in
     if data.dashboard_tokens:
         tokens = _windows(adapter, replace(data, seed=data.seed + 1), "heldout", data.dashboard_tokens).tokens
         write_dashboards(store, feature_dashboards(adapter, result.dictionary, tokens, site_in, name,
-                                                   DashboardConfig()), run_id)
+                                                   DashboardConfig(), skip=data.skip_positions), run_id)
     return PublishedDictionary(name, site_in, site_out, metrics, result, run_id)
 
 
-def pipeline_transcoder(adapter, store, layer: int | None = None, *, train_tokens: int = 20_000,
-                        eval_tokens: int = 1024, dashboard_tokens: int = 4096, k: int = 16, expansion: int = 4,
-                        corpus: str = "imdb", progress: bool = True) -> PublishedDictionary:
-    """The main pipeline's step: one small TopK transcoder at a middle layer (default
-    n_layers // 2), evaluated and with dashboard data for every latent (about 1-2 minutes for
-    SmolLM2 on two idle CPU cores with the defaults)."""
-    layer = adapter.info.n_layers // 2 if layer is None else layer
-    # A short run never reaches the default 50k-token dead window, which would leave the
-    # TopK auxiliary loss off: scale the window to the budget.
-    train = TrainConfig(kind="transcoder", arch="topk", k=k, expansion=expansion, batch_size=256,
-                        train_tokens=train_tokens, dead_after_tokens=min(50_000, max(256, train_tokens // 8)))
-    data = DataConfig(corpus=corpus, eval_tokens=eval_tokens, dashboard_tokens=dashboard_tokens)
-    return train_and_publish(adapter, store, train, layer, data=data, progress=progress, command="interp run")
+PIPELINE_LAYERS = (3, 6, 9, 12, 15, 18, 21)
+"""Layers of the main job's transcoders: every third block up to 21, so a circuit graph on the
+demo prompt has latents at seven MLPs (error nodes stand in for the other blocks), with 15 -
+the headline dictionary - among them."""
+
+
+def pipeline_transcoders(adapter, store, layers: tuple[int, ...] | None = None, *, headline: int | None = None,
+                         train_tokens: int = 80_000, other_train_tokens: int = 20_000, eval_tokens: int = 10_240,
+                         other_eval_tokens: int = 512, dashboard_tokens: int = 4096, k: int = 16, expansion: int = 4,
+                         corpus: str = "imdb", progress: bool = True) -> list[PublishedDictionary]:
+    """The main job's step: TopK transcoders at `layers` (default `PIPELINE_LAYERS`, scaled to
+    the model's depth) trained together on one model pass. The `headline` layer (default 15,
+    else the middle one) trains on `train_tokens` and is evaluated on `eval_tokens` held-out
+    tokens; the others, there for the circuit, stop after `other_train_tokens` (the first
+    batches of the same stream) and are evaluated on `other_eval_tokens`. Every latent gets
+    dashboard data."""
+    n = adapter.info.n_layers
+    layers = tuple(layers or sorted({min(n - 1, round(layer * n / 30)) for layer in PIPELINE_LAYERS}))
+    headline = headline if headline is not None else (15 if 15 in layers else layers[len(layers) // 2])
+    if headline not in layers:
+        raise ValueError(f"headline layer {headline} is not among the trained layers {layers}")
+
+    def recipe(tokens: int) -> TrainConfig:
+        # The dead window is scaled to the budget, so the TopK auxiliary loss starts within the run.
+        return TrainConfig(kind="transcoder", arch="topk", k=k, expansion=expansion, batch_size=256, lr=RECIPE_LR,
+                           train_tokens=tokens, warmup_steps=50, b_dec_init="geometric_median",
+                           dead_after_tokens=min(50_000, max(256, tokens // 10)), aux_k=512, aux_coefficient=0.5)
+
+    trains = [recipe(train_tokens if layer == headline else min(train_tokens, other_train_tokens))
+              for layer in layers]
+    data = DataConfig(corpus=corpus, eval_tokens=other_eval_tokens, dashboard_tokens=dashboard_tokens)
+    return train_and_publish_many(adapter, store, trains, list(layers), data=data,
+                                  eval_tokens={layers.index(headline): eval_tokens}, progress=progress,
+                                  command="interp run")
+
+
+RECIPE_LR = 2e-3
+"""Adam learning rate of the main job's and the long recipe's transcoders (activations scaled
+to E||x||^2 = d_model; measured best of 1e-3, 2e-3, 3e-3 at 20k-200k tokens, see
+benchmarks/bench_dictionary_tokens.py)."""
 
 
 @dataclass(frozen=True)
@@ -229,7 +306,7 @@ def _shared_baseline(adapter, tokens, sites: tuple[str, str], known: dict, progr
     site_in, site_out = sites
     for (_, other_out), other in known.items():
         if site_in == site_out == other_out:
-            return Baseline(other.tokens, site_in, site_out, [dict(b, x=b["y"]) for b in other.batches])
+            return Baseline(other.tokens, site_in, site_out, [dict(b, x=b["y"]) for b in other.batches], other.skip)
     return baseline(adapter, tokens, site_in, site_out, progress=progress)
 
 

@@ -123,13 +123,38 @@ def _neurons(store, adapter, budget: Budget) -> str:
 
 
 def _transcoder(store, adapter, budget: Budget) -> str:
-    from interp.jobs.dictionaries import pipeline_transcoder
+    from interp.jobs.dictionaries import pipeline_transcoders
 
-    published = pipeline_transcoder(adapter, store, train_tokens=budget.n(20_000),
-                                    dashboard_tokens=budget.n(4096))
-    m = published.metrics
-    return (f"transcoder {published.name}: L0 {m.l0:.1f}, FVU {m.fvu:.3f}, "
-            f"CE recovered {m.ce_recovered:.3f} (vs zero ablation), dashboards for every latent")
+    published = pipeline_transcoders(adapter, store, train_tokens=budget.n(TRANSCODER_TOKENS),
+                                     other_train_tokens=budget.n(20_000),
+                                     dashboard_tokens=budget.n(4096))
+    head = next((p for p in published if p.name.split("/")[-1].startswith("L15-")), published[0])
+    m, ci = head.metrics, head.metrics.intervals
+
+    def show(key: str, value: float) -> str:
+        lo, hi = ci.get(key, (float("nan"), float("nan")))
+        return f"{value:.3f} [{lo:.3f}, {hi:.3f}]"
+
+    return (f"{len(published)} transcoders (layers {', '.join(p.site_in.split('.')[1] for p in published)}) on "
+            f"{head.result.config.train_tokens:,} tokens; {head.name} on {m.n_tokens:,} held-out tokens: "
+            f"dead {show('dead_fraction', m.dead_fraction)}, FVU {show('fvu', m.fvu)}, CE recovered "
+            f"{show('ce_recovered', m.ce_recovered)} (95% bootstrap intervals); dashboards for every latent")
+
+
+TRANSCODER_TOKENS = 80_000
+"""Training tokens of the main job's layer-15 transcoder (one model pass feeds all seven
+layers; the other six stop after 20k tokens)."""
+
+
+def _circuit(store, adapter, budget: Budget) -> str:
+    from interp.jobs.circuit import demo_circuit
+
+    c = demo_circuit(adapter, store)
+    d, g = c.direct_shares, c.graph_shares
+    return (f"circuit {c.key}: {c.n_nodes} nodes, {c.n_edges} edges, target {c.target_value:+.3f}; latents carry "
+            f"{d['latent']:.0%} of the direct contributions (transcoder errors {d['error']:.0%}, MLPs without a "
+            f"transcoder {d['mlp']:.0%}) and {g['latent']:.0%} of the graph's |influence| (errors "
+            f"{g['error']:.0%}, MLPs {g['mlp']:.0%})")
 
 
 def _obsprop(store, adapter, budget: Budget) -> str:
@@ -169,7 +194,8 @@ def default_steps() -> list[Step]:
     """Every step of the main job, in the order they run."""
     return [
         Step("neurons", "decode every MLP neuron through the LM head", _neurons),
-        Step("transcoder", "train and evaluate a small transcoder at the middle layer", _transcoder),
+        Step("transcoder", "train transcoders at seven layers on one model pass, evaluate, dashboards", _transcoder),
+        Step("circuit", "attribution graph of the demo prompt through the transcoders", _circuit),
         Step("obsprop", "ObsProp feature vectors for ' she' - ' he'", _obsprop),
         Step("attribution", "ReAGent and baseline attributions with faithfulness", _attribution),
         Step("complexity", "V-information complexity of the neurons of three layers", _complexity),

@@ -119,4 +119,6 @@ def test_sae_reuses_a_transcoders_clean_and_ablation_passes(tiny_models):
     b = evaluate_dictionary(model, sae, None, sites.mlp_out, sites.mlp_out, shared=fresh)
     da, db = a.to_dict(), b.to_dict()
     assert da.pop("density_histogram") == db.pop("density_histogram")
+    ia, ib = da.pop("intervals"), db.pop("intervals")
+    assert ia.keys() == ib.keys() and all(ia[k] == pytest.approx(ib[k]) for k in ia)
     assert da == pytest.approx(db)

@@ -1,0 +1,94 @@
+"""Transcoder quality vs training tokens: what an hour of this CPU buys.
+
+1. One layer-15 TopK transcoder per token budget (default 20k, 200k, 2M), each with the main
+   job's recipe (`interp.jobs.dictionaries.pipeline_transcoders`: k 16, expansion 4, lr
+   `RECIPE_LR`, geometric-median b_dec, AuxK, artefact positions skipped), activations
+   streamed from the model chunk by chunk, checkpoints every 50 steps: an interrupted budget
+   resumes where it stopped when the script is started again with the same store.
+2. Every dictionary is evaluated on the same held-out windows (one shared clean/ablation
+   baseline, >= 10,000 tokens) with 95% bootstrap intervals over windows.
+3. One row per budget (tokens, seconds, dead share, FVU, CE recovered, each with its
+   interval) printed and stored in ``results`` (name ``dictionary_tokens``).
+
+    .venv/bin/python benchmarks/bench_dictionary_tokens.py --tokens 20000 200000 [2000000] \
+        [--layer 15] [--eval-tokens 10240] [--store PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tokens", type=int, nargs="+", default=[20_000, 200_000, 2_000_000])
+    parser.add_argument("--layer", type=int, default=15)
+    parser.add_argument("--eval-tokens", type=int, default=10_240)
+    parser.add_argument("--store", default=None, help="store root (default: <data root>/store)")
+    args = parser.parse_args()
+
+    from dataclasses import replace
+
+    import torch
+
+    from interp.dictionaries.evaluation import EvalConfig, baseline
+    from interp.jobs.dictionaries import RECIPE_LR, DataConfig, _windows, dictionary_sites, train_and_publish
+    from interp.dictionaries.training import TrainConfig
+    from interp.models import load_model
+    from interp.paths import store_dir
+    from interp.store import Store
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    adapter = load_model("smollm2-135m")
+    store = Store(args.store or store_dir())
+    data = DataConfig(eval_tokens=args.eval_tokens, dashboard_tokens=0)
+    site_in, site_out = dictionary_sites(adapter, "transcoder", args.layer)
+    start = time.perf_counter()
+    shared = baseline(adapter, _windows(adapter, data, "heldout", data.eval_tokens).tokens, site_in, site_out,
+                      EvalConfig(skip=data.skip_positions), progress=True)
+    print(f"baseline (clean + 2 ablation passes over {args.eval_tokens} tokens): {time.perf_counter() - start:.0f} s")
+    rows = []
+    for n in args.tokens:
+        train = TrainConfig(kind="transcoder", arch="topk", k=16, expansion=4, batch_size=256, lr=RECIPE_LR,
+                            train_tokens=n, warmup_steps=50, b_dec_init="geometric_median",
+                            dead_after_tokens=min(50_000, max(256, n // 10)), aux_k=512, aux_coefficient=0.5,
+                            checkpoint_every=50)
+        start = time.perf_counter()
+        pub = train_and_publish(adapter, store, train, args.layer, data=replace(data), shared=shared,
+                                command="bench_dictionary_tokens")
+        m, ci = pub.metrics, pub.metrics.intervals
+        rows.append({"tokens": n, "seconds": time.perf_counter() - start, "n_eval_tokens": m.n_tokens,
+                     **{k: getattr(m, k) for k in ("dead_fraction", "fvu", "ce_recovered", "l0", "kl")},
+                     "intervals": ci, "name": pub.name})
+        print(_line(rows[-1]), flush=True)
+    load = os.getloadavg()
+    print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}  ({os.cpu_count()} cores)")
+    run = store.start_run("bench_dictionary_tokens", {"tokens": args.tokens, "layer": args.layer})
+    store.write("results", [{"name": "dictionary_tokens", "key": f"{adapter.name}/L{args.layer}",
+                             "payload": {"rows": rows, "load": list(load), "git": _git()}}], run_id=run)
+    store.finish_run(run, "done")
+
+
+def _line(r: dict) -> str:
+    ci = r["intervals"]
+
+    def show(key):
+        lo, hi = ci.get(key, (float("nan"), float("nan")))
+        return f"{r[key]:.3f} [{lo:.3f}, {hi:.3f}]"
+
+    return (f"{r['tokens']:>9,} tokens {r['seconds']:7.0f} s  dead {show('dead_fraction')}  FVU {show('fvu')}  "
+            f"CE recovered {show('ce_recovered')}  (on {r['n_eval_tokens']:,} held-out tokens)")
+
+
+def _git() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return ""
+
+
+if __name__ == "__main__":
+    main()
