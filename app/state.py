@@ -335,6 +335,20 @@ def attribution_results(rows) -> list:
             for r in rows.itertuples()]
 
 
+def run_caption(run_id) -> str:
+    """'from run <id> (`command`, started <time>)' for a table's run id, from the runs table."""
+    if not isinstance(run_id, str) or not run_id:
+        return "from an unrecorded run"
+    import pandas as pd
+
+    runs = query("runs")
+    found = runs[runs["run_id"] == run_id] if len(runs) else runs
+    if found.empty:
+        return f"from run `{run_id}` (not in the runs table)"
+    row = found.iloc[0]
+    return f"from run `{run_id}` (`{row['command']}`, started {pd.Timestamp(row['started_at']):%Y-%m-%d %H:%M:%S} UTC)"
+
+
 def parse_json(value):
     """A JSON column value as Python data ({} when missing or unparseable)."""
     return read.parse_json(value)
