@@ -17,7 +17,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -93,7 +94,7 @@ def pronoun_study(adapter, store, n_reference: int = 8, top_ablation: int = 20, 
                                     progress=progress)
         top_head = Component.parse(ranking[ranking["kind"] == "head"]["component"].iloc[0])
         couplings = _couplings(adapter, obs, top_head, coupling_prompts, partners)
-        task = replace(TASKS["pronoun"], terms=((tokens[0], 1.0), (tokens[1], -1.0)))
+        task = dataclasses.replace(TASKS["pronoun"], terms=((tokens[0], 1.0), (tokens[1], -1.0)))
         eff = data_efficiency(adapter, task, efficiency, dataset=data, progress=progress) if efficiency else None
         save_study(store, adapter, source, run_id, angles, ablation, couplings)
         if eff is not None:
