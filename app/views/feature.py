@@ -9,117 +9,118 @@ from interp.features import FeatureId
 from interp.sites import layer_of
 from interp.viz import store_views
 
-st.title("Feature")
+with state.page():
+    st.title("Feature")
 
-key = st.text_input("Feature key (model/source/site/kind/index)", value=st.query_params.get("feature", ""),
-                    placeholder="smollm2-135m//blocks.3.mlp.hook_post/neuron/42")
-if not key.strip():
-    st.info("Open a feature from the Search page, or paste its key above.")
-    st.stop()
+    key = st.text_input("Feature key (model/source/site/kind/index)", value=st.query_params.get("feature", ""),
+                        placeholder="smollm2-135m//blocks.3.mlp.hook_post/neuron/42")
+    if not key.strip():
+        st.info("Open a feature from the Search page, or paste its key above.")
+        st.stop()
 
-fid = None
-with state.guard("Cannot open this feature: "):
-    fid = state.query("parse_key", key)
-if fid is None:
-    st.stop()
-if st.query_params.get("feature") != fid.key:
-    st.query_params["feature"] = fid.key
+    fid = None
+    with state.guard("Cannot open this feature: "):
+        fid = state.query("parse_key", key)
+    if fid is None:
+        st.stop()
+    if st.query_params.get("feature") != fid.key:
+        st.query_params["feature"] = fid.key
 
-row = state.query("feature_row", fid)
-st.subheader(str(fid))
-if row.get("label"):
-    st.markdown(f"**Label:** {row['label']}")
-cols = st.columns(4)
-for col, name, fmt in zip(cols, ("specialisation", "complexity", "max_act", "density"),
-                          ("{:.3f}", "{:.3f}", "{:.3g}", "{:.2e}")):
-    value = row.get(name)
-    col.metric(name, "-" if value is None or pd.isna(value) else fmt.format(value))
-if row.get("metrics"):
-    with st.expander("All stored metrics"):
-        st.json(row["metrics"])
+    row = state.query("feature_row", fid)
+    st.subheader(str(fid))
+    if row.get("label"):
+        st.markdown(f"**Label:** {row['label']}")
+    cols = st.columns(4)
+    for col, name, fmt in zip(cols, ("specialisation", "complexity", "max_act", "density"),
+                              ("{:.3f}", "{:.3f}", "{:.3g}", "{:.2e}")):
+        value = row.get(name)
+        col.metric(name, "-" if value is None or pd.isna(value) else fmt.format(value))
+    if row.get("metrics"):
+        with st.expander("All stored metrics"):
+            st.json(row["metrics"])
 
-found = state.query("feature_results", fid)
-tokens_tab, contexts_tab, acts_tab, cx_tab, clamp_tab, near_tab, circuit_tab = st.tabs(
-    ["Decoded tokens", "Top contexts", "Activations", "Complexity", "Clamping", "Nearest features", "Circuits"])
+    found = state.query("feature_results", fid)
+    tokens_tab, contexts_tab, acts_tab, cx_tab, clamp_tab, near_tab, circuit_tab = st.tabs(
+        ["Decoded tokens", "Top contexts", "Activations", "Complexity", "Clamping", "Nearest features", "Circuits"])
 
-with tokens_tab:
-    toks = state.query("feature_tokens", fid)
-    if toks.empty:
-        st.info(state.fill_hint("neurons"))
-    for (direction, variant), part in toks.groupby(["direction", "variant"], sort=False):
-        st.markdown(f"**{direction}** direction, {variant}")
-        left, right = st.columns(2)
-        for col, end in ((left, "top"), (right, "bottom")):
-            shown = part[part["end"] == end][["rank", "token_str", "logit", "prob"]]
-            col.caption(f"{end} tokens")
-            col.table(shown.assign(token_str=shown["token_str"].map(repr)).set_index("rank"))
+    with tokens_tab:
+        toks = state.query("feature_tokens", fid)
+        if toks.empty:
+            st.info(state.fill_hint("neurons"))
+        for (direction, variant), part in toks.groupby(["direction", "variant"], sort=False):
+            st.markdown(f"**{direction}** direction, {variant}")
+            left, right = st.columns(2)
+            for col, end in ((left, "top"), (right, "bottom")):
+                shown = part[part["end"] == end][["rank", "token_str", "logit", "prob"]]
+                col.caption(f"{end} tokens")
+                col.table(shown.assign(token_str=shown["token_str"].map(repr)).set_index("rank"))
 
-examples = state.query("feature_examples", fid)
-with contexts_tab:
-    if examples.empty:
-        st.info("No stored activation examples for this feature: " + state.fill_hint("neurons"))
-    else:
-        scale = float(np.nanmax(np.abs(np.concatenate([np.asarray(a, float) for a in examples["acts"]]))))
-        groups = list(dict.fromkeys(examples["group"]))
-        group = st.radio("Examples", groups, horizontal=True, index=groups.index("top") if "top" in groups else 0)
-        for ex in examples[examples["group"] == group].itertuples():
-            st.markdown(f"<small>#{ex.example_rank} max {ex.max_act:.3g}</small>" + store_views.context_html(
-                list(ex.tokens), list(ex.acts), scale=scale, max_pos=ex.max_pos), unsafe_allow_html=True)
+    examples = state.query("feature_examples", fid)
+    with contexts_tab:
+        if examples.empty:
+            st.info("No stored activation examples for this feature: " + state.fill_hint("neurons"))
+        else:
+            scale = float(np.nanmax(np.abs(np.concatenate([np.asarray(a, float) for a in examples["acts"]]))))
+            groups = list(dict.fromkeys(examples["group"]))
+            group = st.radio("Examples", groups, horizontal=True, index=groups.index("top") if "top" in groups else 0)
+            for ex in examples[examples["group"] == group].itertuples():
+                st.markdown(f"<small>#{ex.example_rank} max {ex.max_act:.3g}</small>" + store_views.context_html(
+                    list(ex.tokens), list(ex.acts), scale=scale, max_pos=ex.max_pos), unsafe_allow_html=True)
 
-with acts_tab:
-    if examples.empty:
-        st.info("The activation histogram needs stored activation examples: " + state.fill_hint("neurons"))
-    else:
-        acts = np.concatenate([np.asarray(a, float) for a in examples["acts"]])
-        st.plotly_chart(store_views.activation_histogram(
-            acts, title="Activations over the stored example windows (every token)"), width="stretch")
+    with acts_tab:
+        if examples.empty:
+            st.info("The activation histogram needs stored activation examples: " + state.fill_hint("neurons"))
+        else:
+            acts = np.concatenate([np.asarray(a, float) for a in examples["acts"]])
+            st.plotly_chart(store_views.activation_histogram(
+                acts, title="Activations over the stored example windows (every token)"), width="stretch")
 
-with cx_tab:
-    cx = state.query("feature_complexity", fid)
-    if cx.empty or "curve" not in cx:
-        st.info("No complexity curve for this feature: " + state.fill_hint("complexity"))
-    else:
-        from interp.viz.complexity import curve_figure
+    with cx_tab:
+        cx = state.query("feature_complexity", fid)
+        if cx.empty or "curve" not in cx:
+            st.info("No complexity curve for this feature: " + state.fill_hint("complexity"))
+        else:
+            from interp.viz.complexity import curve_figure
 
-        st.plotly_chart(curve_figure(cx, title="Decodability of this feature per layer"), width="stretch")
-        st.dataframe(cx.drop(columns=["curve"], errors="ignore"), hide_index=True)
+            st.plotly_chart(curve_figure(cx, title="Decodability of this feature per layer"), width="stretch")
+            st.dataframe(cx.drop(columns=["curve"], errors="ignore"), hide_index=True)
 
-with clamp_tab:
-    sweeps = state.query("clamp_sweeps", fid)
-    if not sweeps:
-        st.info("No clamping dose-response stored for this feature: " + state.fill_hint("clamp")
-                + (f" (e.g. `interp clamp --model {fid.model} --neuron {layer_of(fid.site)}:{fid.index} "
-                   f"--value 0 --value 5 --value 10 --prompt \"...\"`)"
-                   if fid.kind.value == "neuron" else " (clamp sweeps are run for neurons)"))
-    for i, sweep in enumerate(sweeps):
-        from interp.methods.neurons.store import ClampRecord
-        from interp.viz.neurons import dose_response_figure
+    with clamp_tab:
+        sweeps = state.query("clamp_sweeps", fid)
+        if not sweeps:
+            st.info("No clamping dose-response stored for this feature: " + state.fill_hint("clamp")
+                    + (f" (e.g. `interp clamp --model {fid.model} --neuron {layer_of(fid.site)}:{fid.index} "
+                       f"--value 0 --value 5 --value 10 --prompt \"...\"`)"
+                       if fid.kind.value == "neuron" else " (clamp sweeps are run for neurons)"))
+        for i, sweep in enumerate(sweeps):
+            from interp.methods.neurons.store import ClampRecord
+            from interp.viz.neurons import dose_response_figure
 
-        with state.guard("A stored clamp sweep is unreadable: "):
-            record = ClampRecord.from_payload(sweep)
-            result = record.result
-            st.plotly_chart(dose_response_figure(result, record.target), width="stretch", key=f"clamp-{i}")
-            if result.generation:
-                st.markdown(f"**clamped generation:** {result.generation!r}  \n"
-                            f"**unclamped:** {result.baseline_generation!r}")
+            with state.guard("A stored clamp sweep is unreadable: "):
+                record = ClampRecord.from_payload(sweep)
+                result = record.result
+                st.plotly_chart(dose_response_figure(result, record.target), width="stretch", key=f"clamp-{i}")
+                if result.generation:
+                    st.markdown(f"**clamped generation:** {result.generation!r}  \n"
+                                f"**unclamped:** {result.baseline_generation!r}")
 
-with near_tab:
-    near = state.query("neighbours", fid)
-    if near.empty:
-        st.info("No other feature of this model shares a top decoded token with this one.")
-    else:
-        near.insert(0, "open", [state.feature_link(FeatureId.from_record(r).key) for r in near.to_dict("records")])
-        st.caption("Features whose top-20 decoded tokens overlap most with this feature's")
-        st.dataframe(near, hide_index=True, width="stretch",
-                     column_config={"open": st.column_config.LinkColumn("feature", display_text="open")})
+    with near_tab:
+        near = state.query("neighbours", fid)
+        if near.empty:
+            st.info("No other feature of this model shares a top decoded token with this one.")
+        else:
+            near.insert(0, "open", [state.feature_link(FeatureId.from_record(r).key) for r in near.to_dict("records")])
+            st.caption("Features whose top-20 decoded tokens overlap most with this feature's")
+            st.dataframe(near, hide_index=True, width="stretch",
+                         column_config={"open": st.column_config.LinkColumn("feature", display_text="open")})
 
-with circuit_tab:
-    graphs = state.query("circuits_with", fid)
-    if graphs.empty:
-        why = ("" if fid.source else " Circuit graphs are built over dictionary latents, so a "
-               f"{fid.kind.value} appears in them only through the latents that read it.")
-        st.info(f"This feature appears in no stored attribution graph yet (graphs are written by "
-                f"`{state.FILL_COMMANDS['circuits']}`).{why}")
-    else:
-        st.caption("Circuits that hold this latent as a node; open them on the Circuits page")
-        st.dataframe(graphs, hide_index=True, width="stretch")
+    with circuit_tab:
+        graphs = state.query("circuits_with", fid)
+        if graphs.empty:
+            why = ("" if fid.source else " Circuit graphs are built over dictionary latents, so a "
+                   f"{fid.kind.value} appears in them only through the latents that read it.")
+            st.info(f"This feature appears in no stored attribution graph yet (graphs are written by "
+                    f"`{state.FILL_COMMANDS['circuits']}`).{why}")
+        else:
+            st.caption("Circuits that hold this latent as a node; open them on the Circuits page")
+            st.dataframe(graphs, hide_index=True, width="stretch")

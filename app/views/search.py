@@ -5,74 +5,75 @@ import streamlit as st
 from app import state
 from interp.store.read import SORTABLE, SearchQuery
 
-st.title("Feature search")
+with state.page():
+    st.title("Feature search")
 
-facets = state.query("facets")
-if not facets["model"]:
-    st.info(state.fill_hint("features"))
-    st.stop()
+    facets = state.query("facets")
+    if not facets["model"]:
+        st.info(state.fill_hint("features"))
+        st.stop()
 
-params = st.query_params
-with st.form("search"):
-    c1, c2, c3 = st.columns(3)
-    models = c1.multiselect("Model", facets["model"], default=[m for m in params.get_all("model") if m in facets["model"]])
-    kinds = c2.multiselect("Kind", facets["kind"], default=[k for k in params.get_all("kind") if k in facets["kind"]])
-    sources = c3.multiselect("Dictionary / source", [s for s in facets["source"] if s])
-    sites = st.multiselect("Site", facets["site"], default=[s for s in params.get_all("site") if s in facets["site"]])
-    c1, c2, c3 = st.columns(3)
-    token = c1.text_input("Decoded token (among the top 10)", value=params.get("token", ""),
-                          help="e.g. ' Paris' or 'dog': case and surrounding spaces are ignored")
-    context = c2.text_input("Text in top-activation contexts", value=params.get("context", ""))
-    label = c3.text_input("Text in label", value=params.get("label", ""))
-    c1, c2 = st.columns(2)
-    use_cx = c1.checkbox("Filter by complexity")
-    complexity = c1.slider("Complexity K", 0.0, 1.0, (0.0, 1.0), 0.01)
-    use_sp = c2.checkbox("Filter by specialisation")
-    specialisation = c2.slider("Specialisation", 0.0, 1.0, (0.0, 1.0), 0.01)
-    c1, c2, c3 = st.columns(3)
-    order = c1.selectbox("Sort by", SORTABLE)
-    descending = c2.toggle("Descending", value=True)
-    page_size = c3.selectbox("Page size", (25, 50, 100, 250), index=1)
-    submitted = st.form_submit_button("Search", type="primary")
+    params = st.query_params
+    with st.form("search"):
+        c1, c2, c3 = st.columns(3)
+        models = c1.multiselect("Model", facets["model"], default=[m for m in params.get_all("model") if m in facets["model"]])
+        kinds = c2.multiselect("Kind", facets["kind"], default=[k for k in params.get_all("kind") if k in facets["kind"]])
+        sources = c3.multiselect("Dictionary / source", [s for s in facets["source"] if s])
+        sites = st.multiselect("Site", facets["site"], default=[s for s in params.get_all("site") if s in facets["site"]])
+        c1, c2, c3 = st.columns(3)
+        token = c1.text_input("Decoded token (among the top 10)", value=params.get("token", ""),
+                              help="e.g. ' Paris' or 'dog': case and surrounding spaces are ignored")
+        context = c2.text_input("Text in top-activation contexts", value=params.get("context", ""))
+        label = c3.text_input("Text in label", value=params.get("label", ""))
+        c1, c2 = st.columns(2)
+        use_cx = c1.checkbox("Filter by complexity")
+        complexity = c1.slider("Complexity K", 0.0, 1.0, (0.0, 1.0), 0.01)
+        use_sp = c2.checkbox("Filter by specialisation")
+        specialisation = c2.slider("Specialisation", 0.0, 1.0, (0.0, 1.0), 0.01)
+        c1, c2, c3 = st.columns(3)
+        order = c1.selectbox("Sort by", SORTABLE)
+        descending = c2.toggle("Descending", value=True)
+        page_size = c3.selectbox("Page size", (25, 50, 100, 250), index=1)
+        submitted = st.form_submit_button("Search", type="primary")
 
-if submitted:
-    state.remember("search_page", 0)
-page = int(state.recall("search_page", 0))
+    if submitted:
+        state.remember("search_page", 0)
+    page = int(state.recall("search_page", 0))
 
-query = None
-with state.guard("Invalid search: "):
-    query = SearchQuery(models=tuple(models), kinds=tuple(kinds), sites=tuple(sites), sources=tuple(sources),
-                        token=token, context=context, label=label,
-                        complexity=tuple(complexity) if use_cx else None,
-                        specialisation=tuple(specialisation) if use_sp else None,
-                        order=order, descending=descending, limit=page_size, offset=page * page_size)
-if query is None:
-    st.stop()
+    query = None
+    with state.guard("Invalid search: "):
+        query = SearchQuery(models=tuple(models), kinds=tuple(kinds), sites=tuple(sites), sources=tuple(sources),
+                            token=token, context=context, label=label,
+                            complexity=tuple(complexity) if use_cx else None,
+                            specialisation=tuple(specialisation) if use_sp else None,
+                            order=order, descending=descending, limit=page_size, offset=page * page_size)
+    if query is None:
+        st.stop()
 
-frame, total = state.query("search", query)
-n_pages = max(1, -(-total // page_size))
-st.markdown(f"**{total:,}** matching features - page {page + 1} of {n_pages}")
-if frame.empty:
-    st.info("No feature matches these filters; widen them (or clear the token / context text).")
-    st.stop()
+    frame, total = state.query("search", query)
+    n_pages = max(1, -(-total // page_size))
+    st.markdown(f"**{total:,}** matching features - page {page + 1} of {n_pages}")
+    if frame.empty:
+        st.info("No feature matches these filters; widen them (or clear the token / context text).")
+        st.stop()
 
-frame.insert(0, "open", [state.feature_link(k) for k in frame["key"]])
-st.dataframe(
-    frame.drop(columns=["key"]), hide_index=True, width="stretch",
-    column_config={
-        "open": st.column_config.LinkColumn("feature", display_text="open"),
-        "logit_z": st.column_config.NumberColumn("logit z", format="%.1f"),
-        "specialisation": st.column_config.NumberColumn(format="%.3f"),
-        "complexity": st.column_config.NumberColumn(format="%.3f"),
-        "max_act": st.column_config.NumberColumn(format="%.3g"),
-        "density": st.column_config.NumberColumn(format="%.2e"),
-    },
-)
+    frame.insert(0, "open", [state.feature_link(k) for k in frame["key"]])
+    st.dataframe(
+        frame.drop(columns=["key"]), hide_index=True, width="stretch",
+        column_config={
+            "open": st.column_config.LinkColumn("feature", display_text="open"),
+            "logit_z": st.column_config.NumberColumn("logit z", format="%.1f"),
+            "specialisation": st.column_config.NumberColumn(format="%.3f"),
+            "complexity": st.column_config.NumberColumn(format="%.3f"),
+            "max_act": st.column_config.NumberColumn(format="%.3g"),
+            "density": st.column_config.NumberColumn(format="%.2e"),
+        },
+    )
 
-prev_col, next_col, _ = st.columns([1, 1, 6])
-if prev_col.button("Previous", disabled=page == 0):
-    state.remember("search_page", page - 1)
-    st.rerun()
-if next_col.button("Next", disabled=page + 1 >= n_pages):
-    state.remember("search_page", page + 1)
-    st.rerun()
+    prev_col, next_col, _ = st.columns([1, 1, 6])
+    if prev_col.button("Previous", disabled=page == 0):
+        state.remember("search_page", page - 1)
+        st.rerun()
+    if next_col.button("Next", disabled=page + 1 >= n_pages):
+        state.remember("search_page", page + 1)
+        st.rerun()

@@ -21,7 +21,7 @@ LOCALHOST = "127.0.0.1"
 
 
 def command(port: int = DEFAULT_PORT, host: str = LOCALHOST) -> list[str]:
-    """The `streamlit run` command line, headless, telemetry off, no file watcher."""
+    """The `streamlit run` command line, headless, telemetry off, no file watcher, no tracebacks in the browser."""
     if not 0 < int(port) < 65536:
         raise ValueError(f"port must be between 1 and 65535, got {port}")
     if not host:
@@ -31,6 +31,7 @@ def command(port: int = DEFAULT_PORT, host: str = LOCALHOST) -> list[str]:
         "--server.headless", "true", "--server.port", str(int(port)), "--server.address", host,
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
         "--global.developmentMode", "false", "--client.toolbarMode", "minimal",
+        "--client.showErrorDetails", "none",  # tracebacks stay in the server log (see .streamlit/config.toml)
     ]
 
 

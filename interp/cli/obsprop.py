@@ -27,6 +27,8 @@ def register(subparsers) -> None:
     p.add_argument("--top", type=int, default=20, help="components to print")
     p.add_argument("--name", default=None, help="store source name (default: from the observable)")
     p.add_argument("--no-store", action="store_true", help="compute and print only")
+    p.add_argument("--replace", action="store_true",
+                   help="overwrite a source that holds vectors of another configuration (refused otherwise)")
     p.add_argument("--html", default=None, metavar="FILE", help="write the ranking figure as HTML")
     p.add_argument("--json", action="store_true", help="print the ranking as JSON")
     p.set_defaults(func=_obsprop)
@@ -44,6 +46,8 @@ def register(subparsers) -> None:
     s.add_argument("--store", default=None, metavar="PATH", help="store root (default: <data root>/store)")
     s.add_argument("--n-reference", type=int, default=8)
     s.add_argument("--top-ablation", type=int, default=20)
+    s.add_argument("--replace", action="store_true",
+                   help="overwrite a study stored under the same source with another configuration")
     s.set_defaults(func=_study)
 
     e = subparsers.add_parser("obsprop-efficiency", help="data efficiency: ObsProp vs probe vs difference of means")
@@ -102,11 +106,28 @@ def _open_store(args):
 
 def _obsprop(args) -> int:
     from interp.methods.obsprop.propagation import obsprop, path_vector
-    from interp.methods.obsprop.store import save_obsprop
+    from interp.methods.obsprop.store import Provenance, check_source, save_obsprop, store_source
 
     adapter, obs, prompts, config = _setup(args)
-    result = obsprop(adapter, obs, prompts, config)
-    paths = tuple(path_vector(adapter, obs, p, prompts, config) for p in args.path)
+
+    def compute():
+        result = obsprop(adapter, obs, prompts, config)
+        return result, tuple(path_vector(adapter, obs, p, prompts, config) for p in args.path)
+
+    if args.no_store:
+        result, paths = compute()
+    else:
+        store = _open_store(args)
+        source = args.name or store_source(obs.name)
+        provenance = Provenance.of(obs, config, prompts)
+        check_source(store, adapter.store_name, source, provenance, args.replace)  # before the work
+        command = "interp obsprop --model {} --observable {}".format(args.model, " ".join(repr(t) for t in args.observable))
+        with store.run(command, {"observable": obs.to_record(), "mlp_method": config.mlp_method,
+                                 "positions": config.positions, "paths": [list(p) for p in args.path],
+                                 "n_prompts": len(prompts or []), "source": source, "replace": args.replace,
+                                 "config_hash": provenance.config_hash}) as run_id:
+            result, paths = compute()
+            source = save_obsprop(store, adapter, result, run_id, source, paths, prompts=prompts, replace=args.replace)
     ranking = result.ranking()
     if args.json:
         print(json.dumps({"observable": obs.to_record(), "mlp_method": config.mlp_method,
@@ -118,12 +139,6 @@ def _obsprop(args) -> int:
         for fv in paths:
             print(f"path {fv.label}: site {fv.site}, norm {fv.norm:.3f}")
     if not args.no_store:
-        store = _open_store(args)
-        command = "interp obsprop --model {} --observable {}".format(args.model, " ".join(repr(t) for t in args.observable))
-        with store.run(command, {"observable": obs.to_record(), "mlp_method": config.mlp_method,
-                                 "positions": config.positions, "paths": [fv.label for fv in paths],
-                                 "n_prompts": len(prompts or [])}) as run_id:
-            source = save_obsprop(store, adapter, result, run_id, args.name, paths)
         print(f"stored {len(result.vectors) + len(paths)} obsprop vectors as source {source!r} (run {run_id})")
     if args.html:
         from interp.viz.obsprop import component_ranking_figure
@@ -148,7 +163,8 @@ def _study(args) -> int:
     from interp.jobs.obsprop_study import pronoun_study
     from interp.models import load_model
 
-    study = pronoun_study(load_model(args.model), _open_store(args), args.n_reference, args.top_ablation, progress=True)
+    study = pronoun_study(load_model(args.model), _open_store(args), args.n_reference, args.top_ablation, progress=True,
+                          replace=args.replace)
     print(study.ranking.head(10).to_string(index=False))
     print(f"norm approximation: mean cosine {study.angles.mean_cos:.5f}")
     print(f"Spearman(norm, |ablation effect|) = {study.ablation.spearman_norm:.3f}; "

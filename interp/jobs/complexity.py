@@ -141,22 +141,34 @@ def summarise(adapter, acts: FeatureActivations, frame: pd.DataFrame, timings: d
     return out
 
 
-def store_run(store, adapter, run: ComplexityRun, config: RunConfig, command: str, corpus_info: dict) -> str:
-    """Write per-feature rows, the summary and figure json (`interp.methods.complexity.store`); returns the run id."""
+def _save(store, run: ComplexityRun, run_id: str) -> None:
     from interp.viz.complexity import all_figures
 
-    cfg = {**asdict(config), "lambda_grid": "alpha * n_train", "n_train": run.result.n_train,
-           "n_test": run.result.n_test}
-    with store.run(command, cfg, corpus=corpus_info, seed=config.seed) as run_id:
-        figures = {k: f.to_json() for k, f in all_figures(run).items()}
-        save_complexity(store, run.frame, run.summary, figures, run_id)
+    figures = {k: f.to_json() for k, f in all_figures(run).items()}
+    summary = {**run.summary, "n_train": run.result.n_train, "n_test": run.result.n_test}
+    save_complexity(store, run.frame, summary, figures, run_id)
     run.run_id = run_id
+
+
+def _run_config(config: RunConfig) -> dict:
+    return {**asdict(config), "lambda_grid": "alpha * n_train"}
+
+
+def store_run(store, adapter, run: ComplexityRun, config: RunConfig, command: str, corpus_info: dict) -> str:
+    """Store an already scored `run` as a run of its own (`run_complexity` opens its run before
+    scoring instead); returns the run id."""
+    cfg = {**_run_config(config), "n_train": run.result.n_train, "n_test": run.result.n_test}
+    with store.run(command, cfg, corpus=corpus_info, seed=config.seed) as run_id:
+        _save(store, run, run_id)
     return run_id
 
 
 def run_complexity(model="smollm2-135m", features: str = "neurons:layers=2,8", config: RunConfig = RunConfig(),
                    store=None, progress=None, command: str | None = None) -> ComplexityRun:
-    """The whole job: load, select, score and (when `store` is given) store. See module docstring."""
+    """The whole job: load, select, score and (when `store` is given) store. See module docstring.
+
+    With a store, the run is opened before scoring, so its started_at is when the work began.
+    """
     from interp.corpus import token_windows
     from interp.models import load_model
 
@@ -164,12 +176,15 @@ def run_complexity(model="smollm2-135m", features: str = "neurons:layers=2,8", c
     groups = feature_groups(adapter, features, store)
     windows = token_windows(config.corpus, adapter.tokenizer, split="heldout", ctx_len=config.ctx_len,
                             max_tokens=config.n_tokens, seed=config.seed)
-    run = score(adapter, groups, windows.tokens, config, progress)
-    if store is not None:
-        corpus_info = {"name": config.corpus, "split": "heldout", "ctx_len": config.ctx_len,
-                       "max_tokens": config.n_tokens, "n_windows": windows.n_windows, "seed": config.seed,
-                       "positions_per_window": config.positions_per_window, "features": features}
-        store_run(store, adapter, run, config, command or f"complexity {features}", corpus_info)
+    if store is None:
+        return score(adapter, groups, windows.tokens, config, progress)
+    corpus_info = {"name": config.corpus, "split": "heldout", "ctx_len": config.ctx_len,
+                   "max_tokens": config.n_tokens, "n_windows": windows.n_windows, "seed": config.seed,
+                   "positions_per_window": config.positions_per_window, "features": features}
+    with store.run(command or f"complexity {features}", _run_config(config), corpus=corpus_info,
+                   seed=config.seed) as run_id:
+        run = score(adapter, groups, windows.tokens, config, progress)
+        _save(store, run, run_id)
     return run
 
 

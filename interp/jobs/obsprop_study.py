@@ -17,14 +17,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from interp.methods.obsprop.propagation import Component, ObsPropConfig, obsprop, path_vector
 from interp.methods.obsprop.checks import AblationRanking, NormAngles, ablation_ranking, coupling_check, norm_angles, site_activations
-from interp.methods.obsprop.store import save_efficiency, save_obsprop, save_study
+from interp.methods.obsprop.store import Provenance, check_source, save_efficiency, save_obsprop, save_study, store_source
 from interp.methods.obsprop.efficiency import TASKS, EfficiencyConfig, EfficiencyResult, data_efficiency
 from interp.methods.obsprop.observables import logit_diff
 
@@ -60,11 +61,12 @@ def _couplings(adapter, obs, component: Component, prompts, partners) -> pd.Data
 def pronoun_study(adapter, store, n_reference: int = 8, top_ablation: int = 20, n_ablation_prompts: int = 4,
                   efficiency: EfficiencyConfig | None = EfficiencyConfig(ks=(1, 2, 4, 8, 16), seeds=3),
                   seed: int = 0, progress: bool = False, tokens: tuple[str, str] = (" she", " he"),
-                  partners: tuple[tuple[str, str], ...] = COUPLING_PARTNERS) -> PronounStudy:
+                  partners: tuple[tuple[str, str], ...] = COUPLING_PARTNERS, replace: bool = False) -> PronounStudy:
     """Run and store the gendered-pronoun study (module docstring); returns its tables.
 
     `tokens`: the observable ``tokens[0] - tokens[1]``; `partners`: the observables its
-    coupling is checked against.
+    coupling is checked against. A source holding vectors of another configuration (e.g. from
+    ``interp obsprop --mlp-method linear``) is refused before any work unless `replace`.
     """
     from interp.corpus import labelled_set
 
@@ -75,11 +77,15 @@ def pronoun_study(adapter, store, n_reference: int = 8, top_ablation: int = 20, 
     ablate_prompts = [data.texts[i] for i in order[n_reference:n_reference + n_ablation_prompts]]
     coupling_prompts = [data.texts[i] for i in order[:64]]
     obs = logit_diff(adapter, *tokens)
+    prop_config = ObsPropConfig()
+    provenance = Provenance.of(obs, prop_config, reference)
+    check_source(store, adapter.store_name, store_source(obs.name), provenance, replace)
     config = {"observable": obs.name, "n_reference": n_reference, "top_ablation": top_ablation,
-              "n_ablation_prompts": n_ablation_prompts, "mlp_method": "gradient"}
+              "n_ablation_prompts": n_ablation_prompts, "mlp_method": prop_config.mlp_method,
+              "config_hash": provenance.config_hash}
     with store.run("obsprop pronoun_study", config, corpus={"labelled": "pronoun_occupation"}, seed=seed) as run_id:
-        result = obsprop(adapter, obs, prompts=reference, config=ObsPropConfig())
-        source = save_obsprop(store, adapter, result, run_id)
+        result = obsprop(adapter, obs, prompts=reference, config=prop_config)
+        source = save_obsprop(store, adapter, result, run_id, prompts=reference, replace=replace)
         angles = norm_angles(adapter, result, reference)
         ranking = result.ranking()
         rest = ranking["component"].iloc[top_ablation:].tolist()
@@ -88,7 +94,7 @@ def pronoun_study(adapter, store, n_reference: int = 8, top_ablation: int = 20, 
                                     progress=progress)
         top_head = Component.parse(ranking[ranking["kind"] == "head"]["component"].iloc[0])
         couplings = _couplings(adapter, obs, top_head, coupling_prompts, partners)
-        task = replace(TASKS["pronoun"], terms=((tokens[0], 1.0), (tokens[1], -1.0)))
+        task = dataclasses.replace(TASKS["pronoun"], terms=((tokens[0], 1.0), (tokens[1], -1.0)))
         eff = data_efficiency(adapter, task, efficiency, dataset=data, progress=progress) if efficiency else None
         save_study(store, adapter, source, run_id, angles, ablation, couplings)
         if eff is not None:

@@ -233,6 +233,25 @@ class Store:
         """The (validated) folder of SAELens-format dictionary `name`; may not exist yet."""
         return tensor_io.dictionary_dir(self.root, name)
 
+    def dictionary_folder(self, name: str, stored_path: str | None = None) -> Path:
+        """`dictionary_dir(name)`, after checking a ``dictionaries.path`` value read from the store.
+
+        A stored path is relative to the root; one that resolves outside the store root is
+        refused with StoreError, like every other name the store reads. The folder loaded is
+        always `dictionary_dir(name)`.
+        """
+        folder = self.dictionary_dir(name)
+        if stored_path is None or (isinstance(stored_path, float) and stored_path != stored_path):  # None / NaN
+            return folder
+        try:
+            target = (self.root / str(stored_path)).resolve()
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise StoreError(f"dictionary {name!r}: stored path {str(stored_path)[:200]!r} is not a path ({exc})") from None
+        if not target.is_relative_to(self.root):
+            raise StoreError(f"dictionary {name!r}: stored path {str(stored_path)[:200]!r} points outside the store; "
+                             f"dictionaries live under <store>/{folder.relative_to(self.root).parts[0]}/")
+        return folder
+
     @contextlib.contextmanager
     def write_dictionary_dir(self, name: str) -> Iterator[Path]:
         """Yield a temp folder to fill; on success it atomically becomes `dictionary_dir(name)`."""

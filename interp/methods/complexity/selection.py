@@ -127,7 +127,7 @@ class _Encoder:
 
 def _load_encoder(store, name: str, row: dict) -> _Encoder:
     """The encoder of stored dictionary `name`, through `interp.dictionaries.io` when present."""
-    folder = store.root / row["path"] if row.get("path") else store.dictionary_dir(name)
+    folder = store.dictionary_folder(name, row.get("path"))  # refuses a stored path outside the store
     try:
         from interp.dictionaries.io import load_dictionary_dir
     except ImportError:  # the dictionaries package is optional here: read the SAELens files directly

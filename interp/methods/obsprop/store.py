@@ -4,7 +4,10 @@
   ``obsprop/<model>/<source>`` (one tensor per path label, plus ``final``), one `features`
   row per vector (kind ``obsprop``, site = the first component's input hook, index = the
   head number or 0, source = the observable's run name, ``<source>@<path>`` for multi-hop
-  paths) and a `results` row ``obsprop_ranking`` with the component ranking.
+  paths) and a `results` row ``obsprop_ranking`` with the component ranking and what produced
+  it (`Provenance`: observable, MLP method, positions, reference prompts, their hash).
+  A source holds the vectors of one configuration: saving another configuration under a
+  source that holds one is refused (`check_source`) unless ``replace=True``.
 - Study checks (`save_study`): `results` rows ``obsprop_norm_angles``, ``obsprop_ablation``
   and ``obsprop_coupling``, key ``<model>/<source>``.
 - Data efficiency (`save_efficiency`): `results` rows ``obsprop_data_efficiency`` (table and
@@ -14,7 +17,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 
 import pandas as pd
 import torch
@@ -22,7 +29,81 @@ import torch
 from interp.features import FeatureId, FeatureKind
 from interp.methods.obsprop.checks import AblationRanking, NormAngles
 from interp.methods.obsprop.efficiency import EfficiencyResult
-from interp.methods.obsprop.propagation import FeatureVector, ObsPropResult
+from interp.methods.obsprop.observables import Observable
+from interp.methods.obsprop.propagation import FeatureVector, ObsPropConfig, ObsPropResult
+
+RANKING = "obsprop_ranking"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What produced a source's vectors; two runs with equal `config_hash` made the same vectors."""
+
+    observable: str
+    mlp_method: str
+    positions: str
+    n_prompts: int
+    prompts_sha: str | None
+    """sha256 (16 hex) of the reference prompts, None without prompts."""
+
+    @classmethod
+    def of(cls, observable: Observable, config: ObsPropConfig, prompts: Sequence[str] | None) -> "Provenance":
+        sha = hashlib.sha256(json.dumps(list(prompts)).encode()).hexdigest()[:16] if prompts else None
+        return cls(observable.name, config.mlp_method, config.positions, len(prompts or ()), sha)
+
+    @property
+    def config_hash(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+    def describe(self) -> str:
+        return (f"observable {self.observable}, MLPs {self.mlp_method}, positions {self.positions}, "
+                f"{self.n_prompts} reference prompts")
+
+
+def stored_provenance(store, model: str, source: str) -> tuple[dict, str | None] | None:
+    """(provenance record, run id) of the vectors stored as `source` of `model`, or None.
+
+    Rows written before provenance was recorded give the bundle metadata's config (no hash).
+    """
+    found = store.read("results", where={"name": RANKING, "key": f"{model}/{source}"})
+    if found.empty:
+        return None
+    row = found.iloc[0]
+    payload = json.loads(row["payload"]) if isinstance(row["payload"], str) else dict(row["payload"])
+    record = payload.get("provenance")
+    if record is None:  # older rows: the bundle metadata says which config made them
+        try:
+            meta = store.tensor_metadata(f"obsprop/{model}/{source}")
+        except FileNotFoundError:
+            meta = {}
+        config = meta.get("config", {})
+        record = {"observable": payload.get("observable", {}).get("name"), "mlp_method": config.get("mlp_method"),
+                  "positions": config.get("positions"), "n_reference": meta.get("n_reference")}
+    return record, row.get("run_id")
+
+
+def check_source(store, model: str, source: str, provenance: Provenance, replace: bool = False) -> None:
+    """Refuse to store `provenance`'s vectors under `source` when it holds another configuration's.
+
+    Same configuration (equal hash, or for older rows the same observable, MLP method and
+    positions): the rerun replaces them. `replace=True` allows any overwrite.
+    """
+    found = stored_provenance(store, model, source)
+    if replace or found is None:
+        return
+    record, run_id = found
+    if "config_hash" in record:
+        same = record["config_hash"] == provenance.config_hash
+    else:
+        same = (record.get("observable"), record.get("mlp_method"), record.get("positions")) == (
+            provenance.observable, provenance.mlp_method, provenance.positions)
+    if same:
+        return
+    held = ", ".join(f"{k} {v}" for k, v in record.items() if k not in ("config_hash", "prompts_sha"))
+    raise ValueError(
+        f"obsprop source {source!r} of {model} already holds vectors of another configuration (run {run_id}: "
+        f"{held}); this run has {provenance.describe()}. Store it under another name "
+        f"(--name {source}_{provenance.mlp_method}) or pass --replace to overwrite them")
 
 
 def store_source(text: str) -> str:
@@ -35,10 +116,17 @@ def store_source(text: str) -> str:
 
 
 def save_obsprop(store, adapter, result: ObsPropResult, run_id: str, source: str | None = None,
-                 paths: tuple[FeatureVector, ...] = ()) -> str:
-    """Write `result` (and extra multi-hop `paths`) to `store`; returns the source name used."""
+                 paths: tuple[FeatureVector, ...] = (), *, prompts: Sequence[str] | None = None,
+                 replace: bool = False) -> str:
+    """Write `result` (and extra multi-hop `paths`) to `store`; returns the source name used.
+
+    `prompts`: the reference prompts `result` was computed on (recorded in its provenance).
+    A source holding another configuration's vectors is refused unless `replace` (`check_source`).
+    """
     source = source or store_source(result.observable.name)
     model = adapter.store_name
+    provenance = Provenance.of(result.observable, result.config, prompts)
+    check_source(store, model, source, provenance, replace)
     bundle = f"obsprop/{model}/{source}"
     vectors = {**{fv.label: fv.vector for fv in result.vectors}, **{fv.label: fv.vector for fv in paths}}
     meta = {"observable": result.observable.to_record(), "config": result.config.__dict__,
@@ -54,8 +142,9 @@ def save_obsprop(store, adapter, result: ObsPropResult, run_id: str, source: str
                                  "observable": result.observable.name, "mlp_method": result.config.mlp_method}})
     store.write("features", rows, run_id=run_id)
     ranking = result.ranking()
-    store.write("results", [{"name": "obsprop_ranking", "key": f"{model}/{source}",
+    store.write("results", [{"name": RANKING, "key": f"{model}/{source}",
                              "payload": {"observable": result.observable.to_record(),
+                                         "provenance": {**asdict(provenance), "config_hash": provenance.config_hash},
                                          "ranking": ranking.to_dict("records")}}], run_id=run_id)
     return source
 

@@ -1,0 +1,132 @@
+"""Crafted URLs in a real browser: the dashboard served by `interp app` shows one short error line
+for a hostile ``?feature=`` / ``?model=`` (never a traceback, an exception box or a server path),
+and `streamlit run app/Home.py` started from the repository root binds to 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from helpers.app_store import populate
+from helpers.paths import REPO
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync"]
+CRAFTED = [
+    ("feature?feature=" + urllib.parse.quote("a/" * 100, safe=""), "is not a non-negative integer"),
+    ("feature?feature=" + urllib.parse.quote("a" * 300 + "/x/blocks.0.mlp.hook_post/neuron/1", safe=""),
+     "internal error (OSError)"),
+    ("prompt?model=" + urllib.parse.quote("/etc", safe=""), "is not a model of the registry or of this store"),
+    ("prompt?model=" + urllib.parse.quote("/etc/../etc/", safe=""), "is not a model of the registry or of this store"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the dashboard server exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"the dashboard did not answer at {url} within {timeout:.0f}s")
+
+
+def _stop(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
+    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    from interp.cli.app import serve
+
+    root = tmp_path_factory.mktemp("browser_hardening_store")
+    populate(root, n_layers=1, n_neurons=4, examples=False)
+    port = _free_port()
+    proc = serve(root, port=port, block=False)
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}", proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        yield browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
+        browser.close()
+
+
+@pytest.mark.parametrize("path,text", CRAFTED, ids=["feature-a-slash-x100", "feature-long-name", "model-etc",
+                                                    "model-etc-respelled"])
+def test_crafted_url_shows_one_short_line(page, server, path, text):
+    page.goto(f"{server}/{path}", wait_until="domcontentloaded")
+    page.wait_for_selector('[data-testid="stApp"]', timeout=60_000)
+    try:
+        page.get_by_text(text, exact=False).first.wait_for(timeout=60_000)
+    except Exception:
+        raise AssertionError(f"{text!r} not shown; the page says: {page.locator('body').inner_text()[-1500:]!r}") from None
+    page.wait_for_timeout(500)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    body = page.locator("body").inner_text()
+    assert "Traceback" not in body and "/work/" not in body and "site-packages" not in body
+    alert = page.locator('[data-testid="stAlert"]').filter(has_text=text).first
+    assert len(alert.inner_text().strip().splitlines()) == 1
+
+
+def _non_loopback_address() -> str | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1))  # no packet is sent; picks the outgoing interface
+            address = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def test_streamlit_run_from_the_repo_binds_to_localhost(tmp_path):
+    address = _non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to probe")
+    port = _free_port()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "INTERP_STORE": str(tmp_path / "store"),
+           "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app/Home.py", "--server.port", str(port)],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}", proc)
+        with pytest.raises(OSError):
+            socket.create_connection((address, port), timeout=2).close()
+    finally:
+        _stop(proc)
