@@ -143,10 +143,10 @@ def _complexity_trip(store, result, models, run_id):
                            "K": float(result.K[f]), "first_decodable_layer": int(result.first_layer[f]),
                            "curve": result.curve[:, f].tolist(), "importance": 0.0} for f in range(len(result.K))])
     save_complexity(store, frame, {"features": len(frame)}, {}, run_id)
-    return frame  # read back after the run is finished (only finished runs count)
+    # read back by `_complexity_check` once the run is finished (only finished runs count)
 
 
-def _complexity_check(store, result, frame):
+def _complexity_check(store, result):
     from interp.methods.complexity.store import read_complexity
 
     won = read_complexity(store, "tiny").sort_values("index")
@@ -222,9 +222,9 @@ def test_family_contract(name, tiny_models, tmp_path):
 
     store = Store(tmp_path / "store")
     with store.run(f"contract {name}") as run_id:
-        kept = family.round_trip(store, result, tiny_models, run_id)
+        family.round_trip(store, result, tiny_models, run_id)
     if name == "complexity":
-        _complexity_check(store, result, kept)
+        _complexity_check(store, result)
 
 
 def test_named_type_check_rejects_plain_values():

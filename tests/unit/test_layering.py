@@ -11,6 +11,9 @@ re-exports it (`from interp.methods.obsprop import ObsPropConfig`) is followed t
 submodule that defines it, so two siblings that reach each other through their package are
 still caught as a circle.
 
+A package that loads names lazily (a module-level ``_LAZY`` dict, name -> submodule, read by its
+``__getattr__``) is treated the same way: such a name is followed to its submodule.
+
 Forbidden directions: interp.methods.* -> interp.jobs / interp.viz / interp.cli / app;
 interp.store.* -> interp.methods.*; interp.* -> app; interp.* -> streamlit.
 """
@@ -60,6 +63,15 @@ def _imports(path: Path, name: str, is_package: bool) -> list[tuple[str, list[st
     return found
 
 
+def _lazy_names(path: Path, pkg: str) -> dict[str, str]:
+    """Names a package loads lazily (a module-level ``_LAZY = {"name": "submodule"}``) -> their submodule."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_LAZY" for t in node.targets):
+            value = ast.literal_eval(node.value)
+            return {name: f"{pkg}.{sub}" for name, sub in value.items()}
+    return {}
+
+
 def import_graph(package: Path = PACKAGE) -> tuple[dict[str, set[str]], dict[str, Path]]:
     """Edges module -> imported modules (interp modules, plus the top names of outside ones)."""
     files = module_files(package)
@@ -70,6 +82,7 @@ def import_graph(package: Path = PACKAGE) -> tuple[dict[str, set[str]], dict[str
         for base, names in parsed[pkg]:
             if _under(base, pkg) and base != pkg and base in files:
                 reexports.setdefault(pkg, {}).update({n: base for n in names})
+        reexports.setdefault(pkg, {}).update(_lazy_names(files[pkg], pkg))
     graph: dict[str, set[str]] = {n: set() for n in files}
     for mod, imports in parsed.items():
         for base, names in imports:
@@ -144,10 +157,16 @@ def test_checker_resolves_relative_and_reexported_imports(tmp_path):
     (pkg / "fam" / "__init__.py").write_text("from interp.fam.one import f\nfrom .two import g\n")
     (pkg / "fam" / "one.py").write_text("def f():\n    from interp.fam import g\n")
     (pkg / "fam" / "two.py").write_text("from . import one\nimport streamlit\n")
+    (pkg / "lazy").mkdir()
+    (pkg / "lazy" / "__init__.py").write_text("_LAZY = {'h': 'impl'}\n")
+    (pkg / "lazy" / "impl.py").write_text("from interp.fam import f\n")
+    (pkg / "user.py").write_text("from interp.lazy import h\nfrom interp import lazy\n")
     graph, _ = import_graph(pkg)
     assert graph["interp.fam"] == set()  # re-exports only
     assert graph["interp.fam.one"] == {"interp.fam.two"}  # followed through the package
     assert graph["interp.fam.two"] == {"interp.fam.one", "streamlit"}
+    assert graph["interp.user"] == {"interp.lazy.impl", "interp.lazy"}  # lazy name followed; `from interp import lazy`
+    assert graph["interp.lazy.impl"] == {"interp.fam.one"}
     assert circles(graph) == [["interp.fam.one", "interp.fam.two"]]
     assert forbidden_edges(graph) == [("interp.fam.two", "streamlit")]
 
