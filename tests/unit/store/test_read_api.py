@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from app_store import LATENT, MODEL, PROMPT, TOP_NEURON, populate
+from helpers.app_store import LATENT, MODEL, PROMPT, TOP_NEURON, populate
 from interp.features import FeatureId
 from interp.store import read
 from interp.store.read import SearchQuery
