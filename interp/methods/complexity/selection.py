@@ -19,7 +19,6 @@ by their ``source`` column, holding ``directions`` (n, d_site) indexed by ``inde
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -126,32 +125,15 @@ class _Encoder:
 
 
 def _load_encoder(store, name: str, row: dict) -> _Encoder:
-    """The encoder of stored dictionary `name`, through `interp.dictionaries.io` when present."""
-    folder = store.dictionary_folder(name, row.get("path"))  # refuses a stored path outside the store
-    try:
-        from interp.dictionaries.io import load_dictionary_dir
-    except ImportError:  # the dictionaries package is optional here: read the SAELens files directly
-        load_dictionary_dir = None
-    if load_dictionary_dir is not None:
-        d, meta = load_dictionary_dir(folder)
-        p = {k: v.detach().float() for k, v in d.named_parameters()}
-        return _Encoder(p["W_enc"], p["b_enc"], p["W_dec"], p["b_dec"], p.get("threshold"), d.kind, d.arch,
-                        d.k, d.apply_b_dec_to_input, row.get("site") or meta.get("hook_name"),
-                        row.get("hook_out") or meta.get("hook_name_out"))
-    files = sorted(Path(folder).glob("*.safetensors"))
-    if not files:
-        raise FileNotFoundError(f"dictionary {name!r}: no safetensors file in {folder}")
-    from safetensors.torch import load_file
+    """The encoder of stored dictionary `name`, read by `interp.dictionaries.io` (its only reader)."""
+    from interp.dictionaries.io import load_dictionary_dir  # imports SAELens: only when a dictionary is read
 
-    t = load_file(str(files[0]))
-    cfg = json.loads((Path(folder) / "cfg.json").read_text())
-    meta = cfg.get("metadata") or {}
-    kind = row.get("kind") or meta.get("interp_kind") or ("transcoder" if "transcoder" in cfg["architecture"] else "sae")
-    arch = {"standard": "relu", "transcoder": "relu", "skip_transcoder": "relu"}.get(
-        cfg["architecture"], cfg["architecture"].split("_")[0])
-    return _Encoder(t["W_enc"].float(), t["b_enc"].float(), t["W_dec"].float(), t["b_dec"].float(),
-                    t.get("threshold"), kind, arch, cfg.get("k"), bool(cfg.get("apply_b_dec_to_input", kind == "sae")),
-                    row.get("site") or meta.get("hook_name"), row.get("hook_out") or meta.get("hook_name_out"))
+    folder = store.dictionary_folder(name, row.get("path"))  # refuses a stored path outside the store
+    d, meta = load_dictionary_dir(folder)
+    p = {k: v.detach().float() for k, v in d.named_parameters()}
+    return _Encoder(p["W_enc"], p["b_enc"], p["W_dec"], p["b_dec"], p.get("threshold"), d.kind, d.arch,
+                    d.k, d.apply_b_dec_to_input, row.get("site") or meta.get("hook_name"),
+                    row.get("hook_out") or meta.get("hook_name_out"))
 
 
 def dictionary_group(adapter, store, name: str, indices=None) -> FeatureGroup:

@@ -17,9 +17,11 @@ def test_notebooks_are_built_from_the_generator():
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
     ours = [NOTEBOOKS[0].parent / f"{name}.ipynb" for name in build.NOTEBOOKS]
-    assert set(ours) <= set(NOTEBOOKS), "run notebooks/build.py to write the notebooks"
+    assert set(ours) == set(NOTEBOOKS), "every notebook (circuits.ipynb included) comes from notebooks/build.py"
+    assert "circuits" in build.NOTEBOOKS
     for path in ours:
         nb = nbformat.read(path, as_version=4)
+        assert [c.source for c in nb.cells] == build.NOTEBOOKS[path.stem], f"{path.name}: rerun notebooks/build.py"
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert code and all(not c.outputs for c in code), f"{path.name} is stored with outputs"
         assert not any("def " in c.source for c in code), f"{path.name} defines functions; they belong in interp"
