@@ -12,26 +12,23 @@ from __future__ import annotations
 import argparse
 import json
 
+from interp.cli.options import add_config_arguments, config_from_args
+
 
 def _store_arg(parser) -> None:
     parser.add_argument("--store", default=None, metavar="PATH",
                         help="store root (default: <data root>/store; see --home / INTERP_HOME)")
 
 
-def _csv(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
 def register(subparsers) -> None:
+    from interp.jobs.neuron_map import MapConfig, parse_layers
+    from interp.methods.neurons.clamping import ClampConfig
+
     mp = subparsers.add_parser("map-neurons", help="decode every MLP neuron through the LM head into the store")
     mp.add_argument("--model", action="append", required=True, help="model alias, hub id or local folder (repeatable)")
-    mp.add_argument("--layers", default=None, help="e.g. 0,5-7 (default: all)")
-    mp.add_argument("--top-k", type=int, default=20, help="tokens kept at each end per neuron")
-    mp.add_argument("--directions", type=_csv, default=("down",), help="comma-separated: up,gate,down (default down)")
-    mp.add_argument("--variants", type=_csv, default=("folded",), help="comma-separated: folded,raw (default folded)")
-    mp.add_argument("--chunk-size", type=int, default=1536, help="neurons per GEMM block (bounds memory)")
-    mp.add_argument("--reduction", choices=("auto", "kernel", "torch"), default="auto",
-                    help="top-k/softmax reduction: the fused C kernel (auto: where a C compiler builds it) or torch ops")
+    add_config_arguments(mp, MapConfig, types={"layers": parse_layers},
+                         choices={"reduction": ("auto", "kernel", "torch")},
+                         rename={"layers": "--layers"})
     mp.add_argument("--backend", choices=("local", "ray"), default="local", help="where the layers run")
     mp.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: start a local one)")
     mp.add_argument("--force", action="store_true", help="recompute layers already in the store")
@@ -54,9 +51,9 @@ def register(subparsers) -> None:
                     help="clamp value (repeatable); one value V sweeps 0, V/4, V/2, V")
     cl.add_argument("--prompt", required=True)
     cl.add_argument("--target", default=None, help="token to track (default: the neuron's top decoded token)")
-    cl.add_argument("--controls", type=int, default=8, help="random neurons of the same layer")
-    cl.add_argument("--positions", choices=("all", "last"), default="all")
-    cl.add_argument("--generate", type=int, default=0, help="greedy tokens to generate with the clamp")
+    add_config_arguments(cl, ClampConfig, only=("n_controls", "positions", "generate_tokens", "seed"),
+                         rename={"n_controls": "--controls", "generate_tokens": "--generate"},
+                         choices={"positions": ("all", "last")})
     cl.add_argument("--format", choices=("table", "json"), default="table")
     _store_arg(cl)
     cl.set_defaults(func=_clamp)
@@ -66,7 +63,7 @@ def register(subparsers) -> None:
     rep.add_argument("--n", type=int, default=20, help="neurons to test")
     rep.add_argument("--prompt", action="append", default=None, help="prompt (repeatable; default: a few generic ones)")
     rep.add_argument("--value", type=float, action="append", default=None, help="clamp value (repeatable)")
-    rep.add_argument("--controls", type=int, default=8)
+    add_config_arguments(rep, ClampConfig, only=("n_controls", "seed"), rename={"n_controls": "--controls"})
     rep.add_argument("--format", choices=("table", "json"), default="table")
     _store_arg(rep)
     rep.set_defaults(func=_report)
@@ -100,10 +97,9 @@ def parse_neuron(text: str) -> tuple[int, int]:
 
 
 def _map(args) -> int:
-    from interp.jobs.neuron_map import MapConfig, map_models, parse_layers
+    from interp.jobs.neuron_map import MapConfig, map_models
 
-    config = MapConfig(directions=args.directions, variants=args.variants, top_k=args.top_k,
-                       chunk_size=args.chunk_size, layers=parse_layers(args.layers), reduction=args.reduction)
+    config = config_from_args(MapConfig, args)
     summary = map_models(_open(args), args.model, config, backend=args.backend, ray_address=args.ray_address,
                          force=args.force)
     for model in summary.mapped:
@@ -155,8 +151,7 @@ def _clamp(args) -> int:
     layer, index = parse_neuron(args.neuron)
     adapter = load_model(args.model)
     target = adapter.token_id(args.target) if args.target else None
-    config = ClampConfig(values=_values(args.value), n_controls=args.controls, positions=args.positions,
-                         generate_tokens=args.generate)
+    config = config_from_args(ClampConfig, args, values=_values(args.value))
     r = check_neuron(_open(args), adapter, layer, index, args.prompt, config, target)
     if args.format == "json":
         print(json.dumps({"target": adapter.decode([r.target_id]), **r.to_payload()}, indent=2))
@@ -179,8 +174,8 @@ def _report(args) -> int:
     from interp.models import load_model
 
     adapter = load_model(args.model)
-    config = ClampConfig(neutral_prompts=(), n_controls=args.controls,
-                         **({"values": tuple(args.value)} if args.value else {}))
+    config = config_from_args(ClampConfig, args, neutral_prompts=(),
+                              **({"values": tuple(args.value)} if args.value else {}))
     report = check_specialised(_open(args), adapter, args.n, tuple(args.prompt or REPORT_PROMPTS), config)
     table = report.table()
     table["target"] = [adapter.decode([t]) for t in table["target_id"]]

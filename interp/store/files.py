@@ -99,7 +99,8 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
         _fsync_file(tmp)
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        # A failed clean-up (read-only or vanished directory) must not hide the real error.
+        with contextlib.suppress(OSError):
             tmp.unlink()
         raise
     _fsync_dir(path.parent)
