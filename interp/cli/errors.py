@@ -2,15 +2,15 @@
 
 1. `describe_os_error`: the path and the cause of an OSError (read-only or unwritable
    store, full disk, overlong name), phrased as what to do about it.
-2. `check_name_fits`: refuse a store name whose path components exceed the filesystem's
+2. `check_name_fits` (from `interp.store.files`): refuse a store name whose path components exceed the filesystem's
    per-name limit before a job starts (training would otherwise fail only at the end).
 """
 
 from __future__ import annotations
 
 import errno
-import os
-from pathlib import Path
+
+from interp.store.files import check_name_fits, name_max  # noqa: F401  (re-exported)
 
 _CAUSES = {
     errno.EROFS: "the file system is read-only; give a writable --store or --home",
@@ -33,28 +33,3 @@ def describe_os_error(exc: OSError) -> str:
     paths = [p for p in (exc.filename, exc.filename2) if p]
     where = " -> ".join(map(str, paths)) if paths else "(path not reported)"
     return f"{where}: {cause}"
-
-
-def name_max(directory: str | os.PathLike) -> int:
-    """The longest file name (bytes) the file system at `directory` (or its nearest existing parent) takes."""
-    path = Path(directory).expanduser().absolute()
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    try:
-        return int(os.pathconf(path, "PC_NAME_MAX"))
-    except (OSError, ValueError, AttributeError):
-        return 255
-
-
-def check_name_fits(name: str, directory: str | os.PathLike, what: str = "name", reserve: int = 32) -> None:
-    """Raise ValueError when a component of `name` would exceed the per-name limit at `directory`.
-
-    `reserve` bytes are kept for the prefixes and suffixes the store adds (temp files).
-    """
-    limit = name_max(directory) - reserve
-    for part in str(name).replace("\\", "/").split("/"):
-        size = len(part.encode("utf-8"))
-        if size > limit:
-            raise ValueError(f"{what} {name!r} is too long: the component {part[:24]!r}... is {size} bytes; "
-                             f"the file system at {directory} takes at most {limit} bytes per name "
-                             f"(after {reserve} kept for the store's temp files)")

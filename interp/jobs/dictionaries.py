@@ -21,6 +21,7 @@ from interp.dictionaries.dashboards import DashboardConfig, feature_dashboards, 
 from interp.dictionaries.evaluation import Baseline, DictionaryMetrics, baseline, evaluate_dictionary
 from interp.dictionaries.io import save_dictionary
 from interp.dictionaries.training import TrainConfig, TrainResult, train_dictionary
+from interp.store.files import check_name_fits
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ def train_and_publish(adapter, store, train: TrainConfig, layer: int, *, site: s
     layer = adapter.check_layer(layer)
     site_in, site_out = dictionary_sites(adapter, train.kind, layer, site)
     name = name or dictionary_name(adapter.store_name, layer, train, site)
+    check_name_fits(name, store.root, what="dictionary name")  # before any training, not after
     n_act = data.activation_tokens or train.train_tokens
     train_windows = _windows(adapter, data, "train", n_act)
     with store.run(command, {"train": train.to_dict(), "data": data.__dict__, "layer": layer,
