@@ -110,13 +110,15 @@ def _map(args) -> int:
 
 
 def _show(args) -> int:
-    from interp.models.registry import store_model_name
+    from interp.models.registry import check_neuron_arg, store_model_name
 
     layer, index = parse_neuron(args.neuron)
+    store = _open(args)
+    check_neuron_arg(args.model, layer, index, store)
     model = store_model_name(args.model)
     where = {"model": model, "site": f"blocks.{layer}.mlp.hook_post", "kind": "neuron", "index": index, "source": ""}
     where.update({k: v for k, v in (("direction", args.direction), ("variant", args.variant)) if v})
-    rows = _open(args).read("feature_tokens", where=where)
+    rows = store.read("feature_tokens", where=where)
     if rows.empty:
         raise ValueError(f"no decoded tokens for neuron {layer}:{index} of {model!r} in the store; "
                          f"run `interp map-neurons --model {args.model} --layers {layer}` first")
@@ -147,12 +149,17 @@ def _clamp(args) -> int:
     from interp.jobs.clamp_check import check_neuron
     from interp.methods.neurons.clamping import ClampConfig
     from interp.models import load_model
+    from interp.models.registry import check_neuron_arg
 
     layer, index = parse_neuron(args.neuron)
+    if not args.prompt.strip():
+        raise ValueError(f"--prompt {args.prompt!r} is empty: give the text the clamp is measured on")
+    store = _open(args)
+    check_neuron_arg(args.model, layer, index, store)  # before the model loads
+    config = config_from_args(ClampConfig, args, values=_values(args.value))
     adapter = load_model(args.model)
     target = adapter.token_id(args.target) if args.target else None
-    config = config_from_args(ClampConfig, args, values=_values(args.value))
-    r = check_neuron(_open(args), adapter, layer, index, args.prompt, config, target)
+    r = check_neuron(store, adapter, layer, index, args.prompt, config, target)
     if args.format == "json":
         print(json.dumps({"target": adapter.decode([r.target_id]), **r.to_payload()}, indent=2))
         return 0
