@@ -164,15 +164,36 @@ def _clamp(args) -> int:
         print(json.dumps({"target": adapter.decode([r.target_id]), **r.to_payload()}, indent=2))
         return 0
     print(f"neuron {layer}:{index}  target {adapter.decode([r.target_id])!r}  prompt {args.prompt!r}")
-    print(f"p(target) unclamped {r.baseline_prob:.4f}")
-    print(f"{'value':>8} {'p(target)':>10} {'controls mean':>14} {'KL neutral':>11}")
+    print(f"p(target) unclamped {r.baseline_prob:.3e}  (log p {_logp(r.baseline_prob):.3f})")
+    print(f"{'value':>8} {'p(target)':>10} {'log p':>8} {'controls mean':>14} {'KL neutral':>11}")
     for j, v in enumerate(r.values):
         controls = r.control_probs[:, j].mean() if len(r.control_probs) else float("nan")
-        print(f"{v:8.2f} {r.target_probs[j]:10.4f} {controls:14.4f} {r.kl[j]:11.4f}")
-    print(f"rise {r.rise:+.4f}; beats the controls' mean: {r.beats_mean}; beats every control: {r.beats_all}")
+        print(f"{v:8.2f} {r.target_probs[j]:10.3e} {_logp(r.target_probs[j]):8.3f} {controls:14.3e} {r.kl[j]:11.4f}")
+    print(_verdict(r))
     if r.generation is not None:
         print(f"generation (clamped):   {r.generation!r}\ngeneration (unclamped): {r.baseline_generation!r}")
     return 0
+
+
+def _logp(p: float) -> float:
+    import math
+
+    return math.log(p) if p > 0 else float("-inf")
+
+
+def _verdict(r) -> str:
+    """The rise, and a claim about the controls only when the permutation test finds one."""
+    from interp.methods.neurons.clamping import ALPHA
+
+    n = len(r.control_rises)
+    head = f"rise {r.rise:+.3e}"
+    if not n:
+        return f"{head}; no controls, so no verdict (give --controls >= {int(1 / ALPHA) - 1})"
+    test = f"one-sided permutation test vs {n} random controls: p = {r.p_value:.3f}"
+    if r.significant:
+        return f"{head}; beats the random controls ({test} < {ALPHA})"
+    floor = "" if n + 1 > 1 / ALPHA else f"; p < {ALPHA} needs --controls >= {int(1 / ALPHA) - 1}"
+    return f"{head}; not significant ({test}{floor})"
 
 
 def _report(args) -> int:

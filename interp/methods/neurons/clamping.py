@@ -13,7 +13,10 @@ Algorithm, for neuron i of layer l with decoded top token t (`interp.methods.neu
 3. Controls: ``n_controls`` other neurons of the same layer, drawn at random (seeded by the
    neuron), clamped to the same values: ``p_v^(j)``. The neuron "beats the controls" when
    its rise ``p_v - p0`` at the largest value exceeds the controls' mean rise (and, the
-   stricter reading, every control's rise).
+   stricter reading, every control's rise). Significance: a one-sided permutation (rank)
+   test of the neuron's rise against the controls' rises, ``p = (1 + #{controls with rise
+   >= the neuron's}) / (n_controls + 1)``; the verdict is claimed only when p < `ALPHA`
+   (which takes at least 19 controls: with fewer, p >= 1/(n+1) > 0.05).
 4. Side effect: ``KL(p_clean || p_clamped)`` of the next-token distribution at the last
    position of a few neutral prompts, averaged, per value.
 5. Optionally a greedy generation with the clamp at the largest value (the paper's "always
@@ -73,6 +76,10 @@ class ClampConfig:
             raise ValueError(f"generate_tokens must be an integer >= 0, got {self.generate_tokens!r}")
 
 
+ALPHA = 0.05
+"""Significance level of the permutation test against the controls."""
+
+
 @dataclass(frozen=True)
 class ClampResult:
     """Dose-response of one neuron on one prompt."""
@@ -113,6 +120,19 @@ class ClampResult:
     def beats_all(self) -> bool:
         return bool(self.rise > (self.control_rises.max() if len(self.control_rises) else 0.0))
 
+    @property
+    def p_value(self) -> float:
+        """One-sided permutation (rank) test: (1 + #controls rising at least as much) / (n + 1); NaN without controls."""
+        n = len(self.control_rises)
+        if not n:
+            return float("nan")
+        return float((1 + int(np.sum(self.control_rises >= self.rise))) / (n + 1))
+
+    @property
+    def significant(self) -> bool:
+        """The rise beats the random controls at p < ALPHA (`p_value`)."""
+        return bool(self.p_value < ALPHA)
+
     def to_payload(self) -> dict:
         """A JSON-able record (for the store's results table)."""
         return {"layer": self.layer, "index": self.index, "target_id": self.target_id, "prompt": self.prompt,
@@ -121,6 +141,7 @@ class ClampResult:
                 "control_probs": self.control_probs.tolist(),
                 "kl": [None if np.isnan(k) else k for k in self.kl.tolist()],
                 "rise": self.rise, "beats_mean": self.beats_mean, "beats_all": self.beats_all,
+                "p_value": None if np.isnan(self.p_value) else self.p_value, "significant": self.significant,
                 "generation": self.generation, "baseline_generation": self.baseline_generation}
 
 
