@@ -140,11 +140,15 @@ def _export(args) -> int:
 
 def _import(args) -> int:
     from interp.methods.circuits.graph import CircuitGraph
-    from interp.methods.circuits.store import save_graph
+    from interp.methods.circuits.store import graph_safe_key, save_graph
 
     if not args.item or not Path(args.item).is_file():
         raise FileNotFoundError(f"interp circuit import needs a graph JSON file, got {args.item!r}")
-    graph = CircuitGraph.from_json(Path(args.item).read_text())
+    try:
+        graph = CircuitGraph.from_json(Path(args.item).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:  # json.JSONDecodeError is a ValueError
+        raise ValueError(f"{args.item}: {exc}") from None
+    graph_safe_key(graph)  # refused before a run is opened
     store = _store(args)
     with store.run(f"interp circuit import {args.item}", {"file": str(args.item)}) as run:
         key = save_graph(store, graph, run)
