@@ -69,8 +69,6 @@ def _print(summary: dict, run_id: str | None) -> None:
 
 
 def _run(args) -> int:
-    from tqdm import tqdm
-
     from interp.jobs.complexity import run_complexity
     from interp.paths import store_dir
     from interp.store import Store
@@ -78,7 +76,7 @@ def _run(args) -> int:
     config = _config(args)
     store = None if args.no_store else Store(args.store if args.store else store_dir())
     command = f"interp complexity --model {args.model} --features {args.features} --tokens {args.tokens}"
-    run = run_complexity(args.model, args.features, config, store=store, progress=tqdm, command=command)
+    run = run_complexity(args.model, args.features, config, store=store, progress=True, command=command)
     if args.json:
         print(json.dumps({**run.summary, "run_id": run.run_id}, indent=2))
     else:
