@@ -87,3 +87,15 @@ def test_top_level_store_reaches_every_subcommand(tmp_path):
     own = build_parser().parse_args(["--store", "a", "map-neurons", "--model", "m", "--store", "b"])
     _apply_roots(own)
     assert own.store == "b"
+
+
+def test_complexity_options_map_onto_run_config():
+    from interp.cli.complexity import _config
+    from interp.jobs.complexity import RunConfig
+
+    parser = build_parser()
+    assert _config(parser.parse_args(["complexity", "--features", "neurons:layers=1"])) == RunConfig()
+    c = _config(parser.parse_args(["complexity", "--features", "q", "--no-flow", "--tokens", "1000",
+                                   "--positions", "0", "--importance-windows", "0", "--seed", "3"]))
+    assert (c.flow, c.n_tokens, c.positions_per_window, c.importance_windows, c.seed, c.complexity.seed) == \
+        (False, 1000, None, 0, 3, 3)
