@@ -69,6 +69,21 @@ def _transcoders(args, adapter, store):
     return load_transcoders(store, names, adapter)
 
 
+def _check_dicts(args, store) -> None:
+    """Named --dicts must be stored dictionaries of the model: refused before any loading."""
+    from interp.models.registry import store_model_name
+
+    names = [n for n in (args.dicts or "").split(",") if n]
+    if not names or (args.dicts or "").startswith("random:"):
+        return
+    model = store_model_name(args.model)
+    stored = store.read("dictionaries", where={"model": model}, columns=["name"])["name"].tolist()
+    unknown = [n for n in names if n not in stored]
+    if unknown:
+        raise ValueError(f"unknown dictionar{'y' if len(unknown) == 1 else 'ies'} {', '.join(map(repr, unknown))} "
+                         f"for model {model!r}; stored: {', '.join(stored) or 'none (train one with interp train)'}")
+
+
 def _build(args) -> int:
     from interp.methods.circuits.attribution import attribute, trace
     from interp.methods.circuits.graph import GraphConfig, build_graph
@@ -78,8 +93,11 @@ def _build(args) -> int:
 
     if not args.prompt or not args.target:
         raise ValueError("interp circuit needs --prompt and --target (or an action: export, import, connections)")
+    if not args.prompt.strip():
+        raise ValueError(f"--prompt {args.prompt!r} is empty: give the text whose circuit is traced")
     config = GraphConfig(hops=args.hops, top_k=args.top_k, share=args.share)
     store = None if args.no_store else _store(args)
+    _check_dicts(args, store if store is not None else _store(args))  # before the model loads
     adapter = load_model(args.model)
     transcoders, names = _transcoders(args, adapter, store if store is not None else _store(args))
     target = parse_target(adapter, args.target, {v: k for k, v in names.items()})

@@ -144,3 +144,12 @@ def test_decode_directions_of_no_rows_says_so():
 
     with pytest.raises(ValueError, match="no directions to decode"):
         decode_directions(torch.zeros(0, 4), torch.randn(4, 10), None)
+
+
+def test_circuit_unknown_dictionary_and_empty_prompt_refused_before_loading(tmp_path, no_model, capsys):
+    base = ["circuit", "--model", "smollm2-135m", "--target", 'logit:" Paris"', "--store", str(tmp_path)]
+    assert main(base + ["--prompt", "The capital", "--dicts", "nope"]) == 2
+    line = _one_line(capsys)
+    assert "unknown dictionary 'nope'" in line and "stored: none" in line
+    assert main(base + ["--prompt", " ", "--dicts", "nope"]) == 2
+    assert "--prompt ' ' is empty" in _one_line(capsys)
