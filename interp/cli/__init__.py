@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except OSError as exc:
         print(f"interp: error: {describe_os_error(exc)}", file=sys.stderr)
-        return 1
+        return 2 if exc.errno is None else 1  # interp's own FileNotFoundError(message) is a usage error
     except (ValueError, KeyError) as exc:
         # Errors raised by interp itself carry an actionable message; show it without a traceback.
         message = exc.args[0] if exc.args else repr(exc)
