@@ -153,3 +153,24 @@ def test_circuit_unknown_dictionary_and_empty_prompt_refused_before_loading(tmp_
     assert "unknown dictionary 'nope'" in line and "stored: none" in line
     assert main(base + ["--prompt", " ", "--dicts", "nope"]) == 2
     assert "--prompt ' ' is empty" in _one_line(capsys)
+
+
+def test_local_model_shape_comes_from_config_json_or_the_store_row(tmp_path, no_model, capsys):
+    import pandas as pd
+
+    folder = tmp_path / "tiny-local"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"num_hidden_layers": 2, "intermediate_size": 64}))
+    store = str(tmp_path / "store")
+    assert main(["show", "neuron", str(folder), "2:0", "--store", store]) == 2
+    assert "valid layers 0-1" in _one_line(capsys)
+    assert main(["show", "neuron", str(folder), "1:64", "--store", store]) == 2
+    assert "valid indices 0-63" in _one_line(capsys)
+    # The store's models row wins over the registry: a store that recorded 4 layers allows layer 3.
+    s = Store(store)
+    with s.run("test", {}) as run:
+        s.write("models", pd.DataFrame([{"model": "smollm2-135m", "architecture": {}, "n_layers": 4, "d_model": 8,
+                                         "d_mlp": 16, "d_vocab": 10, "n_heads": 2, "n_ctx": 32, "info": {}}]),
+                run_id=run)
+    assert main(["show", "neuron", "smollm2-135m", "4:0", "--store", store]) == 2
+    assert "valid layers 0-3" in _one_line(capsys)
