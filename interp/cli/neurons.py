@@ -183,22 +183,22 @@ def _logp(p: float) -> float:
 
 def _verdict(r) -> str:
     """The rise, and a claim about the controls only when the permutation test finds one."""
-    from interp.methods.neurons.clamping import ALPHA
+    from interp.methods.neurons.clamping import ALPHA, MIN_CONTROLS
 
     n = len(r.control_rises)
     head = f"rise {r.rise:+.3e}"
     if not n:
-        return f"{head}; no controls, so no verdict (give --controls >= {int(1 / ALPHA) - 1})"
+        return f"{head}; no controls, so no verdict (give --controls >= {MIN_CONTROLS})"
     test = f"one-sided permutation test vs {n} random controls: p = {r.p_value:.3f}"
     if r.significant:
         return f"{head}; beats the random controls ({test} < {ALPHA})"
-    floor = "" if n + 1 > 1 / ALPHA else f"; p < {ALPHA} needs --controls >= {int(1 / ALPHA) - 1}"
+    floor = "" if n >= MIN_CONTROLS else f"; p < {ALPHA} needs --controls >= {MIN_CONTROLS}"
     return f"{head}; not significant ({test}{floor})"
 
 
 def _report(args) -> int:
     from interp.jobs.clamp_check import REPORT_PROMPTS, check_specialised
-    from interp.methods.neurons.clamping import ClampConfig
+    from interp.methods.neurons.clamping import ALPHA, MIN_CONTROLS, ClampConfig
     from interp.models import load_model
 
     adapter = load_model(args.model)
@@ -209,11 +209,16 @@ def _report(args) -> int:
     table["target"] = [adapter.decode([t]) for t in table["target_id"]]
     if args.format == "json":
         print(json.dumps({"fraction_beats_mean": report.fraction_beats_mean,
+                          "fraction_significant": report.fraction_significant,
                           "fraction_beats_all": report.fraction_beats_all,
                           "neurons": table.to_dict("records")}, indent=2, default=str))
         return 0
     print(table.to_string(index=False))
+    n_controls = config.n_controls
     print(f"\nclamping raises the decoded token more than the controls' mean in "
           f"{report.fraction_beats_mean:.0%} of {len(table)} neurons (more than every control: "
-          f"{report.fraction_beats_all:.0%})")
+          f"{report.fraction_beats_all:.0%}); significant at p < {ALPHA} (one-sided permutation test vs "
+          f"{n_controls} controls): {report.fraction_significant:.0%}"
+          + ("" if n_controls >= MIN_CONTROLS else f" - with {n_controls} controls p >= {1 / (n_controls + 1):.3f}, "
+             f"so none can be; use --controls >= {MIN_CONTROLS}"))
     return 0

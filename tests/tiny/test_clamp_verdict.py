@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from interp.methods.neurons.clamping import ClampResult
+from interp.methods.neurons.clamping import MIN_CONTROLS, ClampResult
 from interp.models import load_model
 from helpers.neuron_models import planted_llama
 
@@ -28,6 +28,7 @@ def test_permutation_p_value_by_hand():
     assert _result(0.5, [0.0] * 20).significant
     assert _result(0.5, [0.0] * 18 + [0.5, 0.7]).p_value == pytest.approx(3 / 21)
     assert np.isnan(_result(0.5, []).p_value) and not _result(0.5, []).significant
+    assert MIN_CONTROLS == 20
 
 
 @pytest.fixture(scope="module")
@@ -70,4 +71,16 @@ def test_planted_neuron_beats_24_controls_significantly(planted, tmp_path, capsy
 def test_few_controls_say_how_many_a_verdict_needs(planted, tmp_path, capsys):
     model, _ = planted
     out = _clamp(model, PLANTED, 3, str(tmp_path / "s"), capsys)
-    assert "beats" not in out and "p = 0.250" in out and "needs --controls >= 19" in out
+    assert "beats" not in out and "p = 0.250" in out and "needs --controls >= 20" in out
+
+
+def test_report_table_counts_significant_neurons_by_hand():
+    from interp.methods.neurons.clamping import ClampReport
+
+    strong = _result(0.5, [0.0] * 20)  # p = 1/21
+    weak = ClampResult(LAYER, SILENT, 3, "p", np.array([0.0, 10.0]), 0.1, np.array([0.1, 0.1]), np.arange(20),
+                       np.array([[0.1, 0.1 + 0.01 * j] for j in range(20)]), np.full(2, np.nan))  # 20 of 20 >= 0
+    table = ClampReport((strong, weak)).table()
+    assert table["p_value"].tolist() == pytest.approx([1 / 21, 21 / 21])
+    assert table["significant"].tolist() == [True, False]
+    assert ClampReport((strong, weak)).fraction_significant == 0.5

@@ -16,7 +16,7 @@ Algorithm, for neuron i of layer l with decoded top token t (`interp.methods.neu
    stricter reading, every control's rise). Significance: a one-sided permutation (rank)
    test of the neuron's rise against the controls' rises, ``p = (1 + #{controls with rise
    >= the neuron's}) / (n_controls + 1)``; the verdict is claimed only when p < `ALPHA`
-   (which takes at least 19 controls: with fewer, p >= 1/(n+1) > 0.05).
+   (which takes at least `MIN_CONTROLS` = 20 controls: with n controls p >= 1/(n+1)).
 4. Side effect: ``KL(p_clean || p_clamped)`` of the next-token distribution at the last
    position of a few neutral prompts, averaged, per value.
 5. Optionally a greedy generation with the clamp at the largest value (the paper's "always
@@ -78,6 +78,8 @@ class ClampConfig:
 
 ALPHA = 0.05
 """Significance level of the permutation test against the controls."""
+MIN_CONTROLS = int(np.floor(1 / ALPHA - 1)) + 1
+"""The fewest controls for which the smallest p, 1 / (n + 1), is below ALPHA (20 for 0.05)."""
 
 
 @dataclass(frozen=True)
@@ -250,15 +252,23 @@ class ClampReport:
             controls = np.mean([r.control_rises for r in rs], axis=0)
             mean_c = float(controls.mean()) if controls.size else 0.0
             max_c = float(controls.max()) if controls.size else 0.0
+            p = float((1 + int(np.sum(controls >= rise))) / (controls.size + 1)) if controls.size else float("nan")
             out.append({"layer": layer, "index": index, "target_id": target, "rise": rise,
                         "control_mean_rise": mean_c, "control_max_rise": max_c,
-                        "beats_mean": rise > mean_c, "beats_all": rise > max_c})
+                        "beats_mean": rise > mean_c, "beats_all": rise > max_c,
+                        "p_value": p, "significant": bool(p < ALPHA)})
         return pd.DataFrame(out)
 
     @property
     def fraction_beats_mean(self) -> float:
         t = self.table()
         return float(t["beats_mean"].mean()) if len(t) else float("nan")
+
+    @property
+    def fraction_significant(self) -> float:
+        """Share of neurons whose mean rise beats their controls' at p < ALPHA (permutation test)."""
+        t = self.table()
+        return float(t["significant"].mean()) if len(t) else float("nan")
 
     @property
     def fraction_beats_all(self) -> float:
