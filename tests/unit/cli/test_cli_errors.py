@@ -174,3 +174,11 @@ def test_local_model_shape_comes_from_config_json_or_the_store_row(tmp_path, no_
                 run_id=run)
     assert main(["show", "neuron", "smollm2-135m", "4:0", "--store", store]) == 2
     assert "valid layers 0-3" in _one_line(capsys)
+
+
+def test_attribute_empty_prompt_and_bad_neuron_refused_before_loading(tmp_path, no_model, capsys):
+    base = ["attribute", "--model", "smollm2-135m", "--no-store"]
+    assert main(base + ["--prompt", ""]) == 2
+    assert "--prompt '' is empty" in _one_line(capsys)
+    assert main(base + ["--prompt", "The cat", "--neuron", "7:5000"]) == 2
+    assert "valid indices 0-1535" in _one_line(capsys)

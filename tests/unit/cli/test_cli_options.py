@@ -99,3 +99,15 @@ def test_complexity_options_map_onto_run_config():
                                    "--positions", "0", "--importance-windows", "0", "--seed", "3"]))
     assert (c.flow, c.n_tokens, c.positions_per_window, c.importance_windows, c.seed, c.complexity.seed) == \
         (False, 1000, None, 0, 3, 3)
+
+
+def test_attribute_options_are_reagent_config_fields():
+    from interp.cli.attribute import _config
+    from interp.methods.attribution.reagent import ReagentConfig
+
+    parser = build_parser()
+    assert _config(parser.parse_args(["attribute", "--prompt", "x"])) == ReagentConfig()
+    args = parser.parse_args(["attribute", "--prompt", "x", "--replacer", "prediction", "--max-probe-steps", "200",
+                              "--num-probes", "4", "--keep-top-n", "2", "--seed", "5", "--importance", "minmax"])
+    assert _config(args) == ReagentConfig(replacer="prediction", max_probe_steps=200, num_probes=4, keep_top_n=2,
+                                          seed=5, importance="minmax")
