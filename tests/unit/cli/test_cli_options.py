@@ -111,3 +111,16 @@ def test_attribute_options_are_reagent_config_fields():
                               "--num-probes", "4", "--keep-top-n", "2", "--seed", "5", "--importance", "minmax"])
     assert _config(args) == ReagentConfig(replacer="prediction", max_probe_steps=200, num_probes=4, keep_top_n=2,
                                           seed=5, importance="minmax")
+
+
+def test_obsprop_options_are_config_fields(capsys):
+    from interp.methods.obsprop.efficiency import EfficiencyConfig
+
+    parser = build_parser()
+    args = parser.parse_args(["obsprop-efficiency"])
+    assert config_from_args(EfficiencyConfig, args) == EfficiencyConfig()
+    args = parser.parse_args(["obsprop-efficiency", "--ks", "1,2,4", "--seeds", "2", "--component", "M3"])
+    assert config_from_args(EfficiencyConfig, args) == EfficiencyConfig(ks=(1, 2, 4), seeds=2, component="M3")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["obsprop-efficiency", "--ks", "1,two"])
+    assert "'1,two' is not a comma-separated list of int" in capsys.readouterr().err
