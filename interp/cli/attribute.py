@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 
+from interp.cli.options import add_config_arguments, config_from_args
 from interp.methods.attribution.reagent import ReagentConfig
 
 _METHOD_HELP = ("reagent (default), ig / integrated_gradients, ixg / input_x_gradient, grad / gradient_norm, "
@@ -31,14 +32,10 @@ def register(subparsers) -> None:
                    help="explain an MLP neuron's activation at the last position instead of a token")
     p.add_argument("--generate", type=int, default=0, metavar="N",
                    help="instead, generate N tokens greedily and attribute each to its prefix")
-    defaults = ReagentConfig()
-    p.add_argument("--replacer", default=defaults.replacer, help="ReAGent token replacer: uniform, frequency, prediction, masked_lm")
-    p.add_argument("--num-probes", type=int, default=defaults.num_probes, help="ReAGent probes run as one batch")
-    p.add_argument("--max-probe-steps", type=int, default=defaults.max_probe_steps, help="ReAGent step cap")
-    p.add_argument("--replacing-ratio", type=float, default=defaults.replacing_ratio, help="ReAGent tokens replaced per step")
-    p.add_argument("--keep-top-n", type=int, default=defaults.keep_top_n, help="ReAGent stopping condition: tokens kept")
-    p.add_argument("--top-k", type=int, default=defaults.top_k, help="ReAGent stopping condition: target within top-k")
-    p.add_argument("--seed", type=int, default=0)
+    # ReAGent's settings: one option per ReagentConfig field, its defaults and docs (seed seeds every method).
+    add_config_arguments(p, ReagentConfig, choices={"replacer": ("uniform", "frequency", "prediction", "masked_lm"),
+                                                    "importance": ("softmax", "minmax")})
+    p.add_argument("--store", default=None, metavar="PATH", help="store root (default: <data root>/store)")
     p.add_argument("--no-faithfulness", action="store_true", help="skip the Soft-NS / Soft-NC scores")
     p.add_argument("--no-store", action="store_true", help="print only; do not write the store")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -50,9 +47,7 @@ def _config(args):
 
     if ALIASES.get(args.method, args.method) != "reagent":
         return default_config(args.method, args.seed)
-    return ReagentConfig(replacing_ratio=args.replacing_ratio, keep_top_n=args.keep_top_n, top_k=args.top_k,
-                         num_probes=args.num_probes, max_probe_steps=args.max_probe_steps,
-                         replacer=args.replacer, seed=args.seed)
+    return config_from_args(ReagentConfig, args)
 
 
 def _print(result, faith: dict | None, as_json: bool) -> None:
@@ -87,6 +82,14 @@ def _attribute(args) -> int:
     from interp.methods.attribution.store import store_attribution
     from interp.models import load_model
 
+    from interp.models.registry import check_neuron_arg
+
+    if not args.prompt.strip():
+        raise ValueError(f"--prompt {args.prompt!r} is empty: give the text whose next token is explained")
+    if args.neuron is not None:
+        from interp.cli.neurons import parse_neuron
+
+        check_neuron_arg(args.model, *parse_neuron(args.neuron))  # before the model loads
     config = _config(args)
     adapter = load_model(args.model)
     target = args.target if args.neuron is None else _neuron(adapter, args)
@@ -104,7 +107,7 @@ def _attribute(args) -> int:
         return 0
     from interp.store import Store
 
-    store = Store()
+    store = Store(args.store) if args.store else Store()
     with store.run("interp attribute", {**vars(args), "func": None}, seed=args.seed) as run_id:
         for result in results:
             faith = _faithfulness(args, adapter, result, target)

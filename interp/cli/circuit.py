@@ -69,6 +69,21 @@ def _transcoders(args, adapter, store):
     return load_transcoders(store, names, adapter)
 
 
+def _check_dicts(args, store) -> None:
+    """Named --dicts must be stored dictionaries of the model: refused before any loading."""
+    from interp.models.registry import store_model_name
+
+    names = [n for n in (args.dicts or "").split(",") if n]
+    if not names or (args.dicts or "").startswith("random:"):
+        return
+    model = store_model_name(args.model)
+    stored = store.read("dictionaries", where={"model": model}, columns=["name"])["name"].tolist()
+    unknown = [n for n in names if n not in stored]
+    if unknown:
+        raise ValueError(f"unknown dictionar{'y' if len(unknown) == 1 else 'ies'} {', '.join(map(repr, unknown))} "
+                         f"for model {model!r}; stored: {', '.join(stored) or 'none (train one with interp train)'}")
+
+
 def _build(args) -> int:
     from interp.methods.circuits.attribution import attribute, trace
     from interp.methods.circuits.graph import GraphConfig, build_graph
@@ -78,8 +93,11 @@ def _build(args) -> int:
 
     if not args.prompt or not args.target:
         raise ValueError("interp circuit needs --prompt and --target (or an action: export, import, connections)")
+    if not args.prompt.strip():
+        raise ValueError(f"--prompt {args.prompt!r} is empty: give the text whose circuit is traced")
     config = GraphConfig(hops=args.hops, top_k=args.top_k, share=args.share)
     store = None if args.no_store else _store(args)
+    _check_dicts(args, store if store is not None else _store(args))  # before the model loads
     adapter = load_model(args.model)
     transcoders, names = _transcoders(args, adapter, store if store is not None else _store(args))
     target = parse_target(adapter, args.target, {v: k for k, v in names.items()})
@@ -140,11 +158,15 @@ def _export(args) -> int:
 
 def _import(args) -> int:
     from interp.methods.circuits.graph import CircuitGraph
-    from interp.methods.circuits.store import save_graph
+    from interp.methods.circuits.store import graph_safe_key, save_graph
 
     if not args.item or not Path(args.item).is_file():
         raise FileNotFoundError(f"interp circuit import needs a graph JSON file, got {args.item!r}")
-    graph = CircuitGraph.from_json(Path(args.item).read_text())
+    try:
+        graph = CircuitGraph.from_json(Path(args.item).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:  # json.JSONDecodeError is a ValueError
+        raise ValueError(f"{args.item}: {exc}") from None
+    graph_safe_key(graph)  # refused before a run is opened
     store = _store(args)
     with store.run(f"interp circuit import {args.item}", {"file": str(args.item)}) as run:
         key = save_graph(store, graph, run)

@@ -15,22 +15,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from interp.cli.options import add_config_arguments, config_from_args
+
 
 def register(subparsers) -> None:
+    from interp.jobs.complexity import RunConfig
+
     p = subparsers.add_parser("complexity", help="V-information complexity of features (K, curves, importance)",
                               description=__doc__.split("\n\n", 1)[0])
     p.add_argument("--model", default="smollm2-135m", help="model alias, hub id or local directory")
     p.add_argument("--features", required=True, metavar="QUERY",
                    help="neurons:layers=3,5 | neurons:3:0-99 | dict:NAME[:0-99] | store:WHERE | direction:SITE:FILE")
-    p.add_argument("--tokens", type=int, default=40_000, help="held-out tokens run through the model")
-    p.add_argument("--corpus", default="imdb", help="corpus whose held-out split is used (imdb, python, c, ...)")
-    p.add_argument("--ctx-len", type=int, default=128, help="window length including BOS")
-    p.add_argument("--positions", type=int, default=32, help="positions sampled per window (0: all)")
-    p.add_argument("--importance-windows", type=int, default=24,
-                   help="windows for gradient x activation importance (0: skip)")
-    p.add_argument("--no-flow", action="store_true", help="skip the layer-flow (resid_mid) view")
+    add_config_arguments(p, RunConfig, only=("n_tokens", "corpus", "ctx_len", "importance_windows", "flow", "seed"),
+                         rename={"n_tokens": "--tokens"})  # flow: --flow / --no-flow
+    p.add_argument("--positions", type=int, default=RunConfig.positions_per_window,
+                   help=f"positions sampled per window (0: all; default {RunConfig.positions_per_window})")
     p.add_argument("--alphas", default=None, help="comma-separated ridge strengths per token (default 1e-5..1)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--store", default=None, metavar="PATH", help="store root (default: <data root>/store)")
     p.add_argument("--no-store", action="store_true", help="compute and print only")
     p.add_argument("--html", default=None, metavar="DIR", help="also write the figures as HTML files here")
@@ -44,9 +44,7 @@ def _config(args):
 
     alphas = tuple(float(a) for a in args.alphas.split(",")) if args.alphas else ComplexityConfig.alphas
     cfg = ComplexityConfig(alphas=alphas, seed=args.seed)
-    return RunConfig(corpus=args.corpus, n_tokens=args.tokens, ctx_len=args.ctx_len,
-                     positions_per_window=args.positions or None, importance_windows=args.importance_windows,
-                     flow=not args.no_flow, seed=args.seed, complexity=cfg)
+    return config_from_args(RunConfig, args, positions_per_window=args.positions or None, complexity=cfg)
 
 
 def _print(summary: dict, run_id: str | None) -> None:
@@ -69,16 +67,14 @@ def _print(summary: dict, run_id: str | None) -> None:
 
 
 def _run(args) -> int:
-    from tqdm import tqdm
-
     from interp.jobs.complexity import run_complexity
     from interp.paths import store_dir
     from interp.store import Store
 
     config = _config(args)
     store = None if args.no_store else Store(args.store if args.store else store_dir())
-    command = f"interp complexity --model {args.model} --features {args.features} --tokens {args.tokens}"
-    run = run_complexity(args.model, args.features, config, store=store, progress=tqdm, command=command)
+    command = f"interp complexity --model {args.model} --features {args.features} --tokens {args.n_tokens}"
+    run = run_complexity(args.model, args.features, config, store=store, progress=True, command=command)
     if args.json:
         print(json.dumps({**run.summary, "run_id": run.run_id}, indent=2))
     else:

@@ -20,41 +20,44 @@ from __future__ import annotations
 import argparse
 import json
 
+from interp.cli.options import add_config_arguments, config_from_args
+
+
+_TRAIN_COMMON = ("arch", "expansion", "train_tokens", "batch_size", "lr", "warmup_steps", "b_dec_init", "seed")
+_DATA_COMMON = ("corpus", "activation_tokens", "ctx_len", "eval_tokens", "skip_positions")
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
+    from interp.dictionaries.training import ARCHS, TrainConfig
+    from interp.jobs.dictionaries import DataConfig
+
     parser.add_argument("--model", default="smollm2-135m", help="model alias, hub id or local directory")
     parser.add_argument("--layer", type=int, required=True, help="block index (the MLP studied)")
-    parser.add_argument("--arch", choices=("relu", "topk", "jumprelu"), default="topk", help="latent activation")
-    parser.add_argument("--expansion", type=int, default=8, help="d_sae = expansion * d_in")
-    parser.add_argument("--tokens", type=int, default=200_000,
-                        help="training tokens (the budget; scale it up on a GPU)")
-    parser.add_argument("--activation-tokens", type=int, default=None,
-                        help="distinct tokens to compute activations for (default: --tokens, one epoch)")
-    parser.add_argument("--batch-size", type=int, default=256, help="tokens per step")
-    parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
-    parser.add_argument("--warmup-steps", type=int, default=50, help="linear learning-rate warm-up steps")
-    parser.add_argument("--b-dec-init", choices=("mean", "geometric_median"), default="geometric_median",
-                        help="decoder bias start: mean or geometric median of the targets")
-    parser.add_argument("--skip-positions", type=int, default=2,
-                        help="leading positions per window kept out (BOS and the artefact position after it)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of init, batch order and corpus shuffle")
-    parser.add_argument("--corpus", default="imdb", help="training corpus (imdb, python, c, text:PATH, jsonl:PATH)")
-    parser.add_argument("--ctx-len", type=int, default=128, help="tokens per window, BOS included")
-    parser.add_argument("--eval-tokens", type=int, default=10_240, help="held-out tokens for the metrics")
+    # The command line's recipe (lr, batch, warm-up, b_dec start, dead-latent handling) is the one
+    # measured for the main job's transcoders; the configs' own defaults stay what a library caller gets.
+    add_config_arguments(parser, TrainConfig, only=_TRAIN_COMMON, rename={"train_tokens": "--tokens"},
+                         choices={"arch": tuple(ARCHS), "b_dec_init": ("mean", "geometric_median")},
+                         defaults={"lr": 2e-3, "batch_size": 256, "warmup_steps": 50, "b_dec_init": "geometric_median"})
+    add_config_arguments(parser, DataConfig, only=_DATA_COMMON, dest_prefix="data_", defaults={"eval_tokens": 10_240})
     parser.add_argument("--store", default=None, metavar="PATH", help="store root (default: <data root>/store)")
 
 
 def register(subparsers) -> None:
+    from interp.dictionaries.training import TrainConfig
+    from interp.jobs.dictionaries import DataConfig
+
     train = subparsers.add_parser("train", help="train a transcoder or SAE, evaluate it, store it with its features")
     train.add_argument("--kind", choices=("transcoder", "sae"), required=True)
     _common(train)
     train.add_argument("--site", default=None, help="SAE hook (default: the layer's MLP output)")
     sparsity = train.add_mutually_exclusive_group()
-    sparsity.add_argument("--k", type=int, default=None, help="active latents per token (topk; default 32)")
-    sparsity.add_argument("--l1", type=float, default=None, help="sparsity coefficient (relu/jumprelu)")
-    train.add_argument("--skip", action="store_true", help="skip transcoder (adds a linear W_skip term)")
-    train.add_argument("--dashboard-tokens", type=int, default=8192, help="held-out tokens for feature data (0: none)")
-    train.add_argument("--checkpoint-every", type=int, default=50, help="steps between checkpoints (0: none)")
+    # k and l1 default to None here so that giving the one the arch does not use is an error.
+    sparsity.add_argument("--k", type=int, default=None, help=f"active latents per token (topk; default {TrainConfig.k})")
+    sparsity.add_argument("--l1", type=float, default=None,
+                          help=f"sparsity coefficient (relu/jumprelu; default {TrainConfig.l1})")
+    # A command-line run is long and can be interrupted: it checkpoints by default (the config's default is none).
+    add_config_arguments(train, TrainConfig, only=("skip", "checkpoint_every"), defaults={"checkpoint_every": 50})
+    add_config_arguments(train, DataConfig, only=("dashboard_tokens",), dest_prefix="data_")
     train.add_argument("--name", default=None, help="store name (default: derived from the settings)")
     train.set_defaults(func=_train)
 
@@ -86,35 +89,36 @@ def _store(args):
     return Store(args.store or store_dir())
 
 
-def _configs(args, kind: str, k: int | None = None, l1: float | None = None, skip: bool = False,
-             dashboard_tokens: int = 0, checkpoint_every: int = 0):
+def _configs(args, kind: str, k: int | None = None, l1: float | None = None):
+    """TrainConfig and DataConfig from the options (a sweep keeps no checkpoints and no dashboards)."""
     from interp.jobs.dictionaries import DataConfig
     from interp.dictionaries.training import TrainConfig
 
-    train = TrainConfig(kind=kind, arch=args.arch, expansion=args.expansion, k=k or 32,
-                        l1=l1 if l1 is not None else TrainConfig.l1, skip=skip, lr=args.lr,
-                        batch_size=args.batch_size, train_tokens=args.tokens, seed=args.seed,
-                        checkpoint_every=checkpoint_every, warmup_steps=args.warmup_steps,
-                        b_dec_init=args.b_dec_init,
-                        dead_after_tokens=min(50_000, max(256, args.tokens // 10)), aux_k=512,
-                        aux_coefficient=0.5)
-    data = DataConfig(corpus=args.corpus, ctx_len=args.ctx_len, activation_tokens=args.activation_tokens,
-                      eval_tokens=args.eval_tokens, dashboard_tokens=dashboard_tokens, seed=args.seed,
-                      skip_positions=args.skip_positions)
+    extra = {} if hasattr(args, "checkpoint_every") else {"checkpoint_every": 0, "skip": False}
+    train = config_from_args(TrainConfig, args, kind=kind, k=k or TrainConfig.k,
+                             l1=l1 if l1 is not None else TrainConfig.l1,
+                             dead_after_tokens=min(50_000, max(256, args.train_tokens // 10)), aux_k=512,
+                             aux_coefficient=0.5, **extra)
+    data = config_from_args(DataConfig, args, dest_prefix="data_", seed=args.seed,
+                            **({} if hasattr(args, "data_dashboard_tokens") else {"dashboard_tokens": 0}))
     return train, data
 
 
 def _train(args) -> int:
     from interp.jobs.dictionaries import train_and_publish
     from interp.models import load_model
+    from interp.store.files import check_name_fits
 
     if args.arch == "topk" and args.l1 is not None:
         raise ValueError("--l1 is for --arch relu/jumprelu; a topk dictionary takes --k")
     if args.arch != "topk" and args.k is not None:
         raise ValueError(f"--k is for --arch topk; a {args.arch} dictionary takes --l1")
-    train, data = _configs(args, args.kind, args.k, args.l1, args.skip, args.dashboard_tokens, args.checkpoint_every)
+    store = _store(args)
+    if args.name:  # refused now, not after training
+        check_name_fits(args.name, store.root, what="--name")
+    train, data = _configs(args, args.kind, args.k, args.l1)
     adapter = load_model(args.model)
-    pub = train_and_publish(adapter, _store(args), train, args.layer, site=args.site, data=data, name=args.name)
+    pub = train_and_publish(adapter, store, train, args.layer, site=args.site, data=data, name=args.name)
     m = pub.metrics
     print(f"{pub.name}: {pub.site_in} -> {pub.site_out}")
     print(f"  L0 {m.l0:.1f}  FVU {m.fvu:.3f}  CE clean {m.ce_clean:.3f}  spliced {m.ce_spliced:.3f}  "

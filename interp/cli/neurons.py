@@ -12,26 +12,23 @@ from __future__ import annotations
 import argparse
 import json
 
+from interp.cli.options import add_config_arguments, config_from_args
+
 
 def _store_arg(parser) -> None:
     parser.add_argument("--store", default=None, metavar="PATH",
                         help="store root (default: <data root>/store; see --home / INTERP_HOME)")
 
 
-def _csv(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
 def register(subparsers) -> None:
+    from interp.jobs.neuron_map import MapConfig, parse_layers
+    from interp.methods.neurons.clamping import ClampConfig
+
     mp = subparsers.add_parser("map-neurons", help="decode every MLP neuron through the LM head into the store")
     mp.add_argument("--model", action="append", required=True, help="model alias, hub id or local folder (repeatable)")
-    mp.add_argument("--layers", default=None, help="e.g. 0,5-7 (default: all)")
-    mp.add_argument("--top-k", type=int, default=20, help="tokens kept at each end per neuron")
-    mp.add_argument("--directions", type=_csv, default=("down",), help="comma-separated: up,gate,down (default down)")
-    mp.add_argument("--variants", type=_csv, default=("folded",), help="comma-separated: folded,raw (default folded)")
-    mp.add_argument("--chunk-size", type=int, default=1536, help="neurons per GEMM block (bounds memory)")
-    mp.add_argument("--reduction", choices=("auto", "kernel", "torch"), default="auto",
-                    help="top-k/softmax reduction: the fused C kernel (auto: where a C compiler builds it) or torch ops")
+    add_config_arguments(mp, MapConfig, types={"layers": parse_layers},
+                         choices={"reduction": ("auto", "kernel", "torch")},
+                         rename={"layers": "--layers"})
     mp.add_argument("--backend", choices=("local", "ray"), default="local", help="where the layers run")
     mp.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: start a local one)")
     mp.add_argument("--force", action="store_true", help="recompute layers already in the store")
@@ -54,9 +51,9 @@ def register(subparsers) -> None:
                     help="clamp value (repeatable); one value V sweeps 0, V/4, V/2, V")
     cl.add_argument("--prompt", required=True)
     cl.add_argument("--target", default=None, help="token to track (default: the neuron's top decoded token)")
-    cl.add_argument("--controls", type=int, default=8, help="random neurons of the same layer")
-    cl.add_argument("--positions", choices=("all", "last"), default="all")
-    cl.add_argument("--generate", type=int, default=0, help="greedy tokens to generate with the clamp")
+    add_config_arguments(cl, ClampConfig, only=("n_controls", "positions", "generate_tokens", "seed"),
+                         rename={"n_controls": "--controls", "generate_tokens": "--generate"},
+                         choices={"positions": ("all", "last")})
     cl.add_argument("--format", choices=("table", "json"), default="table")
     _store_arg(cl)
     cl.set_defaults(func=_clamp)
@@ -68,7 +65,7 @@ def register(subparsers) -> None:
                      help="which neurons: highest top-logit z-score (default) or top-token probability (saturates)")
     rep.add_argument("--prompt", action="append", default=None, help="prompt (repeatable; default: a few generic ones)")
     rep.add_argument("--value", type=float, action="append", default=None, help="clamp value (repeatable)")
-    rep.add_argument("--controls", type=int, default=8)
+    add_config_arguments(rep, ClampConfig, only=("n_controls", "seed"), rename={"n_controls": "--controls"})
     rep.add_argument("--format", choices=("table", "json"), default="table")
     _store_arg(rep)
     rep.set_defaults(func=_report)
@@ -102,10 +99,9 @@ def parse_neuron(text: str) -> tuple[int, int]:
 
 
 def _map(args) -> int:
-    from interp.jobs.neuron_map import MapConfig, map_models, parse_layers
+    from interp.jobs.neuron_map import MapConfig, map_models
 
-    config = MapConfig(directions=args.directions, variants=args.variants, top_k=args.top_k,
-                       chunk_size=args.chunk_size, layers=parse_layers(args.layers), reduction=args.reduction)
+    config = config_from_args(MapConfig, args)
     summary = map_models(_open(args), args.model, config, backend=args.backend, ray_address=args.ray_address,
                          force=args.force)
     for model in summary.mapped:
@@ -116,13 +112,15 @@ def _map(args) -> int:
 
 
 def _show(args) -> int:
-    from interp.models.registry import store_model_name
+    from interp.models.registry import check_neuron_arg, store_model_name
 
     layer, index = parse_neuron(args.neuron)
+    store = _open(args)
+    check_neuron_arg(args.model, layer, index, store)
     model = store_model_name(args.model)
     where = {"model": model, "site": f"blocks.{layer}.mlp.hook_post", "kind": "neuron", "index": index, "source": ""}
     where.update({k: v for k, v in (("direction", args.direction), ("variant", args.variant)) if v})
-    rows = _open(args).read("feature_tokens", where=where)
+    rows = store.read("feature_tokens", where=where)
     if rows.empty:
         raise ValueError(f"no decoded tokens for neuron {layer}:{index} of {model!r} in the store; "
                          f"run `interp map-neurons --model {args.model} --layers {layer}` first")
@@ -153,47 +151,77 @@ def _clamp(args) -> int:
     from interp.jobs.clamp_check import check_neuron
     from interp.methods.neurons.clamping import ClampConfig
     from interp.models import load_model
+    from interp.models.registry import check_neuron_arg
 
     layer, index = parse_neuron(args.neuron)
+    if not args.prompt.strip():
+        raise ValueError(f"--prompt {args.prompt!r} is empty: give the text the clamp is measured on")
+    store = _open(args)
+    check_neuron_arg(args.model, layer, index, store)  # before the model loads
+    config = config_from_args(ClampConfig, args, values=_values(args.value))
     adapter = load_model(args.model)
     target = adapter.token_id(args.target) if args.target else None
-    config = ClampConfig(values=_values(args.value), n_controls=args.controls, positions=args.positions,
-                         generate_tokens=args.generate)
-    r = check_neuron(_open(args), adapter, layer, index, args.prompt, config, target)
+    r = check_neuron(store, adapter, layer, index, args.prompt, config, target)
     if args.format == "json":
         print(json.dumps({"target": adapter.decode([r.target_id]), **r.to_payload()}, indent=2))
         return 0
     print(f"neuron {layer}:{index}  target {adapter.decode([r.target_id])!r}  prompt {args.prompt!r}")
-    print(f"p(target) unclamped {r.baseline_prob:.4f}")
-    print(f"{'value':>8} {'p(target)':>10} {'controls mean':>14} {'KL neutral':>11}")
+    print(f"p(target) unclamped {r.baseline_prob:.3e}  (log p {_logp(r.baseline_prob):.3f})")
+    print(f"{'value':>8} {'p(target)':>10} {'log p':>8} {'controls mean':>14} {'KL neutral':>11}")
     for j, v in enumerate(r.values):
         controls = r.control_probs[:, j].mean() if len(r.control_probs) else float("nan")
-        print(f"{v:8.2f} {r.target_probs[j]:10.4f} {controls:14.4f} {r.kl[j]:11.4f}")
-    print(f"rise {r.rise:+.4f}; beats the controls' mean: {r.beats_mean}; beats every control: {r.beats_all}")
+        print(f"{v:8.2f} {r.target_probs[j]:10.3e} {_logp(r.target_probs[j]):8.3f} {controls:14.3e} {r.kl[j]:11.4f}")
+    print(_verdict(r))
     if r.generation is not None:
         print(f"generation (clamped):   {r.generation!r}\ngeneration (unclamped): {r.baseline_generation!r}")
     return 0
 
 
+def _logp(p: float) -> float:
+    import math
+
+    return math.log(p) if p > 0 else float("-inf")
+
+
+def _verdict(r) -> str:
+    """The rise, and a claim about the controls only when the permutation test finds one."""
+    from interp.methods.neurons.clamping import ALPHA, MIN_CONTROLS
+
+    n = len(r.control_rises)
+    head = f"rise {r.rise:+.3e}"
+    if not n:
+        return f"{head}; no controls, so no verdict (give --controls >= {MIN_CONTROLS})"
+    test = f"one-sided permutation test vs {n} random controls: p = {r.p_value:.3f}"
+    if r.significant:
+        return f"{head}; beats the random controls ({test} < {ALPHA})"
+    floor = "" if n >= MIN_CONTROLS else f"; p < {ALPHA} needs --controls >= {MIN_CONTROLS}"
+    return f"{head}; not significant ({test}{floor})"
+
+
 def _report(args) -> int:
     from interp.jobs.clamp_check import REPORT_PROMPTS, check_specialised
-    from interp.methods.neurons.clamping import ClampConfig
+    from interp.methods.neurons.clamping import ALPHA, MIN_CONTROLS, ClampConfig
     from interp.models import load_model
 
     adapter = load_model(args.model)
-    config = ClampConfig(neutral_prompts=(), n_controls=args.controls,
-                         **({"values": tuple(args.value)} if args.value else {}))
+    config = config_from_args(ClampConfig, args, neutral_prompts=(),
+                              **({"values": tuple(args.value)} if args.value else {}))
     report = check_specialised(_open(args), adapter, args.n, tuple(args.prompt or REPORT_PROMPTS), config,
                                rank_by=args.rank_by)
     table = report.table()
     table["target"] = [adapter.decode([t]) for t in table["target_id"]]
     if args.format == "json":
         print(json.dumps({"rank_by": args.rank_by, "fraction_beats_mean": report.fraction_beats_mean,
+                          "fraction_significant": report.fraction_significant,
                           "fraction_beats_all": report.fraction_beats_all,
                           "neurons": table.to_dict("records")}, indent=2, default=str))
         return 0
     print(table.to_string(index=False))
+    n_controls = config.n_controls
     print(f"\nclamping raises the decoded token more than the controls' mean in "
           f"{report.fraction_beats_mean:.0%} of {len(table)} neurons (more than every control: "
-          f"{report.fraction_beats_all:.0%})")
+          f"{report.fraction_beats_all:.0%}); significant at p < {ALPHA} (one-sided permutation test vs "
+          f"{n_controls} controls): {report.fraction_significant:.0%}"
+          + ("" if n_controls >= MIN_CONTROLS else f" - with {n_controls} controls p >= {1 / (n_controls + 1):.3f}, "
+             f"so none can be; use --controls >= {MIN_CONTROLS}"))
     return 0

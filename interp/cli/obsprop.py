@@ -17,8 +17,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from interp.cli.options import add_config_arguments, config_from_args
+
 
 def register(subparsers) -> None:
+    from interp.methods.obsprop.efficiency import EfficiencyConfig
+
     common = _common()
     p = subparsers.add_parser("obsprop", parents=[common], help="ObsProp feature vectors of an observable",
                               description=__doc__.split("\n\n", 1)[0])
@@ -54,16 +58,15 @@ def register(subparsers) -> None:
     e.add_argument("--model", default="smollm2-135m")
     e.add_argument("--store", default=None, metavar="PATH", help="store root (default: <data root>/store)")
     e.add_argument("--tasks", nargs="+", default=["pronoun", "code", "sentiment"])
-    e.add_argument("--ks", default="1,2,4,8,16,32,64", help="comma-separated examples per class")
-    e.add_argument("--seeds", type=int, default=5)
-    e.add_argument("--component", default=None, help="head/MLP whose input is compared, e.g. M20 or L26H2 "
-                   "(default: the top component by feature norm)")
+    add_config_arguments(e, EfficiencyConfig)  # --ks 1,2,4 --seeds --component --batch-size
     e.add_argument("--html", default=None, metavar="DIR", help="write one figure per task as HTML here")
     e.set_defaults(func=_efficiency)
 
 
 def _common():
     import argparse
+
+    from interp.methods.obsprop.propagation import ObsPropConfig
 
     c = argparse.ArgumentParser(add_help=False)
     c.add_argument("--model", default="smollm2-135m", help="model alias, hub id or local directory")
@@ -72,7 +75,7 @@ def _common():
     c.add_argument("--prompts", default=None, metavar="FILE", help="reference prompts, one per line")
     c.add_argument("--mlp-method", choices=("gradient", "linear"), default=None,
                    help="MLP crossing (default: gradient with --prompts, linear without)")
-    c.add_argument("--positions", choices=("last", "all"), default="last", help="reference positions for MLP gradients")
+    add_config_arguments(c, ObsPropConfig, only=("positions",), choices={"positions": ("last", "all")})
     c.add_argument("--store", default=None, metavar="PATH", help="store root (default: <data root>/store)")
     return c
 
@@ -94,7 +97,7 @@ def _setup(args):
         if not prompts:
             raise ValueError(f"--prompts {args.prompts!r} has no non-empty lines")
     method = args.mlp_method or ("gradient" if prompts else "linear")
-    return adapter, obs, prompts, ObsPropConfig(mlp_method=method, positions=args.positions)
+    return adapter, obs, prompts, config_from_args(ObsPropConfig, args, mlp_method=method)
 
 
 def _open_store(args):
@@ -182,12 +185,8 @@ def _efficiency(args) -> int:
     from interp.methods.obsprop.efficiency import EfficiencyConfig
     from interp.models import load_model
 
-    try:
-        ks = tuple(int(k) for k in args.ks.split(","))
-    except ValueError:
-        raise ValueError(f"--ks {args.ks!r} must be comma-separated integers like 1,2,4") from None
     results = claims(load_model(args.model), _open_store(args), tuple(args.tasks),
-                     EfficiencyConfig(ks=ks, seeds=args.seeds, component=args.component), progress=True)
+                     config_from_args(EfficiencyConfig, args), progress=True)
     for task, res in results.items():
         print(f"== {task} ({res.component} input; true-observable AUROC {res.ceiling_auroc:.3f})")
         print(res.summary().to_string(index=False))

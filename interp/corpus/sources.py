@@ -179,8 +179,13 @@ def _load_jsonl(name: str, path: Path, field: str) -> list[Document]:
     if not path.is_file():
         raise FileNotFoundError(f"corpus {name!r}: no such file {path}")
     docs = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
+    with open(path, "rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise ValueError(f"corpus {name!r}: {path}:{line_no} is not UTF-8 text (byte {err.start}: "
+                                 f"{raw[err.start:err.start + 1]!r})") from None
             if not line.strip():
                 continue
             try:

@@ -23,11 +23,15 @@ from interp.methods.attribution.targets import check_tokens, resolve_target
 
 def attribute_prompts(adapter, prompts: list[str], methods=("reagent", "integrated_gradients", "attention_rollout"),
                       store=None, reagent_config: ReagentConfig | None = None,
-                      faith_config: FaithfulnessConfig = FaithfulnessConfig(), seed: int = 0) -> list[dict]:
+                      faith_config: FaithfulnessConfig = FaithfulnessConfig(), seed: int = 0,
+                      progress: bool = False) -> list[dict]:
     """Attribute each prompt's next token with each method, score faithfulness, store everything.
 
     Returns one record per (prompt, method) with the top tokens and Soft-NS / Soft-NC.
+    `progress`: a labelled tqdm bar over the (prompt, method) pairs.
     """
+    from tqdm.auto import tqdm
+
     from interp.store import Store
 
     store = store if store is not None else Store()
@@ -35,10 +39,13 @@ def attribute_prompts(adapter, prompts: list[str], methods=("reagent", "integrat
     records = []
     with store.run("interp attribute", {"methods": list(methods), "prompts": prompts,
                    "reagent": reagent_config.__dict__}, seed=seed) as run_id:
+        bar = tqdm(total=len(prompts) * len(methods), desc="attribution (prompt x method)", unit="pair",
+                   disable=not progress)
         for prompt in prompts:
             tokens = check_tokens(adapter, prompt)
             target = resolve_target(adapter, tokens)
             for name in methods:
+                bar.set_postfix_str(name)
                 config = replace(reagent_config) if ALIASES.get(name, name) == "reagent" else default_config(name, seed)
                 result = method_fn(name)(adapter, tokens, target, config)
                 faith = faithfulness(adapter, result, target, faith_config).to_dict()
@@ -46,6 +53,8 @@ def attribute_prompts(adapter, prompts: list[str], methods=("reagent", "integrat
                 records.append({"prompt": prompt, "method": result.method, "target": result.target,
                                 "top": result.top(3), "converged_probes": result.extra.get("converged_probes"),
                                 "num_probes": result.extra.get("num_probes"), **faith})
+                bar.update()
+        bar.close()
     return records
 
 
@@ -62,7 +71,8 @@ keep_top_n of 5, so the stopping rule replaces tokens rather than keeping the wh
 
 
 def attribute_demo(model="smollm2-135m", prompts=DEMO_PROMPTS, store=None,
-                   methods=("reagent", "integrated_gradients", "attention_rollout")) -> list[dict]:
+                   methods=("reagent", "integrated_gradients", "attention_rollout"), progress: bool = False
+                   ) -> list[dict]:
     """The pipeline's attribution step: a few prompts, ReAGent and two baselines, with faithfulness,
     stored under one run. ReAGent runs 8 probes capped at 60 steps and the soft metrics 4 masks,
     to keep this step short on a CPU; an attribution none of whose probes converged is stored
@@ -72,4 +82,4 @@ def attribute_demo(model="smollm2-135m", prompts=DEMO_PROMPTS, store=None,
     adapter = load_model(model) if isinstance(model, str) else model
     return attribute_prompts(adapter, list(prompts), methods, store=store,
                              reagent_config=ReagentConfig(num_probes=8, max_probe_steps=60),
-                             faith_config=FaithfulnessConfig(n_samples=4))
+                             faith_config=FaithfulnessConfig(n_samples=4), progress=progress)

@@ -71,12 +71,26 @@ class ComplexityRun:
     run_id: str | None = None
 
 
+def _bar(progress, desc: str):
+    """`progress`: None/False (no bar), True (a tqdm bar labelled `desc`) or a wrapper used as given."""
+    if progress is None or progress is False:
+        return None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        return lambda items: tqdm(items, desc=desc, unit="batch")
+    return progress
+
+
 def score(adapter, groups, tokens: torch.Tensor, config: RunConfig = RunConfig(), progress=None) -> ComplexityRun:
-    """Steps 2-5 on given token windows (n_windows, ctx); nothing is stored."""
+    """Steps 2-5 on given token windows (n_windows, ctx); nothing is stored.
+
+    `progress`: True for labelled bars ("complexity: activations", "complexity: importance")."""
     timings = {}
     t0 = time.perf_counter()
     acts = collect_activations(adapter, tokens, groups, CollectConfig(
-        positions_per_window=config.positions_per_window, with_mid=config.flow, seed=config.seed), progress)
+        positions_per_window=config.positions_per_window, with_mid=config.flow, seed=config.seed),
+        _bar(progress, "complexity: activations"))
     timings["collect_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     cfg = config.complexity
@@ -86,7 +100,7 @@ def score(adapter, groups, tokens: torch.Tensor, config: RunConfig = RunConfig()
     if config.importance_windows:
         t0 = time.perf_counter()
         imp = feature_importance(adapter, tokens, groups, ImportanceConfig(max_windows=config.importance_windows),
-                                 progress).mean_abs
+                                 _bar(progress, "complexity: importance")).mean_abs
         timings["importance_s"] = time.perf_counter() - t0
     if config.flow and acts.mids:
         t0 = time.perf_counter()

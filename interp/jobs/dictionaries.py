@@ -24,6 +24,7 @@ from interp.dictionaries.dashboards import DashboardConfig, feature_dashboards, 
 from interp.dictionaries.evaluation import Baseline, DictionaryMetrics, EvalConfig, baseline, evaluate_dictionary
 from interp.dictionaries.io import save_dictionary
 from interp.dictionaries.training import TrainConfig, TrainResult, train_dictionaries
+from interp.store.files import check_name_fits
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,8 @@ def train_and_publish_many(adapter, store, trains: list[TrainConfig], layers: li
     layers = [adapter.check_layer(layer) for layer in layers]
     pairs = [dictionary_sites(adapter, t.kind, layer, s) for t, layer, s in zip(trains, layers, sites)]
     names = names or [dictionary_name(adapter.store_name, layer, t, s) for t, layer, s in zip(trains, layers, sites)]
+    for name in names:
+        check_name_fits(name, store.root, what="dictionary name")  # before any training, not after
     n_act = data.activation_tokens or max(t.train_tokens for t in trains)
     train_windows = _windows(adapter, data, "train", n_act)
     with store.run(command, {"train": [t.to_dict() for t in trains], "data": data.__dict__,

@@ -162,7 +162,7 @@ def _obsprop(store, adapter, budget: Budget) -> str:
     from interp.methods.obsprop.efficiency import EfficiencyConfig
 
     study = pronoun_study(adapter, store, top_ablation=10,
-                          efficiency=EfficiencyConfig(ks=(1, 4, 16), seeds=max(1, budget.n(2))))
+                          efficiency=EfficiencyConfig(ks=(1, 4, 16), seeds=max(1, budget.n(2))), progress=True)
     return (f"' she' - ' he' feature vectors for {len(study.ranking)} components; norm-approximation "
             f"cosine {study.angles.mean_cos:.4f}; rank correlation norm vs ablation "
             f"{study.ablation.spearman_norm:.2f}")
@@ -171,7 +171,7 @@ def _obsprop(store, adapter, budget: Budget) -> str:
 def _attribution(store, adapter, budget: Budget) -> str:
     from interp.jobs.attribution_demo import attribute_demo
 
-    records = attribute_demo(adapter, store=store)
+    records = attribute_demo(adapter, store=store, progress=True)
     runs = [r for r in records if r.get("num_probes")]
     converged = sum(bool(r["converged_probes"]) for r in runs)
     probes = f"{sum(r['converged_probes'] for r in runs)}/{sum(r['num_probes'] for r in runs)}"
@@ -182,7 +182,7 @@ def _attribution(store, adapter, budget: Budget) -> str:
 def _complexity(store, adapter, budget: Budget) -> str:
     from interp.jobs.complexity import quick_run
 
-    run = quick_run(store, adapter, n_tokens=budget.n(24_000))
+    run = quick_run(store, adapter, n_tokens=budget.n(24_000), progress=True)
     s = run.summary
     rho = s.get("rank_correlation", {}).get("rho")
     median = s.get("K_quantiles", {}).get("0.5")

@@ -122,7 +122,8 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
         _fsync_file(tmp)
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        # A failed clean-up (read-only or vanished directory) must not hide the real error.
+        with contextlib.suppress(OSError):
             tmp.unlink()
         raise
     _fsync_dir(path.parent)
@@ -176,3 +177,28 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def name_max(directory: str | os.PathLike) -> int:
+    """The longest file name (bytes) the file system at `directory` (or its nearest existing parent) takes."""
+    path = Path(directory).expanduser().absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return int(os.pathconf(path, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def check_name_fits(name: str, directory: str | os.PathLike, what: str = "name", reserve: int = 32) -> None:
+    """Raise ValueError when a component of `name` would exceed the per-name limit at `directory`.
+
+    `reserve` bytes are kept for the prefixes and suffixes the store adds (temp files).
+    """
+    limit = name_max(directory) - reserve
+    for part in str(name).replace("\\", "/").split("/"):
+        size = len(part.encode("utf-8"))
+        if size > limit:
+            raise ValueError(f"{what} {name!r} is too long: the component {part[:24]!r}... is {size} bytes; "
+                             f"the file system at {directory} takes at most {limit} bytes per name "
+                             f"(after {reserve} kept for the store's temp files)")

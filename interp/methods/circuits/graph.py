@@ -131,18 +131,41 @@ class CircuitGraph:
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
             found = data.get("schema") if isinstance(data, dict) else type(data).__name__
             raise ValueError(f"not a circuit graph: schema {found!r}, expected {SCHEMA!r}")
-        ids = set()
+        try:
+            return cls._parse(data)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a valid circuit graph: a node, edge or meta entry lacks or mangles "
+                             f"{exc} ({type(exc).__name__})") from None
+
+    @classmethod
+    def _parse(cls, data: dict) -> "CircuitGraph":
+        """Every field checked for its type, so a crafted file fails here, before anything is written."""
+        if not isinstance(data.get("nodes"), list) or not isinstance(data.get("edges"), list):
+            raise TypeError("'nodes' and 'edges' must be lists")
+        ids: set[str] = set()
         nodes = []
         for n in data["nodes"]:
             if n.get("type") not in NODE_TYPES:
                 raise ValueError(f"node {n.get('id')!r} has type {n.get('type')!r}; valid: {NODE_TYPES}")
-            nodes.append(Node(**{k: n.get(k, Node.__dataclass_fields__[k].default) for k in Node.__dataclass_fields__}))
+            if not isinstance(n["id"], str) or n["id"] in ids:
+                raise ValueError(f"node id {n['id']!r} must be a string that no other node uses")
+            fields = {k: n.get(k, Node.__dataclass_fields__[k].default) for k in Node.__dataclass_fields__}
+            for k in ("layer", "position", "source_position", "head", "index"):
+                if fields[k] is not None and (not isinstance(fields[k], int) or isinstance(fields[k], bool)):
+                    raise ValueError(f"node {n['id']!r}: {k} must be an integer or null, got {fields[k]!r}")
+            for k in ("activation", "influence", "rest", "error_in"):
+                if fields[k] is not None:
+                    fields[k] = float(fields[k])
+            nodes.append(Node(**{**fields, "label": str(fields["label"]), "expanded": bool(fields["expanded"])}))
             ids.add(n["id"])
         edges = [Edge(e["source"], e["target"], float(e["weight"])) for e in data["edges"]]
         for e in edges:
             if e.source not in ids or e.target not in ids:
                 raise ValueError(f"edge {e.source!r} -> {e.target!r} names a node that is not in the graph")
-        return cls(nodes, edges, dict(data.get("meta", {})))
+        meta = data.get("meta", {})
+        if not isinstance(meta, dict):
+            raise TypeError(f"'meta' must be an object, got {type(meta).__name__}")
+        return cls(nodes, edges, dict(meta))
 
 
 @dataclass

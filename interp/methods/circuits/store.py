@@ -26,16 +26,27 @@ GRAPH_NAME = "circuit"
 
 def save_graph(store, graph: CircuitGraph, run_id: str, key: str | None = None) -> str:
     """Write `graph` (results row + tensor bundle, see the module docstring); returns the key."""
-    key = key or graph.meta.get("key") or graph_key(graph.meta)
-    graph.meta["key"] = key
-    store.write("results", [{"name": GRAPH_NAME, "key": key, "payload": graph.to_json()}], run_id=run_id)
+    key = graph_safe_key(graph, key)
     order = {n.id: i for i, n in enumerate(graph.nodes)}
-    store.save_tensors(f"circuits/graphs/{key}", {
+    tensors = {  # built before anything is written: a bad graph fails with the store untouched
         "edge_index": torch.tensor([[order[e.source] for e in graph.edges], [order[e.target] for e in graph.edges]],
                                    dtype=torch.long).reshape(2, -1),
         "edge_weight": torch.tensor([e.weight for e in graph.edges], dtype=torch.float64),
         "node_influence": torch.tensor([n.influence for n in graph.nodes], dtype=torch.float64),
-    }, {"key": key, "node_ids": json.dumps(list(order))}, run_id=run_id)
+    }
+    graph.meta["key"] = key
+    store.write("results", [{"name": GRAPH_NAME, "key": key, "payload": graph.to_json()}], run_id=run_id)
+    store.save_tensors(f"circuits/graphs/{key}", tensors, {"key": key, "node_ids": json.dumps(list(order))},
+                       run_id=run_id)
+    return key
+
+
+def graph_safe_key(graph: CircuitGraph, key: str | None = None) -> str:
+    """The key `save_graph` stores `graph` under, refused (ValueError) unless it is a safe store name."""
+    from interp.store.files import validate_name
+
+    key = key or graph.meta.get("key") or graph_key(graph.meta)
+    validate_name(f"circuits/graphs/{key}", "circuit key", allow_slash=True)
     return key
 
 

@@ -13,7 +13,10 @@ Algorithm, for neuron i of layer l with decoded top token t (`interp.methods.neu
 3. Controls: ``n_controls`` other neurons of the same layer, drawn at random (seeded by the
    neuron), clamped to the same values: ``p_v^(j)``. The neuron "beats the controls" when
    its rise ``p_v - p0`` at the largest value exceeds the controls' mean rise (and, the
-   stricter reading, every control's rise).
+   stricter reading, every control's rise). Significance: a one-sided permutation (rank)
+   test of the neuron's rise against the controls' rises, ``p = (1 + #{controls with rise
+   >= the neuron's}) / (n_controls + 1)``; the verdict is claimed only when p < `ALPHA`
+   (which takes at least `MIN_CONTROLS` = 20 controls: with n controls p >= 1/(n+1)).
 4. Side effect: ``KL(p_clean || p_clamped)`` of the next-token distribution at the last
    position of a few neutral prompts, averaged, per value.
 5. Optionally a greedy generation with the clamp at the largest value (the paper's "always
@@ -73,6 +76,12 @@ class ClampConfig:
             raise ValueError(f"generate_tokens must be an integer >= 0, got {self.generate_tokens!r}")
 
 
+ALPHA = 0.05
+"""Significance level of the permutation test against the controls."""
+MIN_CONTROLS = int(np.floor(1 / ALPHA - 1)) + 1
+"""The fewest controls for which the smallest p, 1 / (n + 1), is below ALPHA (20 for 0.05)."""
+
+
 @dataclass(frozen=True)
 class ClampResult:
     """Dose-response of one neuron on one prompt."""
@@ -113,6 +122,19 @@ class ClampResult:
     def beats_all(self) -> bool:
         return bool(self.rise > (self.control_rises.max() if len(self.control_rises) else 0.0))
 
+    @property
+    def p_value(self) -> float:
+        """One-sided permutation (rank) test: (1 + #controls rising at least as much) / (n + 1); NaN without controls."""
+        n = len(self.control_rises)
+        if not n:
+            return float("nan")
+        return float((1 + int(np.sum(self.control_rises >= self.rise))) / (n + 1))
+
+    @property
+    def significant(self) -> bool:
+        """The rise beats the random controls at p < ALPHA (`p_value`)."""
+        return bool(self.p_value < ALPHA)
+
     def to_payload(self) -> dict:
         """A JSON-able record (for the store's results table)."""
         return {"layer": self.layer, "index": self.index, "target_id": self.target_id, "prompt": self.prompt,
@@ -121,6 +143,7 @@ class ClampResult:
                 "control_probs": self.control_probs.tolist(),
                 "kl": [None if np.isnan(k) else k for k in self.kl.tolist()],
                 "rise": self.rise, "beats_mean": self.beats_mean, "beats_all": self.beats_all,
+                "p_value": None if np.isnan(self.p_value) else self.p_value, "significant": self.significant,
                 "generation": self.generation, "baseline_generation": self.baseline_generation}
 
 
@@ -229,15 +252,23 @@ class ClampReport:
             controls = np.mean([r.control_rises for r in rs], axis=0)
             mean_c = float(controls.mean()) if controls.size else 0.0
             max_c = float(controls.max()) if controls.size else 0.0
+            p = float((1 + int(np.sum(controls >= rise))) / (controls.size + 1)) if controls.size else float("nan")
             out.append({"layer": layer, "index": index, "target_id": target, "rise": rise,
                         "control_mean_rise": mean_c, "control_max_rise": max_c,
-                        "beats_mean": rise > mean_c, "beats_all": rise > max_c})
+                        "beats_mean": rise > mean_c, "beats_all": rise > max_c,
+                        "p_value": p, "significant": bool(p < ALPHA)})
         return pd.DataFrame(out)
 
     @property
     def fraction_beats_mean(self) -> float:
         t = self.table()
         return float(t["beats_mean"].mean()) if len(t) else float("nan")
+
+    @property
+    def fraction_significant(self) -> float:
+        """Share of neurons whose mean rise beats their controls' at p < ALPHA (permutation test)."""
+        t = self.table()
+        return float(t["significant"].mean()) if len(t) else float("nan")
 
     @property
     def fraction_beats_all(self) -> float:

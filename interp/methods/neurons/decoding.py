@@ -275,6 +275,8 @@ def decode_directions(w: torch.Tensor, W_U: torch.Tensor, final_norm, config: De
     """
     if w.ndim != 2 or w.shape[1] != W_U.shape[0]:
         raise ValueError(f"directions must be (n, d_model={W_U.shape[0]}), got {tuple(w.shape)}")
+    if w.shape[0] == 0:
+        raise ValueError("no directions to decode: `w` holds 0 rows (expected (n >= 1, d_model))")
     if config.top_k > W_U.shape[1]:
         raise ValueError(f"top_k {config.top_k} exceeds the vocabulary size {W_U.shape[1]}")
     W_U_given = W_U  # the caller's tensor: the key of the moments cache
