@@ -52,10 +52,13 @@ def test_cli_defaults_are_the_config_defaults():
     assert config_from_args(ClampConfig, cl, values=(4.0,)) == ClampConfig(values=(4.0,))
     tr = parser.parse_args(["train", "--kind", "sae", "--layer", "3"])
     fields = {f.name for f in config_fields(TrainConfig)}
-    for name in ("arch", "expansion", "train_tokens", "batch_size", "lr", "seed", "skip"):
+    for name in ("arch", "expansion", "train_tokens", "seed", "skip"):
         assert name in fields and getattr(tr, name) == getattr(TrainConfig(), name)
-    for name in ("corpus", "ctx_len", "activation_tokens", "eval_tokens", "dashboard_tokens"):
+    # The command line's training recipe, the one documented where `train` adds its options:
+    assert (tr.lr, tr.batch_size, tr.warmup_steps, tr.b_dec_init) == (2e-3, 256, 50, "geometric_median")
+    for name in ("corpus", "ctx_len", "activation_tokens", "dashboard_tokens", "skip_positions"):
         assert getattr(tr, "data_" + name) == getattr(DataConfig(), name)
+    assert tr.data_eval_tokens == 10_240
 
 
 def test_existing_option_names_still_parse_and_round_trip():
