@@ -6,16 +6,11 @@ made before it was) the rows go to ``results`` instead, one payload per feature 
 name `FEATURES_NAME`, key ``FeatureId.key``. The run's summary is a ``results`` row
 `RESULTS_NAME` (key = run id), its figures rows `FIGURE_NAME` (key ``<run id>/<figure>``).
 
-Reading (`read_complexity`, `feature_complexity`, and `complexity_sql` for SQL joins; defined
-in `interp.store.read.complexity` so the app's read API can join on them) has one rule for
-which stored copy of a feature wins:
-
-1. Every stored copy counts: each version of the feature's ``complexity`` row and each
-   `FEATURES_NAME` payload in ``results``.
-2. Only copies written by a finished run count (``runs.status = 'done'``): a failed,
-   cancelled or still running job never hides a finished one's result.
-3. Per feature (model, site, kind, index, source) the copy of the newest finished run
-   wins (the latest ``runs.finished_at``); within one run, its latest write.
+Reading (`read_complexity`, `feature_complexity`, and `complexity_sql` for SQL joins) has one
+rule for which stored copy of a feature wins - finished runs only, the newest finished run's
+copy per feature. It is defined, and stated step by step, in `interp.store.read.complexity`
+(so that the app's read API can join on it while `interp.store` imports no method); this
+module re-exports it.
 """
 
 from __future__ import annotations
