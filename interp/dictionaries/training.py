@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 
 from interp.dictionaries.activations import ActivationBatches
 from interp.dictionaries.dictionary import ARCHS, KINDS, Dictionary, Encoded
+from interp.dictionaries.finite import BatchGuard
 
 
 INIT_VARIANCE_SHARE = 0.01
@@ -90,6 +91,9 @@ class TrainConfig:
     """Steps between checkpoints (0 = none)."""
     seed: int = 0
     """Seed of the initialisation and of the batch order."""
+    max_bad_batches: int = 10
+    """Batches with a NaN/Inf input, target, loss or resulting weight are skipped (the weights
+    before the step kept) and counted; one more than this stops training with an error."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -104,6 +108,8 @@ class TrainConfig:
         if not (self.lr > 0 and self.l1 >= 0 and 0 <= self.decay_fraction < 1 and self.aux_coefficient >= 0):
             raise ValueError(f"need lr > 0, l1 >= 0, 0 <= decay_fraction < 1, aux_coefficient >= 0; got lr={self.lr}, "
                              f"l1={self.l1}, decay_fraction={self.decay_fraction}, aux={self.aux_coefficient}")
+        if not isinstance(self.max_bad_batches, int) or self.max_bad_batches < 0:
+            raise ValueError(f"max_bad_batches must be an int >= 0, got {self.max_bad_batches!r}")
         if self.skip and self.kind != "transcoder":
             raise ValueError("skip=True is only valid for kind='transcoder'")
 
@@ -127,6 +133,9 @@ class TrainState:
     """Targets likewise at y * y_scale (= x_scale for an SAE); folded into the weights at the end."""
     tokens_since_fired: torch.Tensor | None = None
     history: list[dict] = field(default_factory=list)
+    skipped_batches: int = 0
+    """Batches skipped for non-finite values (`interp.dictionaries.finite`)."""
+    first_bad_batch: int | None = None
 
 
 @dataclass
@@ -139,6 +148,8 @@ class TrainResult:
     config: TrainConfig
     dead_fraction: float
     """Share of latents not fired in the last `dead_after_tokens` training tokens."""
+    skipped_batches: int = 0
+    """Batches skipped for a NaN/Inf input, target, loss or resulting weight."""
 
 
 def make_dictionary(config: TrainConfig, d_in: int, d_out: int) -> Dictionary:
@@ -285,19 +296,18 @@ def train_dictionary(batches: ActivationBatches, config: TrainConfig, d_in: int,
         _init_from_data(model, batches, state)
     bar = tqdm(total=config.n_steps, initial=state.step, desc=f"train {config.kind} {config.arch}",
                disable=not progress)
+    guard = BatchGuard(config.max_bad_batches, state.skipped_batches, state.first_bad_batch)
     while state.step < config.n_steps:
         x, y = batches.batch(state.step)
         x, y = x * state.x_scale, y * state.y_scale
         for group in opt.param_groups:
             group["lr"] = config.lr * _lr_factor(state.step, config)
-        loss, metrics, enc, y_hat = _loss(model, x, y, state, config)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        model.renormalize_decoder()
-        if config.arch == "jumprelu":
-            with torch.no_grad():
-                model.threshold.clamp_(min=1e-6)
+        if _guarded_step(guard, model, opt, x, y, state, config):
+            state.skipped_batches, state.first_bad_batch = guard.skipped, guard.first_bad
+            state.step += 1
+            bar.update(1)
+            continue
+        loss, metrics, enc, y_hat = guard.last
         _track_firing(model, enc, state, x.shape[0])
         if config.arch != "topk" and config.resample_every and (state.step + 1) % config.resample_every == 0 \
                 and state.step + 1 < int(config.n_steps * (1 - config.decay_fraction)):
@@ -313,7 +323,26 @@ def train_dictionary(batches: ActivationBatches, config: TrainConfig, d_in: int,
     bar.close()
     _fold_scales(model, state)
     model.eval()
-    return TrainResult(model, state.history, config, _dead(state, config))
+    return TrainResult(model, state.history, config, _dead(state, config), state.skipped_batches)
+
+
+def _guarded_step(guard: BatchGuard, model: Dictionary, opt: torch.optim.Optimizer, x: torch.Tensor,
+                  y: torch.Tensor, state: TrainState, config: TrainConfig) -> bool:
+    """One optimiser step unless a NaN/Inf shows (then True: the batch is skipped, weights unchanged)."""
+    if guard.bad_inputs(state.step, x, y):
+        return True
+    guard.last = loss, _, _, _ = _loss(model, x, y, state, config)
+    if guard.bad_loss(state.step, loss):
+        return True
+    guard.keep(model, opt)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    model.renormalize_decoder()
+    if config.arch == "jumprelu":
+        with torch.no_grad():
+            model.threshold.clamp_(min=1e-6)
+    return guard.bad_weights(state.step, model, opt)
 
 
 def _dead(state: TrainState, config: TrainConfig) -> float:
@@ -328,7 +357,8 @@ def _save(checkpoint, model: Dictionary, opt: torch.optim.Optimizer, state: Trai
             tensors[f"adam.{names[p]}.{key}"] = torch.as_tensor(value).reshape(-1) if key == "step" else value
     tensors["tokens_since_fired"] = state.tokens_since_fired
     meta = {"config": config.to_dict(), "step": state.step, "scale": state.scale, "history": state.history,
-            "x_scale": state.x_scale, "y_scale": state.y_scale}
+            "x_scale": state.x_scale, "y_scale": state.y_scale, "skipped_batches": state.skipped_batches,
+            "first_bad_batch": state.first_bad_batch}
     checkpoint.save(tensors, meta)
 
 
@@ -352,5 +382,6 @@ def _restore(checkpoint, model: Dictionary, opt: torch.optim.Optimizer, state: T
             opt.state[p] = moments
     state.step, state.scale, state.history = int(meta["step"]), float(meta["scale"]), list(meta["history"])
     state.x_scale, state.y_scale = float(meta["x_scale"]), float(meta["y_scale"])
+    state.skipped_batches, state.first_bad_batch = int(meta.get("skipped_batches", 0)), meta.get("first_bad_batch")
     state.tokens_since_fired = tensors["tokens_since_fired"].clone()
     return True
