@@ -54,6 +54,7 @@ from sae_lens.saes.transcoder import (
 )
 
 from interp.dictionaries.dictionary import Dictionary
+from interp.dictionaries.finite import require_finite
 
 
 @dataclass
@@ -204,7 +205,8 @@ def from_sae_lens(sae: SAE) -> Dictionary:
 
 
 def save_dictionary_dir(dictionary: Dictionary, folder: str | Path, metadata: dict | None = None) -> Path:
-    """Write SAELens's files for `dictionary` into `folder` (created)."""
+    """Write SAELens's files for `dictionary` into `folder` (created); NaN/Inf weights are refused."""
+    require_finite({n: p.detach() for n, p in dictionary.named_parameters()}, "dictionary")
     folder = Path(folder)
     to_sae_lens(dictionary, metadata).save_model(folder)
     return folder

@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 from interp.dictionaries.activations import ActivationBatches
 from interp.dictionaries.checkpoint import restore_training as _restore, save_training as _save
 from interp.dictionaries.dictionary import ARCHS, KINDS, Dictionary, Encoded
+from interp.dictionaries.finite import BatchGuard
 
 
 B_DEC_INITS = ("mean", "geometric_median")
@@ -97,6 +98,9 @@ class TrainConfig:
     """Decoder bias start: 'mean' or 'geometric_median' of the targets (Gao et al. 2024)."""
     seed: int = 0
     """Seed of the initialisation and of the batch order."""
+    max_bad_batches: int = 10
+    """Batches with a NaN/Inf input, target, loss or resulting weight are skipped (the weights
+    before the step kept) and counted; one more than this stops training with an error."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -113,6 +117,8 @@ class TrainConfig:
                              f"l1={self.l1}, decay_fraction={self.decay_fraction}, aux={self.aux_coefficient}")
         if self.b_dec_init not in B_DEC_INITS:
             raise ValueError(f"b_dec_init {self.b_dec_init!r} is not valid; choose one of {B_DEC_INITS}")
+        if not isinstance(self.max_bad_batches, int) or self.max_bad_batches < 0:
+            raise ValueError(f"max_bad_batches must be an int >= 0, got {self.max_bad_batches!r}")
         if self.skip and self.kind != "transcoder":
             raise ValueError("skip=True is only valid for kind='transcoder'")
 
@@ -136,6 +142,9 @@ class TrainState:
     """Targets likewise at y * y_scale (= x_scale for an SAE); folded into the weights at the end."""
     tokens_since_fired: torch.Tensor | None = None
     history: list[dict] = field(default_factory=list)
+    skipped_batches: int = 0
+    """Batches skipped for non-finite values (`interp.dictionaries.finite`)."""
+    first_bad_batch: int | None = None
 
 
 @dataclass
@@ -148,6 +157,8 @@ class TrainResult:
     config: TrainConfig
     dead_fraction: float
     """Share of latents not fired in the last `dead_after_tokens` training tokens."""
+    skipped_batches: int = 0
+    """Batches skipped for a NaN/Inf input, target, loss or resulting weight."""
 
 
 def make_dictionary(config: TrainConfig, d_in: int, d_out: int) -> Dictionary:
@@ -308,6 +319,7 @@ class Trainer:
         resumed = checkpoint is not None and _restore(checkpoint, self.model, self.opt, self.state, config)
         if not resumed:
             _init_from_data(self.model, batches, self.state, config)
+        self.guard = BatchGuard(config.max_bad_batches, self.state.skipped_batches, self.state.first_bad_batch)
 
     @property
     def done(self) -> bool:
@@ -320,14 +332,11 @@ class Trainer:
         x, y = x * state.x_scale, y * state.y_scale
         for group in opt.param_groups:
             group["lr"] = config.lr * _lr_factor(state.step, config)
-        loss, metrics, enc, y_hat = _loss(model, x, y, state, config)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        model.renormalize_decoder()
-        if config.arch == "jumprelu":
-            with torch.no_grad():
-                model.threshold.clamp_(min=1e-6)
+        if _guarded_step(self.guard, model, opt, x, y, state, config):  # a NaN/Inf batch: skipped
+            state.skipped_batches, state.first_bad_batch = self.guard.skipped, self.guard.first_bad
+            state.step += 1
+            return None
+        loss, metrics, enc, y_hat = self.guard.last
         _track_firing(model, enc, state, x.shape[0])
         if config.arch != "topk" and config.resample_every and (state.step + 1) % config.resample_every == 0 \
                 and state.step + 1 < int(config.n_steps * (1 - config.decay_fraction)):
@@ -349,7 +358,27 @@ class Trainer:
             _save(self.checkpoint, self.model, self.opt, self.state, self.config)  # the finished state
         _fold_scales(self.model, self.state)
         self.model.eval()
-        return TrainResult(self.model, self.state.history, self.config, _dead(self.state, self.config))
+        return TrainResult(self.model, self.state.history, self.config, _dead(self.state, self.config),
+                           self.state.skipped_batches)
+
+
+def _guarded_step(guard: BatchGuard, model: Dictionary, opt: torch.optim.Optimizer, x: torch.Tensor,
+                  y: torch.Tensor, state: TrainState, config: TrainConfig) -> bool:
+    """One optimiser step unless a NaN/Inf shows (then True: the batch is skipped, weights unchanged)."""
+    if guard.bad_inputs(state.step, x, y):
+        return True
+    guard.last = loss, _, _, _ = _loss(model, x, y, state, config)
+    if guard.bad_loss(state.step, loss):
+        return True
+    guard.keep(model, opt)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    model.renormalize_decoder()
+    if config.arch == "jumprelu":
+        with torch.no_grad():
+            model.threshold.clamp_(min=1e-6)
+    return guard.bad_weights(state.step, model, opt)
 
 
 def train_dictionary(batches: ActivationBatches, config: TrainConfig, d_in: int, d_out: int, *,

@@ -31,8 +31,8 @@ def _content(store: Store, table: str) -> pd.DataFrame:
 def _assert_same_store(a: Store, b: Store, exact: bool = True) -> None:
     for table in ("feature_tokens", "features"):
         x, y = _content(a, table), _content(b, table)
-        if exact:
-            pd.testing.assert_frame_equal(x, y)
+        if exact:  # bitwise: pandas compares floats with rtol=1e-5 unless told check_exact
+            pd.testing.assert_frame_equal(x, y, check_exact=True)
         else:
             pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=1e-5)
     keys = lambda s: sorted(s.read("results", where={"name": "neuron_map"})["key"])  # noqa: E731

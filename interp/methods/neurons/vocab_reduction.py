@@ -9,10 +9,11 @@ exp(l - M)`` and ``S = sum exp(l - M) (l - M)``, from which max-prob ``1/Z``, en
 The rows go in chunks of ``chunk`` and the vocabulary in blocks of ``block`` tokens: one GEMM
 per (chunk, block), reduced while it is in cache, so memory holds one block of logits per
 thread. Work runs on ``torch.get_num_threads()`` Python threads with single-threaded ops (the
-kernel's ctypes calls release the GIL): on the kernel path each thread takes the next
-(chunk, block) tile as it frees up, on the torch path a contiguous share of the vocabulary
-per chunk. Each thread's partial results of a chunk are merged per row at the end (top-k of
-the kept tokens; the sums re-based on the overall max).
+kernel's ctypes calls release the GIL) as tiles of a chunk x one of `SHARES` fixed shares of
+the vocabulary. The tiles' partial results of a chunk are merged per row at the end, in share
+order (top-k of the kept tokens; the sums re-based on the overall max), and ties between equal
+logits go to the lower token id: the result is bitwise the same with any thread count and
+any completion order.
 
 Two implementations of the per-block reduction, same results up to float rounding:
 
@@ -94,18 +95,44 @@ def _parallel(workers: int, fn, items) -> list:
         torch.set_num_threads(previous)
 
 
+def _select(values: torch.Tensor, ids: torch.Tensor, k: int, largest: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k best (values, ids) per row, ties broken by token id (lower id first at both ends).
+
+    Two stable sorts - by id, then by value - so the order never depends on where a candidate
+    sat in the concatenation (which tile, which thread)."""
+    ids_sorted, order = ids.sort(dim=1, stable=True)
+    vals = values.gather(1, order)
+    vals, pick = vals.sort(dim=1, descending=largest, stable=True)
+    return vals[:, :k], ids_sorted.gather(1, pick)[:, :k]
+
+
 def _merge_parts(parts: list[VocabReduction], k: int) -> VocabReduction:
-    """One chunk's results over its vocabulary shares -> the chunk's result (kept tokens sorted)."""
-    top_logits, pick = torch.cat([p.top_logits for p in parts], 1).topk(k, dim=1)
-    top_ids = torch.cat([p.top_ids for p in parts], 1).gather(1, pick)
-    bottom_logits, pick = torch.cat([p.bottom_logits for p in parts], 1).topk(k, dim=1, largest=False)
-    bottom_ids = torch.cat([p.bottom_ids for p in parts], 1).gather(1, pick)
+    """One chunk's results over its vocabulary shares -> the chunk's result (kept tokens sorted).
+
+    `parts` come in share order (by vocabulary position, never by completion), so the re-based
+    sums add up in one fixed order and the result is bitwise the same on every run."""
+    top_logits, top_ids = _select(torch.cat([p.top_logits for p in parts], 1),
+                                  torch.cat([p.top_ids for p in parts], 1), k, True)
+    bottom_logits, bottom_ids = _select(torch.cat([p.bottom_logits for p in parts], 1),
+                                        torch.cat([p.bottom_ids for p in parts], 1), k, False)
     st = torch.stack([p.stats for p in parts], dim=2)  # (c, 6, shares)
     ends = []
     for o in (0, 3):  # re-base each share's (Z, S) on the overall max
         m = st[:, o].amax(1)
         ends += [m, *_merge(st[:, o] - m[:, None], st[:, o + 1], st[:, o + 2])]
     return VocabReduction(top_ids, top_logits, bottom_ids, bottom_logits, torch.stack(ends, dim=1))
+
+
+SHARES = 8
+"""Vocabulary shares per chunk of rows (a fixed number, not the thread count, so that the
+summation order - and so every bit of the result - is the same with any number of threads)."""
+
+
+def _share_edges(d_vocab: int, block: int) -> list[int]:
+    """Token boundaries of the chunk's vocabulary shares (whole blocks each)."""
+    n_blocks = -(-d_vocab // block)
+    shares = min(SHARES, n_blocks)
+    return [min(d_vocab, (n_blocks * i // shares) * block) for i in range(shares + 1)]
 
 
 # ----------------------------------------------------------------------------- kernel
@@ -138,44 +165,35 @@ def _block_buffer(rows: int, cols: int) -> torch.Tensor:
 
 def _reduce_kernel(lib, vectors: torch.Tensor, W_U: torch.Tensor, k: int, chunk: int, block: int
                    ) -> VocabReduction:
-    """Tiles - a chunk of rows x one block of the vocabulary: a single-threaded GEMM, then the
-    kernel on it - taken by ``torch.get_num_threads()`` threads as they free up, so a core lost
-    for a moment (to a writer thread, say) slows one tile, not a whole parallel GEMM. Each
-    thread keeps running heaps and sums per chunk; the threads' states are merged at the end."""
+    """Tiles - a chunk of rows x one fixed share of the vocabulary, its blocks in order: a
+    single-threaded GEMM per block, then the kernel on it - taken by ``torch.get_num_threads()``
+    threads as they free up. Each tile keeps its own heaps and sums; a chunk's tiles are merged
+    in share order (not in the order they finish), so the result is bitwise reproducible."""
     workers = torch.get_num_threads()
     n = vectors.shape[0]
-    tiles = [(r0, b0) for r0 in range(0, n, chunk) for b0 in range(0, W_U.shape[1], block)]
-    states: dict[int, list] = {r0: [] for r0 in range(0, n, chunk)}
-    lock, local = threading.Lock(), threading.local()
+    edges = _share_edges(W_U.shape[1], block)
+    tiles = [(r0, v0, v1) for r0 in range(0, n, chunk) for v0, v1 in zip(edges, edges[1:])]
 
-    def run(tile: tuple[int, int]) -> None:
-        r0, b0 = tile
+    def run(tile: tuple[int, int, int]) -> VocabReduction:
+        r0, v0, v1 = tile
         rows = vectors[r0:r0 + chunk]
         c = rows.shape[0]
         buf = _block_buffer(chunk, block)
-        if not hasattr(local, "states"):
-            local.states = {}
-        if r0 not in local.states:  # this thread's first tile of the chunk
-            top = torch.full((c, k), -math.inf)  # min-heaps, filled by the kernel
-            top_id = torch.full((c, k), -1, dtype=torch.int64)
-            stats = torch.tensor([-math.inf, 0.0, 0.0, -math.inf, 0.0, 0.0]).repeat(c, 1)
-            local.states[r0] = (top, top_id, top.clone(), top_id.clone(), stats)  # bottom end: a heap of -l
-            with lock:
-                states[r0].append(local.states[r0])
-        top, top_id, bot, bot_id, stats = local.states[r0]
-        cols = W_U[:, b0:b0 + block]
-        logits = torch.matmul(rows, cols, out=buf[:c, :cols.shape[1]])  # (c, width), row stride = block
-        lib.reduce_block(logits.data_ptr(), c, logits.shape[1], logits.stride(0), b0, k, top.data_ptr(),
-                         top_id.data_ptr(), bot.data_ptr(), bot_id.data_ptr(), stats.data_ptr())
+        top = torch.full((c, k), -math.inf)  # min-heaps, filled by the kernel
+        top_id = torch.full((c, k), -1, dtype=torch.int64)
+        bot, bot_id = top.clone(), top_id.clone()  # bottom end: a heap of -l
+        stats = torch.tensor([-math.inf, 0.0, 0.0, -math.inf, 0.0, 0.0]).repeat(c, 1)
+        for b0 in range(v0, v1, block):
+            cols = W_U[:, b0:min(b0 + block, v1)]
+            logits = torch.matmul(rows, cols, out=buf[:c, :cols.shape[1]])  # (c, width), row stride = block
+            lib.reduce_block(logits.data_ptr(), c, logits.shape[1], logits.stride(0), b0, k, top.data_ptr(),
+                             top_id.data_ptr(), bot.data_ptr(), bot_id.data_ptr(), stats.data_ptr())
+        return VocabReduction(top_id, top, bot_id, -bot, stats)
 
-    if workers <= 1:
-        for tile in tiles:
-            run(tile)
-    else:
-        list(_pool(workers).map(run, tiles))
-    parts = [_merge_parts([VocabReduction(ti, t, bi, -b, st) for t, ti, b, bi, st in states[r0]], k)
-             for r0 in sorted(states)]
-    return VocabReduction(*(torch.cat(cols) for cols in zip(*parts)))
+    parts = [run(t) for t in tiles] if workers <= 1 else list(_pool(workers).map(run, tiles))
+    shares = len(edges) - 1
+    merged = [_merge_parts(parts[i:i + shares], k) for i in range(0, len(parts), shares)]  # tile order
+    return VocabReduction(*(torch.cat(cols) for cols in zip(*merged)))
 
 
 # ----------------------------------------------------------------------------- torch
@@ -188,10 +206,8 @@ def _reduce_torch(vectors: torch.Tensor, W_U: torch.Tensor, k: int, chunk: int, 
     """Tiles - a chunk of rows x one thread's share of the vocabulary (whole blocks) - on
     `workers` threads of single-threaded ops (no barrier between intra-op threads for each of
     the many small ops, which costs dearly on a loaded machine), merged per chunk."""
-    d_vocab = W_U.shape[1]
-    n_blocks = -(-d_vocab // block)
-    shares = min(workers, n_blocks)
-    edges = [min(d_vocab, (n_blocks * i // shares) * block) for i in range(shares + 1)]
+    edges = _share_edges(W_U.shape[1], block)
+    shares = len(edges) - 1
     tiles = [(r0, v0, v1) for r0 in range(0, vectors.shape[0], chunk) for v0, v1 in zip(edges, edges[1:])]
     local = threading.local()
 
@@ -217,10 +233,8 @@ def _tile_torch(rows: torch.Tensor, W_U: torch.Tensor, v0: int, v1: int, k: int,
         cands.append((*top, *bottom))
         stats.append(_block_stats(logits, bufs[1][:c, :cols.shape[1]], bufs[2][:c, :cols.shape[1]], mx, mn))
     top_v, top_i, bot_v, bot_i = (torch.cat(x, dim=1) for x in zip(*cands))
-    top_logits, pick = top_v.topk(k, dim=1)
-    top_ids = top_i.gather(1, pick)
-    bottom_logits, pick = bot_v.topk(k, dim=1, largest=False)
-    bottom_ids = bot_i.gather(1, pick)
+    top_logits, top_ids = _select(top_v, top_i, k, True)
+    bottom_logits, bottom_ids = _select(bot_v, bot_i, k, False)
     mx, z, s, mn, z_neg, s_neg = (torch.stack(x, dim=1) for x in zip(*stats))  # each (c, n_blocks)
     z, s = _merge(mx - top_logits[:, :1], z, s)
     z_neg, s_neg = _merge(bottom_logits[:, :1] - mn, z_neg, s_neg)
@@ -244,17 +258,20 @@ def _block_candidates(logits: torch.Tensor, k: int, offset: int):
     Two stages instead of a top-k over every logit (torch's CPU top-k costs ~25 us a row):
     the max of each group of `_GROUP` consecutive tokens (one vectorised pass), then the
     elements of the k groups with the largest maxima. Exact: a token in the top-k lies in a
-    group whose max is at least the k-th largest value, and at most k groups have that.
+    group whose max is at least the k-th largest value, and at most k groups have that; at a
+    tie between group maxima the lower group wins, so the lower token ids are the ones kept.
     """
     c, w = logits.shape
     if w % _GROUP or w // _GROUP < k:
-        top_v, top_i = logits.topk(k, dim=1)
-        bot_v, bot_i = logits.topk(k, dim=1, largest=False)
-        return (top_v, top_i + offset), (bot_v, bot_i + offset), top_v[:, 0], bot_v[:, 0]
+        ids = torch.arange(offset, offset + w, device=logits.device).expand(c, w)
+        top_v, top_i = _select(logits, ids, k, True)
+        bot_v, bot_i = _select(logits, ids, k, False)
+        return (top_v, top_i), (bot_v, bot_i), top_v[:, 0], bot_v[:, 0]
     groups = logits.view(c, w // _GROUP, _GROUP)  # (c, n_groups, group)
+    group_ids = torch.arange(w // _GROUP, device=logits.device).expand(c, -1)
     ends = []
     for largest, group_best in ((True, groups.amax(-1)), (False, groups.amin(-1))):
-        best, gi = group_best.topk(k, dim=1, largest=largest)  # (c, k) groups
+        best, gi = _select(group_best, group_ids, k, largest)  # (c, k) groups; ties: lower group first
         values = groups.gather(1, gi[:, :, None].expand(-1, -1, _GROUP)).view(c, k * _GROUP)
         ids = (gi[:, :, None] * _GROUP + torch.arange(_GROUP, device=gi.device)).view(c, k * _GROUP) + offset
         ends.append(((values, ids), best[:, 0]))

@@ -38,14 +38,19 @@
 
 int vocab_reduce_simd(void) { return VOCAB_REDUCE_AVX512; }
 
-/* Replace the root of a min-heap of size k with x (x > root) and restore the heap. */
+/* Replace the root of a min-heap of size k with x (x > root) and restore the heap. The heap
+ * orders by value, then by token id (among equal values the higher id is the worse, nearer the
+ * root): at an exact tie the lower id is the one kept, whatever order the tokens came in. */
+static inline int worse(float a, int64_t ia, float b, int64_t ib) { return a < b || (a == b && ia > ib); }
+
 static void heap_replace(float *v, int64_t *id, int k, float x, int64_t t) {
     int i = 0;
     for (;;) {
         int l = 2 * i + 1, r = l + 1, m = i;
         float vm = x;
-        if (l < k && v[l] < vm) { m = l; vm = v[l]; }
-        if (r < k && v[r] < vm) { m = r; vm = v[r]; }
+        int64_t im = t;
+        if (l < k && worse(v[l], id[l], vm, im)) { m = l; vm = v[l]; im = id[l]; }
+        if (r < k && worse(v[r], id[r], vm, im)) { m = r; vm = v[r]; im = id[r]; }
         if (m == i) break;
         v[i] = v[m]; id[i] = id[m];
         i = m;
