@@ -10,21 +10,7 @@ from interp.jobs.neuron_map import map_model
 from interp.store import Store
 
 
-def _content(store: Store, table: str) -> pd.DataFrame:
-    """A table's rows without provenance, in a canonical order."""
-    frame = store.read(table).drop(columns=["run_id"])
-    return frame.sort_values(list(frame.columns[:10])).reset_index(drop=True)
-
-
-def _assert_same_store(a: Store, b: Store, exact: bool = True) -> None:
-    for table in ("feature_tokens", "features"):
-        x, y = _content(a, table), _content(b, table)
-        if exact:
-            pd.testing.assert_frame_equal(x, y)
-        else:
-            pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=1e-5)
-    keys = lambda s: sorted(s.read("results", where={"name": "neuron_map"})["key"])  # noqa: E731
-    assert keys(a) == keys(b)
+from helpers.stores import assert_same_store as _assert_same_store, content as _content  # noqa: E402,F401
 
 
 @pytest.mark.heavy
