@@ -53,7 +53,7 @@ from interp.methods.neurons.decoding import decode_neurons
 decoded = decode_neurons(model, 29)
 best = decoded.z.argsort(descending=True)[:5].tolist()
 [(i, round(float(decoded.z[i]), 1), [model.decode([t]) for t in decoded.top_ids[i, :5].tolist()]) for i in best]""",
-        "Neuron 808 of the same layer writes animals - the one a search for ' dog' finds first:",
+        "### Neuron 808 of the same layer writes animals - the one a search for ' dog' finds first:",
         """\
 index = 808
 round(float(decoded.z[index]), 1), [model.decode([t]) for t in decoded.top_ids[index, :8].tolist()]""",
@@ -87,7 +87,7 @@ from interp.viz.neurons import specialisation_overview
 
 neurons = store.features(model="smollm2-135m", kind="neuron")
 specialisation_overview(neurons)""",
-        "The ranking score is `logit_z`: the z-score of a neuron's top (or bottom) logit over the "
+        "### The ranking score is `logit_z`: the z-score of a neuron's top (or bottom) logit over the "
         "vocabulary, in [0, sqrt(d_vocab - 1)]. The older `specialisation` (the softmax's max "
         "probability) is kept beside it; it saturates at 1 for thousands of neurons.",
         """\
@@ -115,7 +115,7 @@ layer, target = int(neuron.site.split(".")[1]), model.token_id(" dog")
 result = clamp_sweep(model, layer, neuron.index, "I love my", target,
                      ClampConfig(values=(0.0, 5.0, 10.0, 20.0), n_controls=4, neutral_prompts=()))
 dose_response_figure(result, " dog")""",
-        "And in generation, clamped at 20:",
+        "### And in generation, clamped at 20:",
         """\
 clamp = ClampUnit(neuron.site, neuron.index, 20.0)
 {"clean": greedy_generate(model, "Yesterday I saw a", 12),
@@ -407,7 +407,7 @@ def build() -> list[Path]:
     paths = []
     for name, cells in NOTEBOOKS.items():
         # a cell starting with a markdown heading is prose, any other is code
-        nb = new_notebook(cells=[new_markdown_cell(c) if c.startswith(("# ", "## ")) else new_code_cell(c)
+        nb = new_notebook(cells=[new_markdown_cell(c) if c.startswith(("# ", "## ", "### ")) else new_code_cell(c)
                                  for c in cells])
         for i, cell in enumerate(nb.cells):  # stable ids keep rebuilt notebooks diff-free
             cell.id = f"cell-{i}"

@@ -25,3 +25,17 @@ def test_notebooks_are_built_from_the_generator():
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert code and all(not c.outputs for c in code), f"{path.name} is stored with outputs"
         assert not any("def " in c.source for c in code), f"{path.name} defines functions; they belong in interp"
+
+
+def test_every_code_cell_is_python():
+    """A prose line stored as a code cell (no markdown heading) would fail only when executed."""
+    import ast
+
+    for path in NOTEBOOKS:
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            if cell.cell_type == "code":
+                lines = [ln for ln in cell.source.split("\n") if not ln.lstrip().startswith(("%", "!"))]
+                try:
+                    ast.parse("\n".join(lines))
+                except SyntaxError as exc:
+                    raise AssertionError(f"{path.name} cell {i} is not Python ({exc.msg}): {cell.source[:60]!r}")
