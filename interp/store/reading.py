@@ -4,7 +4,8 @@
 
 1. list the files and run the read over them;
 2. if the read fails and some listed file no longer exists, a concurrent `compact` (or
-   quarantine) replaced it: list again and retry, at most `MAX_ATTEMPTS` times with a
+   quarantine) replaced it: list again and retry, at most `MAX_ATTEMPTS` times (or until
+   `MAX_WAIT_S` has passed, whichever comes later, so a busy machine does not fail a read) with a
    short growing pause. A vanished file is never reported as corrupt;
 3. if files that exist cannot be parsed (a bad footer, or a bad page in a file the error
    points at), they are corrupt: each is skipped for this read, a `StoreWarning` names it
@@ -31,6 +32,7 @@ from interp.store.files import StoreError
 
 QUARANTINE_DIR = "quarantine"
 MAX_ATTEMPTS = 10
+MAX_WAIT_S = 10.0
 _READ_ERRORS = (duckdb.Error, OSError, pa.ArrowException)
 T = TypeVar("T")
 
@@ -49,7 +51,9 @@ def read_retrying(root: Path, list_files: Callable[[], list[Path]], read: Callab
     failure that is neither (default: a `StoreError` "store read failed").
     """
     skipped: set[Path] = set()
-    for attempt in range(MAX_ATTEMPTS):
+    started = time.monotonic()
+    attempt = -1
+    while (attempt := attempt + 1) < MAX_ATTEMPTS or time.monotonic() - started < MAX_WAIT_S:
         files = [f for f in list_files() if f not in skipped]
         try:
             return read(files)
@@ -67,7 +71,7 @@ def read_retrying(root: Path, list_files: Callable[[], list[Path]], read: Callab
                               f"into {root / QUARANTINE_DIR} (its rows are not served until the job that wrote "
                               "them is re-run)", StoreWarning, stacklevel=2)
                 skipped.add(path)
-    raise StoreError(f"store files under {root} kept changing during {MAX_ATTEMPTS} read attempts "
+    raise StoreError(f"store files under {root} kept changing during {attempt} read attempts "
                      "(a compaction running in a loop?); retry the read")
 
 
