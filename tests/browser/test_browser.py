@@ -41,25 +41,7 @@ PAGES = [
     ("circuits", "circuits", "Nodes by |influence|", 1),
 ]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the dashboard server exited with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"the dashboard did not answer at {url} within {timeout:.0f}s")
+from helpers.server import free_port as _free_port, stop as _stop, wait_healthy as _wait_healthy  # noqa: E402,F401
 
 
 @pytest.fixture(scope="module")
