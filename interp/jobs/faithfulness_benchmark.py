@@ -302,13 +302,16 @@ class BenchmarkConfig:
                 FaithfulnessConfig(n_samples=self.masks, convention=self.convention))
 
 
-def run_benchmark(store, model, config: BenchmarkConfig = BenchmarkConfig(), *, backend: str = "local",
-                  address: str | None = None, progress: bool = True, device: str = "auto"):
+def run_benchmark(store, model, config: BenchmarkConfig = BenchmarkConfig(), *, items: list[dict] | None = None,
+                  backend: str = "local", address: str | None = None, progress: bool = True, device: str = "auto"):
     """The benchmark as a job (`interp.jobs.units`): prompt shards, each shard's records written
     together; a rerun with the same tag computes only the missing prompts, then the summary
     (table, paired differences, figure) is written from every stored record. Returns
-    (summary table, paired differences)."""
-    return run_job(store, FaithfulnessJob(model, config, device), backend=backend, address=address,
+    (summary table, paired differences).
+
+    `items`: the prompts (`confident_prefixes` entries: tokens, prompt, target, p) instead of
+    the ones `config.prompts` selects."""
+    return run_job(store, FaithfulnessJob(model, config, device, items), backend=backend, address=address,
                    progress=progress).finished
 
 
@@ -317,12 +320,13 @@ class FaithfulnessJob(ModelJob):
 
     command = "interp faithfulness"
 
-    def __init__(self, model, config: BenchmarkConfig, device: str = "auto") -> None:
+    def __init__(self, model, config: BenchmarkConfig, device: str = "auto", items: list[dict] | None = None) -> None:
         super().__init__(model, device)
-        self.bench = config
+        self.bench, self.items = config, items
 
     def config(self) -> dict:
-        return {**asdict(self.bench), "model": self.model_name, "device": self.device}
+        return {**asdict(self.bench), "model": self.model_name, "device": self.device,
+                **({} if self.items is None else {"items": len(self.items)})}
 
     def _settings(self) -> dict:
         return self.bench.settings(self.model_name)
@@ -331,8 +335,12 @@ class FaithfulnessJob(ModelJob):
         from interp.methods.attribution.store import stored_settings
 
         adapter = self.model()
-        prompts = (analogy_prompts(adapter, self.bench.n) if self.bench.prompts == "analogies"
-                   else confident_prefixes(adapter, self.bench.n, seed=self.bench.seed))
+        if self.items is not None:
+            prompts = list(self.items)[: self.bench.n]
+        elif self.bench.prompts == "analogies":
+            prompts = analogy_prompts(adapter, self.bench.n)
+        else:
+            prompts = confident_prefixes(adapter, self.bench.n, seed=self.bench.seed)
         if not prompts:
             raise ValueError(f"no {self.bench.prompts} prompt passes the confidence filter for {self.model_name}")
         done = {} if force else stored_settings(store, self.bench.tag)

@@ -4,6 +4,8 @@ Workers unpickle the job, open the store at its root (which must be on a filesys
 worker sees) and write their unit straight into it; only small summaries come back to the
 driver, which waits and counts. ``ray.init()`` starts a local instance unless an address is
 given, or uses the instance this process already started (and then leaves it running).
+Workers use the driver's data root (``INTERP_HOME``) for their caches, so on a cluster it
+must be on shared storage at the same path, like the store.
 
 A unit whose worker process dies (killed, out of memory, node lost) is rerun by Ray up to
 `retries` times; a unit that raises is not retried (the same inputs would fail again) and is
@@ -15,9 +17,12 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 
-def _unit_task(root: str, job, unit, run_id: str) -> Any:
+def _unit_task(root: str, home: str, job, unit, run_id: str) -> Any:
+    import os
+
     from interp.store import Store
 
+    os.environ["INTERP_HOME"] = home  # caches (activations, token windows) where the driver keeps them
     return job.run(Store(root), unit, run_id)
 
 
@@ -26,6 +31,8 @@ def run_units(store, job, units: Sequence, run_id: str, on_done: Callable, on_er
     """Run `units` of `job` as Ray tasks; report each through `on_done(unit, result)` or `on_error(unit, exc)`."""
     import ray
     from ray.exceptions import RayError, RayTaskError
+
+    from interp.paths import data_root
 
     started = not ray.is_initialized()
     if started:
@@ -36,7 +43,8 @@ def run_units(store, job, units: Sequence, run_id: str, on_done: Callable, on_er
     try:
         task = ray.remote(num_cpus=job.cpus_per_unit(), max_retries=retries, retry_exceptions=False)(_unit_task)
         job_ref = ray.put(job)
-        pending = {task.remote(str(store.root), job_ref, unit, run_id): unit for unit in units}
+        home = str(data_root().resolve())
+        pending = {task.remote(str(store.root), home, job_ref, unit, run_id): unit for unit in units}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
@@ -46,8 +54,8 @@ def run_units(store, job, units: Sequence, run_id: str, on_done: Callable, on_er
                 except RayTaskError as exc:  # the unit raised: report its own exception
                     on_error(unit, getattr(exc, "cause", None) or exc)
                 except RayError as exc:  # its worker died more often than `retries`
-                    on_error(unit, RuntimeError(f"the Ray worker running it died ({type(exc).__name__}) "
-                                                f"{retries + 1} times"))
+                    on_error(unit, RuntimeError(f"the Ray worker running it was lost ({type(exc).__name__}; "
+                                                f"tried {retries + 1}x)"))
                 else:
                     on_done(unit, result)
     finally:
