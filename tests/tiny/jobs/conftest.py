@@ -13,13 +13,8 @@ from helpers.paths import REPO
 @pytest.fixture(scope="session")
 def ray_local():
     ray = pytest.importorskip("ray")
-    import cloudpickle
-
-    import helpers.jobs
-
-    # Test-only job classes travel by value; workers import interp from this checkout.
-    cloudpickle.register_pickle_by_value(helpers.jobs)
-    path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    # Workers import interp from this checkout, and the test-only jobs from tests/helpers.
+    path = os.pathsep.join([str(REPO), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=100 * 2**20,
              runtime_env={"env_vars": {"PYTHONPATH": path, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}})
     yield ray
