@@ -88,6 +88,15 @@ def score(adapter, groups, tokens: torch.Tensor, config: RunConfig = RunConfig()
     """Steps 2-5 on given token windows (n_windows, ctx); nothing is stored.
 
     `progress`: True for labelled bars ("complexity: activations", "complexity: importance")."""
+    run = score_features(adapter, groups, tokens, config, progress)
+    run.summary = summarise(adapter, run.activations, run.frame, run.summary["timings"])
+    return run
+
+
+def score_features(adapter, groups, tokens: torch.Tensor, config: RunConfig = RunConfig(),
+                   progress=None) -> ComplexityRun:
+    """Steps 2-5 without the summary (whose correlations need every feature): a shard's scores.
+    Its ``summary`` holds only the timings."""
     timings = {}
     t0 = time.perf_counter()
     acts = collect_activations(adapter, tokens, groups, CollectConfig(
@@ -109,8 +118,7 @@ def score(adapter, groups, tokens: torch.Tensor, config: RunConfig = RunConfig()
         flow = layer_flow(acts.mids, acts.Z, result, acts.mid_depth, cfg, groups=acts.window)
         timings["flow_s"] = time.perf_counter() - t0
     frame = feature_frame(acts, result, imp, flow)
-    summary = summarise(adapter, acts, frame, timings)
-    return ComplexityRun(acts, result, imp, flow, frame, summary)
+    return ComplexityRun(acts, result, imp, flow, frame, {"timings": timings})
 
 
 def feature_frame(acts: FeatureActivations, result: ComplexityResult, importance=None, flow=None) -> pd.DataFrame:
@@ -279,7 +287,7 @@ class ComplexityJob(ModelJob):
     def run(self, store, unit: Unit, run_id: str) -> int:
         adapter = self.model()
         groups = feature_groups(adapter, unit.spec, store)
-        scored = score(adapter, groups, self._windows(adapter).tokens, self.run_config, self._progress)
+        scored = score_features(adapter, groups, self._windows(adapter).tokens, self.run_config, self._progress)
         frame = scored.frame.copy()
         frame["top_tokens"] = [_top_tokens(adapter, scored.activations, i) for i in range(len(frame))]
         flow = None if scored.flow is None else {k: _plain(getattr(scored.flow, k).tolist())
@@ -317,7 +325,7 @@ class ComplexityJob(ModelJob):
         _save(store, assembled, run_id)
         local = [self._local.pop(k) for k in self.keys if k in self._local]
         if len(self.keys) == 1 and local:  # the whole run in this process: hand back everything
-            local[0].frame, local[0].summary, local[0].run_id = assembled.frame, assembled.summary, run_id
+            local[0].summary, local[0].run_id = assembled.summary, run_id
             return local[0]
         return assembled
 

@@ -115,7 +115,7 @@ def test_complexity_on_ray_equals_local_shard_by_shard(tmp_path, tiny_dirs, corp
     # One shard and three shards score the features alike (activations collected per shard).
     whole = run_complexity(model, "neurons:1:0-9", config, store=Store(tmp_path / "one"))
     pd.testing.assert_series_equal(whole.frame.sort_values("index")["K"].reset_index(drop=True), a["K"],
-                                   check_exact=False, rtol=1e-5, check_names=False)
+                                   check_exact=False, rtol=1e-5, check_names=False, check_dtype=False)
     assert run_complexity(model, "neurons:1:0-9", config, store=stores["ray"], shard_size=4,
                           backend="ray").summary["n_features"] == 10  # rerun: every shard stored
 
