@@ -166,7 +166,8 @@ def train_and_publish_many(adapter, store, trains: list[TrainConfig], layers: li
                                           seed=trains[0].seed,
                                           skip=data.skip_positions, progress=progress)
         dims = [tuple(t.shape[1] for t in b.sample(1)) for b in batches]
-        results = train_dictionaries(batches, trains, dims, progress=progress, checkpoints=[
+        device = None if adapter.device.type == "cpu" else adapter.device  # the model's GPU trains them too
+        results = train_dictionaries(batches, trains, dims, progress=progress, device=device, checkpoints=[
             StoreCheckpoint(store, n) if t.checkpoint_every else None for t, n in zip(trains, names)])
         published = []
         for i, (result, layer, (site_in, site_out)) in enumerate(zip(results, layers, pairs)):
