@@ -15,7 +15,7 @@ group while a writer thread writes this one).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Sequence
 
 import pandas as pd
@@ -53,10 +53,20 @@ def decode_group(adapter, todo: dict[int, Units], decode: DecodeConfig) -> dict[
         layers = [layer for layer, units in todo.items() if (direction, variant) in units]
         w = torch.cat([neuron_directions(adapter.weights, layer, direction) for layer in layers])  # (layers d_mlp, d)
         result = decode_directions(w, adapter.weights.W_U, adapter.weights.final_norm, replace(decode, variant=variant))
+        result = _on_cpu(result)  # rows are built from host memory
         n = len(w) // len(layers)
         for i, layer in enumerate(layers):
             decoded[layer][f"{direction}/{variant}"] = result.rows(i * n, (i + 1) * n)
     return decoded
+
+
+def _on_cpu(result):
+    """A `DecodedDirections` with every tensor on the CPU (itself when it is there already)."""
+    tensors = {f.name: getattr(result, f.name) for f in fields(result)
+               if isinstance(getattr(result, f.name), torch.Tensor)}
+    if all(t.device.type == "cpu" for t in tensors.values()):
+        return result
+    return replace(result, **{name: t.cpu() for name, t in tensors.items()})
 
 
 def write_decoded(store, adapter, layer: int, decoded: dict, top_k: int, run_id: str, vocab: pa.Array,
