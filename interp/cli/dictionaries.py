@@ -61,6 +61,8 @@ def register(subparsers) -> None:
     add_config_arguments(train, TrainConfig, only=("skip", "checkpoint_every"), defaults={"checkpoint_every": 50})
     add_config_arguments(train, DataConfig, only=("dashboard_tokens",), dest_prefix="data_")
     train.add_argument("--name", default=None, help="store name (default: derived from the settings)")
+    train.add_argument("--device", default="auto", metavar="auto|cpu|cuda",
+                       help="torch device of the model and the training (auto: a GPU when one is visible)")
     train.set_defaults(func=_train)
 
     sweep = subparsers.add_parser("sweep", help="transcoders vs SAEs at several sparsities (L0 vs spliced CE)")
@@ -119,8 +121,11 @@ def _train(args) -> int:
     store = _store(args)
     if args.name:  # refused now, not after training
         check_name_fits(args.name, store.root, what="--name")
+    from interp.jobs.units import resolve_device
+
+    device = resolve_device(args.device)
     train, data = _configs(args, args.kind, args.k, args.l1)
-    adapter = load_model(args.model)
+    adapter = load_model(args.model, device=device)
     pub = train_and_publish(adapter, store, train, args.layer, site=args.site, data=data, name=args.name)
     m = pub.metrics
     print(f"{pub.name}: {pub.site_in} -> {pub.site_out}")

@@ -55,6 +55,8 @@ def register(subparsers) -> None:
                          rename={"n_controls": "--controls", "generate_tokens": "--generate"},
                          choices={"positions": ("all", "last")})
     cl.add_argument("--format", choices=("table", "json"), default="table")
+    cl.add_argument("--device", default="auto", metavar="auto|cpu|cuda",
+                    help="torch device of the model (auto: a GPU when one is visible)")
     _store_arg(cl)
     cl.set_defaults(func=_clamp)
 
@@ -156,13 +158,16 @@ def _clamp(args) -> int:
     from interp.models import load_model
     from interp.models.registry import check_neuron_arg
 
+    from interp.jobs.units import resolve_device
+
+    device = resolve_device(args.device)  # before anything loads
     layer, index = parse_neuron(args.neuron)
     if not args.prompt.strip():
         raise ValueError(f"--prompt {args.prompt!r} is empty: give the text the clamp is measured on")
     store = _open(args)
     check_neuron_arg(args.model, layer, index, store)  # before the model loads
     config = config_from_args(ClampConfig, args, values=_values(args.value))
-    adapter = load_model(args.model)
+    adapter = load_model(args.model, device=device)
     target = adapter.token_id(args.target) if args.target else None
     r = check_neuron(store, adapter, layer, index, args.prompt, config, target)
     if args.format == "json":

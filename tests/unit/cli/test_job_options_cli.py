@@ -7,6 +7,10 @@ import torch
 
 from interp.cli import main
 
+DEVICE_ONLY = [
+    ["train", "--model", "m", "--layer", "1", "--kind", "sae"],
+    ["clamp", "--model", "m", "--neuron", "0:1", "--value", "5", "--prompt", "The"],
+]
 COMMANDS = [
     ["map-neurons", "--model", "m"],
     ["clamp-report", "--model", "m"],
@@ -17,7 +21,7 @@ COMMANDS = [
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is visible")
-@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
+@pytest.mark.parametrize("command", COMMANDS + DEVICE_ONLY, ids=lambda c: c[0])
 def test_device_cuda_without_a_gpu_is_refused_before_any_work(command, tmp_path, capsys):
     assert main(command + ["--device", "cuda", "--store", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
