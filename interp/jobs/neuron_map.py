@@ -5,11 +5,13 @@
     map_model(Store(), "smollm2-135m", directions=("down",))          # all layers
 
 Three modules, with no import circle: this one plans (which layers still need which
-decodings) and dispatches; `interp.jobs.neuron_map_unit` holds the unit of work (decode a
-group of layers with `interp.methods.neurons.decoding.decode_directions`, write them); the
-backends in `interp.jobs.backends` import only the unit. The rows written (tokens, feature
-rows, completion markers) are described in `interp.methods.neurons.store`, the only code that
-writes or reads them; every row names the model by `ModelAdapter.store_name`.
+decodings) and defines the job (`NeuronMapJob`, one unit per model and layer, on the job
+interface of `interp.jobs.units`); `interp.jobs.neuron_map_unit` holds the unit of work
+(decode a group of layers with `interp.methods.neurons.decoding.decode_directions`, write
+them); the local backend's overlapped runner (`interp.jobs.backends.local.run_local`) imports
+only the unit. The rows written (tokens, feature rows, completion markers) are described in
+`interp.methods.neurons.store`, the only code that writes or reads them; every row names the
+model by `ModelAdapter.store_name`.
 
 A layer counts as done when its markers exist (with the same top_k); a rerun skips done
 layers and redoes the rest. Since the store's replace semantics let a redone layer's rows
@@ -27,7 +29,8 @@ next is decoded; ``O(d_mlp * top_k)`` per layer, a few MiB); never a layer's
 of layers or models; `benchmarks/bench_neuron_map.py` measures it.
 
 The job runs on the job interface (`interp.jobs.units`, one unit per model and layer): the
-``local`` backend (this process, the grouped and overlapped order below) or ``ray`` (a Ray
+``local`` backend (this process: groups of layers, each decoded while the previous one is
+written, `interp.jobs.backends.local`) or ``ray`` (a Ray
 task per layer; workers load the model by name themselves and write straight into the store;
 only small summaries come back). `device`: where the decoding GEMMs run (``auto``: a GPU when
 there is one).

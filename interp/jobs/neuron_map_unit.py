@@ -1,7 +1,8 @@
 """The neuron map's unit of work: decode a group of layers of one model and write them.
 
-Both backends (`interp.jobs.backends.local`, `interp.jobs.backends.ray`) import only this
-module; the job (`interp.jobs.neuron_map`) plans which layers to do and picks a backend.
+The job (`interp.jobs.neuron_map.NeuronMapJob`) plans which layers to do; a Ray task runs
+`map_group` for one layer, the local backend (`interp.jobs.backends.local`) decodes and
+writes groups of layers with the functions below.
 
 1. `decode_group`: for each (direction, variant) requested in the group, the group's neuron
    directions go through one `decode_directions` call (chunked GEMM and reductions), so the
