@@ -10,8 +10,9 @@ and with 2 CPUs (two workers). Printed per job: wall time of each, and Ray's ove
 - ``complexity``: complexity of `--complexity-layers` layers' neurons in shards of `--shard`;
 - ``sweep``: a transcoder/SAE sweep at one layer (one unit per dictionary).
 
-Ray's start (``ray.init``) is timed apart; a worker's first unit also loads the model (once per
-worker), which is inside the job's wall time. Ray workers run torch with one thread each (Ray
+Ray's start (``ray.init``) is timed apart, and the on-disk caches every backend shares (token
+windows, the sweep's activations) are filled before any timing; a worker's first unit also
+loads the model (once per worker), which is inside the job's wall time. Ray workers run torch with one thread each (Ray
 sets OMP_NUM_THREADS to a task's CPUs), so on a 2-core machine Ray with 2 workers at best
 matches the local backend, which already uses both cores: the point is resumability and the
 same command on a cluster, where units spread over nodes and wall time falls with the number
@@ -75,19 +76,44 @@ def _complexity(args, store, backend):
     return None, args.complexity_layers * -(-1536 // args.shard)
 
 
-def _sweep(args, store, backend):
+def _sweep_config(args):
     from interp.dictionaries.training import TrainConfig
-    from interp.jobs.dictionaries import DataConfig, SweepConfig, run_sweep
+    from interp.jobs.dictionaries import DataConfig, SweepConfig
 
-    config = SweepConfig(layer=args.sweep_layer, ks=(8, 16), kinds=("transcoder", "sae"),
-                         train=TrainConfig(train_tokens=args.sweep_tokens, batch_size=256, expansion=4,
-                                           warmup_steps=5, dead_after_tokens=2048, aux_k=64),
-                         data=DataConfig(eval_tokens=1024, dashboard_tokens=0))
-    run_sweep(args.model, store, config, progress=False, backend=backend, device="cpu")
+    return SweepConfig(layer=args.sweep_layer, ks=(8, 16), kinds=("transcoder", "sae"),
+                       train=TrainConfig(train_tokens=args.sweep_tokens, batch_size=256, expansion=4,
+                                         warmup_steps=5, dead_after_tokens=2048, aux_k=64),
+                       data=DataConfig(eval_tokens=args.sweep_eval_tokens, dashboard_tokens=0))
+
+
+def _sweep(args, store, backend):
+    from interp.jobs.dictionaries import run_sweep
+
+    run_sweep(args.model, store, _sweep_config(args), progress=False, backend=backend, device="cpu")
     return None, 4
 
 
 JOBS = {"noop": _noop, "map": _map, "complexity": _complexity, "sweep": _sweep}
+
+
+def _warm(args, jobs) -> None:
+    """Fill the on-disk caches every backend then shares (converted model, token windows, the
+    sweep's activations), untimed, so that no backend pays for them alone."""
+    from interp.corpus import token_windows
+    from interp.jobs.complexity import RunConfig
+    from interp.jobs.units import worker_model
+
+    adapter = worker_model(args.model, "cpu")
+    if "complexity" in jobs:
+        c = RunConfig(n_tokens=args.complexity_tokens)
+        token_windows(c.corpus, adapter.tokenizer, split="heldout", ctx_len=c.ctx_len, max_tokens=c.n_tokens,
+                      seed=c.seed)
+    if "sweep" in jobs:
+        from interp.jobs.dictionaries import _sweep_activations, _windows
+
+        config = _sweep_config(args)
+        _sweep_activations(adapter, config, progress=False)
+        _windows(adapter, config.data, "heldout", config.data.eval_tokens)
 
 
 def main() -> None:
@@ -101,6 +127,7 @@ def main() -> None:
     ap.add_argument("--shard", type=int, default=768)
     ap.add_argument("--sweep-layer", type=int, default=3)
     ap.add_argument("--sweep-tokens", type=int, default=8192)
+    ap.add_argument("--sweep-eval-tokens", type=int, default=1024)
     args = ap.parse_args()
     import ray
     import torch
@@ -109,8 +136,9 @@ def main() -> None:
     walls: dict[str, dict[str, float]] = {job: {} for job in jobs}
     units: dict[str, int] = {}
     print(f"{os.cpu_count()} CPUs, torch {torch.get_num_threads()} threads in this process", flush=True)
+    _warm(args, jobs)
     with tempfile.TemporaryDirectory(prefix="bench-ray-") as scratch:
-        for job in jobs:  # local first: it also warms the caches (converted model, token windows)
+        for job in jobs:
             t0 = time.perf_counter()
             _, units[job] = JOBS[job](args, Store(Path(scratch) / f"{job}-local"), "local")
             walls[job]["local"] = time.perf_counter() - t0
