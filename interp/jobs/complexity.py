@@ -157,12 +157,13 @@ def frame_summary(frame: pd.DataFrame, n_samples: int, timings: dict, top_tokens
                        for site, g in ok.groupby("site")}
     if ok["importance"].notna().any():
         rc = rank_correlation(torch.tensor(ok["K"].values), torch.tensor(ok["importance"].values))
-        out["rank_correlation"] = {"rho": rc.rho, "pvalue": rc.pvalue, "n": rc.n}
+        out["rank_correlation"] = {"rho": rc.rho, "pvalue": rc.pvalue, "n": rc.n, "ci": list(rc.ci)}
         out["rank_correlation_per_site"] = {}
         for site, g in ok.groupby("site"):
             if len(g) >= 3:
                 r = rank_correlation(torch.tensor(g["K"].values), torch.tensor(g["importance"].values))
-                out["rank_correlation_per_site"][site] = {"rho": r.rho, "pvalue": r.pvalue, "n": r.n}
+                out["rank_correlation_per_site"][site] = {"rho": r.rho, "pvalue": r.pvalue, "n": r.n,
+                                                          "ci": list(r.ci)}
     for name, part in (("simplest", ok.nsmallest(n_examples, "K")), ("most_complex", ok.nlargest(n_examples, "K"))):
         out[name] = [{"site": r["site"], "index": int(r["index"]), "kind": r["kind"], "source": r["source"],
                       "K": float(r["K"]), "first_decodable_layer": int(r["first_decodable_layer"]),

@@ -83,10 +83,11 @@ def result_names(store: Store) -> pd.DataFrame:
 
 
 def layer_stats(store: Store, model: str | None = None) -> pd.DataFrame:
-    """Per site and kind: feature count, mean/median specialisation and complexity."""
+    """Per site and kind: feature count, mean logit z, mean/median specialisation and complexity."""
     cond = f"WHERE model = {lit(model)}" if model else ""
     return store.sql(
-        f"SELECT model, site, kind, count(*) AS n, avg(specialisation) AS mean_specialisation, "
+        f"SELECT model, site, kind, count(*) AS n, avg(logit_z) AS mean_logit_z, "
+        f"avg(specialisation) AS mean_specialisation, "
         f"median(specialisation) AS median_specialisation, avg(complexity) AS mean_complexity, "
         f"avg(max_act) AS mean_max_act FROM ({features_sql()}) {cond} GROUP BY ALL ORDER BY model, kind, site")
 
@@ -98,6 +99,6 @@ def feature_sample(store: Store, model: str | None = None, kind: str | None = No
     if kind:
         cond.append(f"kind = {lit(FeatureKind.parse(kind).value)}")
     clause = ("WHERE " + " AND ".join(cond)) if cond else ""
-    rows = (f'SELECT model, site, kind, "index", source, label, specialisation, complexity, max_act '
+    rows = (f'SELECT model, site, kind, "index", source, label, logit_z, specialisation, complexity, max_act '
             f"FROM ({features_sql()}) {clause}")
     return store.sql(f"SELECT * FROM ({rows}) USING SAMPLE reservoir({int(n)} ROWS) REPEATABLE (0)")
