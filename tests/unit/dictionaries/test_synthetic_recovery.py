@@ -50,3 +50,18 @@ def test_topk_sae_recovers_planted_features(planted):
     assert trained.uniqueness > 0.8  # measured 0.875
     assert trained.classification.f1_score > F1_MIN
     assert trained.dead_latents <= 0.1 * 2 * D
+
+
+BATCHTOPK_MCC_MIN = 0.85  # measured: see the report in the module docstring
+
+
+def test_batchtopk_sae_recovers_planted_features(planted):
+    """BatchTopK trained on the same samples, scored as the JumpReLU dictionary it is saved as."""
+    features, generator, x = planted
+    config = TrainConfig(kind="sae", arch="batchtopk", expansion=2, k=4, lr=3e-3, batch_size=1024, train_tokens=N,
+                         dead_after_tokens=20_000, seed=1)
+    trained = _score(train_dictionary(in_memory_batches(x, None, 1024), config, D, D, progress=False).dictionary,
+                     features, generator)
+    assert trained.mcc > BATCHTOPK_MCC_MIN, trained.to_log_dict()
+    assert trained.classification.f1_score > F1_MIN
+    assert trained.dead_latents <= 0.1 * 2 * D
