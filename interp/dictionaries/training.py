@@ -232,7 +232,8 @@ def _init_from_data(model: Dictionary, batches: ActivationBatches, state: "Train
     mean = y.mean(0)
     model.b_dec.copy_(mean if config.b_dec_init == "mean" else geometric_median(y))
     state.scale = float((y - mean).pow(2).sum(-1).mean().clamp_min(1e-12))
-    spread = float((model(x) - model.b_dec).pow(2).sum(-1).mean())
+    enc, _ = _encode(model, x, config)  # the training-time activation (BatchTopK selects across the sample)
+    spread = float((model.decode_sparse(enc, x) - model.b_dec).pow(2).sum(-1).mean())
     if spread > 0:
         # Random decoder directions add their variance to the error: start at 1% of the target's
         # variance, so the first reconstructions are close to the mean predictor (FVU ~ 1).
