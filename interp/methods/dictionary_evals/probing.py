@@ -93,13 +93,14 @@ def _check_binary(labels: torch.Tensor, what: str) -> None:
 def sparse_probing(train: PooledActivations, test: PooledActivations, config: SparseProbingConfig = SparseProbingConfig(),
                    dataset: str = "") -> SparseProbingResult:
     """Steps 2-4 on pooled `train` and `test` activations of one binary labelled set."""
+    _check_binary(train.labels, "train labels")
     _check_binary(test.labels, "test labels")
     d_sae = train.z.shape[1]
     if config.ks[-1] > d_sae:
         raise ValueError(f"ks go up to {config.ks[-1]} but the dictionary has {d_sae} latents")
     diff = mean_difference(train.z, train.labels)
     # A stable sort on -|diff| keeps ties in index order.
-    order = torch.sort(-diff.abs(), stable=True).indices
+    order = torch.sort(-diff.abs(), stable=True).indices.numpy()
     y_tr, y_te = train.labels.numpy(), test.labels.numpy()
     z_tr, z_te = train.z.double().numpy(), test.z.double().numpy()
     accuracy = tuple(probe_accuracy(z_tr[:, order[:k]], y_tr, z_te[:, order[:k]], y_te, config.C, config.max_iter)[0]

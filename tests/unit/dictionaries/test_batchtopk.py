@@ -29,10 +29,10 @@ def test_batch_topk_keeps_the_batch_times_k_largest_across_the_batch():
 
 
 def test_threshold_moves_towards_the_smallest_kept_activation():
-    kept = torch.tensor([[0.0, 0.7, 2.0], [1.5, 0.0, 0.0]])
+    kept = torch.tensor([[0.0, 0.7, 2.0], [1.5, 0.0, 0.0]], dtype=torch.float64)
     t = updated_threshold(0.0, kept, lr=0.01)  # 0.99 * 0 + 0.01 * 0.7
     assert t == pytest.approx(0.007, abs=1e-12)
-    t = updated_threshold(t, torch.tensor([[0.5, 3.0]]), lr=0.01)  # 0.99 * 0.007 + 0.01 * 0.5
+    t = updated_threshold(t, torch.tensor([[0.5, 3.0]], dtype=torch.float64), lr=0.01)  # 0.99 * 0.007 + 0.01 * 0.5
     assert t == pytest.approx(0.01193, abs=1e-12)
     assert updated_threshold(t, torch.zeros(2, 3), lr=0.01) == t  # nothing fired: unchanged
 
@@ -86,7 +86,8 @@ def test_batch_architectures_train_into_a_jumprelu_dictionary_with_about_k_activ
     torch.set_num_threads(1)
     x, y = _toy()
     cfg = TrainConfig(kind=kind, arch=arch, expansion=4, k=3, lr=1e-2, batch_size=256, train_tokens=256 * 60,
-                      warmup_steps=5, dead_after_tokens=2048, matryoshka_fractions=(0.25, 0.5))
+                      warmup_steps=5, dead_after_tokens=2048, matryoshka_fractions=(0.25, 0.5),
+                      threshold_lr=0.1)  # the moving average settles within the 60 steps
     result = train_dictionary(in_memory_batches(x, None if kind == "sae" else y, 256), cfg, 8, 8, progress=False)
     first, last = result.history[0], result.history[-1]
     assert last["l0"] == pytest.approx(3.0)  # in training exactly k per token on average
