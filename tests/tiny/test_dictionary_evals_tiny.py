@@ -60,3 +60,31 @@ def test_dict_eval_cli_stores_both_evals_and_the_read_api_tables_them(tiny_dirs,
     # A bad name is one clear line, before any model loads.
     assert main(["dict-eval", "probing", "nope", "--store", str(store.root)]) == 2
     assert "no dictionary 'nope'" in capsys.readouterr().err
+
+
+def test_train_several_k_on_one_pass_then_eval_both_side_by_side(tiny_dirs, tmp_path, capsys):
+    """``interp train --k 2 4`` trains two BatchTopK SAEs at one site together; both are saved as
+    JumpReLU, published, and evaluated into one table."""
+    from interp.cli import main
+    from interp.dictionaries.io import load_dictionary
+
+    store = Store(tmp_path / "store")
+    assert main(["train", "--kind", "sae", "--model", str(tiny_dirs["llama"]), "--layer", "1", "--arch", "batchtopk",
+                 "--k", "2", "4", "--expansion", "2", "--tokens", "2048", "--batch-size", "256", "--corpus", "python",
+                 "--ctx-len", "32", "--eval-tokens", "128", "--dashboard-tokens", "0", "--checkpoint-every", "0",
+                 "--store", str(store.root)]) == 0
+    rows = store.read("dictionaries").sort_values("name")
+    assert rows["arch"].tolist() == ["batchtopk", "batchtopk"]
+    names = rows["name"].tolist()
+    assert [n.split("-")[-3] for n in names] == ["k2", "k4"]
+    for name in names:
+        d, meta = load_dictionary(store, name)
+        assert d.arch == "jumprelu" and meta["training_arch"] == "batchtopk"
+        assert main(["dict-eval", "probing", name, "--n-per-class", "8", "--max-tokens", "24", "--ks", "1,2",
+                     "--datasets", "sentiment", "--store", str(store.root)]) == 0
+    capsys.readouterr()
+    table = read.probing_results(store)
+    assert sorted(set(table["dictionary"])) == names and len(table) == 4
+    assert set(table["arch"]) == {"batchtopk"}
+    # One dataset's raw probe is the same whatever the dictionary (same site, same texts).
+    assert table["raw_accuracy"].nunique() == 1
