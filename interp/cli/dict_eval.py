@@ -2,7 +2,7 @@
 
     interp dict-eval probing smollm2-135m/L15-sae-batchtopk-k32-x8-200k
     interp dict-eval tpp smollm2-135m/L15-sae-batchtopk-k32-x8-200k --ns 2,5,10,20
-    interp dict-eval all smollm2-135m/L15-transcoder-topk-k32-x8-200k --n-per-class 200
+    interp dict-eval all smollm2-135m/L15-transcoder-topk-k32-x8-200k --n-per-class 400
 
 ``probing`` is k-sparse probing (top-k latents by mean difference, logistic regression,
 against a probe on the raw activations), ``tpp`` targeted probe perturbation across the
@@ -72,6 +72,7 @@ def _dict_eval(args) -> int:
     else:
         import pandas as pd
 
-        for kind, rows in pd.DataFrame(records).groupby("eval", sort=False):
-            print(rows.dropna(axis=1, how="all").drop(columns=["eval"]).to_string(index=False))
+        for kind in dict.fromkeys(r["eval"] for r in records):  # one table per eval, its own columns
+            rows = pd.DataFrame([{k: v for k, v in r.items() if k != "eval"} for r in records if r["eval"] == kind])
+            print(f"{kind}:\n{rows.to_string(index=False)}")
     return 0

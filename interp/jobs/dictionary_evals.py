@@ -29,8 +29,8 @@ class EvalDataConfig:
 
     datasets: tuple[str, ...] = ("sentiment", "code_language")
     """Binary labelled sets (`interp.corpus.LABELLED_SETS`); TPP needs at least two."""
-    n_per_class: int = 100
-    """Texts per class of each set."""
+    n_per_class: int = 200
+    """Texts per class of each set (the labelled sets' own default)."""
     test_fraction: float = 0.25
     """Share of each class held out for the test accuracies."""
     seed: int = 0
