@@ -6,9 +6,8 @@
    set's fixed test part and the rest for training (`LabelledSet.test_indices`).
 3. k-sparse probing per set (`sparse_probing`) and TPP across the sets
    (`targeted_probe_perturbation`, each set one task).
-4. Store one ``results`` row per eval and dictionary: name ``dictionary_probing`` or
-   ``dictionary_tpp``, key = the dictionary's name, payload = the named results plus the
-   settings; `interp.store.read.dictionary_evals` reads them back as tables.
+4. Store one ``results`` row per eval and dictionary (`interp.methods.dictionary_evals.store`);
+   `interp.store.read.dictionary_evals` reads them back as tables.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from interp.methods.dictionary_evals.pooled import PoolConfig, PooledActivations, pooled_activations
 from interp.methods.dictionary_evals.probing import SparseProbingConfig, SparseProbingResult, sparse_probing
 from interp.methods.dictionary_evals.tpp import TPPConfig, TPPResult, TPPTask, targeted_probe_perturbation
-from interp.store.read.dictionary_evals import PROBING_RESULT, TPP_RESULT
+from interp.methods.dictionary_evals.store import save_probing, save_tpp
 
 EVALS = ("probing", "tpp")
 
@@ -94,17 +93,14 @@ def evaluate_stored_dictionary(adapter, store, name: str, evals: tuple[str, ...]
     with store.run(command, {"dictionary": name, "evals": list(evals), **settings, "model": adapter.store_name},
                    seed=data.seed) as run_id:
         pools = _labelled_pools(adapter, dictionary, meta, data, pool)
-        base = {"dictionary": name, "model": adapter.store_name, "kind": dictionary.kind,
+        about = {"model": adapter.store_name, "kind": dictionary.kind,
                 "arch": meta.get("training_arch", dictionary.arch), "d_sae": dictionary.d_sae, "settings": settings}
         probing_results = tpp_result = None
-        rows = []
         if "probing" in evals:
             probing_results = [sparse_probing(tr, te, probing, dataset=d) for d, (tr, te) in pools.items()]
-            rows.append({"name": PROBING_RESULT, "key": name,
-                         "payload": {**base, "results": [r.to_dict() for r in probing_results]}})
+            save_probing(store, name, probing_results, about, run_id)
         if "tpp" in evals:
             tasks = [TPPTask(d, tr, te) for d, (tr, te) in pools.items()]
             tpp_result = targeted_probe_perturbation(tasks, dictionary.W_dec.detach(), tpp)
-            rows.append({"name": TPP_RESULT, "key": name, "payload": {**base, "result": tpp_result.to_dict()}})
-        store.write("results", rows, run_id=run_id)
+            save_tpp(store, name, tpp_result, about, run_id)
     return DictionaryEvals(name, probing_results, tpp_result, run_id)

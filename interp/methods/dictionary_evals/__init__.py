@@ -13,6 +13,7 @@ Entry points:
   `SparseProbingResult`.
 - `targeted_probe_perturbation` (`.tpp`) - TPP: ablate each task's top latents, the drop in
   that task's probe accuracy against the others'; `TPPConfig`, `TPPTask`, `TPPResult`.
+- `save_probing`, `save_tpp`, `probing_results`, `tpp_results` (`.store`).
 
 Names load lazily (sklearn is imported only by the methods that fit probes).
 """
@@ -21,6 +22,7 @@ _LAZY = {
     "pooled_activations": "pooled", "PoolConfig": "pooled", "PooledActivations": "pooled",
     "sparse_probing": "probing", "SparseProbingConfig": "probing", "SparseProbingResult": "probing",
     "targeted_probe_perturbation": "tpp", "TPPConfig": "tpp", "TPPTask": "tpp", "TPPResult": "tpp",
+    "save_probing": "store", "save_tpp": "store", "probing_results": "store", "tpp_results": "store",
 }
 
 __all__ = list(_LAZY)
