@@ -2,8 +2,10 @@
 
 - `train_and_publish` - one dictionary (``interp train``), activations streamed from the model
   chunk by chunk (resumable from checkpoints, so ``--tokens 2000000`` fits in memory).
-- `train_and_publish_many` / `pipeline_transcoders` - several layers' dictionaries on one model
-  pass (the main job: seven TopK transcoders, layer 15 the headline, for the circuit step).
+- `train_and_publish_many` / `pipeline_transcoders` - several dictionaries on one model pass:
+  several layers, or several widths / k / architectures at one site (``interp train --k 16 32``),
+  each chunk of activations computed once for all (the main job: seven TopK transcoders, layer
+  15 the headline, for the circuit step).
 - `run_sweep` - transcoders vs SAEs at several sparsities on one layer (``interp sweep``),
   the comparison of Dunefsky et al. (2024) Fig. 2: at matched L0, is the transcoder's spliced
   CE on par with an SAE's on the MLP output? One activation pass (cached on disk) feeds

@@ -87,6 +87,9 @@ def evaluate_stored_dictionary(adapter, store, name: str, evals: tuple[str, ...]
     if "tpp" in evals and len(data.datasets) < 2:
         raise ValueError(f"TPP compares labelled sets: give at least 2 datasets, got {data.datasets!r}")
     dictionary, meta = load_dictionary(store, name)
+    largest = max(probing.ks[-1] if "probing" in evals else 0, tpp.ns[-1] if "tpp" in evals else 0)
+    if largest > dictionary.d_sae:  # refused before the model runs
+        raise ValueError(f"ks/ns go up to {largest} but {name!r} has {dictionary.d_sae} latents")
     if pool.skip is None:  # the positions the dictionary was trained without
         pool = replace(pool, skip=int(meta.get("skip_positions", 1)))
     settings = {"data": asdict(data), "pool": asdict(pool), "probing": asdict(probing), "tpp": asdict(tpp)}
