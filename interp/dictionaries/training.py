@@ -292,7 +292,9 @@ def _loss(model: Dictionary, x: torch.Tensor, y: torch.Tensor, state: TrainState
     if config.arch == "matryoshka_batchtopk":
         base = model.b_dec + (x @ model.W_skip.T if model.skip else 0)
         widths = matryoshka_widths(model.d_sae, config.matryoshka_fractions)
-        loss = prefix_errors(enc.acts, model.W_dec, base, y, widths).sum() / state.scale
+        # The inner prefixes, then the last level, which is the full reconstruction already made.
+        inner = prefix_errors(enc.acts, model.W_dec, base, y, widths[:-1]).sum()
+        loss = (inner + err.pow(2).sum(-1).mean()) / state.scale
     else:
         loss = err.pow(2).sum(-1).mean() / state.scale
     if config.arch == "relu":
