@@ -110,7 +110,9 @@ class TrainConfig:
     seed: int = 0
     """Seed of the initialisation and of the batch order."""
     threshold_lr: float = 0.01
-    """Step of the batchtopk threshold's moving average towards the batch's smallest kept activation."""
+    """Step of the batchtopk threshold's moving average towards the batch's smallest kept activation
+    (SAELens's default; it settles within a few times 1 / threshold_lr steps, so raise it for runs
+    of only a few hundred steps)."""
     matryoshka_fractions: tuple[float, ...] = (0.0625, 0.25)
     """Matryoshka prefix ends as shares of d_sae (d_sae itself is always the last level)."""
     max_bad_batches: int = 10
