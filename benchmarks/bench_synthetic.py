@@ -12,8 +12,8 @@ and SAELens's own trainer, on the same synthetic activations for the same number
    ``train_toy_sae``'s settings (constant lr, Adam 0.9/0.999).
 3. SAELens's scorer (`eval_sae_on_synthetic_data`, on fresh samples) gives MCC, F1 of latents
    as feature detectors, dead latents, L0 and explained variance; samples/s is N over the
-   wall time of the training call (median of `--repeats` alternating runs is not taken:
-   one run each, so read samples/s as a rough ratio on a shared machine).
+   wall time of the training call (one run each: read samples/s as a rough ratio on a shared
+   machine).
 
     .venv/bin/python benchmarks/bench_synthetic.py [--d 64] [--features 256] [--samples 400000] [--k 8]
 """
@@ -91,6 +91,11 @@ def _sae_lens(arch: str, x: torch.Tensor, args):
     return sae, elapsed
 
 
+RUNS = [("interp topk", _interp, "topk"), ("interp batchtopk", _interp, "batchtopk"),
+        ("interp matryoshka_batchtopk", _interp, "matryoshka_batchtopk"),
+        ("SAELens topk", _sae_lens, "topk"), ("SAELens batchtopk", _sae_lens, "batchtopk")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--d", type=int, default=64, help="activation dimension")
@@ -105,6 +110,8 @@ def main() -> None:
     parser.add_argument("--eval-samples", type=int, default=50_000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--trainers", default="all",
+                        help="comma-separated subset of: " + ", ".join(label for label, _, _ in RUNS))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from sae_lens.synthetic import eval_sae_on_synthetic_data
@@ -114,10 +121,10 @@ def main() -> None:
     print(f"{args.features} features in {args.d} dims, true L0 {true_l0:.2f}; d_sae {args.expansion * args.d}, "
           f"k {args.k}, {args.samples:,} samples, batch {args.batch}, lr {args.lr}")
     print(f"{'trainer':34s} {'MCC':>6s} {'F1':>6s} {'uniq':>6s} {'dead':>5s} {'L0':>6s} {'EV':>6s} {'samples/s':>10s}")
-    runs = [("interp topk", _interp, "topk"), ("interp batchtopk", _interp, "batchtopk"),
-            ("interp matryoshka_batchtopk", _interp, "matryoshka_batchtopk"),
-            ("SAELens topk", _sae_lens, "topk"), ("SAELens batchtopk", _sae_lens, "batchtopk")]
-    for label, fn, arch in runs:
+    chosen = [r for r in RUNS if args.trainers == "all" or r[0] in args.trainers.split(",")]
+    if not chosen:
+        parser.error(f"--trainers {args.trainers!r} names none of: {', '.join(label for label, _, _ in RUNS)}")
+    for label, fn, arch in chosen:
         sae, seconds = fn(arch, x, args)
         r = eval_sae_on_synthetic_data(sae, features, generator, num_samples=args.eval_samples)
         print(f"{label:34s} {r.mcc:6.3f} {r.classification.f1_score:6.3f} {r.uniqueness:6.3f} {r.dead_latents:5d} "
