@@ -1,4 +1,5 @@
-"""Dictionaries (SAEs, transcoders): evaluation metrics, L0 vs CE, latent density."""
+"""Dictionaries (SAEs, transcoders): evaluation metrics, L0 vs CE, latent density, and the
+downstream evals (k-sparse probing, TPP) of several dictionaries side by side."""
 
 import pandas as pd
 import streamlit as st
@@ -56,3 +57,25 @@ with state.page():
         if needed <= set(rows.columns):
             st.plotly_chart(dict_viz.l0_vs_ce_figure(rows, title=f"Sweep {r.key}"), width="stretch", key=f"sw-{r.key}")
         st.dataframe(rows, hide_index=True, width="stretch")
+
+    st.header("Downstream evals")
+    probing = state.query("probing_results")
+    tpp = state.query("tpp_results")
+    if probing.empty and tpp.empty:
+        st.info("No downstream evals stored yet; run `interp dict-eval all <dictionary>` "
+                "(k-sparse probing and TPP on the labelled sets).")
+    if not probing.empty:
+        st.subheader("k-sparse probing")
+        st.caption("Test accuracy of a logistic-regression probe on each dictionary's k latents with the largest "
+                   "class-mean difference, against a probe on all raw activations of its input site.")
+        st.plotly_chart(dict_viz.sparse_probing_figure(probing), width="stretch", key="probing")
+        wide = probing.pivot_table(index=["dictionary", "dataset", "raw_accuracy"], columns="k",
+                                   values="accuracy").reset_index()
+        wide.columns = [f"k={c}" if isinstance(c, (int, float)) else c for c in wide.columns]
+        st.dataframe(wide, hide_index=True, width="stretch")
+    if not tpp.empty:
+        st.subheader("Targeted probe perturbation (TPP)")
+        st.caption("Ablate each labelled set's top latents: the drop in that set's probe accuracy minus the mean "
+                   "drop of the other sets' probes (higher: latents specific to one concept).")
+        st.plotly_chart(dict_viz.tpp_figure(tpp), width="stretch", key="tpp")
+        st.dataframe(tpp, hide_index=True, width="stretch")

@@ -2,6 +2,7 @@
 
     interp train --kind transcoder --model smollm2-135m --layer 15 --arch topk --k 32 --tokens 200000
     interp train --kind sae --model smollm2-135m --layer 15 --site blocks.15.hook_resid_post --arch relu --l1 0.05
+    interp train --kind sae --model smollm2-135m --layer 15 --arch batchtopk --k 16 32 64 --tokens 200000
     interp sweep --model smollm2-135m --layer 15 --ks 8 16 32 --tokens 200000
     interp sweep --model smollm2-135m --layer 15 --ks 8 16 32 --backend ray [--address HOST:PORT]
     interp show feature smollm2-135m smollm2-135m/L15-transcoder-topk-k32-x8-200k 12 --format json
@@ -13,7 +14,9 @@ started again after an interruption resumes where it stopped:
 
     interp train --kind transcoder --model smollm2-135m --layer 15 --k 16 --expansion 4 --tokens 2000000
 
-Flags map one to one onto `TrainConfig`, `DataConfig` and `SweepConfig`.
+Several ``--k`` values train one dictionary each, together, on one pass of the model over the
+corpus (`interp.jobs.dictionaries.train_and_publish_many`). Flags map one to one onto
+`TrainConfig`, `DataConfig` and `SweepConfig`.
 """
 
 from __future__ import annotations
@@ -54,11 +57,14 @@ def register(subparsers) -> None:
     train.add_argument("--site", default=None, help="SAE hook (default: the layer's MLP output)")
     sparsity = train.add_mutually_exclusive_group()
     # k and l1 default to None here so that giving the one the arch does not use is an error.
-    sparsity.add_argument("--k", type=int, default=None, help=f"active latents per token (topk; default {TrainConfig.k})")
+    sparsity.add_argument("--k", type=int, nargs="+", default=None,
+                          help=f"active latents per token (topk, batchtopk, matryoshka_batchtopk; default "
+                               f"{TrainConfig.k}); several values train one dictionary each on one model pass")
     sparsity.add_argument("--l1", type=float, default=None,
                           help=f"sparsity coefficient (relu/jumprelu; default {TrainConfig.l1})")
     # A command-line run is long and can be interrupted: it checkpoints by default (the config's default is none).
-    add_config_arguments(train, TrainConfig, only=("skip", "checkpoint_every"), defaults={"checkpoint_every": 50})
+    add_config_arguments(train, TrainConfig, only=("skip", "checkpoint_every", "threshold_lr", "matryoshka_fractions"),
+                         defaults={"checkpoint_every": 50})
     add_config_arguments(train, DataConfig, only=("dashboard_tokens",), dest_prefix="data_")
     train.add_argument("--name", default=None, help="store name (default: derived from the settings)")
     train.add_argument("--device", default="auto", metavar="auto|cpu|cuda",
@@ -110,23 +116,39 @@ def _configs(args, kind: str, k: int | None = None, l1: float | None = None):
 
 
 def _train(args) -> int:
-    from interp.jobs.dictionaries import train_and_publish
+    from interp.jobs.dictionaries import train_and_publish, train_and_publish_many
     from interp.models import load_model
     from interp.store.files import check_name_fits
 
-    if args.arch == "topk" and args.l1 is not None:
-        raise ValueError("--l1 is for --arch relu/jumprelu; a topk dictionary takes --k")
-    if args.arch != "topk" and args.k is not None:
-        raise ValueError(f"--k is for --arch topk; a {args.arch} dictionary takes --l1")
+    from interp.dictionaries.training import K_ARCHS
+
+    if args.arch in K_ARCHS and args.l1 is not None:
+        raise ValueError(f"--l1 is for --arch relu/jumprelu; a {args.arch} dictionary takes --k")
+    if args.arch not in K_ARCHS and args.k is not None:
+        raise ValueError(f"--k is for --arch {'/'.join(K_ARCHS)}; a {args.arch} dictionary takes --l1")
+    ks = args.k or [None]
+    if len(set(ks)) != len(ks) or (len(ks) > 1 and args.name):
+        raise ValueError(f"--k {' '.join(map(str, ks))}: give distinct values, and no --name with several")
     store = _store(args)
     if args.name:  # refused now, not after training
         check_name_fits(args.name, store.root, what="--name")
     from interp.jobs.units import resolve_device
 
     device = resolve_device(args.device)
-    train, data = _configs(args, args.kind, args.k, args.l1)
+    trains = [_configs(args, args.kind, k, args.l1)[0] for k in ks]
+    data = _configs(args, args.kind, ks[0], args.l1)[1]
     adapter = load_model(args.model, device=device)
-    pub = train_and_publish(adapter, store, train, args.layer, site=args.site, data=data, name=args.name)
+    if len(trains) == 1:
+        pubs = [train_and_publish(adapter, store, trains[0], args.layer, site=args.site, data=data, name=args.name)]
+    else:
+        pubs = train_and_publish_many(adapter, store, trains, [args.layer] * len(trains),
+                                      sites=[args.site] * len(trains), data=data)
+    for pub in pubs:
+        _print_published(pub)
+    return 0
+
+
+def _print_published(pub) -> None:
     m = pub.metrics
     print(f"{pub.name}: {pub.site_in} -> {pub.site_out}")
     print(f"  L0 {m.l0:.1f}  FVU {m.fvu:.3f}  CE clean {m.ce_clean:.3f}  spliced {m.ce_spliced:.3f}  "
@@ -134,7 +156,6 @@ def _train(args) -> int:
           f"KL {m.kl:.4f}  dead {m.dead_fraction:.1%}  dense {m.dense_fraction:.1%}  ({m.n_tokens:,} held-out tokens)")
     for key, (lo, hi) in m.intervals.items():
         print(f"  95% interval {key}: [{lo:.3f}, {hi:.3f}]")
-    return 0
 
 
 def _sweep(args) -> int:

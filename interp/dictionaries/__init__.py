@@ -2,7 +2,9 @@
 
 - `Dictionary` - the module (SAELens weight convention: W_enc (d_in, d_sae), W_dec (d_sae, d_out),
   b_enc, b_dec, threshold, W_skip); `TrainConfig` / `train_dictionary` - one training loop
-  for both kinds; `ActivationBatches` / `site_activations` - the activation source;
+  for both kinds (relu, topk, jumprelu, and batchtopk / matryoshka_batchtopk, which train with
+  BatchTopK - `interp.dictionaries.batchtopk` - and are saved as JumpReLU with the learned
+  threshold); `ActivationBatches` / `site_activations` - the activation source;
 - `evaluate_dictionary` / `baseline` - L0, FVU, spliced CE, CE recovered, KL, dead/dense latents;
 - `feature_dashboards` - per-latent contexts, quantile samples, logit and de-embedding tables;
 - `save_dictionary` / `load_dictionary` - SAELens's on-disk format in the store;

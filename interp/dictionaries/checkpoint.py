@@ -33,7 +33,7 @@ def save_training(checkpoint, model, opt, state, config) -> None:
     tensors["tokens_since_fired"] = state.tokens_since_fired
     meta = {"config": config.to_dict(), "step": state.step, "scale": state.scale, "history": state.history,
             "x_scale": state.x_scale, "y_scale": state.y_scale, "skipped_batches": state.skipped_batches,
-            "first_bad_batch": state.first_bad_batch}
+            "first_bad_batch": state.first_bad_batch, "threshold": state.threshold}
     checkpoint.save(tensors, meta)
 
 
@@ -59,5 +59,6 @@ def restore_training(checkpoint, model, opt, state,
     state.step, state.scale, state.history = int(meta["step"]), float(meta["scale"]), list(meta["history"])
     state.x_scale, state.y_scale = float(meta["x_scale"]), float(meta["y_scale"])
     state.skipped_batches, state.first_bad_batch = int(meta.get("skipped_batches", 0)), meta.get("first_bad_batch")
+    state.threshold = float(meta.get("threshold", 0.0))
     state.tokens_since_fired = tensors["tokens_since_fired"].clone().to(state.tokens_since_fired.device)
     return True

@@ -22,8 +22,12 @@ Algorithm
        L = ||y_hat - y||^2 / scale
            + l1 * sum_i z_i ||W_dec[i]|| / sqrt(scale)      (relu: L1 on activations)
            + l1 * ||z||_0                                   (jumprelu: straight-through L0)
-           + aux_coefficient * ||e_hat - e||^2 / scale      (topk: e = y - y_hat, e_hat built
-                                                              from the aux_k best dead latents)
+           + aux_coefficient * ||e_hat - e||^2 / scale      (topk, batchtopk: e = y - y_hat, e_hat
+                                                              built from the aux_k best dead latents)
+
+   'batchtopk' keeps the batch * k largest activations of the batch and learns the global
+   threshold that the saved JumpReLU dictionary uses; 'matryoshka_batchtopk' adds nested
+   prefix reconstruction terms (`interp.dictionaries.batchtopk`).
 
 3. Adam with linear warm-up over `warmup_steps` and linear decay over the last
    `decay_fraction` of steps. W_dec's rows are put back on the unit sphere after each step
@@ -48,11 +52,16 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.dictionaries.activations import ActivationBatches
+from interp.dictionaries.batchtopk import BATCH_ARCHS, batch_topk, matryoshka_widths, prefix_errors, updated_threshold
 from interp.dictionaries.checkpoint import restore_training as _restore, save_training as _save
-from interp.dictionaries.dictionary import ARCHS, KINDS, Dictionary, Encoded
+from interp.dictionaries.dictionary import ARCHS as MODULE_ARCHS, KINDS, Dictionary, Encoded
 from interp.dictionaries.finite import BatchGuard
 
 
+ARCHS = (*MODULE_ARCHS, *BATCH_ARCHS)
+"""Training architectures; the batch ones train with BatchTopK and are saved as JumpReLU."""
+K_ARCHS = ("topk", *BATCH_ARCHS)
+"""Architectures whose sparsity is set by k (the others by l1)."""
 B_DEC_INITS = ("mean", "geometric_median")
 INIT_VARIANCE_SHARE = 0.01
 """Initial reconstructions carry this share of the target's variance (see `_init_from_data`)."""
@@ -65,11 +74,13 @@ class TrainConfig:
     kind: str = "transcoder"
     """'transcoder' (target = the MLP output) or 'sae' (target = input)."""
     arch: str = "topk"
-    """'relu' (L1 penalty), 'topk' (k active latents) or 'jumprelu' (L0 penalty)."""
+    """'relu' (L1 penalty), 'topk' (k active latents per token), 'jumprelu' (L0 penalty), 'batchtopk'
+    (k active per token on average over the batch; saved as JumpReLU with the learned threshold) or
+    'matryoshka_batchtopk' (batchtopk plus nested prefix losses)."""
     expansion: int = 8
     """d_sae = expansion * d_in."""
     k: int = 32
-    """Active latents per token (topk)."""
+    """Active latents per token (topk; the batch average for batchtopk)."""
     l1: float = 0.05
     """Sparsity coefficient: L1 weight (relu) or L0 weight (jumprelu); unused by topk."""
     skip: bool = False
@@ -98,6 +109,12 @@ class TrainConfig:
     """Decoder bias start: 'mean' or 'geometric_median' of the targets (Gao et al. 2024)."""
     seed: int = 0
     """Seed of the initialisation and of the batch order."""
+    threshold_lr: float = 0.01
+    """Step of the batchtopk threshold's moving average towards the batch's smallest kept activation
+    (SAELens's default; it settles within a few times 1 / threshold_lr steps, so raise it for runs
+    of only a few hundred steps)."""
+    matryoshka_fractions: tuple[float, ...] = (0.0625, 0.25)
+    """Matryoshka prefix ends as shares of d_sae (d_sae itself is always the last level)."""
     max_bad_batches: int = 10
     """Batches with a NaN/Inf input, target, loss or resulting weight are skipped (the weights
     before the step kept) and counted; one more than this stops training with an error."""
@@ -119,6 +136,14 @@ class TrainConfig:
             raise ValueError(f"b_dec_init {self.b_dec_init!r} is not valid; choose one of {B_DEC_INITS}")
         if not isinstance(self.max_bad_batches, int) or self.max_bad_batches < 0:
             raise ValueError(f"max_bad_batches must be an int >= 0, got {self.max_bad_batches!r}")
+        if not 0 < self.threshold_lr <= 1:
+            raise ValueError(f"threshold_lr must be in (0, 1], got {self.threshold_lr!r}")
+        fr = tuple(self.matryoshka_fractions)
+        object.__setattr__(self, "matryoshka_fractions", fr)
+        if self.arch == "matryoshka_batchtopk" and (not fr or any(not 0 < f < 1 for f in fr)
+                                                    or any(a >= b for a, b in zip(fr, fr[1:]))):
+            raise ValueError(f"matryoshka_fractions must be strictly increasing shares of d_sae in (0, 1), "
+                             f"got {self.matryoshka_fractions!r}")
         if self.skip and self.kind != "transcoder":
             raise ValueError("skip=True is only valid for kind='transcoder'")
 
@@ -127,7 +152,8 @@ class TrainConfig:
         return self.train_tokens // self.batch_size
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields as JSON values (tuples as lists, so a stored copy compares equal)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 @dataclass
@@ -144,6 +170,8 @@ class TrainState:
     history: list[dict] = field(default_factory=list)
     skipped_batches: int = 0
     """Batches skipped for non-finite values (`interp.dictionaries.finite`)."""
+    threshold: float = 0.0
+    """The batchtopk threshold (moving average of the smallest kept activation)."""
     first_bad_batch: int | None = None
 
 
@@ -163,9 +191,19 @@ class TrainResult:
 
 def make_dictionary(config: TrainConfig, d_in: int, d_out: int) -> Dictionary:
     """A freshly initialised dictionary for `config` (seeded)."""
-    model = Dictionary(d_in, config.expansion * d_in, d_out, kind=config.kind, arch=config.arch,
+    batch = config.arch in BATCH_ARCHS  # trained with BatchTopK, used (and saved) as JumpReLU
+    model = Dictionary(d_in, config.expansion * d_in, d_out, kind=config.kind,
+                       arch="jumprelu" if batch else config.arch,
                        k=config.k if config.arch == "topk" else None, skip=config.skip)
     model.init_weights(torch.Generator().manual_seed(config.seed))
+    if batch:
+        if config.k > model.d_sae:
+            raise ValueError(f"{config.arch} needs k in 1..d_sae={model.d_sae}, got {config.k}")
+        with torch.no_grad():
+            model.threshold.zero_()
+        model.threshold.requires_grad_(False)  # set by the moving average, not by gradients
+        if config.arch == "matryoshka_batchtopk":
+            matryoshka_widths(model.d_sae, config.matryoshka_fractions)  # refused now, not at step 1
     return model
 
 
@@ -196,7 +234,8 @@ def _init_from_data(model: Dictionary, batches: ActivationBatches, state: "Train
     mean = y.mean(0)
     model.b_dec.copy_(mean if config.b_dec_init == "mean" else geometric_median(y))
     state.scale = float((y - mean).pow(2).sum(-1).mean().clamp_min(1e-12))
-    spread = float((model(x) - model.b_dec).pow(2).sum(-1).mean())
+    enc, _ = _encode(model, x, config)  # the training-time activation (BatchTopK selects across the sample)
+    spread = float((model.decode_sparse(enc, x) - model.b_dec).pow(2).sum(-1).mean())
     if spread > 0:
         # Random decoder directions add their variance to the error: start at 1% of the target's
         # variance, so the first reconstructions are close to the mean predictor (FVU ~ 1).
@@ -223,8 +262,10 @@ def _lr_factor(step: int, config: TrainConfig) -> float:
     return warm * max(0.0, (config.n_steps - step) / max(1, config.n_steps - decay_start))
 
 
-def _encode(model: Dictionary, x: torch.Tensor) -> tuple[Encoded, torch.Tensor | None]:
+def _encode(model: Dictionary, x: torch.Tensor, config: TrainConfig) -> tuple[Encoded, torch.Tensor | None]:
     """Latent activations, plus the differentiable L0 for jumprelu (one encoder pass)."""
+    if config.arch in BATCH_ARCHS:
+        return Encoded(batch_topk(model.pre_activations(x).relu(), config.k), None, None), None
     if model.arch != "jumprelu":
         return model.encode_sparse(x), None
     from interp.dictionaries.dictionary import _JumpReLU, _Step
@@ -247,11 +288,17 @@ def _aux_loss(model: Dictionary, x: torch.Tensor, err: torch.Tensor, dead: torch
 
 def _loss(model: Dictionary, x: torch.Tensor, y: torch.Tensor, state: TrainState, config: TrainConfig):
     """(loss, metrics dict, Encoded, y_hat) for one batch."""
-    enc, l0_soft = _encode(model, x)
+    enc, l0_soft = _encode(model, x, config)
     y_hat = model.decode_sparse(enc, x)
     err = y - y_hat
-    mse = err.pow(2).sum(-1).mean() / state.scale
-    loss = mse
+    if config.arch == "matryoshka_batchtopk":
+        base = model.b_dec + (x @ model.W_skip.T if model.skip else 0)
+        widths = matryoshka_widths(model.d_sae, config.matryoshka_fractions)
+        # The inner prefixes, then the last level, which is the full reconstruction already made.
+        inner = prefix_errors(enc.acts, model.W_dec, base, y, widths[:-1]).sum()
+        loss = (inner + err.pow(2).sum(-1).mean()) / state.scale
+    else:
+        loss = err.pow(2).sum(-1).mean() / state.scale
     if config.arch == "relu":
         # Decoder rows are renormalised to unit norm every step, so sum_i z_i ||W_dec[i]|| = sum_i z_i.
         loss = loss + config.l1 * enc.acts.sum(-1).mean() / math.sqrt(state.scale)
@@ -344,7 +391,11 @@ class Trainer:
             return None
         loss, metrics, enc, y_hat = self.guard.last
         _track_firing(model, enc, state, x.shape[0])
-        if config.arch != "topk" and config.resample_every and (state.step + 1) % config.resample_every == 0 \
+        if config.arch in BATCH_ARCHS:
+            state.threshold = updated_threshold(state.threshold, enc.acts.detach(), config.threshold_lr)
+            with torch.no_grad():
+                model.threshold.fill_(state.threshold)
+        if config.arch not in K_ARCHS and config.resample_every and (state.step + 1) % config.resample_every == 0 \
                 and state.step + 1 < int(config.n_steps * (1 - config.decay_fraction)):
             _resample(model, opt, x, y, y_hat.detach(), state, config)
         state.step += 1

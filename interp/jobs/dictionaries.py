@@ -2,8 +2,10 @@
 
 - `train_and_publish` - one dictionary (``interp train``), activations streamed from the model
   chunk by chunk (resumable from checkpoints, so ``--tokens 2000000`` fits in memory).
-- `train_and_publish_many` / `pipeline_transcoders` - several layers' dictionaries on one model
-  pass (the main job: seven TopK transcoders, layer 15 the headline, for the circuit step).
+- `train_and_publish_many` / `pipeline_transcoders` - several dictionaries on one model pass:
+  several layers, or several widths / k / architectures at one site (``interp train --k 16 32``),
+  each chunk of activations computed once for all (the main job: seven TopK transcoders, layer
+  15 the headline, for the circuit step).
 - `run_sweep` - transcoders vs SAEs at several sparsities on one layer (``interp sweep``),
   the comparison of Dunefsky et al. (2024) Fig. 2: at matched L0, is the transcoder's spliced
   CE on par with an SAE's on the MLP output? One activation pass (cached on disk) feeds
@@ -23,7 +25,7 @@ from interp.dictionaries.checkpoint import StoreCheckpoint
 from interp.dictionaries.dashboards import DashboardConfig, feature_dashboards, write_dashboards
 from interp.dictionaries.evaluation import Baseline, DictionaryMetrics, EvalConfig, baseline, evaluate_dictionary
 from interp.dictionaries.io import save_dictionary
-from interp.dictionaries.training import TrainConfig, TrainResult, train_dictionaries
+from interp.dictionaries.training import K_ARCHS, TrainConfig, TrainResult, train_dictionaries
 from interp.jobs.units import ModelJob, Unit, run_job
 from interp.store.files import check_name_fits
 
@@ -90,7 +92,7 @@ def dictionary_name(model: str, layer: int, train: TrainConfig, site: str | None
     """A readable store name, e.g. ``smollm2-135m/L15-transcoder-topk-k32-x8-200k``.
 
     `model`: the model's store name (`ModelAdapter.store_name`)."""
-    sparsity = f"k{train.k}" if train.arch == "topk" else f"l1-{train.l1:g}"
+    sparsity = f"k{train.k}" if train.arch in K_ARCHS else f"l1-{train.l1:g}"
     where = f"L{layer}" if site is None else site.replace("blocks.", "b").replace(".", "-")
     skip = "-skip" if train.skip else ""
     return f"{model}/{where}-{train.kind}{skip}-{train.arch}-{sparsity}-x{train.expansion}-" \
@@ -186,7 +188,8 @@ def _publish(adapter, store, result: TrainResult, name: str, layer: int, site_in
                                   EvalConfig(skip=shared.skip), shared=shared, progress=progress)
     meta = {"model_name": adapter.name, "hook_name": site_in, "hook_name_out": site_out, "hook_layer": layer,
             "context_size": data.ctx_len, "prepend_bos": True, "dataset_path": data.corpus,
-            "interp_kind": result.config.kind, "skip_positions": data.skip_positions}
+            "interp_kind": result.config.kind, "skip_positions": data.skip_positions,
+            "training_arch": result.config.arch}
     folder = save_dictionary(store, name, result.dictionary, meta)
     store.write("dictionaries", [{
         "name": name, "model": adapter.store_name, "site": site_in, "hook_out": site_out,
@@ -263,17 +266,17 @@ class SweepConfig:
     """Tokens; the token budget is `train.train_tokens` (scale it up on a GPU)."""
 
     def __post_init__(self) -> None:
-        if self.train.arch == "topk" and not self.ks:
-            raise ValueError("a topk sweep needs at least one k in ks")
-        if self.train.arch != "topk" and not self.l1s:
+        if self.train.arch in K_ARCHS and not self.ks:
+            raise ValueError(f"a {self.train.arch} sweep needs at least one k in ks")
+        if self.train.arch not in K_ARCHS and not self.l1s:
             raise ValueError(f"a {self.train.arch} sweep needs at least one coefficient in l1s")
         bad = [k for k in self.kinds if k not in ("transcoder", "sae")]
         if bad or not self.kinds:
             raise ValueError(f"kinds must be a non-empty subset of ('transcoder', 'sae'), got {self.kinds}")
 
     def settings(self) -> list[TrainConfig]:
-        values = self.ks if self.train.arch == "topk" else self.l1s
-        key = "k" if self.train.arch == "topk" else "l1"
+        values = self.ks if self.train.arch in K_ARCHS else self.l1s
+        key = "k" if self.train.arch in K_ARCHS else "l1"
         return [replace(self.train, kind=kind, **{key: v}) for v in values for kind in self.kinds]
 
 

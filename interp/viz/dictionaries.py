@@ -67,3 +67,49 @@ def contexts_figure(examples: pd.DataFrame, title: str = "top activating context
     fig.update_layout(title=title, template="plotly_white", yaxis=dict(autorange="reversed", showticklabels=False),
                       xaxis=dict(showticklabels=False), height=40 * max(3, len(z)) + 100)
     return fig
+
+
+def sparse_probing_figure(table: pd.DataFrame, title: str = "k-sparse probing") -> go.Figure:
+    """Test accuracy against k (log x), one panel per dataset, one line per dictionary; the
+    raw-activation probe of each dictionary's site as a dashed line. `table`:
+    `interp.store.read.probing_results` (dictionary, dataset, k, accuracy, raw_accuracy)."""
+    missing = {"dictionary", "dataset", "k", "accuracy", "raw_accuracy"} - set(table.columns)
+    if missing:
+        raise ValueError(f"table lacks columns {sorted(missing)}")
+    datasets = list(dict.fromkeys(table["dataset"]))
+    fig = make_subplots(rows=1, cols=max(1, len(datasets)), subplot_titles=datasets, shared_yaxes=True)
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+    names = list(dict.fromkeys(table["dictionary"]))
+    for col, dataset in enumerate(datasets, start=1):
+        for i, name in enumerate(names):
+            rows = table[(table["dataset"] == dataset) & (table["dictionary"] == name)].sort_values("k")
+            if rows.empty:
+                continue
+            color = palette[i % len(palette)]
+            fig.add_trace(go.Scatter(x=rows["k"], y=rows["accuracy"], mode="lines+markers", name=name,
+                                     legendgroup=name, showlegend=col == 1, line=dict(color=color)), row=1, col=col)
+            fig.add_trace(go.Scatter(x=rows["k"], y=rows["raw_accuracy"], mode="lines", name=f"{name} (raw probe)",
+                                     legendgroup=name, showlegend=False, hoverinfo="name+y",
+                                     line=dict(color=color, dash="dash")), row=1, col=col)
+    fig.update_xaxes(type="log", title_text="k (latents in the probe)")
+    fig.update_yaxes(title_text="test accuracy", row=1, col=1)
+    fig.update_layout(title=f"{title} (dashed: probe on the raw activations)", template="plotly_white", height=380)
+    return fig
+
+
+def tpp_figure(table: pd.DataFrame, title: str = "targeted probe perturbation") -> go.Figure:
+    """TPP against the number of latents ablated per task (log x), one line per dictionary.
+    `table`: `interp.store.read.tpp_results` (dictionary, n, tpp, intended_drop, unintended_drop)."""
+    missing = {"dictionary", "n", "tpp", "intended_drop", "unintended_drop"} - set(table.columns)
+    if missing:
+        raise ValueError(f"table lacks columns {sorted(missing)}")
+    fig = go.Figure()
+    for name, rows in table.sort_values("n").groupby("dictionary", sort=False):
+        fig.add_trace(go.Scatter(x=rows["n"], y=rows["tpp"], mode="lines+markers", name=name,
+                                 customdata=rows[["intended_drop", "unintended_drop"]].to_numpy(),
+                                 hovertemplate="n=%{x}: TPP %{y:.3f} (intended %{customdata[0]:.3f}, "
+                                               "unintended %{customdata[1]:.3f})<extra>%{fullData.name}</extra>"))
+    fig.update_xaxes(type="log", title_text="latents ablated per task")
+    fig.update_layout(title=title, yaxis_title="TPP (intended - unintended accuracy drop)", template="plotly_white",
+                      height=360)
+    return fig

@@ -14,9 +14,11 @@ calls them with the same arguments the app does::
   feature_results, neighbours, clamp_sweeps
 - `methods`: circuits, circuit_payload, circuits_with, attributions, faithfulness_summary,
   complexity_features
+- `dictionary_evals`: probing_results, tpp_results (``interp dict-eval``)
 - `sql`: the literal helpers and the features view they share (IDENTITY, parse_json)
 """
 
+from interp.store.read.dictionary_evals import probing_results, tpp_results
 from interp.store.read.feature import (feature_complexity, feature_examples, feature_results,
                                        feature_row, feature_tokens, neighbours, parse_key)
 from interp.store.read.methods import (CIRCUIT, attributions, circuit_payload, circuits, circuits_with,
@@ -32,5 +34,6 @@ __all__ = [
     "circuit_payload", "circuits", "circuits_with", "complexity_features", "dictionaries", "facets",
     "faithfulness_summary", "feature_complexity", "feature_examples", "feature_results", "feature_row",
     "feature_sample", "feature_summary", "feature_tokens", "figures", "layer_stats", "neighbours", "parse_json",
-    "parse_key", "read_table", "result_names", "results", "runs", "search", "table_counts", "top_tokens",
+    "parse_key", "probing_results", "read_table", "result_names", "results", "runs", "search", "table_counts",
+    "top_tokens", "tpp_results",
 ]

@@ -119,11 +119,12 @@ def test_b_dec_starts_at_target_mean_and_seed_reproduces():
     assert not torch.equal(a.dictionary.W_enc, c.dictionary.W_enc)
 
 
-@pytest.mark.parametrize("arch", ["topk", "relu"])
+@pytest.mark.parametrize("arch", ["topk", "relu", "matryoshka_batchtopk"])
 def test_resume_from_checkpoint_reproduces_uninterrupted_run(arch):
     x, y, _, _ = _toy(n=2048)
     cfg = TrainConfig(arch=arch, expansion=2, k=3, l1=0.01, batch_size=128, train_tokens=128 * 24,
-                      checkpoint_every=10, resample_every=7, dead_after_tokens=256, lr=2e-3)
+                      checkpoint_every=10, resample_every=7, dead_after_tokens=256, lr=2e-3,
+                      matryoshka_fractions=(0.25,))
     full = train_dictionary(in_memory_batches(x, y, 128), cfg, 8, 8, progress=False)
     # Interrupted run: crash right after the checkpoint at step 10, then resume from it.
     ckpt = _MemoryCheckpoint()

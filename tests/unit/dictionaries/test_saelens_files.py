@@ -179,3 +179,38 @@ def test_batchtopk_trained_by_sae_lens_loads_as_jumprelu(tmp_path):
     plain = SAE.load_from_disk(str(tmp_path / "btk"))
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), plain(x))
+
+
+@pytest.mark.parametrize("arch", ["batchtopk", "matryoshka_batchtopk"])
+def test_trained_batchtopk_saves_as_jumprelu_that_plain_sae_lens_computes_alike(tmp_path, arch):
+    """A BatchTopK (or Matryoshka) SAE and transcoder, trained here, save as SAELens's JumpReLU
+    classes with the learned global threshold, and plain SAELens computes interp's outputs."""
+    from interp.dictionaries import TrainConfig, in_memory_batches, train_dictionary
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2048, D_IN, generator=g).relu()
+    y = x @ torch.randn(D_IN, D_IN, generator=g)
+    dicts, folders, thresholds = [], [], []
+    for kind in ("sae", "transcoder"):
+        cfg = TrainConfig(kind=kind, arch=arch, k=2, expansion=2, batch_size=128, train_tokens=128 * 10,
+                          matryoshka_fractions=(0.25,))
+        result = train_dictionary(in_memory_batches(x, None if kind == "sae" else y, 128), cfg, D_IN, D_IN,
+                                  progress=False)
+        d = result.dictionary
+        folder = save_dictionary_dir(d, tmp_path / kind, {"hook_name": "blocks.0.hook_resid_pre"})
+        cfg_json = json.loads((folder / "cfg.json").read_text())
+        assert cfg_json["architecture"] == {"sae": "jumprelu", "transcoder": "jumprelu_transcoder"}[kind]
+        saved = load_file(str(folder / "sae_weights.safetensors"))["threshold"]
+        assert float(saved.min()) == float(saved.max()) > 0  # one global threshold for every latent
+        dicts.append(d)
+        folders.append(folder)
+        thresholds.append(float(saved[0]))
+    probe = torch.randn(64, D_IN, generator=g).relu()
+    out, errors = _plain_sae_lens(tmp_path, probe, folders)
+    assert errors == {}
+    with torch.no_grad():
+        for i, d in enumerate(dicts):
+            torch.testing.assert_close(out[f"y{i}"], d(probe))
+            torch.testing.assert_close(out[f"z{i}"], d.encode(probe))
+            z = d.encode(probe)
+            assert bool((z[z > 0] > thresholds[i]).all())  # what survives is above the threshold

@@ -123,3 +123,25 @@ def test_artefact_prefix_counts_leading_outlier_positions():
     assert artefact_prefix(profile) == 2  # position 4 is high too, but not leading
     assert artefact_prefix(profile[:1]) == 1
     assert artefact_prefix(torch.full((1, 5), 3.0)) == 0
+
+
+def test_several_widths_and_k_at_one_site_share_one_model_pass():
+    """Three SAEs on one site (two k, two widths, TopK and BatchTopK) from one activation stream:
+    each chunk is computed once for all three, and each run equals its run alone."""
+    tokens = torch.randint(0, 50, (16, 9), generator=torch.Generator().manual_seed(2))
+    site = ("blocks.0.a", "blocks.0.a")
+    cfgs = [TrainConfig(kind="sae", arch="topk", k=2, expansion=2, batch_size=32, train_tokens=32 * 6, seed=5),
+            TrainConfig(kind="sae", arch="topk", k=4, expansion=4, batch_size=32, train_tokens=32 * 6, seed=5),
+            TrainConfig(kind="sae", arch="batchtopk", k=3, expansion=2, batch_size=32, train_tokens=32 * 6, seed=5)]
+    shared = _FakeAdapter()
+    together = train_dictionaries(shared_site_batches(shared, tokens, [site] * 3, 32, buffer_windows=8, seed=5,
+                                                      skip=2), cfgs, [(6, 6)] * 3, progress=False)
+    # 16 windows in chunks of 8 = 2 chunks of 56 tokens, 1 batch of 32 each: 6 steps visit
+    # chunks 0, 1, 0, 1, 0, 1, each computed once per visit for all three dictionaries.
+    assert shared.calls == 6
+    assert [r.dictionary.d_sae for r in together] == [12, 24, 12]
+    for cfg, got in zip(cfgs, together):
+        ref = train_dictionary(shared_site_batches(_FakeAdapter(), tokens, [site], 32, buffer_windows=8, seed=5,
+                                                   skip=2)[0], cfg, 6, 6, progress=False)
+        for (name, p), q in zip(ref.dictionary.named_parameters(), got.dictionary.parameters()):
+            assert torch.equal(p, q), name

@@ -1,0 +1,28 @@
+"""The Dictionaries page's eval figures on hand-built tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from interp.viz.dictionaries import sparse_probing_figure, tpp_figure
+
+
+def test_sparse_probing_figure_has_a_panel_per_dataset_and_a_raw_line_per_dictionary():
+    table = pd.DataFrame({"dictionary": ["a", "a", "b", "b", "a", "a"], "dataset": ["s", "s", "s", "s", "c", "c"],
+                          "k": [1, 5, 1, 5, 1, 5], "accuracy": [0.6, 0.8, 0.7, 0.9, 0.5, 0.95],
+                          "raw_accuracy": [0.92, 0.92, 0.92, 0.92, 1.0, 1.0]})
+    fig = sparse_probing_figure(table)
+    traces = [(t.name, t.xaxis, list(t.y)) for t in fig.data]
+    assert traces == [("a", "x", [0.6, 0.8]), ("a (raw probe)", "x", [0.92, 0.92]), ("b", "x", [0.7, 0.9]),
+                      ("b (raw probe)", "x", [0.92, 0.92]), ("a", "x2", [0.5, 0.95]),
+                      ("a (raw probe)", "x2", [1.0, 1.0])]
+    with pytest.raises(ValueError, match="raw_accuracy"):
+        sparse_probing_figure(table.drop(columns=["raw_accuracy"]))
+
+
+def test_tpp_figure_one_line_per_dictionary():
+    table = pd.DataFrame({"dictionary": ["a", "a", "b"], "n": [5, 2, 2], "tpp": [0.3, 0.1, 0.2],
+                          "intended_drop": [0.3, 0.1, 0.2], "unintended_drop": [0.0, 0.0, 0.0]})
+    fig = tpp_figure(table)
+    assert [(t.name, list(t.x), list(t.y)) for t in fig.data] == [("a", [2, 5], [0.1, 0.3]), ("b", [2], [0.2])]
