@@ -1,0 +1,65 @@
+"""Cost of the corpus-examples job against plain forward passes over the same tokens.
+
+1. Load the model once and cut the job's held-out windows (`interp.jobs.examples`).
+2. Plain: `ModelAdapter.logits` over every window, in the job's batch size (a forward pass
+   with full logits and nothing cached) - timed once before and once after the job, the
+   faster of the two kept, so a busy neighbour on a shared machine does not flatter the ratio.
+3. Job: `collect_examples` into a fresh scratch store (every requested layer's neurons:
+   forward with the sites cached, statistics, contexts, store writes), wall-clock, and the
+   share of it spent in the forward.
+4. Print one line per measurement and the ratio job / plain (the goal is <= 1.5).
+
+    .venv/bin/python benchmarks/bench_examples.py [--model smollm2-135m] [--tokens 4096] [--layers all]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--tokens", type=int, default=4096)
+    parser.add_argument("--layers", default="all", help="layers whose neurons the job covers (e.g. 0,5-7; all)")
+    args = parser.parse_args()
+
+    import torch
+
+    from interp.jobs.examples import ExamplesJobConfig, _windows, collect_examples
+    from interp.jobs.neuron_map import parse_layers
+    from interp.models import load_model
+    from interp.store import Store
+
+    adapter = load_model(args.model)
+    config = ExamplesJobConfig(tokens=args.tokens, layers=parse_layers(args.layers, adapter.info.n_layers),
+                               dictionaries=False)
+    windows = _windows(adapter, config)
+    n_tokens = windows.numel()
+
+    def plain() -> float:
+        start = time.perf_counter()
+        with torch.no_grad():
+            for i in range(0, len(windows), config.batch_size):
+                adapter.logits(windows[i:i + config.batch_size])
+        return time.perf_counter() - start
+
+    before = plain()
+    with tempfile.TemporaryDirectory(prefix="bench-examples-") as root:
+        start = time.perf_counter()
+        summary = collect_examples(Store(root), adapter, config, windows=windows, progress=False)
+        job = time.perf_counter() - start
+    after = plain()
+    base = min(before, after)
+    print(f"model {args.model}, {n_tokens:,} tokens ({len(windows)} windows of {windows.shape[1]}), "
+          f"{len(summary.done)} layers x {adapter.info.d_mlp} neurons")
+    print(f"plain forward passes: {base:.1f} s (runs: {before:.1f}, {after:.1f})")
+    print(f"examples job:         {job:.1f} s (its forward {summary.forward_seconds:.1f} s, "
+          f"{summary.n_examples:,} example rows)")
+    print(f"ratio job / plain:    {job / base:.2f} (goal <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()

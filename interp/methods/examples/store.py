@@ -1,0 +1,130 @@
+"""Corpus examples in the store: the only code that writes them (the app reads them through
+`interp.store.read.examples` and `interp.store.read.feature`).
+
+One unit (every feature of one site: a layer's MLP neurons, or one dictionary's latents)
+is written in this order, each write atomic:
+
+1. ``activation_examples``: per feature, group ``top`` (ranks 0..) and ``quantile_<q>``,
+   each row a context of up to ``left + 1 + right`` tokens with per-token activations
+   (positions the job dropped from the front of a window show 0), ``max_act`` the
+   example's activation and ``max_pos`` its place in the context - the rows the dictionary
+   dashboards write (`interp.dictionaries.dashboards`), so the feature page shows both.
+2. ``features``: ``density`` and ``max_act`` of every feature from the corpus sample; every
+   other column of a row already in the store is kept (a neuron's decodings, a latent's
+   metrics).
+3. the tensor bundle `interp.store.read.examples.bundle_name`: ``counts`` (n, n_bins) and
+   ``edges`` (n, n_bins + 1) of the histogram, ``min_act`` / ``mean_act`` / ``density``
+   (n,), and ``directions`` (n, d_model): each feature's write direction (a neuron's
+   ``W_out`` row, a latent's decoder row) for nearest-feature search.
+4. ``results``: the completion marker (name ``examples``, key `marker_key`) with the
+   settings, written last; a unit whose marker holds the same settings is done.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import torch
+
+from interp.methods.examples.stats import ExampleConfig, FeatureStats, Picks
+from interp.store.read.examples import MARKER, bundle_name, marker_key
+from interp.store.tables import constant
+
+
+def done_units(store, keys: list[str], settings: dict) -> set[str]:
+    """The marker keys among `keys` whose stored settings equal `settings`."""
+    if not keys:
+        return set()
+    found = store.read("results", where={"name": MARKER, "key": keys}, columns=["key", "payload"])
+    return {k for k, p in zip(found["key"], found["payload"]) if json.loads(p).get("settings") == settings}
+
+
+def _contexts(tokens: torch.Tensor, acts: torch.Tensor, feature: torch.Tensor, window: torch.Tensor,
+              position: torch.Tensor, config: ExampleConfig, offset: int):
+    """Context token ids and activations of picks (feature, window, position), as flat values
+    plus list offsets; `acts` (n_windows, pos - offset, n_features), positions count from 0."""
+    ctx = tokens.shape[1]
+    lo = (position - config.left).clamp_(min=0)
+    hi = (position + config.right + 1).clamp_(max=ctx)
+    grid = lo[:, None] + torch.arange(config.left + config.right + 1)[None]  # (picks, width)
+    inside = grid < hi[:, None]
+    grid = grid.clamp(max=ctx - 1)
+    ids = tokens[window[:, None], grid]
+    kept = grid - offset
+    values = acts[window[:, None], kept.clamp(min=0), feature[:, None]].float()
+    values = torch.where(kept >= 0, values, 0.0)
+    lengths = inside.sum(1)
+    offsets = np.concatenate([[0], np.cumsum(lengths.numpy())]).astype(np.int32)
+    return ids[inside].numpy(), values[inside].numpy(), offsets, (position - lo).numpy()
+
+
+def _group_picks(picks: Picks, group: str) -> list[tuple[str, torch.Tensor, ...]]:
+    """(group, rank, feature, window, position, value) of the valid picks, rank-major flattened."""
+    values, windows, positions, valid = (t.reshape(-1, t.shape[-1]) for t in picks)  # (ranks, n_features)
+    rank = torch.arange(values.shape[0])[:, None].expand_as(values)
+    feature = torch.arange(values.shape[1])[None].expand_as(values)
+    return [(group, rank[valid], feature[valid], windows[valid], positions[valid], values[valid])]
+
+
+def example_rows(model: str, site: str, kind: str, source: str, tokens: torch.Tensor, acts: torch.Tensor,
+                 stats: FeatureStats, config: ExampleConfig, offset: int, vocab: pa.Array) -> pa.Table:
+    """Step 1's rows for one unit, built column-wise (no Python loop over features or rows)."""
+    parts = _group_picks(stats.top, "top")
+    for q in range(stats.quantiles.values.shape[0]):
+        parts += _group_picks(Picks(*(t[q] for t in stats.quantiles)), f"quantile_{q}")
+    groups = [p[0] for p in parts]
+    group_of = torch.cat([torch.full_like(p[1], g) for g, p in enumerate(parts)])
+    rank, feature, window, position, value = (torch.cat([p[i] for p in parts]) for i in range(1, 6))
+    order = torch.from_numpy(np.lexsort((rank.numpy(), group_of.numpy(), feature.numpy())))  # feature, group, rank
+    rank, feature, window, position, value, group_of = (t[order] for t in (rank, feature, window, position,
+                                                                           value, group_of))
+    ids, act, offsets, centre = _contexts(tokens, acts, feature, window, position, config, offset)
+    n = len(rank)
+    const = lambda v: constant(v, n)  # noqa: E731
+    list_of = lambda values: pa.ListArray.from_arrays(pa.array(offsets), values)  # noqa: E731
+    return pa.table({
+        "model": const(model), "site": const(site), "kind": const(kind), "index": feature.numpy().astype(np.int64),
+        "source": const(source),
+        "group": pa.DictionaryArray.from_arrays(pa.array(group_of.numpy().astype(np.int32)), pa.array(groups)),
+        "example_rank": rank.numpy().astype(np.int32),
+        "tokens": list_of(vocab.take(pa.array(ids))), "token_ids": list_of(pa.array(ids.astype(np.int64))),
+        "acts": list_of(pa.array(act.astype(np.float32))), "max_act": value.double().numpy(),
+        "max_pos": centre.astype(np.int32),
+    })
+
+
+def feature_rows(store, model: str, site: str, kind: str, source: str, stats: FeatureStats) -> pd.DataFrame:
+    """Step 2: the unit's feature rows with corpus density and max_act, merged into what is stored."""
+    n = len(stats.density)
+    new = pd.DataFrame({"model": model, "site": site, "kind": kind, "index": np.arange(n, dtype=np.int64),
+                        "source": source, "density": stats.density.double().numpy(),
+                        "max_act": stats.max_act.double().numpy()})
+    old = store.read("features", where={"model": model, "site": site, "kind": kind, "source": source})
+    if old.empty:
+        return new
+    old = old.drop(columns=["run_id", "density", "max_act"], errors="ignore")
+    return new.merge(old, on=["model", "site", "kind", "index", "source"], how="left")
+
+
+def write_unit(store, run_id: str, unit: dict, tokens: torch.Tensor, acts: torch.Tensor, stats: FeatureStats,
+               config: ExampleConfig, offset: int, vocab: pa.Array, directions: torch.Tensor | None,
+               settings: dict) -> int:
+    """Steps 1-4 for one unit (``unit``: model, site, kind, source); returns the example rows written."""
+    model, site, kind, source = unit["model"], unit["site"], unit["kind"], unit["source"]
+    rows = example_rows(model, site, kind, source, tokens, acts, stats, config, offset, vocab)
+    if rows.num_rows:
+        store.write("activation_examples", rows, run_id=run_id)
+    store.write("features", feature_rows(store, model, site, kind, source, stats), run_id=run_id)
+    bundle = {"counts": stats.histogram.counts, "edges": stats.histogram.edges, "density": stats.density,
+              "min_act": stats.min_act, "max_act": stats.max_act, "mean_act": stats.mean_act}
+    if directions is not None:
+        bundle["directions"] = directions.detach().to(torch.float16)
+    store.save_tensors(bundle_name(model, site, source), bundle,
+                       {**unit, "n_tokens": stats.n_tokens, "settings": settings}, run_id=run_id)
+    store.write("results", [{"name": MARKER, "key": marker_key(model, site, source),
+                             "payload": {**unit, "n_tokens": stats.n_tokens, "n_examples": rows.num_rows,
+                                         "settings": settings}}], run_id=run_id)
+    return rows.num_rows
