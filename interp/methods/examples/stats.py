@@ -119,18 +119,25 @@ def quantile_picks(acts: torch.Tensor, n_quantiles: int, per_quantile: int, gene
                    offset: int = 0) -> Picks:
     """Step 3: fields (n_quantiles, min(per_quantile, tokens), n_features)."""
     _check(acts)
-    n_windows, pos, n_features = acts.shape
-    flat = acts.reshape(-1, n_features)  # (tokens, n_features), window-major
-    top = flat.amax(0).float()
-    scaled = flat.float() * n_quantiles / torch.where(top > 0, top, torch.ones_like(top))  # exact on bin edges
-    bins = torch.where(flat > 0, scaled.ceil().long() - 1, -1).clamp_(max=n_quantiles - 1)  # -1: not positive
-    keys = torch.rand(flat.shape, generator=generator)
-    m = min(per_quantile, flat.shape[0])
+    return _quantiles(_by_feature(acts), acts.shape[1], n_quantiles, per_quantile, generator, offset)
+
+
+def _by_feature(acts: torch.Tensor) -> torch.Tensor:
+    """(n_features, tokens) float32 copy of (n_windows, pos, n_features): reductions along rows."""
+    return acts.reshape(-1, acts.shape[-1]).T.float().contiguous()
+
+
+def _quantiles(ft: torch.Tensor, pos: int, n_quantiles: int, per_quantile: int, generator: torch.Generator,
+               offset: int) -> Picks:
+    top = ft.amax(1, keepdim=True)
+    # bin q + 1 for tokens in (top q / n, top (q + 1) / n]; <= 0 for tokens that are not positive
+    bins = (ft * (n_quantiles / torch.where(top > 0, top, torch.ones_like(top)))).ceil_()
+    keys = torch.rand(ft.shape, generator=generator)
+    m = min(per_quantile, ft.shape[1])
     out = []
-    for q in range(n_quantiles):  # a handful of bins; each is one topk over every feature
-        masked = torch.where(bins == q, keys, -1.0)
-        chosen_keys, tokens = masked.topk(m, dim=0)  # (m, n_features)
-        out.append((flat.gather(0, tokens).float(), tokens, chosen_keys >= 0))
+    for q in range(n_quantiles):  # a handful of bins; each is one masked topk over every feature
+        chosen_keys, tokens = torch.where(bins == q + 1, keys, -1.0).topk(m, dim=1)  # (n_features, m)
+        out.append((ft.gather(1, tokens).T, tokens.T, chosen_keys.T >= 0))
     values, tokens, valid = (torch.stack(parts) for parts in zip(*out))
     return Picks(values, tokens // pos, tokens % pos + offset, valid)
 
@@ -139,17 +146,20 @@ def histogram(flat: torch.Tensor, n_bins: int, positive_only: bool = False) -> H
     """Step 4 over (tokens, n_features) activations."""
     if flat.ndim != 2 or 0 in flat.shape:
         raise ValueError(f"histogram needs a non-empty (tokens, n_features) tensor, got {tuple(flat.shape)}")
-    n_features = flat.shape[1]
-    flat = flat.float()
-    hi = flat.amax(0)
-    lo = torch.zeros_like(hi) if positive_only else flat.amin(0)
+    return _histogram(flat.T.float().contiguous(), n_bins, positive_only)
+
+
+def _histogram(ft: torch.Tensor, n_bins: int, positive_only: bool) -> Histogram:
+    n_features = ft.shape[0]  # ft: (n_features, tokens)
+    hi = ft.amax(1, keepdim=True)
+    lo = torch.zeros_like(hi) if positive_only else ft.amin(1, keepdim=True)
     width = torch.where(hi > lo, hi - lo, torch.ones_like(hi))  # a constant feature: one unit-wide range
-    bins = ((flat - lo) / width * n_bins).long().clamp_(0, n_bins - 1)
-    index = torch.arange(n_features) * n_bins + bins  # (tokens, n_features)
+    bins = ((ft - lo) * (n_bins / width)).to(torch.int64).clamp_(0, n_bins - 1)
+    bins += torch.arange(n_features)[:, None] * n_bins  # (n_features, tokens): the flat (feature, bin) slot
     if positive_only:  # non-positive tokens go to one extra slot, dropped below
-        index = torch.where(flat > 0, index, n_features * n_bins)
-    counts = torch.bincount(index.reshape(-1), minlength=n_features * n_bins + 1)[: n_features * n_bins]
-    edges = lo[:, None] + width[:, None] * torch.linspace(0, 1, n_bins + 1)[None]
+        bins = torch.where(ft > 0, bins, n_features * n_bins)
+    counts = torch.bincount(bins.reshape(-1), minlength=n_features * n_bins + 1)[: n_features * n_bins]
+    edges = lo + width * torch.linspace(0, 1, n_bins + 1)[None]
     return Histogram(counts.reshape(n_features, n_bins), edges)
 
 
@@ -159,11 +169,10 @@ def summarise(acts: torch.Tensor, config: ExampleConfig = ExampleConfig(), offse
     """Steps 1-4 for ``acts`` (n_windows, pos, n_features); `offset` positions were dropped
     from the front of every window."""
     _check(acts)
-    flat = acts.reshape(-1, acts.shape[-1])
+    ft = _by_feature(acts)  # one (n_features, tokens) copy feeds steps 1, 3 and 4
     generator = torch.Generator().manual_seed(config.seed)
     return FeatureStats(
-        density=(flat > 0).float().mean(0), max_act=flat.amax(0).float(), min_act=flat.amin(0).float(),
-        mean_act=flat.float().mean(0),
+        density=(ft > 0).sum(1) / ft.shape[1], max_act=ft.amax(1), min_act=ft.amin(1), mean_act=ft.mean(1),
         top=top_windows(acts, config.n_top, offset),
-        quantiles=quantile_picks(acts, config.n_quantiles, config.per_quantile, generator, offset),
-        histogram=histogram(flat, config.n_bins, positive_only), n_tokens=flat.shape[0])
+        quantiles=_quantiles(ft, acts.shape[1], config.n_quantiles, config.per_quantile, generator, offset),
+        histogram=_histogram(ft, config.n_bins, positive_only), n_tokens=ft.shape[1])

@@ -42,57 +42,52 @@ def done_units(store, keys: list[str], settings: dict) -> set[str]:
     return {k for k, p in zip(found["key"], found["payload"]) if json.loads(p).get("settings") == settings}
 
 
-def _contexts(tokens: torch.Tensor, acts: torch.Tensor, feature: torch.Tensor, window: torch.Tensor,
-              position: torch.Tensor, config: ExampleConfig, offset: int):
+def _contexts(tokens: np.ndarray, acts: np.ndarray, feature: np.ndarray, window: np.ndarray,
+              position: np.ndarray, config: ExampleConfig, offset: int):
     """Context token ids and activations of picks (feature, window, position), as flat values
     plus list offsets; `acts` (n_windows, pos - offset, n_features), positions count from 0."""
     ctx = tokens.shape[1]
-    lo = (position - config.left).clamp_(min=0)
-    hi = (position + config.right + 1).clamp_(max=ctx)
-    grid = lo[:, None] + torch.arange(config.left + config.right + 1)[None]  # (picks, width)
+    lo = np.maximum(position - config.left, 0)
+    hi = np.minimum(position + config.right + 1, ctx)
+    grid = lo[:, None] + np.arange(config.left + config.right + 1)[None]  # (picks, width)
     inside = grid < hi[:, None]
-    grid = grid.clamp(max=ctx - 1)
+    grid = np.minimum(grid, ctx - 1)
     ids = tokens[window[:, None], grid]
     kept = grid - offset
-    values = acts[window[:, None], kept.clamp(min=0), feature[:, None]].float()
-    values = torch.where(kept >= 0, values, 0.0)
-    lengths = inside.sum(1)
-    offsets = np.concatenate([[0], np.cumsum(lengths.numpy())]).astype(np.int32)
-    return ids[inside].numpy(), values[inside].numpy(), offsets, (position - lo).numpy()
+    values = np.where(kept >= 0, acts[window[:, None], np.maximum(kept, 0), feature[:, None]], 0.0)
+    offsets = np.concatenate([[0], np.cumsum(inside.sum(1))]).astype(np.int32)
+    return ids[inside], values[inside].astype(np.float32), offsets, position - lo
 
 
-def _group_picks(picks: Picks, group: str) -> list[tuple[str, torch.Tensor, ...]]:
-    """(group, rank, feature, window, position, value) of the valid picks, rank-major flattened."""
-    values, windows, positions, valid = (t.reshape(-1, t.shape[-1]) for t in picks)  # (ranks, n_features)
-    rank = torch.arange(values.shape[0])[:, None].expand_as(values)
-    feature = torch.arange(values.shape[1])[None].expand_as(values)
-    return [(group, rank[valid], feature[valid], windows[valid], positions[valid], values[valid])]
+def _valid_picks(picks: Picks) -> list[np.ndarray]:
+    """rank, feature, window, position, value of the valid picks (fields (ranks, n_features))."""
+    values, windows, positions, valid = (t.reshape(-1, t.shape[-1]).numpy() for t in picks)
+    rank, feature = np.nonzero(valid)  # row-major: rank, then feature
+    return [rank, feature, windows[rank, feature], positions[rank, feature], values[rank, feature]]
 
 
 def example_rows(model: str, site: str, kind: str, source: str, tokens: torch.Tensor, acts: torch.Tensor,
                  stats: FeatureStats, config: ExampleConfig, offset: int, vocab: pa.Array) -> pa.Table:
     """Step 1's rows for one unit, built column-wise (no Python loop over features or rows)."""
-    parts = _group_picks(stats.top, "top")
-    for q in range(stats.quantiles.values.shape[0]):
-        parts += _group_picks(Picks(*(t[q] for t in stats.quantiles)), f"quantile_{q}")
-    groups = [p[0] for p in parts]
-    group_of = torch.cat([torch.full_like(p[1], g) for g, p in enumerate(parts)])
-    rank, feature, window, position, value = (torch.cat([p[i] for p in parts]) for i in range(1, 6))
-    order = torch.from_numpy(np.lexsort((rank.numpy(), group_of.numpy(), feature.numpy())))  # feature, group, rank
-    rank, feature, window, position, value, group_of = (t[order] for t in (rank, feature, window, position,
+    groups = ["top"] + [f"quantile_{q}" for q in range(stats.quantiles.values.shape[0])]
+    parts = [_valid_picks(stats.top)] + [_valid_picks(Picks(*(t[q] for t in stats.quantiles)))
+                                         for q in range(len(groups) - 1)]
+    group_of = np.concatenate([np.full(len(p[0]), g, np.int32) for g, p in enumerate(parts)])
+    rank, feature, window, position, value = (np.concatenate([p[i] for p in parts]) for i in range(5))
+    order = np.lexsort((rank, group_of, feature))  # by feature, then group, then rank
+    rank, feature, window, position, value, group_of = (a[order] for a in (rank, feature, window, position,
                                                                            value, group_of))
-    ids, act, offsets, centre = _contexts(tokens, acts, feature, window, position, config, offset)
+    ids, act, offsets, centre = _contexts(tokens.numpy(), acts.numpy(), feature, window, position, config, offset)
     n = len(rank)
     const = lambda v: constant(v, n)  # noqa: E731
     list_of = lambda values: pa.ListArray.from_arrays(pa.array(offsets), values)  # noqa: E731
     return pa.table({
-        "model": const(model), "site": const(site), "kind": const(kind), "index": feature.numpy().astype(np.int64),
+        "model": const(model), "site": const(site), "kind": const(kind), "index": feature.astype(np.int64),
         "source": const(source),
-        "group": pa.DictionaryArray.from_arrays(pa.array(group_of.numpy().astype(np.int32)), pa.array(groups)),
-        "example_rank": rank.numpy().astype(np.int32),
+        "group": pa.DictionaryArray.from_arrays(pa.array(group_of), pa.array(groups)),
+        "example_rank": rank.astype(np.int32),
         "tokens": list_of(vocab.take(pa.array(ids))), "token_ids": list_of(pa.array(ids.astype(np.int64))),
-        "acts": list_of(pa.array(act.astype(np.float32))), "max_act": value.double().numpy(),
-        "max_pos": centre.astype(np.int32),
+        "acts": list_of(pa.array(act)), "max_act": value.astype(np.float64), "max_pos": centre.astype(np.int32),
     })
 
 

@@ -76,11 +76,10 @@ def nearest_by_direction(store: Store, fid: FeatureId, n: int = 10) -> pd.DataFr
             continue
         d = directions.float()
         cos = (d @ target) / d.norm(dim=1).clamp_min(1e-12)  # (n_features,)
-        if meta.get("site") == fid.site and meta.get("source") == fid.source:
-            cos[fid.index] = 0.0  # not itself
-        top = cos.abs().topk(min(n, len(cos)))
+        itself = fid.index if meta.get("site") == fid.site and meta.get("source") == fid.source else None
+        top = cos.abs().topk(min(n + 1, len(cos))).indices.tolist()
         found += [{"model": fid.model, "site": meta["site"], "kind": meta["kind"], "index": int(i),
-                   "source": meta["source"], "cosine": float(cos[i])} for i in top.indices.tolist()]
+                   "source": meta["source"], "cosine": float(cos[i])} for i in top if i != itself][:n]
     if not found:
         return pd.DataFrame()
     near = pd.DataFrame(found)
