@@ -11,7 +11,7 @@
    share of it spent in the forward.
 4. Print one line per measurement and the ratio job / plain (the goal is <= 1.5).
 
-    .venv/bin/python benchmarks/bench_examples.py [--model smollm2-135m] [--tokens 4096] [--layers all]
+    .venv/bin/python benchmarks/bench_examples.py [--model smollm2-135m] [--tokens 4096] [--layers all] [--threads 1]
 """
 
 from __future__ import annotations
@@ -26,9 +26,14 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--tokens", type=int, default=4096)
     parser.add_argument("--layers", default="all", help="layers whose neurons the job covers (e.g. 0,5-7; all)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's); 1 gives the steadiest CPU times on a busy machine")
     args = parser.parse_args()
 
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from interp.jobs.examples import ExamplesJobConfig, _windows, collect_examples
     from interp.jobs.neuron_map import parse_layers
@@ -62,7 +67,7 @@ def main() -> None:
     after = timed(plain)
     base = tuple(min(a, b) for a, b in zip(before, after))
     summary = done["summary"]
-    print(f"model {args.model}, {n_tokens:,} tokens ({len(windows)} windows of {windows.shape[1]}), "
+    print(f"torch threads {torch.get_num_threads()}; model {args.model}, {n_tokens:,} tokens ({len(windows)} windows of {windows.shape[1]}), "
           f"{len(summary.done)} layers x {adapter.info.d_mlp} neurons")
     print(f"plain forward passes: {base[0]:.1f} s wall, {base[1]:.1f} s CPU (runs: {before[0]:.1f}, {after[0]:.1f} s "
           f"wall)")

@@ -17,9 +17,11 @@
    block and, when it runs to the end, unembeds only the last position. If the pending units
    would hold more than `max_memory_gib`, they are split into groups of whole units, one pass
    per group (each a prefix of the model).
-3. Per unit: `interp.methods.examples.stats.summarise` (vectorised over the unit's features)
-   and `interp.methods.examples.store.write_unit` (examples, feature rows, histogram and
-   direction bundle, marker); the activations of a unit are freed once it is written.
+3. Per unit: `interp.methods.examples.stats.summarise` (vectorised over the unit's features),
+   then `interp.methods.examples.store.write_unit` (examples, feature rows, histogram and
+   direction bundle, marker) on a writer thread while the next unit is summarised; the
+   activations of a unit are freed once it is written. A unit is marked done only after
+   its rows are written, so a write that fails leaves it pending for the next run.
 
 The job is one run in the store (`Store.run`): done, failed with its error, or cancelled.
 """
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import torch
@@ -35,7 +38,7 @@ from tqdm.auto import tqdm
 
 from interp.dictionaries.activations import ARTEFACT_POSITIONS
 from interp.methods.examples.stats import ExampleConfig, summarise
-from interp.methods.examples.store import done_units, write_unit
+from interp.methods.examples.store import done_units, stored_features, write_unit
 from interp.store.read.examples import marker_key
 
 GIB = 2 ** 30
@@ -221,19 +224,28 @@ def collect_examples(store, model, config: ExamplesJobConfig = ExamplesJobConfig
         if pending:
             adapter.record(store, run_id)
             vocab = vocab_strings(adapter)
-            for group in _groups(pending, n_tokens, config.max_memory_gib * GIB):
-                held, seconds = _pass(adapter, windows, group, config, progress)
-                summary.passes += 1
-                summary.forward_seconds += seconds
-                for i, unit in enumerate(group):
-                    acts = held.pop(i).float()  # float16 arithmetic is slow on CPUs
-                    stats = summarise(acts, examples, offset=config.skip_positions,
-                                      positive_only=unit.dictionary is not None)
-                    summary.n_examples += write_unit(store, run_id, unit.record(name), windows, acts, stats, examples,
-                                                     config.skip_positions, vocab, _directions(adapter, unit),
-                                                     settings)
-                    summary.done.append(keys[id(unit)])
-                    del acts, stats
+            stored = stored_features(store, name)  # one read for every unit's merge
+            # One writer thread: a unit's rows are encoded and written while the next unit's
+            # statistics are computed; at most one write waits, so memory holds two units' rows.
+            with ThreadPoolExecutor(1, thread_name_prefix="examples-writer") as writer:
+                waiting: Future | None = None
+                for group in _groups(pending, n_tokens, config.max_memory_gib * GIB):
+                    held, seconds = _pass(adapter, windows, group, config, progress)
+                    summary.passes += 1
+                    summary.forward_seconds += seconds
+                    for i, unit in enumerate(group):
+                        acts = held.pop(i).float()  # float16 arithmetic is slow on CPUs
+                        stats = summarise(acts, examples, offset=config.skip_positions,
+                                          positive_only=unit.dictionary is not None)
+                        if waiting is not None:
+                            summary.n_examples += waiting.result()  # re-raises a failed write
+                        waiting = writer.submit(write_unit, store, run_id, unit.record(name), windows, acts, stats,
+                                                examples, config.skip_positions, vocab, _directions(adapter, unit),
+                                                settings, stored.get((unit.site, unit.kind, unit.source)))
+                        summary.done.append(keys[id(unit)])
+                        del acts, stats
+                if waiting is not None:
+                    summary.n_examples += waiting.result()
     summary.seconds = time.perf_counter() - start
     return summary
 

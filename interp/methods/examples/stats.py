@@ -13,11 +13,12 @@ never a Python loop over features.
    `n_top` windows with the highest peak per feature (``topk`` over the window axis). Picks
    with a peak <= 0 are dropped (a feature never positive has no top examples).
 3. Quantile examples: the range (0, max] of each feature is split into `n_quantiles` equal
-   bins, (max q / n, max (q + 1) / n]; every token gets a uniform random key (one
-   generator, seeded) and, per bin, the `per_quantile` tokens of that bin with the largest
-   keys are taken (``topk`` over the token axis of the keys masked to the bin) - a uniform
-   sample without replacement of the bin's tokens, the rule of
-   `interp.dictionaries.dashboards` step 4.
+   bins, (max q / n, max (q + 1) / n]; the tokens get random ranks (one seeded permutation,
+   shared by all features) and, per bin, the `per_quantile` tokens of that bin with the
+   highest ranks are taken (``topk`` over the token axis of the ranks masked to the bin).
+   For each feature the ranks of a bin's tokens come in uniformly random order, so this is
+   a uniform sample without replacement of the bin's tokens, the rule of
+   `interp.dictionaries.dashboards` step 4 (the features' samples are merely correlated).
 4. Histogram: `n_bins` equal bins per feature over [min, max] of all its tokens
    (``positive_only``: over (0, max] of its positive tokens, the view that suits sparse
    dictionary latents, whose zeros would be one spike). A token's bin is
@@ -132,12 +133,15 @@ def _quantiles(ft: torch.Tensor, pos: int, n_quantiles: int, per_quantile: int, 
     top = ft.amax(1, keepdim=True)
     # bin q + 1 for tokens in (top q / n, top (q + 1) / n]; <= 0 for tokens that are not positive
     bins = (ft * (n_quantiles / torch.where(top > 0, top, torch.ones_like(top)))).ceil_()
-    keys = torch.rand(ft.shape, generator=generator)
+    bins = bins.clamp_(-1, n_quantiles).to(torch.int8)  # one byte per token: the masks below stay cheap
+    small = ft.shape[1] < 2 ** 15
+    ranks = torch.randperm(ft.shape[1], generator=generator).to(torch.int16 if small else torch.int32)
+    none = torch.tensor(-1, dtype=ranks.dtype)
     m = min(per_quantile, ft.shape[1])
     out = []
     for q in range(n_quantiles):  # a handful of bins; each is one masked topk over every feature
-        chosen_keys, tokens = torch.where(bins == q + 1, keys, -1.0).topk(m, dim=1)  # (n_features, m)
-        out.append((ft.gather(1, tokens).T, tokens.T, chosen_keys.T >= 0))
+        chosen, tokens = torch.where(bins == q + 1, ranks, none).topk(m, dim=1)  # (n_features, m)
+        out.append((ft.gather(1, tokens).T, tokens.T, chosen.T >= 0))
     values, tokens, valid = (torch.stack(parts) for parts in zip(*out))
     return Picks(values, tokens // pos, tokens % pos + offset, valid)
 
@@ -154,11 +158,12 @@ def _histogram(ft: torch.Tensor, n_bins: int, positive_only: bool) -> Histogram:
     hi = ft.amax(1, keepdim=True)
     lo = torch.zeros_like(hi) if positive_only else ft.amin(1, keepdim=True)
     width = torch.where(hi > lo, hi - lo, torch.ones_like(hi))  # a constant feature: one unit-wide range
-    bins = ((ft - lo) * (n_bins / width)).to(torch.int64).clamp_(0, n_bins - 1)
-    bins += torch.arange(n_features)[:, None] * n_bins  # (n_features, tokens): the flat (feature, bin) slot
+    # in [0, n_bins - 1/2] (the max lands in the last bin), floored by the integer cast
+    bins = (ft - lo).mul_(n_bins / width).clamp_(max=n_bins - 0.5).to(torch.int32)
+    bins += (torch.arange(n_features, dtype=torch.int32) * n_bins)[:, None]  # the flat (feature, bin) slot
     if positive_only:  # non-positive tokens go to one extra slot, dropped below
         bins = torch.where(ft > 0, bins, n_features * n_bins)
-    counts = torch.bincount(bins.reshape(-1), minlength=n_features * n_bins + 1)[: n_features * n_bins]
+    counts = torch.bincount(bins.reshape(-1), minlength=n_features * n_bins + 1)[: n_features * n_bins].long()
     edges = lo + width * torch.linspace(0, 1, n_bins + 1)[None]
     return Histogram(counts.reshape(n_features, n_bins), edges)
 

@@ -91,28 +91,41 @@ def example_rows(model: str, site: str, kind: str, source: str, tokens: torch.Te
     })
 
 
-def feature_rows(store, model: str, site: str, kind: str, source: str, stats: FeatureStats) -> pd.DataFrame:
-    """Step 2: the unit's feature rows with corpus density and max_act, merged into what is stored."""
+def stored_features(store, model: str) -> dict[tuple[str, str, str], pd.DataFrame]:
+    """(site, kind, source) -> the feature rows `store` holds for `model`, read once for a whole job."""
+    rows = store.read("features", where={"model": model})
+    if rows.empty:
+        return {}
+    rows = rows.drop(columns=["run_id", "density", "max_act"], errors="ignore")
+    return {key: part for key, part in rows.groupby(["site", "kind", "source"])}
+
+
+def feature_rows(model: str, site: str, kind: str, source: str, stats: FeatureStats,
+                 stored: pd.DataFrame | None) -> pd.DataFrame:
+    """Step 2: the unit's feature rows with corpus density and max_act, merged into `stored` (the
+    unit's rows already in the store, from `stored_features`)."""
     n = len(stats.density)
     new = pd.DataFrame({"model": model, "site": site, "kind": kind, "index": np.arange(n, dtype=np.int64),
                         "source": source, "density": stats.density.double().numpy(),
                         "max_act": stats.max_act.double().numpy()})
-    old = store.read("features", where={"model": model, "site": site, "kind": kind, "source": source})
-    if old.empty:
+    if stored is None or stored.empty:
         return new
-    old = old.drop(columns=["run_id", "density", "max_act"], errors="ignore")
-    return new.merge(old, on=["model", "site", "kind", "index", "source"], how="left")
+    stored = stored.drop(columns=["run_id", "density", "max_act"], errors="ignore")
+    return new.merge(stored, on=["model", "site", "kind", "index", "source"], how="left")
 
 
 def write_unit(store, run_id: str, unit: dict, tokens: torch.Tensor, acts: torch.Tensor, stats: FeatureStats,
                config: ExampleConfig, offset: int, vocab: pa.Array, directions: torch.Tensor | None,
-               settings: dict) -> int:
-    """Steps 1-4 for one unit (``unit``: model, site, kind, source); returns the example rows written."""
+               settings: dict, stored: pd.DataFrame | None = None) -> int:
+    """Steps 1-4 for one unit (``unit``: model, site, kind, source); returns the example rows written.
+
+    `stored`: the unit's feature rows already in the store (`stored_features`), kept and merged into.
+    """
     model, site, kind, source = unit["model"], unit["site"], unit["kind"], unit["source"]
     rows = example_rows(model, site, kind, source, tokens, acts, stats, config, offset, vocab)
     if rows.num_rows:
         store.write("activation_examples", rows, run_id=run_id)
-    store.write("features", feature_rows(store, model, site, kind, source, stats), run_id=run_id)
+    store.write("features", feature_rows(model, site, kind, source, stats, stored), run_id=run_id)
     bundle = {"counts": stats.histogram.counts, "edges": stats.histogram.edges, "density": stats.density,
               "min_act": stats.min_act, "max_act": stats.max_act, "mean_act": stats.mean_act}
     if directions is not None:
