@@ -11,11 +11,12 @@ position, with strength ``s``:
 
 1. ``add``: ``h <- h + s u``. For a neuron, its activation rises by s; for a latent, s times
    its decoder row is added, as if the latent fired s more.
-2. ``clamp``: the feature's activation is set to s: ``h <- h + (s - a) u / (u . u)`` along
-   ``u``; for a neuron this is ``h_i <- s``. For a latent ``a`` comes from the clean input
-   (the encoder reads the unsteered input site), so the dictionary's reconstruction error
-   and every other latent are kept: only the latent's own contribution ``a W_dec[i]``
-   becomes ``s W_dec[i]``.
+2. ``clamp``: the feature's activation is set to s: ``h <- h + (s - a) u``. Read at the
+   write site, ``a = h . u / (u . u)`` (the coefficient of h along u, which becomes s); for
+   a neuron this is ``h_i <- s``. For a latent ``a`` comes from its encoder on the clean
+   input (the input site is not steered), so the dictionary's reconstruction error and
+   every other latent are kept: only the latent's own contribution ``a W_dec[i]`` becomes
+   ``s W_dec[i]``.
 3. ``cap`` (projection capping): with ``v = u / |u|``, the component of ``h`` along ``v``
    is capped at s: ``h <- h - max(0, h . v - s) v``. Tokens below the cap are untouched.
 
@@ -88,7 +89,7 @@ def _edit(h: torch.Tensor, u: torch.Tensor, method: str, strength: float, a: tor
         return h + strength * u
     if method == "clamp":
         a = h @ u / (u @ u) if a is None else a.to(h.dtype)  # (batch, pos)
-        return h + (strength - a)[..., None] * u / (u @ u)
+        return h + (strength - a)[..., None] * u
     v = u / u.norm()
     excess = (h @ v - strength).clamp(min=0)  # (batch, pos)
     return h - excess[..., None] * v
