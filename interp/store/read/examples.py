@@ -14,6 +14,7 @@ import pandas as pd
 
 from interp.features import FeatureId
 from interp.store import tensors as tensor_io
+from interp.store.files import StoreError
 from interp.store.store import Store
 
 MARKER = "examples"
@@ -35,7 +36,7 @@ def marker_key(model: str, site: str, source: str) -> str:
 def _bundle(store: Store, fid: FeatureId) -> dict | None:
     try:
         return store.load_tensors(bundle_name(fid.model, fid.site, fid.source))
-    except FileNotFoundError:
+    except (FileNotFoundError, StoreError):  # never computed, or a name no bundle can have
         return None
 
 
