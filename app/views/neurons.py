@@ -16,8 +16,8 @@ with state.page():
     model = st.selectbox("Model", facets["model"])
     stats = state.query("layer_stats", model)
     stats = stats[stats["kind"] == "neuron"]  # ordered by layer as a number (`read.layer_stats`)
-    st.plotly_chart(store_views.layer_summary(stats.dropna(subset=["layer"]), "mean_specialisation",
-                                              "Mean specialisation per layer"), width="stretch")
+    st.plotly_chart(store_views.layer_summary(stats.dropna(subset=["layer"]), "mean_logit_z",
+                                              "Mean specialisation (logit z) per layer"), width="stretch")
     sample = state.query("feature_sample", model, "neuron", n=5000)
     with state.guard():
         from interp.viz.neurons import specialisation_overview

@@ -17,6 +17,13 @@ with state.page():
         st.stop()
 
 
+    def payload_of(name: str, key: str) -> dict:
+        """The stored payload `name` of `key` ({} when missing)."""
+        found = state.query("results", name=name)
+        found = found[found["key"] == key] if len(found) else found
+        return {} if found.empty else found.iloc[0]["payload"]
+
+
     def rows_of(name: str, key: str) -> tuple[pd.DataFrame, str | None]:
         """The stored table `name` of `key` and the run that wrote it."""
         found = state.query("results", name=name)
@@ -48,6 +55,9 @@ with state.page():
         if observable:
             with st.expander("Observable"):
                 st.json(observable)
+        for line in obsprop_viz.check_headlines(payload_of("obsprop_norm_angles", key),
+                                                payload_of("obsprop_ablation", key)):
+            st.markdown(f"- {line}")
         c1, c2 = st.columns(2)
         for col, name, title in ((c1, "obsprop_norm_angles", "Angles between feature vectors"),
                                  (c2, "obsprop_coupling", "Coupling (predicted vs measured)")):

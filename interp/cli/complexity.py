@@ -4,6 +4,7 @@
     interp complexity --features "neurons:3:0-99" --tokens 20000 --no-flow
     interp complexity --features dict:tc-l8 --importance-windows 0
     interp complexity --features "store:kind='neuron' AND site='blocks.4.mlp.hook_post'"
+    interp complexity --features neurons:layers=0-29 --shard-size 1536 --backend ray [--address HOST:PORT]
 
 QUERY forms (join several with ';'): neurons:layers=3,5 | neurons:3:0-99 | dict:NAME[:0-99] |
 store:WHERE (SQL condition on the features table) | direction:SITE:FILE. See
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from interp.cli.backends import add_job_arguments, job_options
 from interp.cli.options import add_config_arguments, config_from_args
 
 
@@ -35,6 +37,10 @@ def register(subparsers) -> None:
     p.add_argument("--no-store", action="store_true", help="compute and print only")
     p.add_argument("--html", default=None, metavar="DIR", help="also write the figures as HTML files here")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--shard-size", type=int, default=None, metavar="N",
+                   help="features per unit of work (neurons:/dict: queries; default: one unit); each shard "
+                        "collects its activations once, and a rerun computes only the missing shards")
+    add_job_arguments(p, unit="feature shard")
     p.set_defaults(func=_run)
 
 
@@ -74,7 +80,11 @@ def _run(args) -> int:
     config = _config(args)
     store = None if args.no_store else Store(args.store if args.store else store_dir())
     command = f"interp complexity --model {args.model} --features {args.features} --tokens {args.n_tokens}"
-    run = run_complexity(args.model, args.features, config, store=store, progress=True, command=command)
+    jobs = job_options(args)
+    if store is None and jobs["backend"] != "local":
+        raise ValueError(f"--backend {jobs['backend']} writes each shard into the store: drop --no-store")
+    run = run_complexity(args.model, args.features, config, store=store, progress=True, command=command,
+                         shard_size=args.shard_size, **jobs)
     if args.json:
         print(json.dumps({**run.summary, "run_id": run.run_id}, indent=2))
     else:

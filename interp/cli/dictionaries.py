@@ -3,6 +3,7 @@
     interp train --kind transcoder --model smollm2-135m --layer 15 --arch topk --k 32 --tokens 200000
     interp train --kind sae --model smollm2-135m --layer 15 --site blocks.15.hook_resid_post --arch relu --l1 0.05
     interp sweep --model smollm2-135m --layer 15 --ks 8 16 32 --tokens 200000
+    interp sweep --model smollm2-135m --layer 15 --ks 8 16 32 --backend ray [--address HOST:PORT]
     interp show feature smollm2-135m smollm2-135m/L15-transcoder-topk-k32-x8-200k 12 --format json
 
 The long recipe (about an hour of a 2-core CPU per 200k tokens at layer 15, see
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from interp.cli.backends import add_job_arguments, job_options
 from interp.cli.options import add_config_arguments, config_from_args
 
 
@@ -59,6 +61,8 @@ def register(subparsers) -> None:
     add_config_arguments(train, TrainConfig, only=("skip", "checkpoint_every"), defaults={"checkpoint_every": 50})
     add_config_arguments(train, DataConfig, only=("dashboard_tokens",), dest_prefix="data_")
     train.add_argument("--name", default=None, help="store name (default: derived from the settings)")
+    train.add_argument("--device", default="auto", metavar="auto|cpu|cuda",
+                       help="torch device of the model and the training (auto: a GPU when one is visible)")
     train.set_defaults(func=_train)
 
     sweep = subparsers.add_parser("sweep", help="transcoders vs SAEs at several sparsities (L0 vs spliced CE)")
@@ -67,6 +71,7 @@ def register(subparsers) -> None:
     sweep.add_argument("--l1s", type=float, nargs="+", default=[], help="sparsity coefficients (relu/jumprelu)")
     sweep.add_argument("--kinds", nargs="+", choices=("transcoder", "sae"), default=["transcoder", "sae"])
     sweep.add_argument("--format", choices=("table", "json"), default="table")
+    add_job_arguments(sweep, unit="dictionary")
     sweep.set_defaults(func=_sweep)
 
     show = subparsers.add_parser("show", help="show stored items")
@@ -116,8 +121,11 @@ def _train(args) -> int:
     store = _store(args)
     if args.name:  # refused now, not after training
         check_name_fits(args.name, store.root, what="--name")
+    from interp.jobs.units import resolve_device
+
+    device = resolve_device(args.device)
     train, data = _configs(args, args.kind, args.k, args.l1)
-    adapter = load_model(args.model)
+    adapter = load_model(args.model, device=device)
     pub = train_and_publish(adapter, store, train, args.layer, site=args.site, data=data, name=args.name)
     m = pub.metrics
     print(f"{pub.name}: {pub.site_in} -> {pub.site_out}")
@@ -131,12 +139,12 @@ def _train(args) -> int:
 
 def _sweep(args) -> int:
     from interp.jobs.dictionaries import SweepConfig, run_sweep
-    from interp.models import load_model
 
     train, data = _configs(args, "transcoder")
     config = SweepConfig(layer=args.layer, ks=tuple(args.ks), l1s=tuple(args.l1s), kinds=tuple(args.kinds),
                          train=train, data=data)
-    result = run_sweep(load_model(args.model), _store(args), config)
+    jobs = job_options(args)
+    result = run_sweep(args.model, _store(args), config, **jobs)
     table = result.table.drop(columns=["name"])
     print(table.to_json(orient="records") if args.format == "json" else table.to_string(index=False))
     return 0

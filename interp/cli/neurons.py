@@ -1,10 +1,10 @@
 """Neuron commands: map neurons through the LM head, show one, verify by clamping.
 
     interp map-neurons --model smollm2-135m [--layers 0,5-7] [--top-k 20] [--directions up,gate,down]
-    interp map-neurons --model smollm2-135m --backend ray [--ray-address HOST:PORT]
+    interp map-neurons --model smollm2-135m --backend ray [--address HOST:PORT] [--device cuda]
     interp show neuron smollm2-135m 12:345 [--format json]
     interp clamp --model smollm2-135m --neuron 12:345 --value 20 --prompt "I took my" [--generate 20]
-    interp clamp-report --model smollm2-135m [--n 20] [--rank-by z|prob] [--format json]
+    interp clamp-report --model smollm2-135m [--n 20] [--rank-by z|prob] [--format json] [--backend ray]
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from interp.cli.backends import add_job_arguments, job_options
 from interp.cli.options import add_config_arguments, config_from_args
 
 
@@ -29,8 +30,7 @@ def register(subparsers) -> None:
     add_config_arguments(mp, MapConfig, types={"layers": parse_layers},
                          choices={"reduction": ("auto", "kernel", "torch")},
                          rename={"layers": "--layers"})
-    mp.add_argument("--backend", choices=("local", "ray"), default="local", help="where the layers run")
-    mp.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: start a local one)")
+    add_job_arguments(mp, unit="layer")
     mp.add_argument("--force", action="store_true", help="recompute layers already in the store")
     _store_arg(mp)
     mp.set_defaults(func=_map)
@@ -55,6 +55,8 @@ def register(subparsers) -> None:
                          rename={"n_controls": "--controls", "generate_tokens": "--generate"},
                          choices={"positions": ("all", "last")})
     cl.add_argument("--format", choices=("table", "json"), default="table")
+    cl.add_argument("--device", default="auto", metavar="auto|cpu|cuda",
+                    help="torch device of the model (auto: a GPU when one is visible)")
     _store_arg(cl)
     cl.set_defaults(func=_clamp)
 
@@ -66,6 +68,8 @@ def register(subparsers) -> None:
     rep.add_argument("--prompt", action="append", default=None, help="prompt (repeatable; default: a few generic ones)")
     rep.add_argument("--value", type=float, action="append", default=None, help="clamp value (repeatable)")
     add_config_arguments(rep, ClampConfig, only=("n_controls", "seed"), rename={"n_controls": "--controls"})
+    rep.add_argument("--batch-size", type=int, default=4, help="neurons per unit of work")
+    add_job_arguments(rep, unit="neuron batch")
     rep.add_argument("--format", choices=("table", "json"), default="table")
     _store_arg(rep)
     rep.set_defaults(func=_report)
@@ -102,8 +106,9 @@ def _map(args) -> int:
     from interp.jobs.neuron_map import MapConfig, map_models
 
     config = config_from_args(MapConfig, args)
-    summary = map_models(_open(args), args.model, config, backend=args.backend, ray_address=args.ray_address,
-                         force=args.force)
+    jobs = job_options(args)
+    summary = map_models(_open(args), args.model, config, backend=jobs["backend"], ray_address=jobs["address"],
+                         force=args.force, device=jobs["device"])
     for model in summary.mapped:
         print(f"{model}: mapped layers {summary.mapped[model] or '-'}; already in the store: "
               f"{summary.skipped[model] or '-'}")
@@ -154,13 +159,16 @@ def _clamp(args) -> int:
     from interp.models import load_model
     from interp.models.registry import check_neuron_arg
 
+    from interp.jobs.units import resolve_device
+
+    device = resolve_device(args.device)  # before anything loads
     layer, index = parse_neuron(args.neuron)
     if not args.prompt.strip():
         raise ValueError(f"--prompt {args.prompt!r} is empty: give the text the clamp is measured on")
     store = _open(args)
     check_neuron_arg(args.model, layer, index, store)  # before the model loads
     config = config_from_args(ClampConfig, args, values=_values(args.value))
-    adapter = load_model(args.model)
+    adapter = load_model(args.model, device=device)
     target = adapter.token_id(args.target) if args.target else None
     r = check_neuron(store, adapter, layer, index, args.prompt, config, target)
     if args.format == "json":
@@ -201,14 +209,15 @@ def _verdict(r) -> str:
 
 def _report(args) -> int:
     from interp.jobs.clamp_check import REPORT_PROMPTS, check_specialised
+    from interp.jobs.units import resolve_device, worker_model
     from interp.methods.neurons.clamping import ALPHA, MIN_CONTROLS, ClampConfig
-    from interp.models import load_model
 
-    adapter = load_model(args.model)
+    jobs = job_options(args)
     config = config_from_args(ClampConfig, args, neutral_prompts=(),
                               **({"values": tuple(args.value)} if args.value else {}))
-    report = check_specialised(_open(args), adapter, args.n, tuple(args.prompt or REPORT_PROMPTS), config,
-                               rank_by=args.rank_by)
+    report = check_specialised(_open(args), args.model, args.n, tuple(args.prompt or REPORT_PROMPTS), config,
+                               rank_by=args.rank_by, batch_size=args.batch_size, progress=True, **jobs)
+    adapter = worker_model(args.model, resolve_device(args.device))  # the tokenizer, for the table
     table = report.table()
     table["target"] = [adapter.decode([t]) for t in table["target_id"]]
     if args.format == "json":

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 
 def _run(args) -> int:
+    import os
+    import time
+
     from interp.models import load_model
     from interp.jobs.pipeline import Budget, default_steps, run_pipeline
     from interp.store import Store
 
+    start = time.perf_counter()
     store = Store(args.store)
     adapter = load_model(args.model)
+    loaded = time.perf_counter() - start
     steps = default_steps()
     if args.steps:
         wanted = set(args.steps.split(","))
@@ -26,6 +31,10 @@ def _run(args) -> int:
         print(f"  reused    {name}")
     for name, error in report.failed.items():
         print(f"  FAILED    {name:<14} {error}")
+    load = os.getloadavg()
+    print(f"  step times: {', '.join(f'{n} {s:.0f} s' for n, s in report.seconds.items()) or 'none (all reused)'}; "
+          f"model load {loaded:.0f} s; total {time.perf_counter() - start:.0f} s")
+    print(f"  machine load average (1/5/15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
     if args.no_serve:
         return 1 if report.failed else 0
     from interp.cli.app import serve

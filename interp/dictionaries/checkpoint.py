@@ -51,13 +51,13 @@ def restore_training(checkpoint, model, opt, state,
         for n, p in params.items():
             p.copy_(tensors[f"param.{n}"])
     for n, p in params.items():
-        moments = {key: tensors[f"adam.{n}.{key}"] for key in ("exp_avg", "exp_avg_sq", "step")
-                   if f"adam.{n}.{key}" in tensors}
+        moments = {key: tensors[f"adam.{n}.{key}"].to(p.device) for key in ("exp_avg", "exp_avg_sq", "step")
+                   if f"adam.{n}.{key}" in tensors}  # (fused Adam keeps its state on the parameter's device)
         if moments:
             moments["step"] = moments["step"].reshape(())
             opt.state[p] = moments
     state.step, state.scale, state.history = int(meta["step"]), float(meta["scale"]), list(meta["history"])
     state.x_scale, state.y_scale = float(meta["x_scale"]), float(meta["y_scale"])
     state.skipped_batches, state.first_bad_batch = int(meta.get("skipped_batches", 0)), meta.get("first_bad_batch")
-    state.tokens_since_fired = tensors["tokens_since_fired"].clone()
+    state.tokens_since_fired = tensors["tokens_since_fired"].clone().to(state.tokens_since_fired.device)
     return True

@@ -208,6 +208,10 @@ def save_dictionary_dir(dictionary: Dictionary, folder: str | Path, metadata: di
     """Write SAELens's files for `dictionary` into `folder` (created); NaN/Inf weights are refused."""
     require_finite({n: p.detach() for n, p in dictionary.named_parameters()}, "dictionary")
     folder = Path(folder)
+    if any(p.device.type != "cpu" for p in dictionary.parameters()):  # files are written from the CPU
+        import copy
+
+        dictionary = copy.deepcopy(dictionary).to("cpu")
     to_sae_lens(dictionary, metadata).save_model(folder)
     return folder
 

@@ -310,12 +310,18 @@ class Trainer:
     """
 
     def __init__(self, batches: ActivationBatches, config: TrainConfig, d_in: int, d_out: int, *,
-                 checkpoint=None) -> None:
+                 checkpoint=None, device: str | torch.device | None = None) -> None:
+        on_device = device is not None and torch.device(device).type != "cpu"
+        if on_device:  # activations arrive on the CPU; each batch moves on its own
+            batches = _OnDevice(batches, torch.device(device))
         self.batches, self.config, self.checkpoint = batches, config, checkpoint
         self.model = make_dictionary(config, d_in, d_out)
+        if on_device:
+            self.model.to(device)
         # fused: one kernel per parameter instead of ~6 elementwise passes (they dominate a TopK step).
         self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr, betas=(0.9, 0.999), fused=True)
-        self.state = TrainState(tokens_since_fired=torch.zeros(self.model.d_sae, dtype=torch.long))
+        self.state = TrainState(tokens_since_fired=torch.zeros(self.model.d_sae, dtype=torch.long,
+                                                               device=self.model.W_enc.device))
         resumed = checkpoint is not None and _restore(checkpoint, self.model, self.opt, self.state, config)
         if not resumed:
             _init_from_data(self.model, batches, self.state, config)
@@ -381,6 +387,25 @@ def _guarded_step(guard: BatchGuard, model: Dictionary, opt: torch.optim.Optimiz
     return guard.bad_weights(state.step, model, opt)
 
 
+class _OnDevice:
+    """`ActivationBatches` whose batches and samples are moved to `device` (an SAE's target stays
+    the same tensor as its input)."""
+
+    def __init__(self, batches: ActivationBatches, device: torch.device) -> None:
+        self.inner, self.device = batches, device
+
+    def _move(self, xy: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = xy
+        moved = x.to(self.device, non_blocking=True)
+        return moved, (moved if y is x else y.to(self.device, non_blocking=True))
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._move(self.inner.batch(step))
+
+    def sample(self, n_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._move(self.inner.sample(n_tokens))
+
+
 def train_dictionary(batches: ActivationBatches, config: TrainConfig, d_in: int, d_out: int, *,
                      checkpoint=None, progress: bool = True, log_every: int = 10) -> TrainResult:
     """Train one dictionary on `batches` ((batch, d_in) inputs, (batch, d_out) targets).
@@ -395,19 +420,20 @@ def train_dictionary(batches: ActivationBatches, config: TrainConfig, d_in: int,
 
 def train_dictionaries(batches: list[ActivationBatches], configs: list[TrainConfig], dims: list[tuple[int, int]],
                        *, checkpoints: list | None = None, progress: bool = True,
-                       log_every: int = 10) -> list[TrainResult]:
+                       log_every: int = 10, device: str | torch.device | None = None) -> list[TrainResult]:
     """Train several dictionaries in lockstep: step s of every run, then step s + 1.
 
     When the `batches` share one fetch (`interp.dictionaries.activations.shared_site_batches`),
     each activation chunk is computed once for all of them. Run i is exactly what
     ``train_dictionary(batches[i], configs[i], *dims[i])`` gives on its own (same seeds, same
-    data, same checkpoint behaviour).
+    data, same checkpoint behaviour). `device`: where the dictionaries train (None: the CPU,
+    where the activations are; a GPU gets each batch as it is drawn).
     """
     if not len(batches) == len(configs) == len(dims) or not configs:
         raise ValueError(f"need one batches, config and (d_in, d_out) per dictionary, got "
                          f"{len(batches)}, {len(configs)}, {len(dims)}")
     checkpoints = checkpoints or [None] * len(configs)
-    trainers = [Trainer(b, c, d_in, d_out, checkpoint=ck)
+    trainers = [Trainer(b, c, d_in, d_out, checkpoint=ck, device=device)
                 for b, c, (d_in, d_out), ck in zip(batches, configs, dims, checkpoints)]
     total = sum(c.n_steps for c in configs)
     name = f"train {configs[0].kind} {configs[0].arch}" + (f" x{len(configs)}" if len(configs) > 1 else "")

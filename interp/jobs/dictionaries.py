@@ -24,6 +24,7 @@ from interp.dictionaries.dashboards import DashboardConfig, feature_dashboards, 
 from interp.dictionaries.evaluation import Baseline, DictionaryMetrics, EvalConfig, baseline, evaluate_dictionary
 from interp.dictionaries.io import save_dictionary
 from interp.dictionaries.training import TrainConfig, TrainResult, train_dictionaries
+from interp.jobs.units import ModelJob, Unit, run_job
 from interp.store.files import check_name_fits
 
 
@@ -165,7 +166,8 @@ def train_and_publish_many(adapter, store, trains: list[TrainConfig], layers: li
                                           seed=trains[0].seed,
                                           skip=data.skip_positions, progress=progress)
         dims = [tuple(t.shape[1] for t in b.sample(1)) for b in batches]
-        results = train_dictionaries(batches, trains, dims, progress=progress, checkpoints=[
+        device = None if adapter.device.type == "cpu" else adapter.device  # the model's GPU trains them too
+        results = train_dictionaries(batches, trains, dims, progress=progress, device=device, checkpoints=[
             StoreCheckpoint(store, n) if t.checkpoint_every else None for t, n in zip(trains, names)])
         published = []
         for i, (result, layer, (site_in, site_out)) in enumerate(zip(results, layers, pairs)):
@@ -313,35 +315,106 @@ def _shared_baseline(adapter, tokens, sites: tuple[str, str], known: dict, progr
     return baseline(adapter, tokens, site_in, site_out, progress=progress)
 
 
-def run_sweep(adapter, store, config: SweepConfig = SweepConfig(), progress: bool = True) -> SweepResult:
-    """Train and evaluate every (kind, sparsity) of `config`; store the comparison."""
-    from interp.viz.dictionaries import l0_vs_ce_figure
+def run_sweep(adapter, store, config: SweepConfig = SweepConfig(), progress: bool = True, *,
+              backend: str = "local", address: str | None = None, device: str = "auto") -> SweepResult:
+    """Train and evaluate every (kind, sparsity) of `config`; store the comparison.
 
-    layer = adapter.check_layer(config.layer)
-    with store.run("interp sweep", {"layer": layer, "ks": list(config.ks), "l1s": list(config.l1s),
-                                    "kinds": list(config.kinds), "train": config.train.to_dict(),
-                                    "data": config.data.__dict__, "model": adapter.store_name},
-                   seed=config.train.seed) as run_id:
-        acts = _sweep_activations(adapter, config, progress)
-        heldout = _windows(adapter, config.data, "heldout", config.data.eval_tokens).tokens
-        shared: dict[tuple[str, str], Baseline] = {}
+    A job (`interp.jobs.units`): one unit per dictionary, run locally or as Ray tasks; a
+    dictionary already in the store with the same settings is not trained again, and the
+    comparison is built from the stored dictionaries. `adapter`: a loaded `ModelAdapter` or a
+    model name (the ray backend needs a name: workers load the model themselves).
+    """
+    return run_job(store, SweepJob(adapter, config, device), backend=backend, address=address,
+                   progress=progress).finished
+
+
+class SweepJob(ModelJob):
+    """A sweep on the job interface: one unit per dictionary (its training, evaluation, publishing)."""
+
+    command = "interp sweep"
+
+    def __init__(self, model, config: SweepConfig, device: str = "auto") -> None:
+        super().__init__(model, device)
+        self.sweep = config
+        self.names: list[str] = []
+
+    def config(self) -> dict:
+        c = self.sweep
+        return {"layer": c.layer, "ks": list(c.ks), "l1s": list(c.l1s), "kinds": list(c.kinds),
+                "train": c.train.to_dict(), "data": c.data.__dict__, "model": self.model_name, "device": self.device}
+
+    def plan(self, store, run_id: str, force: bool):
+        adapter = self.model()
+        layer = adapter.check_layer(self.sweep.layer)
+        settings = self.sweep.settings()
+        self.store_name = adapter.store_name
+        self.names = [dictionary_name(adapter.store_name, layer, t) for t in settings]
+        stored = store.read("dictionaries", where={"model": adapter.store_name, "name": self.names},
+                            columns=["name", "config"])
+        by_name = dict(zip(self.names, settings))
+        same = set() if force else {n for n, c in zip(stored["name"], stored["config"])
+                                    if _same_settings(c, by_name[n], self.sweep.data)}
+        units = [Unit(n, t) for n, t in zip(self.names, settings) if n not in same]
+        if units:  # the activation cache is made once, here, before workers read it
+            _sweep_activations(adapter, self.sweep, progress=False)
+        return units, [n for n in self.names if n in same]
+
+    def run(self, store, unit: Unit, run_id: str) -> str:
+        adapter = self.model()
+        train, layer = unit.spec, adapter.check_layer(self.sweep.layer)
+        acts = _sweep_activations(adapter, self.sweep, progress=False)
+        sites = dictionary_sites(adapter, train.kind, layer)
+        shared = _worker_baseline(adapter, self.sweep, sites)
+        pub = train_and_publish(adapter, store, train, layer, data=self.sweep.data, activations=acts, shared=shared,
+                                progress=False, command="interp sweep")
+        return pub.name
+
+    def finish(self, store, run_id: str, outcome) -> SweepResult:
+        import json
+
+        from interp.viz.dictionaries import l0_vs_ce_figure
+
+        found = store.read("dictionaries", where={"model": self.store_name, "name": self.names},
+                           columns=["name", "metrics"]).set_index("name")
         rows = []
-        for train in config.settings():
-            sites = dictionary_sites(adapter, train.kind, layer)
-            if sites not in shared:
-                shared[sites] = _shared_baseline(adapter, heldout, sites, shared, progress)
-            pub = train_and_publish(adapter, store, train, layer, data=config.data, activations=acts,
-                                    shared=shared[sites], progress=progress, command="interp sweep")
-            m = pub.metrics
-            rows.append({"name": pub.name, "kind": train.kind, "arch": train.arch, "k": train.k, "l1": train.l1,
-                         "l0": m.l0, "fvu": m.fvu, "ce_clean": m.ce_clean, "ce_spliced": m.ce_spliced,
-                         "delta_ce": m.delta_ce, "ce_recovered": m.ce_recovered,
-                         "ce_recovered_mean": m.ce_recovered_mean, "kl": m.kl, "dead_fraction": m.dead_fraction})
+        for name, train in zip(self.names, self.sweep.settings()):
+            m = found.loc[name, "metrics"]
+            m = json.loads(m) if isinstance(m, str) else m
+            rows.append({"name": name, "kind": train.kind, "arch": train.arch, "k": train.k, "l1": train.l1,
+                         **{key: m[key] for key in ("l0", "fvu", "ce_clean", "ce_spliced", "delta_ce", "ce_recovered",
+                                                    "ce_recovered_mean", "kl", "dead_fraction")}})
         table = pd.DataFrame(rows)
-        fig = l0_vs_ce_figure(table, title=f"{adapter.name} layer {layer}: transcoders vs MLP-out SAEs "
+        config = self.sweep
+        fig = l0_vs_ce_figure(table, title=f"{self.model_name} layer {config.layer}: transcoders vs MLP-out SAEs "
                                            f"({config.train.train_tokens // 1000}k training tokens)")
-        key = f"{adapter.store_name}/L{layer}/{config.train.arch}"
+        key = f"{self.store_name}/L{config.layer}/{config.train.arch}"
         store.write("results", [{"name": "dictionary_sweep", "key": key,
                                  "payload": {"table": rows, "figure": fig.to_json(),
                                              "train_tokens": config.train.train_tokens}}], run_id=run_id)
-    return SweepResult(table, fig.to_json(), run_id)
+        _BASELINES.clear()
+        return SweepResult(table, fig.to_json(), run_id)
+
+
+def _same_settings(stored_config, train: TrainConfig, data: DataConfig) -> bool:
+    """Whether a stored dictionary was trained with `train` on `data` (a rerun skips it)."""
+    import json
+
+    c = json.loads(stored_config) if isinstance(stored_config, str) else stored_config
+    return json.loads(json.dumps(c)) == json.loads(json.dumps({"train": train.to_dict(), "data": data.__dict__}))
+
+
+_BASELINES: dict = {}
+"""Per process: (model, sweep data, sites) -> the evaluation's shared passes (a worker reuses them)."""
+
+
+def _worker_baseline(adapter, config: SweepConfig, sites: tuple[str, str]) -> Baseline:
+    import json
+
+    scope = (adapter.name, json.dumps(config.data.__dict__, sort_keys=True), config.layer)
+    for key in [k for k in _BASELINES if k[:3] != scope]:  # one sweep's passes at a time
+        del _BASELINES[key]
+    known = {k[3]: b for k, b in _BASELINES.items()}
+    if sites not in known:
+        heldout = _windows(adapter, config.data, "heldout", config.data.eval_tokens).tokens
+        _BASELINES[(*scope, sites)] = _shared_baseline(adapter, heldout, sites, known, progress=False)
+    return _BASELINES[(*scope, sites)]

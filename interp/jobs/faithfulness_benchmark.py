@@ -18,6 +18,10 @@ soft metrics under ``<convention>:soft_ns`` etc. (the same attribution, its own 
 `analogy_prompts` builds the paper's analogies-style prompts (its templates with a distractor
 clause) for the one-cell reproduction.
 
+4. `run_benchmark` (``interp faithfulness``) runs steps 1-3 as a job (`interp.jobs.units`):
+   prompt shards run locally or as Ray tasks, each shard's records written together; a rerun
+   with the same tag computes only the missing prompts.
+
 ``benchmarks/bench_reagent.py`` runs it over the corpus and stores records and summary in the
 ``results`` table; `interp.methods.attribution.store` writes them and reads them back
 (`stored_records`, `stored_summary`) for the notebook and the dashboard.
@@ -27,12 +31,13 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
 import torch
 
+from interp.jobs.units import ModelJob, Unit, run_job, shards
 from interp.methods.attribution.faithfulness import bootstrap_interval  # noqa: F401 - re-exported
 
 METHODS = ("reagent", "reagent_minmax", "occlusion", "integrated_gradients", "input_x_gradient", "gradient_norm",
@@ -231,3 +236,148 @@ def paired_differences(records: list[dict], reference: str = "reagent", conventi
             row[f"{metric}_wins"] = float(np.mean([x > 0 for x in d]))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """What one faithfulness benchmark computes (``interp faithfulness``); one tag holds one setting."""
+
+    tag: str = "default"
+    """Names the benchmark's records and summary in the store."""
+    n: int = 100
+    """Prompts (fewer if the corpus runs out of confident prefixes)."""
+    prompts: str = "imdb"
+    """imdb (confident IMDB prefixes) or analogies (the paper's analogies-style prompts)."""
+    seed: int = 0
+    """Seed of the prompt choice, the random baseline and the masks."""
+    probes: int = 16
+    """ReAGent num_probes."""
+    steps: int = 3000
+    """ReAGent max_probe_steps."""
+    ig_steps: int = 50
+    """Integrated gradients n_steps."""
+    masks: int = 8
+    """Bernoulli masks per soft metric."""
+    convention: str = "reagent"
+    """Soft-NS / Soft-NC convention of the headline: reagent or interp (the other is recorded too)."""
+    ratio: float = 0.3
+    """ReAGent replacing_ratio."""
+    keep: int = 5
+    """ReAGent keep_top_n (stopping condition)."""
+    top_k: int = 3
+    """ReAGent stopping condition top_k."""
+    methods: tuple[str, ...] = METHODS
+    """Compared methods (``reagent_minmax`` right after ``reagent``)."""
+    shard_size: int = 4
+    """Prompts per unit of work."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "methods", tuple(self.methods))
+        if self.n < 1 or self.shard_size < 1:
+            raise ValueError(f"n and shard_size must be >= 1, got {self.n} and {self.shard_size}")
+        if self.prompts not in ("imdb", "analogies"):
+            raise ValueError(f"unknown prompt set {self.prompts!r}; valid: imdb, analogies")
+        if self.convention not in ("reagent", "interp"):
+            raise ValueError(f"unknown convention {self.convention!r}; valid: reagent, interp")
+        bad = [m for m in self.methods if m not in METHODS]
+        if bad or not self.methods:
+            raise ValueError(f"unknown methods {bad}; valid: {', '.join(METHODS)}")
+
+    def settings(self, model: str) -> dict:
+        """What makes records comparable (stored with each record)."""
+        return {"model": model, "seed": self.seed, "probes": self.probes, "steps": self.steps,
+                "ig_steps": self.ig_steps, "masks": self.masks, "convention": self.convention,
+                "prompts": self.prompts, "ratio": self.ratio, "keep": self.keep, "top_k": self.top_k,
+                **({} if self.methods == METHODS else {"methods": list(self.methods)})}
+
+    def method_configs(self):
+        """(ReagentConfig, BaselineConfig, FaithfulnessConfig) of these settings."""
+        from interp.methods.attribution.baselines import BaselineConfig
+        from interp.methods.attribution.faithfulness import FaithfulnessConfig
+        from interp.methods.attribution.reagent import ReagentConfig
+
+        return (ReagentConfig(num_probes=self.probes, max_probe_steps=self.steps, replacing_ratio=self.ratio,
+                              keep_top_n=self.keep, top_k=self.top_k),
+                BaselineConfig(n_steps=self.ig_steps, internal_batch_size=self.ig_steps),
+                FaithfulnessConfig(n_samples=self.masks, convention=self.convention))
+
+
+def run_benchmark(store, model, config: BenchmarkConfig = BenchmarkConfig(), *, items: list[dict] | None = None,
+                  backend: str = "local", address: str | None = None, progress: bool = True, device: str = "auto"):
+    """The benchmark as a job (`interp.jobs.units`): prompt shards, each shard's records written
+    together; a rerun with the same tag computes only the missing prompts, then the summary
+    (table, paired differences, figure) is written from every stored record. Returns
+    (summary table, paired differences).
+
+    `items`: the prompts (`confident_prefixes` entries: tokens, prompt, target, p) instead of
+    the ones `config.prompts` selects."""
+    return run_job(store, FaithfulnessJob(model, config, device, items), backend=backend, address=address,
+                   progress=progress).finished
+
+
+class FaithfulnessJob(ModelJob):
+    """The faithfulness benchmark on the job interface: one unit per shard of prompts."""
+
+    command = "interp faithfulness"
+
+    def __init__(self, model, config: BenchmarkConfig, device: str = "auto", items: list[dict] | None = None) -> None:
+        super().__init__(model, device)
+        self.bench, self.items = config, items
+
+    def config(self) -> dict:
+        return {**asdict(self.bench), "model": self.model_name, "device": self.device,
+                **({} if self.items is None else {"items": len(self.items)})}
+
+    def _settings(self) -> dict:
+        return self.bench.settings(self.model_name)
+
+    def plan(self, store, run_id: str, force: bool):
+        from interp.methods.attribution.store import stored_settings
+
+        adapter = self.model()
+        if self.items is not None:
+            prompts = list(self.items)[: self.bench.n]
+        elif self.bench.prompts == "analogies":
+            prompts = analogy_prompts(adapter, self.bench.n)
+        else:
+            prompts = confident_prefixes(adapter, self.bench.n, seed=self.bench.seed)
+        if not prompts:
+            raise ValueError(f"no {self.bench.prompts} prompt passes the confidence filter for {self.model_name}")
+        done = {} if force else stored_settings(store, self.bench.tag)
+        for settings in done.values():
+            if settings is not None and settings != self._settings():
+                raise ValueError(f"tag {self.bench.tag!r} holds records made with {settings}, not "
+                                 f"{self._settings()}: rerun with those settings or choose another --tag")
+        self.n_prompts = len(prompts)
+        units, skipped = [], []
+        for shard in shards(list(range(len(prompts))), self.bench.shard_size):
+            key = f"{self.bench.tag}/prompts {shard[0]}-{shard[-1]}"
+            if all(i in done for i in shard):
+                skipped.append(key)
+            else:
+                units.append(Unit(key, [(i, prompts[i]) for i in shard if i not in done]))
+        return units, skipped
+
+    def run(self, store, unit: Unit, run_id: str) -> int:
+        from interp.methods.attribution.store import RECORDS
+
+        adapter = self.model()
+        reagent, baseline_config, faith = self.bench.method_configs()
+        rows = []
+        for i, item in unit.spec:
+            record = evaluate_prompt(adapter, item, i, reagent, baseline_config, faith, self.bench.methods)
+            record["settings"] = self._settings()
+            rows.append({"name": f"{RECORDS}:{self.bench.tag}", "key": f"{i:04d}", "payload": record})
+        store.write("results", rows, run_id=run_id)  # the shard's records land together
+        return len(rows)
+
+    def finish(self, store, run_id: str, outcome):
+        from interp.methods.attribution.store import save_summary, stored_records
+        from interp.viz.attribution import faithfulness_figure
+
+        records = stored_records(store, self.bench.tag)
+        table, paired = summarise(records), paired_differences(records)
+        fig = faithfulness_figure(table, title=f"Faithfulness on {self.model_name}, {len(records)} prompts "
+                                               f"({table['convention'].iloc[0]} convention)")
+        save_summary(store, self.bench.tag, table, paired, fig.to_json(), run_id)
+        return table, paired

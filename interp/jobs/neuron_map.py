@@ -5,11 +5,13 @@
     map_model(Store(), "smollm2-135m", directions=("down",))          # all layers
 
 Three modules, with no import circle: this one plans (which layers still need which
-decodings) and dispatches; `interp.jobs.neuron_map_unit` holds the unit of work (decode a
-group of layers with `interp.methods.neurons.decoding.decode_directions`, write them); the
-backends in `interp.jobs.backends` import only the unit. The rows written (tokens, feature
-rows, completion markers) are described in `interp.methods.neurons.store`, the only code that
-writes or reads them; every row names the model by `ModelAdapter.store_name`.
+decodings) and defines the job (`NeuronMapJob`, one unit per model and layer, on the job
+interface of `interp.jobs.units`); `interp.jobs.neuron_map_unit` holds the unit of work
+(decode a group of layers with `interp.methods.neurons.decoding.decode_directions`, write
+them); the local backend's overlapped runner (`interp.jobs.backends.local.run_local`) imports
+only the unit. The rows written (tokens, feature rows, completion markers) are described in
+`interp.methods.neurons.store`, the only code that writes or reads them; every row names the
+model by `ModelAdapter.store_name`.
 
 A layer counts as done when its markers exist (with the same top_k); a rerun skips done
 layers and redoes the rest. Since the store's replace semantics let a redone layer's rows
@@ -26,21 +28,24 @@ next is decoded; ``O(d_mlp * top_k)`` per layer, a few MiB); never a layer's
 ``(d_mlp, d_vocab)`` logits (288 MiB for SmolLM2). The bound does not grow with the number
 of layers or models; `benchmarks/bench_neuron_map.py` measures it.
 
-Backends: ``local`` (this process) or ``ray`` (a Ray task per layer; workers load the model
-by name themselves and write straight into the store; only small summaries come back).
+The job runs on the job interface (`interp.jobs.units`, one unit per model and layer): the
+``local`` backend (this process: groups of layers, each decoded while the previous one is
+written, `interp.jobs.backends.local`) or ``ray`` (a Ray
+task per layer; workers load the model by name themselves and write straight into the store;
+only small summaries come back). `device`: where the decoding GEMMs run (``auto``: a GPU when
+there is one).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Sequence
 
-from interp.jobs.neuron_map_unit import load
+from interp.jobs.neuron_map_unit import map_group, vocab_strings
+from interp.jobs.units import BACKENDS, Job, Unit, check_backend, resolve_device, run_job, worker_model  # noqa: F401
 from interp.methods.neurons.decoding import DIRECTIONS, VARIANTS, DecodeConfig
 from interp.methods.neurons.store import completed_units
-
-BACKENDS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -129,7 +134,7 @@ def pending_layers(store, model: str, layers: Sequence[int], config: MapConfig
 def map_model(store, model, layers: Sequence[int] | None = None, directions: Sequence[str] = ("down",),
               variants: Sequence[str] = ("folded",), top_k: int = 20, chunk_size: int = 1536,
               backend: str = "local", ray_address: str | None = None, progress: bool = True,
-              force: bool = False) -> MapSummary:
+              force: bool = False, device: str = "auto") -> MapSummary:
     """Map one model's neurons into `store` (a `Store`); see the module docstring.
 
     `model`: a name (alias, hub id or local folder) or an already loaded `ModelAdapter`
@@ -138,56 +143,100 @@ def map_model(store, model, layers: Sequence[int] | None = None, directions: Seq
     config = MapConfig(directions=tuple(directions), variants=tuple(variants), top_k=top_k,
                        chunk_size=chunk_size, layers=None if layers is None else tuple(layers))
     return map_models(store, [model], config, backend=backend, ray_address=ray_address,
-                      progress=progress, force=force)
+                      progress=progress, force=force, device=device)
 
 
 def map_models(store, models: Sequence, config: MapConfig = MapConfig(), *, backend: str = "local",
-               ray_address: str | None = None, progress: bool = True, force: bool = False) -> MapSummary:
+               ray_address: str | None = None, progress: bool = True, force: bool = False,
+               device: str = "auto") -> MapSummary:
     """Map several models in one job (one run in the store); resumable (see the module docstring)."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    check_backend(backend, ray_address)
     if not models:
         raise ValueError("map_models needs at least one model name")
     if backend == "ray" and not all(isinstance(m, str) for m in models):
         raise ValueError("the ray backend needs model names (workers load the models themselves), not adapters")
-    start = time.perf_counter()
-    names = [m if isinstance(m, str) else m.name for m in models]
-    with store.run("interp map-neurons", {"models": names, "backend": backend,
-                                          **{k: getattr(config, k) for k in config.__dataclass_fields__}}) as run_id:
-        summary = MapSummary(run_id)
-        if backend == "local":
-            from interp.jobs.backends.local import run_local
-
-            for spec in models:
-                adapter = load(spec)
-                todo = _plan_model(store, adapter, config, force, run_id, summary)
-                if todo:
-                    summary.mapped[adapter.store_name] = run_local(store, adapter, todo, config.decode_config(),
-                                                                   run_id, progress)
-        else:
-            from interp.jobs.backends.ray import run_ray
-
-            work = []
-            for name in models:
-                adapter = load(name)  # for the plan (layer count, gating) and the models row
-                work.append((name, _plan_model(store, adapter, config, force, run_id, summary)))
-                del adapter
-            summary.mapped.update(run_ray(store, work, config.decode_config(), run_id, progress, ray_address))
-    summary.seconds = time.perf_counter() - start
+    job = NeuronMapJob(models, config, backend, device)
+    outcome = run_job(store, job, backend=backend, address=ray_address, progress=progress, force=force)
+    summary = MapSummary(outcome.run_id, skipped=job.skipped, seconds=outcome.seconds)
+    summary.mapped = {model: [] for model in job.skipped}
+    for result in outcome.done.values():
+        summary.mapped[result["model"]].append(result["layer"])
+    summary.mapped = {model: sorted(layers) for model, layers in summary.mapped.items()}
     return summary
 
 
-def _plan_model(store, adapter, config: MapConfig, force: bool, run_id: str, summary: MapSummary
-                ) -> dict[int, list[tuple[str, str]]]:
-    """Plan one model, note its skipped layers in `summary` and record its models row if work is left."""
-    model = adapter.store_name
-    todo = plan(store, adapter.info, model, config, force)
-    layers = config.layers if config.layers is not None else range(adapter.info.n_layers)
-    summary.skipped[model] = [layer for layer in layers if layer not in todo]
-    summary.mapped[model] = []
-    if todo:
-        adapter.record(store, run_id)
-    return todo
+class NeuronMapJob(Job):
+    """The neuron map on the job interface (`interp.jobs.units`): one unit per (model, layer)."""
+
+    command = "interp map-neurons"
+
+    def __init__(self, models: Sequence, config: MapConfig, backend: str = "local", device: str = "auto") -> None:
+        self.names = [m if isinstance(m, str) else m.name for m in models]
+        self._adapters = {i: m for i, m in enumerate(models) if not isinstance(m, str)}
+        self.map_config, self.backend = config, backend
+        self.device = resolve_device(device) if any(isinstance(m, str) for m in models) else "cpu"
+        self.skipped: dict[str, list[int]] = {}
+
+    def __getstate__(self) -> dict:
+        if self._adapters:
+            raise ValueError("the ray backend needs model names (workers load the models themselves), not adapters")
+        return dict(self.__dict__)
+
+    def config(self) -> dict:
+        return {"models": self.names, "backend": self.backend,
+                **{k: getattr(self.map_config, k) for k in self.map_config.__dataclass_fields__}}
+
+    def adapter(self, i: int):
+        return self._adapters[i] if i in self._adapters else worker_model(self.names[i], self.device)
+
+    def plan(self, store, run_id: str, force: bool) -> tuple[list[Unit], list[str]]:
+        units, skipped = [], []
+        for i in range(len(self.names)):
+            adapter = self.adapter(i)  # for the plan (layer count, gating) and the models row
+            model = adapter.store_name
+            todo = plan(store, adapter.info, model, self.map_config, force)
+            layers = self.map_config.layers if self.map_config.layers is not None else range(adapter.info.n_layers)
+            self.skipped[model] = [layer for layer in layers if layer not in todo]
+            skipped += [f"{model}/L{layer}" for layer in self.skipped[model]]
+            if todo:
+                adapter.record(store, run_id)
+            units += [Unit(f"{model}/L{layer}", (i, layer, tuple(todo[layer]))) for layer in sorted(todo)]
+        return units, skipped
+
+    def run(self, store, unit: Unit, run_id: str) -> dict:
+        i, layer, todo = unit.spec
+        adapter = self.adapter(i)
+        return map_group(store, adapter, {layer: list(todo)}, self.map_config.decode_config(), run_id,
+                         _vocab(self.names[i], self.device) if i not in self._adapters else None)[0]
+
+    def run_local(self, store, units, run_id, on_done, on_error) -> None:
+        """One model after another, groups of layers decoded while the previous group is written."""
+        from interp.jobs.backends.local import run_local
+
+        by_model: dict[int, dict[int, Unit]] = {}
+        for unit in units:
+            by_model.setdefault(unit.spec[0], {})[unit.spec[1]] = unit
+        for i, layer_units in by_model.items():
+            todo = {layer: list(unit.spec[2]) for layer, unit in layer_units.items()}
+            written: set[int] = set()
+
+            def done(result: dict, layer_units=layer_units, written=written) -> None:
+                written.add(result["layer"])
+                on_done(layer_units[result["layer"]], result)
+
+            try:
+                run_local(store, self.adapter(i), todo, self.map_config.decode_config(), run_id, on_layer=done)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:  # noqa: BLE001 - the model's unwritten layers are named at the end
+                for layer, unit in layer_units.items():
+                    if layer not in written:
+                        on_error(unit, exc)
+
+
+@lru_cache(maxsize=2)
+def _vocab(name: str, device: str):
+    return vocab_strings(worker_model(name, device))
 
 
 def plan(store, adapter_info, model: str, config: MapConfig, force: bool) -> dict[int, list[tuple[str, str]]]:

@@ -1,7 +1,8 @@
 """The neuron map's unit of work: decode a group of layers of one model and write them.
 
-Both backends (`interp.jobs.backends.local`, `interp.jobs.backends.ray`) import only this
-module; the job (`interp.jobs.neuron_map`) plans which layers to do and picks a backend.
+The job (`interp.jobs.neuron_map.NeuronMapJob`) plans which layers to do; a Ray task runs
+`map_group` for one layer, the local backend (`interp.jobs.backends.local`) decodes and
+writes groups of layers with the functions below.
 
 1. `decode_group`: for each (direction, variant) requested in the group, the group's neuron
    directions go through one `decode_directions` call (chunked GEMM and reductions), so the
@@ -15,7 +16,7 @@ group while a writer thread writes this one).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Sequence
 
 import pandas as pd
@@ -53,10 +54,20 @@ def decode_group(adapter, todo: dict[int, Units], decode: DecodeConfig) -> dict[
         layers = [layer for layer, units in todo.items() if (direction, variant) in units]
         w = torch.cat([neuron_directions(adapter.weights, layer, direction) for layer in layers])  # (layers d_mlp, d)
         result = decode_directions(w, adapter.weights.W_U, adapter.weights.final_norm, replace(decode, variant=variant))
+        result = _on_cpu(result)  # rows are built from host memory
         n = len(w) // len(layers)
         for i, layer in enumerate(layers):
             decoded[layer][f"{direction}/{variant}"] = result.rows(i * n, (i + 1) * n)
     return decoded
+
+
+def _on_cpu(result):
+    """A `DecodedDirections` with every tensor on the CPU (itself when it is there already)."""
+    tensors = {f.name: getattr(result, f.name) for f in fields(result)
+               if isinstance(getattr(result, f.name), torch.Tensor)}
+    if all(t.device.type == "cpu" for t in tensors.values()):
+        return result
+    return replace(result, **{name: t.cpu() for name, t in tensors.items()})
 
 
 def write_decoded(store, adapter, layer: int, decoded: dict, top_k: int, run_id: str, vocab: pa.Array,

@@ -53,7 +53,8 @@ def _couplings(adapter, obs, component: Component, prompts, partners) -> pd.Data
         other = logit_diff(adapter, a, b)
         check = coupling_check(y1, path_vector(adapter, other, [component], prompts).vector, acts)
         rows.append({"y1": obs.name, "y2": other.name, "component": str(component), "site": site,
-                     "predicted": check.predicted, "slope": check.slope, "r2": check.r2, "n": check.n,
+                     "predicted": check.predicted, "slope": check.slope, "slope_lo": check.slope_ci[0],
+                     "slope_hi": check.slope_ci[1], "r2": check.r2, "n": check.n,
                      "abs_diff": abs(check.predicted - check.slope)})
     return pd.DataFrame(rows)
 

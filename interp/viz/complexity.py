@@ -47,7 +47,8 @@ def distribution_figure(frame: pd.DataFrame, by: str = "site", nbins: int = 40) 
 
 
 def importance_figure(frame: pd.DataFrame, rho: float | None = None) -> go.Figure:
-    """Scatter of importance (log scale) against K, coloured by site, with Spearman rho in the title."""
+    """Scatter of importance (log scale) against K, coloured by site, with Spearman rho, its 95% interval
+    and the sample size in the title."""
     ok = frame[frame["K"].notna() & frame["importance"].notna() & (frame["importance"] > 0)]
     if rho is None and len(ok) >= 3:
         from scipy.stats import spearmanr
@@ -58,7 +59,13 @@ def importance_figure(frame: pd.DataFrame, rho: float | None = None) -> go.Figur
         fig.add_trace(go.Scattergl(x=part["K"], y=part["importance"], mode="markers", name=site,
                                    marker=dict(size=4, opacity=0.6),
                                    text=[_label(r) for _, r in part.iterrows()]))
-    rho_text = "" if rho is None else f" (Spearman rho = {rho:.3f}, n = {len(ok)})"
+    if rho is None:
+        rho_text = ""
+    else:
+        from interp.stats import spearman_interval
+
+        lo, hi = spearman_interval(rho, len(ok))
+        rho_text = f" (Spearman rho = {rho:.3f}, 95% CI [{lo:.3f}, {hi:.3f}], n = {len(ok)})"
     fig.update_layout(title=f"Importance vs complexity{rho_text}", xaxis_title="K",
                       yaxis_title="importance: mean |grad x act|", yaxis_type="log")
     return fig

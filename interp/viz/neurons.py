@@ -18,22 +18,32 @@ def _layer(site: pd.Series) -> pd.Series:
     return site.map(layer_of).astype(int)
 
 
-def specialisation_overview(features: pd.DataFrame, threshold: float = 0.1,
+def specialisation_overview(features: pd.DataFrame, score: str = "logit_z", threshold: float | None = None,
                             title: str = "Neuron specialisation per layer") -> go.Figure:
     """Per layer: the spread of neurons' specialisation (box) and the share above `threshold`.
 
-    `features`: the store's ``features`` rows of kind neuron (columns site, specialisation).
+    `features`: the store's ``features`` rows of kind neuron (columns site and `score`).
+    `score`: ``logit_z`` (default, the ranking score: z of the top logit over the vocabulary,
+    range ``[0, sqrt(d_vocab - 1)]``) or ``specialisation`` (the saturating max softmax
+    probability, kept for comparison). `threshold` defaults to 10 standard deviations for z
+    and 0.1 for the probability.
     """
-    ok = features[features["specialisation"].notna()].copy()
+    labels = {"logit_z": ("logit z", "specialisation (z of the top logit, linear)", "linear", 10.0),
+              "specialisation": ("max prob", "specialisation (max token prob, log)", "log", 0.1)}
+    if score not in labels:
+        raise ValueError(f"score must be one of {sorted(labels)}, got {score!r}")
+    name, axis_title, axis_type, default_threshold = labels[score]
+    threshold = default_threshold if threshold is None else threshold
+    ok = features[features[score].notna()].copy() if score in features else features.iloc[0:0]
     if ok.empty:
-        raise ValueError("no neurons with a specialisation score; map the model with `interp map-neurons` first")
+        raise ValueError(f"no neurons with a {score} score; map the model with `interp map-neurons` first")
     ok["layer"] = _layer(ok["site"])
-    share = ok.groupby("layer")["specialisation"].apply(lambda s: float((s > threshold).mean()))
+    share = ok.groupby("layer")[score].apply(lambda s: float((s > threshold).mean()))
     fig = go.Figure()
-    fig.add_trace(go.Box(x=ok["layer"], y=ok["specialisation"], name="max prob", boxpoints=False))
+    fig.add_trace(go.Box(x=ok["layer"], y=ok[score], name=name, boxpoints=False))
     fig.add_trace(go.Scatter(x=share.index, y=share.values, mode="lines+markers", yaxis="y2",
                              name=f"share > {threshold:g}"))
-    fig.update_layout(title=title, xaxis_title="layer", yaxis=dict(title="specialisation (max token prob)", type="log"),
+    fig.update_layout(title=title, xaxis_title="layer", yaxis=dict(title=axis_title, type=axis_type),
                       yaxis2=dict(title="share of neurons", overlaying="y", side="right", range=[0, 1]))
     return fig
 

@@ -63,3 +63,26 @@ def data_efficiency_figure(table: pd.DataFrame, metric: str = "auroc", title: st
                       yaxis_title="held-out AUROC" if metric == "auroc" else "corr. with true observable",
                       template="plotly_white")
     return fig
+
+
+def check_headlines(angles: dict, ablation: dict) -> list[str]:
+    """One line per stored ObsProp check with its sample size and 95% interval (the app and the
+    notebook show these). `angles` / `ablation`: the ``obsprop_norm_angles`` / ``obsprop_ablation``
+    payloads ({} when missing)."""
+
+    def ci(pair) -> str:
+        return "" if not pair or any(v is None for v in pair) else f", 95% CI [{pair[0]:.3f}, {pair[1]:.3f}]"
+
+    lines = []
+    if "mean_cos" in angles:
+        n = angles.get("n", sum(r.get("n", 0) for r in angles.get("rows", [])))
+        lines.append(f"Norm approximation: mean cosine {angles['mean_cos']:.4f}{ci(angles.get('mean_cos_ci'))}, "
+                     f"n = {n:,} token positions")
+    if "spearman_norm" in ablation:
+        n = ablation.get("n", len(ablation.get("rows", [])))
+        intervals = ablation.get("intervals", {})
+        lines.append(f"Ranking ({ablation.get('ablation', '?')} ablation): Spearman(norm, |effect|) "
+                     f"{ablation['spearman_norm']:.3f}{ci(intervals.get('spearman_norm'))}; Spearman(|direct|, "
+                     f"|effect|) {ablation['spearman_direct']:.3f}{ci(intervals.get('spearman_direct'))}, "
+                     f"n = {n} components")
+    return lines

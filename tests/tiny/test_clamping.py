@@ -126,8 +126,14 @@ def test_figures_show_the_computed_numbers(planted, tmp_path):
     assert len(fig.data) == 4 and list(fig.data[-1].y) == list(r.target_probs)
     store = Store(tmp_path / "store")
     map_model(store, model, directions=("down",), top_k=3, progress=False)
-    overview = specialisation_overview(store.features(model="planted", kind="neuron"))
+    neurons = store.features(model="planted", kind="neuron")
+    overview = specialisation_overview(neurons)
     assert len(overview.data[0].y) == 2 * model.info.d_mlp
+    assert list(overview.data[0].y) == list(neurons["logit_z"])  # the ranking score, not the saturating prob
+    assert overview.layout.yaxis.type == "linear"
+    assert specialisation_overview(neurons, score="specialisation").layout.yaxis.type == "log"
+    with pytest.raises(ValueError, match="score must be one of"):
+        specialisation_overview(neurons, score="max_act")
     tokens = store.read("feature_tokens", where={"model": "planted", "index": PLANTED,
                                                  "site": model.sites(LAYER).mlp_hidden})
     table = token_table_figure(tokens)

@@ -1,5 +1,5 @@
-"""Where the neuron map's units of work run: `local` (this process) or `ray` (a Ray task per layer).
+"""Where a job's units run (`interp.jobs.units`): `local` (this process) or `ray` (a Ray task per unit).
 
-Each backend imports only the unit (`interp.jobs.neuron_map_unit`); the job
-(`interp.jobs.neuron_map`) plans and picks one.
+The local backend also holds the neuron map's overlapped runner (`local.run_local`), which
+imports only the neuron map's unit (`interp.jobs.neuron_map_unit`).
 """

@@ -1,54 +1,63 @@
-"""The Ray backend of the neuron map: one Ray task per (model, layer).
+"""The Ray backend: one Ray task per unit of a job (`interp.jobs.units`).
 
-Workers load the model by name (once per worker process) and write their layer straight
-into the store, which must be on a filesystem every worker sees; the driver only waits and
-counts. ``ray.init()`` starts a local instance unless an address is given.
+Workers unpickle the job, open the store at its root (which must be on a filesystem every
+worker sees) and write their unit straight into it; only small summaries come back to the
+driver, which waits and counts. ``ray.init()`` starts a local instance unless an address is
+given, or uses the instance this process already started (and then leaves it running).
+Workers use the driver's data root (``INTERP_HOME``) for their caches, so on a cluster it
+must be on shared storage at the same path, like the store.
+
+A unit whose worker process dies (killed, out of memory, node lost) is rerun by Ray up to
+`retries` times; a unit that raises is not retried (the same inputs would fail again) and is
+named at the end. Either way the store holds no partial unit (see `interp.jobs.units`).
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Sequence
-
-from tqdm.auto import tqdm
-
-from interp.jobs.neuron_map_unit import Units, load, map_group, vocab_strings
-from interp.methods.neurons.decoding import DecodeConfig
+from typing import Any, Callable, Sequence
 
 
-@lru_cache(maxsize=2)
-def _worker_model(name: str):
-    adapter = load(name)
-    return adapter, vocab_strings(adapter)
+def _unit_task(root: str, home: str, job, unit, run_id: str) -> Any:
+    import os
 
-
-def _layer_task(root: str, name: str, layer: int, units: Units, decode: DecodeConfig, run_id: str) -> dict:
     from interp.store import Store
 
-    adapter, vocab = _worker_model(name)
-    return map_group(Store(root), adapter, {layer: units}, decode, run_id, vocab)[0]
+    os.environ["INTERP_HOME"] = home  # caches (activations, token windows) where the driver keeps them
+    return job.run(Store(root), unit, run_id)
 
 
-def run_ray(store, work: Sequence[tuple[str, dict[int, Units]]], decode: DecodeConfig, run_id: str,
-            progress: bool = True, address: str | None = None) -> dict[str, list[int]]:
-    """Map `work` ((model name, layer -> units) pairs) with one task per layer; store name -> layers written."""
+def run_units(store, job, units: Sequence, run_id: str, on_done: Callable, on_error: Callable, *,
+              address: str | None = None, retries: int = 2) -> None:
+    """Run `units` of `job` as Ray tasks; report each through `on_done(unit, result)` or `on_error(unit, exc)`."""
     import ray
+    from ray.exceptions import RayError, RayTaskError
+
+    from interp.paths import data_root
 
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        except (ConnectionError, RuntimeError) as exc:
+            raise ValueError(f"cannot reach a Ray cluster at --address {address!r}: {exc}") from None
     try:
-        task = ray.remote(num_cpus=1)(_layer_task)
-        pending = [task.remote(str(store.root), name, layer, units, decode, run_id)
-                   for name, todo in work for layer, units in sorted(todo.items())]
-        written: dict[str, list[int]] = {}
-        with tqdm(total=len(pending), desc="map-neurons (ray)", unit="layer", disable=not progress) as bar:
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1)
-                for result in ray.get(done):
-                    written.setdefault(result["model"], []).append(result["layer"])
-                    bar.update(1)
-        return {model: sorted(layers) for model, layers in written.items()}
+        task = ray.remote(num_cpus=job.cpus_per_unit(), max_retries=retries, retry_exceptions=False)(_unit_task)
+        job_ref = ray.put(job)
+        home = str(data_root().resolve())
+        pending = {task.remote(str(store.root), home, job_ref, unit, run_id): unit for unit in units}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                unit = pending.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except RayTaskError as exc:  # the unit raised: report its own exception
+                    on_error(unit, getattr(exc, "cause", None) or exc)
+                except RayError as exc:  # its worker died more often than `retries`
+                    on_error(unit, RuntimeError(f"the Ray worker running it was lost ({type(exc).__name__}; "
+                                                f"tried {retries + 1}x)"))
+                else:
+                    on_done(unit, result)
     finally:
         if started:
             ray.shutdown()

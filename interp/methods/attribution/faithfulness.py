@@ -60,6 +60,7 @@ import numpy as np
 import torch
 
 from interp.methods.attribution.targets import AttributionResult, Target, special_mask
+from interp.stats import bootstrap_interval
 from interp.models.interventions import ReplaceActivation
 
 CONVENTIONS = ("reagent", "interp")
@@ -117,15 +118,6 @@ class FaithfulnessResult:
         out.update({f"comp@{f:g}": v for f, v in self.comprehensiveness.items()})
         out.update({f"suff@{f:g}": v for f, v in self.sufficiency.items()})
         return out
-
-
-def bootstrap_interval(values, n_boot: int = 2000, seed: int = 0, stat=np.mean) -> tuple[float, float]:
-    """95% percentile bootstrap interval of `stat` (default the mean) of `values`, resampled with replacement."""
-    values = np.asarray(values, dtype=float)
-    rng = np.random.default_rng(seed)
-    draws = values[rng.integers(0, len(values), size=(n_boot, len(values)))]
-    stats = stat(draws, axis=1)
-    return float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))
 
 
 def hellinger(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:

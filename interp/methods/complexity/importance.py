@@ -129,6 +129,9 @@ class RankCorrelation:
     rho: float
     pvalue: float
     n: int
+    """Finite pairs the correlation used."""
+    ci: tuple[float, float] = (float("nan"), float("nan"))
+    """95% interval of rho (`interp.stats.spearman_interval`: Fisher z, independent pairs)."""
 
 
 def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> RankCorrelation:
@@ -139,8 +142,11 @@ def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> RankCorrelation:
     keep = a.isfinite() & b.isfinite()
     if keep.sum() < 3:
         raise ValueError(f"rank correlation needs at least 3 finite pairs, got {int(keep.sum())}")
+    from interp.stats import spearman_interval
+
     res = spearmanr(a[keep].numpy(), b[keep].numpy())
-    return RankCorrelation(float(res.statistic), float(res.pvalue), int(keep.sum()))
+    n = int(keep.sum())
+    return RankCorrelation(float(res.statistic), float(res.pvalue), n, spearman_interval(float(res.statistic), n))
 
 
 @dataclass(frozen=True)

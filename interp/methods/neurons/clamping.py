@@ -156,7 +156,7 @@ def rowwise_clamp(site: str, units: torch.Tensor, values: torch.Tensor, last: to
     def fn(act: torch.Tensor) -> torch.Tensor:  # act: (batch, pos, d_mlp)
         act = act.clone()
         rows = torch.nonzero(units >= 0).view(-1)
-        vals = values[rows].to(act.dtype)
+        vals = values[rows].to(act.device, act.dtype)  # (rows,); on the activations' device
         if last is None:
             pos = torch.arange(act.shape[1])
             act[rows[:, None], pos[None, :], units[rows][:, None]] = vals[:, None].expand(-1, act.shape[1])
@@ -192,7 +192,7 @@ def clamp_sweep(adapter, layer: int, index: int, prompt: str, target_id: int,
     last = None if config.positions == "all" else torch.full((len(row_units),), tokens.shape[1] - 1)
     clamp = rowwise_clamp(site, row_units, row_values, last)
     logits = adapter.logits(tokens.expand(len(row_units), -1), interventions=[clamp])
-    probs = logits[:, -1].softmax(-1)[:, target_id].view(len(units), len(values)).double().numpy()
+    probs = logits[:, -1].softmax(-1)[:, target_id].view(len(units), len(values)).double().cpu().numpy()
     generation = baseline_generation = None
     if config.generate_tokens:
         top = ClampUnit(site, index, float(values.max()), None if config.positions == "all" else -1)
@@ -217,7 +217,7 @@ def neutral_kl(adapter, site: str, index: int, values: np.ndarray, config: Clamp
     clamp = rowwise_clamp(site, units, row_values, None if config.positions == "all" else row_last)
     clamped = adapter.logits(tokens, interventions=[clamp])[torch.arange(len(row_last)), row_last].log_softmax(-1)
     kl = (clean.exp().repeat(len(values), 1) * (clean.repeat(len(values), 1) - clamped)).sum(-1)
-    return kl.view(len(values), n).mean(1).double().numpy()
+    return kl.view(len(values), n).mean(1).double().cpu().numpy()
 
 
 def greedy_generate(adapter, prompt: str, n_tokens: int, interventions=()) -> str:

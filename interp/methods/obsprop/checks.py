@@ -12,6 +12,11 @@
 3. Coupling (`coupling_check`): ``C(y1, y2) = y1.y2 / ||y1||^2`` against the least-squares
    slope of real y2-scores on y1-scores (with r^2) over many inputs at the same site.
 4. Data efficiency lives in `interp.methods.obsprop.efficiency`.
+
+Every check keeps its sample size and a 95% interval (`interp.stats`): the t interval of the
+mean cosine over token positions (positions treated as independent, so neighbouring tokens'
+correlation makes it optimistic), Fisher-z intervals of the Spearman correlations over
+components, and the t interval of the coupling slope from its standard error.
 """
 
 from __future__ import annotations
@@ -44,11 +49,32 @@ class NormAngles:
     """Cosines between propagated and exact-gradient directions, per norm."""
 
     table: pd.DataFrame
-    """One row per (norm site, component): mean_cos, min_cos, n."""
+    """One row per (norm site, component): mean_cos, min_cos, std_cos, cos_lo, cos_hi (95% t
+    interval of the mean), angle_deg, n."""
 
     @property
     def mean_cos(self) -> float:
         return float(np.average(self.table["mean_cos"], weights=self.table["n"]))
+
+    @property
+    def n(self) -> int:
+        """Cosines behind `mean_cos` (token positions x rows)."""
+        return int(self.table["n"].sum())
+
+    @property
+    def mean_cos_ci(self) -> tuple[float, float]:
+        """95% t interval of `mean_cos` from the rows' pooled variance (all cosines as one sample)."""
+        from scipy.stats import t
+
+        n, m = self.table["n"].to_numpy(float), self.table["mean_cos"].to_numpy(float)
+        std = self.table["std_cos"].to_numpy(float) if "std_cos" in self.table else np.full_like(m, np.nan)
+        total, mean = n.sum(), self.mean_cos
+        if total < 2:
+            return (float("nan"), float("nan"))
+        # Pooled sum of squares: within-row (n_i - 1) s_i^2 plus between-row n_i (m_i - mean)^2.
+        ss = float(np.nansum((n - 1) * std ** 2) + np.sum(n * (m - mean) ** 2))
+        half = float(t.ppf(0.975, total - 1) * np.sqrt(ss / (total - 1) / total))
+        return (mean - half, mean + half)
 
 
 def norm_angles(adapter, result: ObsPropResult, prompts, top: int = 10) -> NormAngles:
@@ -76,7 +102,12 @@ def norm_angles(adapter, result: ObsPropResult, prompts, top: int = 10) -> NormA
 
 
 def _angle_row(component: str, site: str, cos: torch.Tensor) -> dict:
-    return {"component": component, "site": site, "mean_cos": float(cos.mean()), "min_cos": float(cos.min()),
+    from interp.stats import mean_interval
+
+    values = cos.double().numpy()
+    lo, hi = mean_interval(values)
+    return {"component": component, "site": site, "mean_cos": float(values.mean()), "min_cos": float(values.min()),
+            "std_cos": float(values.std(ddof=1)) if values.size > 1 else float("nan"), "cos_lo": lo, "cos_hi": hi,
             "angle_deg": float(torch.rad2deg(torch.arccos(cos.clamp(-1, 1))).mean()), "n": int(cos.numel())}
 
 
@@ -95,6 +126,21 @@ class AblationRanking:
     ablation: str
     spearman_heads: float = float("nan")
     """Spearman rho between ||y|| and |ablation effect| over the heads only (nan if < 3 heads)."""
+
+    @property
+    def n(self) -> int:
+        """Components ranked (the sample size of the correlations)."""
+        return len(self.table)
+
+    @property
+    def intervals(self) -> dict[str, tuple[float, float]]:
+        """95% Fisher-z intervals of the three correlations (`interp.stats.spearman_interval`)."""
+        from interp.stats import spearman_interval
+
+        n_heads = int((self.table["kind"] == "head").sum())
+        return {"spearman_norm": spearman_interval(self.spearman_norm, self.n),
+                "spearman_direct": spearman_interval(self.spearman_direct, self.n),
+                "spearman_heads": spearman_interval(self.spearman_heads, n_heads)}
 
 
 def _last_index(batch):
@@ -211,6 +257,8 @@ class CouplingCheck:
     n: int
     scores: np.ndarray
     """(n, 2) the y1- and y2-scores the fit used."""
+    slope_ci: tuple[float, float] = (float("nan"), float("nan"))
+    """95% t interval of the slope (from the fit's standard error, n - 2 degrees of freedom)."""
 
 
 def coupling_check(y1: torch.Tensor, y2: torch.Tensor, acts: torch.Tensor) -> CouplingCheck:
@@ -221,9 +269,11 @@ def coupling_check(y1: torch.Tensor, y2: torch.Tensor, acts: torch.Tensor) -> Co
         raise ValueError(f"coupling_check needs activations of shape (n >= 3, d), got {tuple(acts.shape)}")
     s1 = (acts @ y1.to(acts.dtype)).double().numpy()
     s2 = (acts @ y2.to(acts.dtype)).double().numpy()
+    from interp.stats import slope_interval
+
     fit = linregress(s1, s2)
     return CouplingCheck(coupling(y1, y2), float(fit.slope), float(fit.intercept), float(fit.rvalue ** 2),
-                         len(s1), np.stack([s1, s2], 1))
+                         len(s1), np.stack([s1, s2], 1), slope_interval(float(fit.slope), float(fit.stderr), len(s1)))
 
 
 def site_activations(adapter, prompts, site: str, positions: str = "all") -> torch.Tensor:

@@ -160,19 +160,35 @@ def save_study(store, adapter, source: str, run_id: str, angles: NormAngles, abl
     key = f"{adapter.store_name}/{source}"
     store.write("results", [
         {"name": "obsprop_norm_angles", "key": key,
-         "payload": {"mean_cos": angles.mean_cos, "rows": angles.table.to_dict("records")}},
+         "payload": {"mean_cos": angles.mean_cos, "mean_cos_ci": list(angles.mean_cos_ci), "n": angles.n,
+                     "rows": angles.table.to_dict("records")}},
         {"name": "obsprop_ablation", "key": key,
          "payload": {"ablation": ablation.ablation, "spearman_norm": ablation.spearman_norm,
                      "spearman_direct": ablation.spearman_direct, "spearman_heads": ablation.spearman_heads,
+                     "n": ablation.n, "intervals": {k: list(v) for k, v in ablation.intervals.items()},
                      "rows": ablation.table.to_dict("records")}},
         {"name": "obsprop_coupling", "key": key, "payload": {"rows": couplings.to_dict("records")}},
     ], run_id=run_id)
 
 
+def efficiency_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (k, method): n seeds, mean AUROC / correlation and their 95% t intervals over seeds."""
+    from interp.stats import mean_interval
+
+    rows = []
+    for (k, method), part in table.groupby(["k", "method"], sort=True):
+        row = {"k": k, "method": method, "n": len(part)}
+        for metric in ("auroc", "corr"):
+            row[metric] = float(part[metric].mean())
+            row[f"{metric}_lo"], row[f"{metric}_hi"] = mean_interval(part[metric])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def save_efficiency(store, adapter, result: EfficiencyResult, run_id: str, figure: str | None = None) -> None:
     """The sweep's table and summary as a `results` row, plus `figure` (plotly JSON) when given."""
     key = f"{adapter.store_name}/{result.task}"
-    summary = result.table.groupby(["k", "method"])[["auroc", "corr"]].mean().reset_index()
+    summary = efficiency_summary(result.table)
     rows = [{"name": "obsprop_data_efficiency", "key": key,
              "payload": {"component": str(result.component), "ceiling_auroc": result.ceiling_auroc,
                          "ks": list(result.config.ks), "seeds": result.config.seeds,

@@ -84,12 +84,13 @@ def result_names(store: Store) -> pd.DataFrame:
 
 
 def layer_stats(store: Store, model: str | None = None) -> pd.DataFrame:
-    """Per site and kind: its layer, feature count, mean/median specialisation, complexity,
-    max_act and density; ordered by model, kind and layer as a number (sites without a
-    layer last)."""
+    """Per site and kind: its layer, feature count, mean logit z, mean/median specialisation,
+    complexity, max_act and density; ordered by model, kind and layer as a number (sites
+    without a layer last)."""
     cond = f"WHERE model = {lit(model)}" if model else ""
     stats = store.sql(
-        f"SELECT model, site, kind, count(*) AS n, avg(specialisation) AS mean_specialisation, "
+        f"SELECT model, site, kind, count(*) AS n, avg(logit_z) AS mean_logit_z, "
+        f"avg(specialisation) AS mean_specialisation, "
         f"median(specialisation) AS median_specialisation, avg(complexity) AS mean_complexity, "
         f"avg(max_act) AS mean_max_act, avg(density) AS mean_density FROM ({features_sql()}) {cond} "
         f"GROUP BY ALL ORDER BY model, kind, site")
@@ -105,6 +106,6 @@ def feature_sample(store: Store, model: str | None = None, kind: str | None = No
     if kind:
         cond.append(f"kind = {lit(FeatureKind.parse(kind).value)}")
     clause = ("WHERE " + " AND ".join(cond)) if cond else ""
-    rows = (f'SELECT model, site, kind, "index", source, label, specialisation, complexity, max_act '
+    rows = (f'SELECT model, site, kind, "index", source, label, logit_z, specialisation, complexity, max_act '
             f"FROM ({features_sql()}) {clause}")
     return store.sql(f"SELECT * FROM ({rows}) USING SAMPLE reservoir({int(n)} ROWS) REPEATABLE (0)")
