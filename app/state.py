@@ -42,6 +42,7 @@ READS = {
     "parse_key": read.parse_key, "feature_row": read.feature_row, "feature_tokens": read.feature_tokens,
     "feature_examples": read.feature_examples, "feature_complexity": read.feature_complexity,
     "feature_results": read.feature_results, "neighbours": read.neighbours, "clamp_sweeps": neuron_store.clamp_sweeps,
+    "feature_histogram": read.feature_histogram, "nearest_by_direction": read.nearest_by_direction,
     # method results
     "circuits": read.circuits, "circuit_payload": read.circuit_payload, "circuits_with": read.circuits_with,
     "attributions": read.attributions, "faithfulness_summary": read.faithfulness_summary,
@@ -63,6 +64,7 @@ log = logging.getLogger("interp.app")
 FILL_COMMANDS = {
     "features": "interp map-neurons --model smollm2-135m",
     "neurons": "interp map-neurons --model smollm2-135m",
+    "examples": "interp examples --model smollm2-135m",
     "dictionaries": "interp train",
     "obsprop": "interp obsprop",
     "attributions": "interp attribute",

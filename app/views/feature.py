@@ -9,6 +9,27 @@ from interp.features import FeatureId
 from interp.sites import layer_of
 from interp.viz import store_views
 
+EXAMPLE_KINDS = ("neuron", "sae", "transcoder")
+"""Kinds the corpus-examples job covers (MLP neurons and dictionary latents)."""
+
+
+def _examples_hint(fid: FeatureId) -> str:
+    """What fills the examples / histogram / direction views for this feature's kind."""
+    kind = fid.kind.value
+    if kind not in EXAMPLE_KINDS:
+        return (f"corpus examples are collected for MLP neurons and dictionary latents; this {kind} feature "
+                f"has none (its page shows what its own method stores).")
+    return (f"run `interp examples --model {fid.model}` (every neuron and stored dictionary latent of the "
+            f"model; `make run` does the neurons) to fill the store at `{state.store_root()}`.")
+
+
+def _tokens_hint(fid: FeatureId) -> str:
+    """Which command decodes this feature's kind."""
+    what = {"neuron": "neurons", "sae": "dictionaries", "transcoder": "dictionaries", "obsprop": "obsprop"}
+    return ("No decoded tokens stored for this feature. "
+            + state.fill_hint(what.get(fid.kind.value, "features")))
+
+
 with state.page():
     st.title("Feature")
 
@@ -30,10 +51,13 @@ with state.page():
     st.subheader(str(fid))
     if row.get("label"):
         st.markdown(f"**Label:** {row['label']}")
+    hist = state.query("feature_histogram", fid)
     cols = st.columns(4)
     for col, name, fmt in zip(cols, ("specialisation", "complexity", "max_act", "density"),
                               ("{:.3f}", "{:.3f}", "{:.3g}", "{:.2e}")):
         value = row.get(name)
+        if (value is None or pd.isna(value)) and hist is not None and name in hist:
+            value = hist[name]  # the corpus statistics stored with the histogram
         col.metric(name, "-" if value is None or pd.isna(value) else fmt.format(value))
     if row.get("metrics"):
         with st.expander("All stored metrics"):
@@ -46,7 +70,7 @@ with state.page():
     with tokens_tab:
         toks = state.query("feature_tokens", fid)
         if toks.empty:
-            st.info(state.fill_hint("neurons"))
+            st.info(_tokens_hint(fid))
         for (direction, variant), part in toks.groupby(["direction", "variant"], sort=False):
             st.markdown(f"**{direction}** direction, {variant}")
             left, right = st.columns(2)
@@ -58,7 +82,7 @@ with state.page():
     examples = state.query("feature_examples", fid)
     with contexts_tab:
         if examples.empty:
-            st.info("No stored activation examples for this feature: " + state.fill_hint("neurons"))
+            st.info("No stored activation examples for this feature: " + _examples_hint(fid))
         else:
             scale = float(np.nanmax(np.abs(np.concatenate([np.asarray(a, float) for a in examples["acts"]]))))
             groups = list(dict.fromkeys(examples["group"]))
@@ -68,12 +92,21 @@ with state.page():
                     list(ex.tokens), list(ex.acts), scale=scale, max_pos=ex.max_pos), unsafe_allow_html=True)
 
     with acts_tab:
-        if examples.empty:
-            st.info("The activation histogram needs stored activation examples: " + state.fill_hint("neurons"))
-        else:
+        if hist is not None:
+            over = "positive activations" if fid.source else "activations"
+            st.plotly_chart(store_views.binned_histogram(
+                hist["edges"], hist["counts"], density=hist["density"],
+                title=f"Corpus {over} over {hist['n_tokens']:,} tokens"), width="stretch")
+            st.caption(f"min {hist['min_act']:.3g} · mean {hist['mean_act']:.3g} · max {hist['max_act']:.3g} · "
+                       f"density {hist['density']:.2e} (share of the {hist['n_tokens']:,} corpus tokens with "
+                       f"activation > 0; corpus {hist['settings'].get('corpus', '?')})")
+        elif not examples.empty:
             acts = np.concatenate([np.asarray(a, float) for a in examples["acts"]])
             st.plotly_chart(store_views.activation_histogram(
                 acts, title="Activations over the stored example windows (every token)"), width="stretch")
+            st.caption("Only the tokens of the stored example windows, not the corpus: " + _examples_hint(fid))
+        else:
+            st.info("No corpus activation histogram for this feature: " + _examples_hint(fid))
 
     with cx_tab:
         cx = state.query("feature_complexity", fid)
@@ -105,14 +138,28 @@ with state.page():
                                 f"**unclamped:** {result.baseline_generation!r}")
 
     with near_tab:
-        near = state.query("neighbours", fid)
-        if near.empty:
-            st.info("No other feature of this model shares a top decoded token with this one.")
-        else:
-            near.insert(0, "open", [state.feature_link(FeatureId.from_record(r).key) for r in near.to_dict("records")])
-            st.caption("Features whose top-20 decoded tokens overlap most with this feature's")
-            st.dataframe(near, hide_index=True, width="stretch",
-                         column_config={"open": st.column_config.LinkColumn("feature", display_text="open")})
+        by_direction, by_tokens = st.tabs(["By direction (cosine)", "By shared decoded tokens"])
+        link = {"open": st.column_config.LinkColumn("feature", display_text="open")}
+        with by_direction:
+            near = state.query("nearest_by_direction", fid)
+            if near.empty:
+                st.info("No stored write direction for this feature: " + _examples_hint(fid)
+                        + " (the job stores each neuron's W_out row and each latent's decoder row).")
+            else:
+                near.insert(0, "open", [state.feature_link(FeatureId.from_record(r).key)
+                                        for r in near.to_dict("records")])
+                st.caption("Features of this model whose write direction (neuron W_out row, latent decoder row) "
+                           "has the largest |cosine| with this feature's")
+                st.dataframe(near, hide_index=True, width="stretch", column_config=link)
+        with by_tokens:
+            near = state.query("neighbours", fid)
+            if near.empty:
+                st.info("No other feature of this model shares a top decoded token with this one.")
+            else:
+                near.insert(0, "open", [state.feature_link(FeatureId.from_record(r).key)
+                                        for r in near.to_dict("records")])
+                st.caption("Features whose top-20 decoded tokens overlap most with this feature's")
+                st.dataframe(near, hide_index=True, width="stretch", column_config=link)
 
     with circuit_tab:
         graphs = state.query("circuits_with", fid)

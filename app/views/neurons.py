@@ -3,7 +3,6 @@
 import streamlit as st
 
 from app import state
-from interp.sites import layer_of
 from interp.store.read import SearchQuery
 from interp.viz import store_views
 
@@ -16,8 +15,7 @@ with state.page():
         st.stop()
     model = st.selectbox("Model", facets["model"])
     stats = state.query("layer_stats", model)
-    stats = stats[stats["kind"] == "neuron"]
-    stats = stats.assign(layer=[layer_of(s) for s in stats["site"]])
+    stats = stats[stats["kind"] == "neuron"]  # ordered by layer as a number (`read.layer_stats`)
     st.plotly_chart(store_views.layer_summary(stats.dropna(subset=["layer"]), "mean_logit_z",
                                               "Mean specialisation (logit z) per layer"), width="stretch")
     sample = state.query("feature_sample", model, "neuron", n=5000)
@@ -26,7 +24,7 @@ with state.page():
 
         st.plotly_chart(specialisation_overview(sample, title="Specialisation per layer (sample of up to 5,000 neurons)"),
                         width="stretch")
-    st.dataframe(stats.drop(columns=["layer"]), hide_index=True, width="stretch")
+    st.dataframe(stats, hide_index=True, width="stretch")
 
     st.subheader("Most specialised neurons")
     top, total = state.query("search", SearchQuery(models=(model,), kinds=("neuron",), limit=25))

@@ -139,6 +139,7 @@ def _show(args) -> int:
     print(f"{model}  neuron {layer}:{index}")
     for (d, v), g in rows.groupby(["direction", "variant"], sort=True):
         print(f"\n{d}/{v}")
+        print(f"  {'top token':>18} {'logit':>8} {'prob':>7}    {'bottom token':>18} {'logit':>8} {'prob':>7}")
         top, bottom = (g[g["end"] == e].sort_values("rank") for e in ("top", "bottom"))
         for t, b in zip(top.itertuples(), bottom.itertuples()):
             print(f"  {t.token_str!r:>18} {t.logit:8.3f} {t.prob:7.4f}    {b.token_str!r:>18} {b.logit:8.3f} {b.prob:7.4f}")

@@ -122,6 +122,17 @@ def _neurons(store, adapter, budget: Budget) -> str:
     return pipeline_step(store, adapter, budget)
 
 
+def _examples(store, adapter, budget: Budget) -> str:
+    from interp.jobs.examples import pipeline_step
+
+    return pipeline_step(store, adapter, tokens=budget.n(EXAMPLES_TOKENS))
+
+
+EXAMPLES_TOKENS = 4096
+"""Corpus tokens of the main job's examples step: one model pass feeds all 30 layers x 1536
+neurons of SmolLM2 (top/quantile contexts, histogram, density), about a minute on 2 cores."""
+
+
 def _transcoder(store, adapter, budget: Budget) -> str:
     from interp.jobs.dictionaries import pipeline_transcoders
 
@@ -194,6 +205,7 @@ def default_steps() -> list[Step]:
     """Every step of the main job, in the order they run."""
     return [
         Step("neurons", "decode every MLP neuron through the LM head", _neurons),
+        Step("examples", "corpus examples and activation histograms of every MLP neuron", _examples),
         Step("transcoder", "train transcoders at seven layers on one model pass, evaluate, dashboards", _transcoder),
         Step("circuit", "attribution graph of the demo prompt through the transcoders", _circuit),
         Step("obsprop", "ObsProp feature vectors for ' she' - ' he'", _obsprop),

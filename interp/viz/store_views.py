@@ -55,6 +55,28 @@ def activation_histogram(acts: Sequence[float], title: str = "Activation distrib
     return fig
 
 
+def binned_histogram(edges: Sequence[float], counts: Sequence[float], title: str = "Activation distribution",
+                     log_y: bool = True, density: float | None = None) -> go.Figure:
+    """A histogram already binned (``edges`` (n + 1,), ``counts`` (n,)), e.g. a feature's corpus
+    histogram from `interp.store.read.feature_histogram`; bars at their true widths."""
+    edges, counts = np.asarray(edges, dtype=float), np.asarray(counts, dtype=float)
+    if edges.shape != (len(counts) + 1,):
+        raise ValueError(f"binned_histogram needs len(counts) + 1 edges, got {edges.shape[0]} edges for "
+                         f"{len(counts)} counts")
+    total = counts.sum()
+    share = counts / total if total else counts
+    fig = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges),
+                           marker_color="rgb(255,140,0)", customdata=np.stack([edges[:-1], edges[1:], share], -1),
+                           hovertemplate="[%{customdata[0]:.3g}, %{customdata[1]:.3g}): %{y:,} tokens "
+                                         "(%{customdata[2]:.2%})<extra></extra>"))
+    if density is not None:
+        title = f"{title} - density {density:.2e} (share of tokens > 0)"
+    fig.update_layout(title=title, xaxis_title="activation", yaxis_title="tokens", bargap=0, **_LAYOUT)
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
+
+
 def layer_summary(summary: pd.DataFrame, y: str, title: str) -> go.Figure:
     """A line per kind of a per-layer aggregate (columns layer, kind and `y`)."""
     fig = go.Figure()

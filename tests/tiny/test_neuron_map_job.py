@@ -167,5 +167,10 @@ def test_cli_maps_and_shows_a_neuron(tmp_path, tiny_dirs, capsys):
     stored = Store(root).read("feature_tokens", where={"model": "llama", "index": 5, "direction": "down",
                                                        "site": "blocks.1.mlp.hook_post", "end": "top"})
     assert [t["token_id"] for t in shown["decodings"]["down/folded"]["top"]] == stored["token_id"].tolist()
+    assert main(["show", "neuron", "llama", "1:5", "--store", root]) == 0
+    table = capsys.readouterr().out.splitlines()
+    header = table[table.index("down/folded") + 1].split()
+    assert header == ["top", "token", "logit", "prob", "bottom", "token", "logit", "prob"]
+    assert len(table) == 1 + 2 * (3 + 3)  # the title; per decoding: a blank line, its name, the header, 3 ranks
     assert main(["show", "neuron", "llama", "1:5", "--store", str(tmp_path / "empty")]) == 2
     assert "map-neurons" in capsys.readouterr().err

@@ -12,6 +12,8 @@ calls them with the same arguments the app does::
 - `search`: SearchQuery, SORTABLE, search, top_tokens
 - `feature`: parse_key, feature_row, feature_tokens, feature_examples, feature_complexity,
   feature_results, neighbours, clamp_sweeps
+- `examples`: feature_histogram (corpus activation histogram), nearest_by_direction
+  (write-direction cosine)
 - `methods`: circuits, circuit_payload, circuits_with, attributions, faithfulness_summary,
   complexity_features
 - `dictionary_evals`: probing_results, tpp_results (``interp dict-eval``)
@@ -19,6 +21,7 @@ calls them with the same arguments the app does::
 """
 
 from interp.store.read.dictionary_evals import probing_results, tpp_results
+from interp.store.read.examples import feature_histogram, nearest_by_direction
 from interp.store.read.feature import (feature_complexity, feature_examples, feature_results,
                                        feature_row, feature_tokens, neighbours, parse_key)
 from interp.store.read.methods import (CIRCUIT, attributions, circuit_payload, circuits, circuits_with,
@@ -32,8 +35,8 @@ from interp.store.read.sql import IDENTITY, parse_json
 __all__ = [
     "CIRCUIT", "COMPLEXITY_FEATURES", "IDENTITY", "SORTABLE", "SearchQuery", "attributions",
     "circuit_payload", "circuits", "circuits_with", "complexity_features", "dictionaries", "facets",
-    "faithfulness_summary", "feature_complexity", "feature_examples", "feature_results", "feature_row",
-    "feature_sample", "feature_summary", "feature_tokens", "figures", "layer_stats", "neighbours", "parse_json",
-    "parse_key", "probing_results", "read_table", "result_names", "results", "runs", "search", "table_counts",
-    "top_tokens", "tpp_results",
+    "faithfulness_summary", "feature_complexity", "feature_examples", "feature_histogram", "feature_results",
+    "feature_row", "feature_sample", "feature_summary", "feature_tokens", "figures", "layer_stats",
+    "nearest_by_direction", "neighbours", "parse_json", "parse_key", "probing_results", "read_table", "result_names",
+    "results", "runs", "search", "table_counts", "top_tokens", "tpp_results",
 ]

@@ -35,12 +35,20 @@ def parse_key(store: Store, key: str) -> FeatureId:
 
 
 def feature_row(store: Store, fid: FeatureId) -> dict | None:
-    """The features-table row of `fid` (metrics parsed), or None."""
+    """The features-table row of `fid` (metrics parsed), or None.
+
+    ``complexity`` is the row's own value, else the K of the feature's complexity row (what
+    the Complexity tab shows), as `interp.store.read.sql.features_sql` fills it for search.
+    """
     frame = store.read("features", where=fid.to_record())
     if frame.empty:
         return None
     row = frame.iloc[0].to_dict()
     row["metrics"] = parse_json(row.get("metrics"))
+    if row.get("complexity") is None or pd.isna(row.get("complexity")):
+        cx = complexity.feature_complexity(store, fid)
+        if not cx.empty and "K" in cx and pd.notna(cx["K"].iloc[0]):
+            row["complexity"] = float(cx["K"].iloc[0])
     return row
 
 

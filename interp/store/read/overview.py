@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from interp.features import FeatureKind
+from interp.sites import layer_of
 from interp.store.read.complexity import FEATURES_NAME as COMPLEXITY_FEATURES
 from interp.store.read.sql import features_sql, lit, parse_json
 from interp.store.store import Store
@@ -83,13 +84,19 @@ def result_names(store: Store) -> pd.DataFrame:
 
 
 def layer_stats(store: Store, model: str | None = None) -> pd.DataFrame:
-    """Per site and kind: feature count, mean logit z, mean/median specialisation and complexity."""
+    """Per site and kind: its layer, feature count, mean logit z, mean/median specialisation,
+    complexity, max_act and density; ordered by model, kind and layer as a number (sites
+    without a layer last)."""
     cond = f"WHERE model = {lit(model)}" if model else ""
-    return store.sql(
+    stats = store.sql(
         f"SELECT model, site, kind, count(*) AS n, avg(logit_z) AS mean_logit_z, "
         f"avg(specialisation) AS mean_specialisation, "
         f"median(specialisation) AS median_specialisation, avg(complexity) AS mean_complexity, "
-        f"avg(max_act) AS mean_max_act FROM ({features_sql()}) {cond} GROUP BY ALL ORDER BY model, kind, site")
+        f"avg(max_act) AS mean_max_act, avg(density) AS mean_density FROM ({features_sql()}) {cond} "
+        f"GROUP BY ALL ORDER BY model, kind, site")
+    stats.insert(2, "layer", pd.array([layer_of(s) for s in stats["site"]], dtype="Int64"))
+    return stats.sort_values(["model", "kind", "layer", "site"], na_position="last", kind="stable"
+                             ).reset_index(drop=True)
 
 
 def feature_sample(store: Store, model: str | None = None, kind: str | None = None, n: int = 5000) -> pd.DataFrame:

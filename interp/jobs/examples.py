@@ -1,0 +1,258 @@
+"""Corpus examples for every feature: top-k and quantile contexts and an activation histogram.
+
+    from interp.store import Store
+    from interp.jobs.examples import ExamplesJobConfig, collect_examples
+    collect_examples(Store(), "smollm2-135m", ExamplesJobConfig(tokens=8192))
+
+1. Plan the units - one per site of features: every layer's MLP neurons
+   (``blocks.L.mlp.hook_post``) and every stored dictionary of the model (its latents, read
+   at its input site through its encoder). A unit whose completion marker holds the same
+   settings (corpus, tokens, window length, `ExampleConfig`) is skipped: a finished layer is
+   never recomputed, and a killed job reruns only the units without a marker.
+2. One pass of the model over held-out corpus windows feeds every pending unit: each batch's
+   activations at every needed site are kept in float16, the first `skip_positions` of each
+   window dropped (BOS and the attention-sink artefact after it,
+   `interp.dictionaries.activations.ARTEFACT_POSITIONS`); a dictionary's latents are encoded
+   from its site's activations as the batch passes. The pass stops after the deepest site's
+   block and, when it runs to the end, unembeds only the last position. If the pending units
+   would hold more than `max_memory_gib`, they are split into groups of whole units, one pass
+   per group (each a prefix of the model).
+3. Per unit: `interp.methods.examples.stats.summarise` (vectorised over the unit's features),
+   then `interp.methods.examples.store.write_unit` (examples, feature rows, histogram and
+   direction bundle, marker) on a writer thread while the next unit is summarised; the
+   activations of a unit are freed once it is written. A unit is marked done only after
+   its rows are written, so a write that fails leaves it pending for the next run.
+
+The job is one run in the store (`Store.run`): done, failed with its error, or cancelled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from interp.dictionaries.activations import ARTEFACT_POSITIONS
+from interp.methods.examples.stats import ExampleConfig, summarise
+from interp.methods.examples.store import done_units, stored_features, write_unit
+from interp.store.read.examples import marker_key
+
+GIB = 2 ** 30
+
+
+@dataclass(frozen=True)
+class ExamplesJobConfig:
+    """Which tokens the examples job reads and which features it covers."""
+
+    tokens: int = 8192
+    """Corpus tokens the model reads (whole windows of ctx_len, BOS included)."""
+    corpus: str = "imdb"
+    """Corpus name (`interp.corpus.CORPORA` or a text:/jsonl: form); its held-out split is read."""
+    ctx_len: int = 128
+    """Tokens per window (capped at the model's context)."""
+    layers: tuple[int, ...] | None = None
+    """Layers whose MLP neurons get examples (None: all)."""
+    dictionaries: bool = True
+    """Also every dictionary the store holds for the model."""
+    skip_positions: int = ARTEFACT_POSITIONS
+    """Leading positions of each window never picked and left out of the statistics."""
+    batch_size: int = 8
+    """Windows per forward pass."""
+    max_memory_gib: float = 2.0
+    """Bound on the float16 activations held at once (beyond it: one pass per group of units)."""
+    corpus_seed: int = 1
+    """Seed of the corpus shuffle."""
+
+    def __post_init__(self) -> None:
+        if self.ctx_len < 2 or not 1 <= self.skip_positions <= self.ctx_len - 2:
+            raise ValueError(f"need ctx_len >= 3 and skip_positions in 1..ctx_len - 2, got ctx_len {self.ctx_len}, "
+                             f"skip_positions {self.skip_positions}")
+        if self.tokens < self.ctx_len:
+            raise ValueError(f"tokens must be >= ctx_len ({self.ctx_len}), got {self.tokens}")
+        if self.batch_size < 1 or not self.max_memory_gib > 0:
+            raise ValueError(f"batch_size must be >= 1 and max_memory_gib > 0, got {self.batch_size}, "
+                             f"{self.max_memory_gib}")
+        if self.layers is not None:
+            object.__setattr__(self, "layers", tuple(int(layer) for layer in self.layers))
+
+
+@dataclass
+class Unit:
+    """One site's features."""
+
+    site: str
+    """The features' identity site (a dictionary's input site for its latents)."""
+    kind: str
+    source: str
+    n_features: int
+    layer: int
+    dictionary: object | None = None
+    """The `Dictionary` whose latents these are (None: the site's own units, MLP neurons)."""
+
+    def record(self, model: str) -> dict:
+        return {"model": model, "site": self.site, "kind": self.kind, "source": self.source}
+
+
+@dataclass
+class ExamplesSummary:
+    """What a job did."""
+
+    run_id: str
+    done: list[str] = field(default_factory=list)
+    """Marker keys of the units computed."""
+    skipped: list[str] = field(default_factory=list)
+    """Marker keys of the units already complete in the store."""
+    n_examples: int = 0
+    n_tokens: int = 0
+    passes: int = 0
+    seconds: float = 0.0
+    forward_seconds: float = 0.0
+
+
+def neuron_units(adapter, layers) -> list[Unit]:
+    return [Unit(adapter.sites(layer).mlp_hidden, "neuron", "", adapter.info.d_mlp, layer) for layer in layers]
+
+
+def dictionary_units(store, adapter) -> list[Unit]:
+    """A unit per dictionary the store holds for `adapter`'s model."""
+    from interp.dictionaries.io import load_dictionary_dir
+    from interp.sites import layer_of
+
+    rows = store.read("dictionaries", where={"model": adapter.store_name})
+    units = []
+    for row in rows.to_dict("records"):
+        dictionary, meta = load_dictionary_dir(store.dictionary_folder(row["name"], row.get("path")))
+        site = adapter.check_site(row.get("site") or meta.get("hook_name"))
+        units.append(Unit(site, dictionary.kind, row["name"], dictionary.d_sae, layer_of(site), dictionary.eval()))
+    return units
+
+
+def _directions(adapter, unit: Unit) -> torch.Tensor:
+    """(n_features, d) write directions: W_out rows of neurons, decoder rows of latents."""
+    if unit.dictionary is not None:
+        return unit.dictionary.W_dec.detach().float()
+    return adapter.weights.layer(unit.layer).mlp.W_out.float()
+
+
+def _windows(adapter, config: ExamplesJobConfig) -> torch.Tensor:
+    from interp.corpus import token_windows
+
+    ctx = min(config.ctx_len, adapter.info.n_ctx)
+    n_windows = -(-config.tokens // ctx)
+    return token_windows(config.corpus, adapter.tokenizer, split="heldout", ctx_len=ctx,
+                         max_tokens=n_windows * ctx, seed=config.corpus_seed).tokens[:n_windows]
+
+
+def _groups(units: list[Unit], n_tokens: int, max_bytes: float) -> list[list[Unit]]:
+    """Consecutive units (by layer) whose float16 activations fit `max_bytes` together."""
+    groups: list[list[Unit]] = [[]]
+    used = 0
+    for unit in sorted(units, key=lambda u: (u.layer, u.source)):
+        size = 2 * n_tokens * unit.n_features
+        if groups[-1] and used + size > max_bytes:
+            groups.append([])
+            used = 0
+        groups[-1].append(unit)
+        used += size
+    return [g for g in groups if g]
+
+
+@torch.no_grad()
+def _pass(adapter, windows: torch.Tensor, units: list[Unit], config: ExamplesJobConfig,
+          progress: bool) -> tuple[dict[int, torch.Tensor], float]:
+    """Step 2: unit position -> (n_windows, ctx - skip, n_features) float16 activations; seconds."""
+    skip, (n, ctx) = config.skip_positions, windows.shape
+    sites = sorted({u.site for u in units})
+    deepest = max(u.layer for u in units)
+    stop = deepest + 1 if deepest + 1 < adapter.info.n_layers else None
+    held = {i: torch.empty(n, ctx - skip, u.n_features, dtype=torch.float16) for i, u in enumerate(units)}
+    seconds = 0.0
+    for start in tqdm(range(0, n, config.batch_size), desc=f"examples ({len(units)} units)", disable=not progress,
+                      leave=False):
+        t0 = time.perf_counter()
+        batch = windows[start:start + config.batch_size]
+        cache = adapter.run(batch, names=sites, stop_at_layer=stop, last_position=stop is None).cache
+        for i, unit in enumerate(units):
+            act = cache[unit.site][:, skip:].float()  # (batch, ctx - skip, d_site)
+            if unit.dictionary is not None:
+                act = unit.dictionary.encode(act)  # (batch, ctx - skip, d_sae)
+            held[i][start:start + len(batch)] = act.to(torch.float16)
+        seconds += time.perf_counter() - t0
+    return held, seconds
+
+
+def settings_of(config: ExamplesJobConfig, examples: ExampleConfig, ctx: int, n_tokens: int) -> dict:
+    """What a unit's marker must hold for the unit to count as done."""
+    return {"corpus": config.corpus, "corpus_seed": config.corpus_seed, "ctx_len": ctx, "n_tokens": n_tokens,
+            "skip_positions": config.skip_positions, **dataclasses.asdict(examples)}
+
+
+def collect_examples(store, model, config: ExamplesJobConfig = ExamplesJobConfig(),
+                     examples: ExampleConfig = ExampleConfig(), *, windows: torch.Tensor | None = None,
+                     force: bool = False, progress: bool = True) -> ExamplesSummary:
+    """Run the job for one model (a name or a loaded `ModelAdapter`); see the module docstring.
+
+    `windows`: (n, ctx) BOS-prefixed token windows to read instead of the configured corpus.
+    """
+    from interp.jobs.neuron_map_unit import load, vocab_strings
+
+    start = time.perf_counter()
+    adapter = load(model)
+    name = adapter.store_name
+    layers = config.layers if config.layers is not None else tuple(range(adapter.info.n_layers))
+    for layer in layers:
+        adapter.check_layer(layer)
+    if windows is None:
+        windows = _windows(adapter, config)
+    windows = torch.as_tensor(windows)
+    if windows.ndim != 2 or windows.shape[1] < config.skip_positions + 2:
+        raise ValueError(f"windows must be (n, ctx) with ctx >= {config.skip_positions + 2}, got {tuple(windows.shape)}")
+    n_tokens = windows.shape[0] * (windows.shape[1] - config.skip_positions)
+    settings = settings_of(config, examples, windows.shape[1], n_tokens)
+    units = neuron_units(adapter, layers) + (dictionary_units(store, adapter) if config.dictionaries else [])
+    keys = {id(u): marker_key(name, u.site, u.source) for u in units}
+    finished = set() if force else done_units(store, list(keys.values()), settings)
+    pending = [u for u in units if keys[id(u)] not in finished]
+    with store.run("interp examples", {"model": name, **dataclasses.asdict(config), **dataclasses.asdict(examples)},
+                   corpus={"name": config.corpus, "split": "heldout", "n_windows": int(windows.shape[0]),
+                           "ctx_len": int(windows.shape[1])}, seed=examples.seed) as run_id:
+        summary = ExamplesSummary(run_id, skipped=sorted(finished & set(keys.values())), n_tokens=n_tokens)
+        if pending:
+            adapter.record(store, run_id)
+            vocab = vocab_strings(adapter)
+            stored = stored_features(store, name)  # one read for every unit's merge
+            # One writer thread: a unit's rows are encoded and written while the next unit's
+            # statistics are computed; at most one write waits, so memory holds two units' rows.
+            with ThreadPoolExecutor(1, thread_name_prefix="examples-writer") as writer:
+                waiting: Future | None = None
+                for group in _groups(pending, n_tokens, config.max_memory_gib * GIB):
+                    held, seconds = _pass(adapter, windows, group, config, progress)
+                    summary.passes += 1
+                    summary.forward_seconds += seconds
+                    for i, unit in enumerate(group):
+                        acts = held.pop(i).float()  # float16 arithmetic is slow on CPUs
+                        stats = summarise(acts, examples, offset=config.skip_positions,
+                                          positive_only=unit.dictionary is not None)
+                        if waiting is not None:
+                            summary.n_examples += waiting.result()  # re-raises a failed write
+                        waiting = writer.submit(write_unit, store, run_id, unit.record(name), windows, acts, stats,
+                                                examples, config.skip_positions, vocab, _directions(adapter, unit),
+                                                settings, stored.get((unit.site, unit.kind, unit.source)))
+                        summary.done.append(keys[id(unit)])
+                        del acts, stats
+                if waiting is not None:
+                    summary.n_examples += waiting.result()
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def pipeline_step(store, adapter, tokens: int) -> str:
+    """The ``make run`` step: examples and histograms for every neuron (and stored latent) of `adapter`."""
+    s = collect_examples(store, adapter, ExamplesJobConfig(tokens=tokens))
+    return (f"corpus examples and histograms for {len(s.done)} units ({len(s.skipped)} already stored) over "
+            f"{s.n_tokens:,} tokens in {s.passes} model pass(es): {s.n_examples:,} example rows in {s.seconds:.0f} s "
+            f"(forward {s.forward_seconds:.0f} s)")
