@@ -205,8 +205,9 @@ def default_steps() -> list[Step]:
     """Every step of the main job, in the order they run."""
     return [
         Step("neurons", "decode every MLP neuron through the LM head", _neurons),
-        Step("examples", "corpus examples and activation histograms of every MLP neuron", _examples),
         Step("transcoder", "train transcoders at seven layers on one model pass, evaluate, dashboards", _transcoder),
+        Step("examples", "corpus examples and activation histograms of every MLP neuron and transcoder latent",
+             _examples),
         Step("circuit", "attribution graph of the demo prompt through the transcoders", _circuit),
         Step("obsprop", "ObsProp feature vectors for ' she' - ' he'", _obsprop),
         Step("attribution", "ReAGent and baseline attributions with faithfulness", _attribution),
