@@ -44,14 +44,14 @@ def test_each_node_input_is_the_sum_of_its_edges(tiny_models, family):
     assert nf == len(g.active_features) > 0 and g.n_errors == 2 * g.n_pos
     rows = torch.cat([torch.arange(nf), torch.arange(g.n_nodes - nl, g.n_nodes)])
     total = g.adjacency[rows].sum(1) + g.node_bias[rows]
-    assert torch.allclose(total, g.node_value[rows], atol=1e-9, rtol=1e-9)
+    assert torch.allclose(total, g.node_value[rows], atol=1e-5, rtol=0)  # the model itself runs in float32
     # The explained values, computed independently: the real logits, demeaned, and each latent's pre-activation.
     logits = model.logits(PROMPT)[0, -1].double()
     assert torch.allclose(g.node_value[-nl:], logits[g.logit_tokens] - logits.mean(), atol=1e-4)
     x = model.run(PROMPT, names=[model.sites(1).mlp_in]).cache[model.sites(1).mlp_in][0].double()
     layer, pos, idx = g.active_features[-1].tolist()
     assert layer == 1
-    pre = x[pos] @ tcs[1].W_enc.double()[:, idx] + tcs[1].b_enc.double()[idx]
+    pre = x[pos] @ tcs[1].W_enc.detach().double()[:, idx] + tcs[1].b_enc.detach().double()[idx]
     assert float(g.node_value[nf - 1]) == pytest.approx(float(pre), abs=1e-4)
     # Errors and embeddings have no inputs; nothing reads a node of its own or a later layer.
     assert not g.adjacency[nf:g.n_nodes - nl].any()
@@ -62,24 +62,27 @@ def test_each_node_input_is_the_sum_of_its_edges(tiny_models, family):
 
 
 def test_edges_match_direct_contributions(tiny_models):
-    """A same-position latent -> latent edge is z_i W_dec[i] . u, the direct contribution of `attribute`."""
+    """Into a logit node, a last-layer latent's edge is z_i W_dec[i] . u: the direct contribution `attribute` finds.
+
+    (Edges between latents of different layers also run through the frozen attention in
+    between, which `attribute`'s one-hop decomposition keeps as head terms.)
+    """
     model = tiny_models["llama"]
     tcs = _transcoders(model)
     tr = trace(model, tcs, PROMPT, dtype="float64")
-    g = attribution_graph(model, tcs, PROMPT, AttributionConfig(dtype="float64"), tr=tr)
+    probs = tr.logits[-1].topk(2).indices.tolist()
+    target = LogitTarget(probs[0], probs[1])
+    g = attribution_graph(model, tcs, PROMPT, AttributionConfig(dtype="float64"), targets=[target], tr=tr)
     feats = g.active_features[g.selected_features]
-    target = int(torch.nonzero(feats[:, 0] == 1)[-1])
-    _, pos, idx = feats[target].tolist()
-    a = attribute(model, tcs, None, LatentTarget(1, idx, pos), tr=tr).frame
-    a = a[(a["kind"] == "latent") & (a["layer"] == 0)]
-    assert len(a) > 0
-    for row in a.itertuples():
-        source = int(torch.nonzero((feats[:, 0] == 0) & (feats[:, 1] == row.source) & (feats[:, 2] == row.index)))
-        assert float(g.adjacency[target, source]) == pytest.approx(row.contribution, abs=1e-9)
-    # The error edge of layer 0 at the same position, likewise.
-    err = attribute(model, tcs, None, LatentTarget(1, idx, pos), tr=tr).frame
-    err = float(err[(err["kind"] == "error") & (err["layer"] == 0)]["contribution"].iloc[0])
-    assert float(g.adjacency[target, g.n_features + 0 * g.n_pos + pos]) == pytest.approx(err, abs=1e-9)
+    frame = attribute(model, tcs, None, target, tr=tr).frame
+    lat = frame[(frame["kind"] == "latent") & (frame["layer"] == 1)]
+    assert len(lat) > 0
+    for row in lat.itertuples():
+        source = int(torch.nonzero((feats[:, 0] == 1) & (feats[:, 1] == row.source) & (feats[:, 2] == row.index)))
+        assert float(g.adjacency[-1, source]) == pytest.approx(row.contribution, abs=1e-9)
+    err = float(frame[(frame["kind"] == "error") & (frame["layer"] == 1)]["contribution"].iloc[0])
+    assert float(g.adjacency[-1, g.n_features + 1 * g.n_pos + g.n_pos - 1]) == pytest.approx(err, abs=1e-9)
+    assert not g.adjacency[-1, g.n_features + g.n_pos:g.n_features + 2 * g.n_pos - 1].any()  # earlier positions: no path
 
 
 def test_logit_nodes_and_visiting_order(tiny_models):
@@ -110,7 +113,7 @@ def test_logit_nodes_and_visiting_order(tiny_models):
     logits = model.logits(PROMPT)[0, -1].double()
     assert d.logit_tokens == [model.info.d_vocab] and float(d.node_value[-1]) == pytest.approx(
         float(logits[a] - logits[b]), abs=1e-4)
-    assert float(d.adjacency[-1].sum() + d.node_bias[-1]) == pytest.approx(float(d.node_value[-1]), abs=1e-9)
+    assert float(d.adjacency[-1].sum() + d.node_bias[-1]) == pytest.approx(float(d.node_value[-1]), abs=1e-5)
     with pytest.raises(ValueError, match="last position"):
         attribution_graph(model, tcs, PROMPT, targets=[LogitTarget(a, position=2)])
     with pytest.raises(ValueError, match="not a logit target"):
@@ -125,7 +128,7 @@ def test_memory_estimate_refuses(tiny_models):
     est = seen[0]
     assert est.n_active == len(g.active_features) and est.n_nodes == g.n_nodes
     assert est.memory_gb * 2 ** 30 >= g.adjacency.numel() * 4
-    with pytest.raises(ValueError, match="over --max-memory"):
+    with pytest.raises(ValueError, match="more memory than --max-memory"):
         attribution_graph(model, tcs, PROMPT, AttributionConfig(max_memory_gb=est.memory_gb / 2))
     for bad in (dict(max_n_logits=0), dict(desired_logit_prob=0.0), dict(node_threshold=2.0),
                 dict(max_feature_nodes=-1), dict(dtype="half"), dict(max_memory_gb=0)):
@@ -275,5 +278,5 @@ def test_cli_graph_export_import(tiny_dirs, tmp_path, capsys):
     for argv in bad:
         capsys.readouterr()
         assert main(argv) == 2, argv
-        err = capsys.readouterr().err.strip()
-        assert err.startswith("interp: error:") and "\n" not in err and "Traceback" not in err, (argv, err)
+        err = [line for line in capsys.readouterr().err.splitlines() if line.strip() and not line.startswith("Loading weights")]
+        assert len(err) == 1 and err[0].startswith("interp: error:"), (argv, err)

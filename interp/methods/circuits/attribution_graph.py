@@ -296,8 +296,9 @@ class CostEstimate:
     """Backward passes at the measured matmul rate of this machine."""
 
     def describe(self) -> str:
+        mem = f"{self.memory_gb:.2f} GiB" if self.memory_gb >= 0.1 else f"{self.memory_gb * 1024:.1f} MiB"
         return (f"{self.n_active} active latents, {self.n_feature_rows} latent rows, {self.n_nodes} nodes: "
-                f"about {self.seconds:.0f} s and {self.memory_gb:.2f} GiB")
+                f"about {self.seconds:.1f} s and {mem}")
 
 
 def _matmul_rate(dtype) -> float:
@@ -479,8 +480,8 @@ def attribution_graph(adapter, transcoders: Mapping[int, Transcoder], prompt, co
     if on_estimate is not None:
         on_estimate(cost)
     if config.max_memory_gb is not None and cost.memory_gb > config.max_memory_gb:
-        raise ValueError(f"the graph needs about {cost.memory_gb:.2f} GiB ({cost.describe()}), over --max-memory "
-                         f"{config.max_memory_gb:g} GiB; lower --max-feature-nodes or shorten the prompt")
+        raise ValueError(f"the graph needs more memory than --max-memory {config.max_memory_gb:g} GiB "
+                         f"({cost.describe()}); lower --max-feature-nodes or shorten the prompt")
     bw = _Backward(tr, feats, vals, len(logit.tokens))
     rows, row_nodes, biases, visited = _visit(bw, tr, feats, logit, config)
     selected = torch.nonzero(visited).flatten()
