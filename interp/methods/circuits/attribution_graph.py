@@ -302,32 +302,41 @@ class CostEstimate:
 
 
 def _matmul_rate(dtype) -> float:
-    """Multiply-adds per second of one mid-sized matmul here (a 10-50 ms probe)."""
-    a = torch.randn(384, 384, dtype=dtype)
+    """Multiply-adds per second of a mid-sized matmul here (best of three; a 20-100 ms probe)."""
+    a = torch.randn(512, 512, dtype=dtype)
     a @ a
-    start = time.perf_counter()
-    for _ in range(4):
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
         a @ a
-    return 4 * 384 ** 3 / max(time.perf_counter() - start, 1e-6)
+        best = min(best, time.perf_counter() - start)
+    return 512 ** 3 / max(best, 1e-6)
 
 
-def estimate_cost(tr: Trace, n_active: int, n_logits: int, config: AttributionConfig) -> CostEstimate:
-    """Step 1-4 cost from the prompt length and the active-latent count (before any row is computed)."""
+def estimate_cost(tr: Trace, feats: torch.Tensor, n_logits: int, config: AttributionConfig) -> CostEstimate:
+    """Steps 3-4 cost from the prompt length and the active latents (before any row is computed).
+
+    Memory: the edge rows (visited rows x every node) and the final adjacency, plus one batch's
+    gradient and head-space buffers. Time: multiply-adds of the backward passes (a read of layer
+    l passes l + 1 layers; W_O and W_V matmuls, patterns in head space, latent and error dot
+    products) at the matmul rate measured here.
+    """
     P, L = tr.n_pos(), tr.n_layers
     d = tr.embed.shape[1]
     lt = tr.layers[0]
     h, dk = lt.W_O.shape[0], lt.W_O.shape[1]
+    n_active = len(feats)
     n_rows = min(config.max_feature_nodes if config.max_feature_nodes is not None else n_active, n_active)
     n_cols = n_active + (L + 1) * P + n_logits
     n_nodes = n_rows + (L + 1) * P + n_logits
     item = torch.finfo(DTYPES[config.dtype]).bits // 8
     B = min(config.batch_size, max(n_rows, n_logits))
-    batch = B * P * (d * (h + 3) + h * dk) * item  # gradient, per-head values, their pattern sums
+    batch = B * (4 * P * d + 3 * P * h * dk + n_cols) * item
     mem = ((n_rows + n_logits) * n_cols + n_nodes * n_nodes) * item + batch
-    # Multiply-adds per read and layer: W_O, W_V per head, the pattern sum, the latent dot products.
-    per_read = L * P * (2 * d * h * dk + h * P * d + d) + n_active * d
-    batches = math.ceil(n_rows / B) + math.ceil(n_logits / B)
-    seconds = batches * B * per_read / _matmul_rate(DTYPES[config.dtype])
+    k = max((int((t.active_val != 0).sum(-1).max()) for t in tr.layers if t.active_val is not None), default=0)
+    per_layer = 2 * P * d * h * dk + h * P * P * dk + P * d * (k + 2)
+    depth = float(feats[:, 0].double().mean()) + 1 if n_active else 0.0
+    seconds = (n_logits * L + n_rows * depth) * per_layer / _matmul_rate(DTYPES[config.dtype])
     return CostEstimate(n_active, n_rows, n_nodes, mem / 2 ** 30, seconds)
 
 
@@ -341,34 +350,40 @@ class _Backward:
         self.err0 = self.n_active
         self.tok0 = self.err0 + self.L * self.P
         self.n_cols = self.tok0 + self.P + n_logits
+        width = int(feats[:, 2].max()) + 1 if len(feats) else 1
+        keys = (feats[:, 0] * (self.P + 1) + feats[:, 1]) * width + feats[:, 2]  # sorted (see `active_features`)
         self.layers = []
         for lt in tr.layers:
-            mask = feats[:, 0] == lt.layer
-            cols = torch.nonzero(mask).flatten()
             tc = lt.transcoder
+            h, k, d = lt.W_O.shape
+            W_V = lt._W_V_t.reshape(h * k, d)  # (heads * d_head, d_model): W_V^T of every head
+            At = lt.pattern.transpose(1, 2).contiguous()  # (heads, source, dest)
             if tc is None:
-                dec = torch.zeros(0, tr.embed.shape[1], dtype=dt)
-                err, b_dec, skip = lt.mlp_out, None, None
-            else:
-                W_dec = tc.W_dec.detach().to(dt)
-                dec = vals[mask, None] * W_dec[feats[mask, 2]]  # (n_l, d_model): a_i W_dec[i]
-                err, b_dec = lt.error, tc.b_dec.detach().to(dt)
-                skip = getattr(tc, "W_skip", None)
-                skip = None if skip is None else skip.detach().to(dt)
-            A = lt.pattern.permute(2, 0, 1).reshape(self.P, -1)  # (source, heads * dest)
-            self.layers.append((lt, cols, feats[mask, 1], dec, err, b_dec, skip, A))
+                self.layers.append((lt, None, None, None, lt.mlp_out, None, None, W_V, At))
+                continue
+            # Latents padded per position as the trace keeps them: (pos, K) slots, K = most active.
+            active = lt.active_val != 0
+            pos = torch.arange(self.P)[:, None].expand_as(active)
+            slot_keys = (lt.layer * (self.P + 1) + pos) * width + lt.active_idx
+            cols = torch.searchsorted(keys, slot_keys[active])  # column of each active slot
+            dec = lt.active_val[..., None] * tc.W_dec.detach().to(dt)[lt.active_idx]  # (pos, K, d): a_i W_dec[i]
+            skip = getattr(tc, "W_skip", None)
+            skip = None if skip is None else skip.detach().to(dt)
+            self.layers.append((lt, dec.transpose(1, 2).contiguous(), active.flatten(), cols, lt.error,
+                                tc.b_dec.detach().to(dt), skip, W_V, At))
 
-    def _attn_t(self, lt, A, g: torch.Tensor) -> torch.Tensor:
-        """Transpose of attention layer `lt` (patterns frozen) applied to g: (B, P, d) -> (B, P, d)."""
+    def _attn_t(self, lt, W_V, At, g: torch.Tensor) -> torch.Tensor:
+        """Transpose of attention layer `lt` (patterns frozen) applied to g: (B, P, d) -> (B, P, d).
+
+        The pattern is applied in head space (d_head < d_model) between W_O and W_V.
+        """
         B, P, d = g.shape
         h, k = lt.W_O.shape[0], lt.W_O.shape[1]
-        t = (g.reshape(B * P, d) @ lt._W_O_flat.T).reshape(B * P, h, k).transpose(0, 1)  # (h, B*P, d_head)
-        v = torch.bmm(t, lt._W_V_t).reshape(h, B, P, d).permute(0, 2, 1, 3).reshape(h * P, B * d)  # W_V W_O g
-        out = (A @ v).reshape(P, B, d).transpose(0, 1)  # sum_h sum_p A_h[p, s] (.)[p]
+        t = (g.reshape(B * P, d) @ lt._W_O_flat.T).reshape(B, P, h, k)  # W_O g per head
+        t = t.permute(2, 1, 0, 3).reshape(h, P, B * k)
+        s = torch.bmm(At, t).reshape(h, P, B, k)  # (heads, source, B, d_head): sum_p A_h[p, s] (.)[p]
+        out = (s.permute(2, 1, 0, 3).reshape(B * P, h * k) @ W_V).reshape(B, P, d)  # sum over heads of W_V (.)
         return lt.ln1_scale[None, :, None] * self.tr.project(out)
-
-    def _skip_t(self, lt, skip, g: torch.Tensor) -> torch.Tensor:
-        return lt.ln2_scale[None, :, None] * self.tr.project(g @ skip)
 
     def rows(self, layers: torch.Tensor, positions: torch.Tensor, vecs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """((B, n_cols) direct effects, (B,) constants) of reads `vecs` (B, d) at (`layers`, `positions`).
@@ -377,36 +392,42 @@ class _Backward:
         """
         B, d = vecs.shape
         tr = self.tr
+        order = torch.argsort(layers, descending=True, stable=True)  # reads enter top-down: a growing prefix
+        layers, positions, vecs = layers[order], positions[order], vecs[order]
         out = torch.zeros(B, self.n_cols, dtype=vecs.dtype)
         bias = torch.zeros(B, dtype=vecs.dtype)
         g = torch.zeros(B, self.P, d, dtype=vecs.dtype)
-        b = torch.arange(B)
-        top = int(layers.max())
-        here = layers == self.L
-        g[b[here], positions[here]] += vecs[here]
-        for lt, cols, fpos, dec, err, b_dec, skip, A in reversed(self.layers[:top + 1]):
+        n = int((layers == self.L).sum())
+        g[torch.arange(n), positions[:n]] += vecs[:n]
+        for lt, dec, active, cols, err, b_dec, skip, W_V, At in reversed(self.layers[:int(layers.max()) + 1]):
             l = lt.layer
-            # MLP l's writers meet the gradient before layer l's reads are injected: a read of
-            # layer l sits below its own MLP.
-            out[:, cols] = (g[:, fpos] * dec[None]).sum(-1)
+            # MLP l's writers meet the reads above it; layer l's own reads enter below their MLP.
+            gt = g[:n].transpose(0, 1)  # (P, n, d)
+            if dec is not None and n:
+                e = torch.bmm(gt, dec).transpose(0, 1).reshape(n, -1)  # (n, P * K) per latent slot
+                out[:n, cols] = e[:, active]
             e0 = self.err0 + l * self.P
-            out[:, e0:e0 + self.P] = (g * err[None]).sum(-1)
+            out[:n, e0:e0 + self.P] = torch.bmm(gt, err[:, :, None])[..., 0].T
             if b_dec is not None:
-                bias += g.sum(1) @ b_dec
-            inject = torch.zeros_like(g)
-            mine = layers == l
-            inject[b[mine], positions[mine]] += vecs[mine]
-            mlp_in = inject + (self._skip_t(lt, skip, g) if skip is not None else 0)
+                bias[:n] += g[:n].sum(1) @ b_dec
+            m = n + int((layers == l).sum())
+            mlp_in = torch.zeros(m, self.P, d, dtype=g.dtype)
+            mlp_in[torch.arange(n, m), positions[n:m]] += vecs[n:m]
+            if skip is not None:
+                mlp_in[:n] += lt.ln2_scale[None, :, None] * tr.project(g[:n] @ skip)
             if tr.parallel:  # attention and MLP both read resid_pre
-                bias += g.sum(1) @ lt.attn_bias
-                g = g + self._attn_t(lt, A, g) + mlp_in
+                bias[:n] += g[:n].sum(1) @ lt.attn_bias
+                g[:n] += self._attn_t(lt, W_V, At, g[:n])
+                g[:m] += mlp_in
             else:
-                g = g + mlp_in
-                bias += g.sum(1) @ lt.attn_bias
-                g = g + self._attn_t(lt, A, g)
-        out[:, self.tok0:self.tok0 + self.P] = (g * tr.embed[None]).sum(-1)
-        bias += (g * tr.pos_embed[None]).sum((1, 2))
-        return out, bias
+                g[:m] += mlp_in
+                bias[:m] += g[:m].sum(1) @ lt.attn_bias
+                g[:m] += self._attn_t(lt, W_V, At, g[:m])
+            n = m
+        out[:, self.tok0:self.tok0 + self.P] = torch.einsum("bpd,pd->bp", g, tr.embed)
+        bias += torch.einsum("bpd,pd->b", g, tr.pos_embed)
+        back = torch.argsort(order)
+        return out[back], bias[back]
 
 
 def _feature_reads(tr: Trace, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -476,7 +497,7 @@ def attribution_graph(adapter, transcoders: Mapping[int, Transcoder], prompt, co
     tr = tr if tr is not None else trace(adapter, transcoders, prompt, config.dtype)
     feats, vals = active_features(tr)
     logit = logit_nodes(adapter, tr, config, targets)
-    cost = estimate_cost(tr, len(feats), len(logit.tokens), config)
+    cost = estimate_cost(tr, feats, len(logit.tokens), config)
     if on_estimate is not None:
         on_estimate(cost)
     if config.max_memory_gb is not None and cost.memory_gb > config.max_memory_gb:
