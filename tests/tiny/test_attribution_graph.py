@@ -42,6 +42,7 @@ def test_each_node_input_is_the_sum_of_its_edges(tiny_models, family):
     g = attribution_graph(model, tcs, PROMPT, AttributionConfig(dtype="float64", batch_size=7))
     nf, nl = g.n_features, g.n_logits
     assert nf == len(g.active_features) > 0 and g.n_errors == 2 * g.n_pos
+    assert bool((g.active_features[:, 1] > 0).all())  # position 0's latents join its error node
     rows = torch.cat([torch.arange(nf), torch.arange(g.n_nodes - nl, g.n_nodes)])
     total = g.adjacency[rows].sum(1) + g.node_bias[rows]
     assert torch.allclose(total, g.node_value[rows], atol=1e-5, rtol=0)  # the model itself runs in float32
@@ -72,7 +73,8 @@ def test_edges_match_direct_contributions(tiny_models):
     tr = trace(model, tcs, PROMPT, dtype="float64")
     probs = tr.logits[-1].topk(2).indices.tolist()
     target = LogitTarget(probs[0], probs[1])
-    g = attribution_graph(model, tcs, PROMPT, AttributionConfig(dtype="float64"), targets=[target], tr=tr)
+    g = attribution_graph(model, tcs, PROMPT, AttributionConfig(dtype="float64", skip_first_position=False),
+                          targets=[target], tr=tr)
     feats = g.active_features[g.selected_features]
     frame = attribute(model, tcs, None, target, tr=tr).frame
     lat = frame[(frame["kind"] == "latent") & (frame["layer"] == 1)]

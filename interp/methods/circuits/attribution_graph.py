@@ -11,7 +11,9 @@ Algorithm:
    frozen, each transcoder reading its layer's ``ln2`` output. The frozen model is linear in
    the residual stream; each MLP is replaced by its transcoder's active latents (each a node
    writing ``a_i W_dec[i]``), its error ``mlp_out - y_hat`` (one node per layer and position;
-   the whole ``mlp_out`` where a layer has no transcoder) and its ``b_dec`` (a constant).
+   the whole ``mlp_out`` where a layer has no transcoder) and its ``b_dec`` (a constant). As in
+   circuit-tracer, position 0's latents are left out (`skip_first_position`): their output
+   joins that position's error node.
 2. Nodes, in circuit-tracer's order: every active latent sorted by (layer, position, index),
    the error nodes [layer][position], one embedding node per position, and the logit nodes:
    the top next tokens up to `max_n_logits` or until their probability reaches
@@ -80,6 +82,9 @@ class AttributionConfig:
     """float32 or float64 for the trace and the backward passes."""
     max_memory_gb: float | None = None
     """Refuse a graph whose estimated peak memory exceeds this (GiB); None: no limit."""
+    skip_first_position: bool = True
+    """Leave position 0's latents out (their output joins its error node), as circuit-tracer does:
+    the first token's latents are dense and say nothing about the prompt."""
 
     def __post_init__(self):
         if not isinstance(self.max_n_logits, int) or self.max_n_logits < 1:
@@ -265,13 +270,22 @@ def logit_nodes(adapter, tr: Trace, config: AttributionConfig, targets: Sequence
     return LogitNodes(ids, names, torch.stack(weights), u, b, torch.stack(values))
 
 
-def active_features(tr: Trace) -> tuple[torch.Tensor, torch.Tensor]:
-    """((n_active, 3) layer/position/index sorted, (n_active,) activations) of every active latent."""
+def _active(lt, skip_first: bool) -> torch.Tensor:
+    """(pos, K) bool: the latent slots of layer `lt` that are graph nodes."""
+    active = lt.active_val != 0
+    if skip_first:
+        active[0] = False
+    return active
+
+
+def active_features(tr: Trace, skip_first: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """((n_active, 3) layer/position/index sorted, (n_active,) activations) of every active latent
+    (those at position 0 left out with `skip_first`)."""
     rows, vals = [], []
     for lt in tr.layers:
         if lt.transcoder is None:
             continue
-        pos, slot = torch.nonzero(lt.active_val != 0, as_tuple=True)
+        pos, slot = torch.nonzero(_active(lt, skip_first), as_tuple=True)
         idx = lt.active_idx[pos, slot]
         rows.append(torch.stack([torch.full_like(pos, lt.layer), pos, idx], 1))
         vals.append(lt.active_val[pos, slot])
@@ -343,7 +357,7 @@ def estimate_cost(tr: Trace, feats: torch.Tensor, n_logits: int, config: Attribu
 class _Backward:
     """Batched transposed passes of the frozen model (step 3) over one trace."""
 
-    def __init__(self, tr: Trace, feats: torch.Tensor, vals: torch.Tensor, n_logits: int):
+    def __init__(self, tr: Trace, feats: torch.Tensor, n_logits: int, skip_first: bool):
         self.tr, self.P, self.L = tr, tr.n_pos(), tr.n_layers
         dt = tr.embed.dtype
         self.n_active = len(feats)
@@ -362,14 +376,16 @@ class _Backward:
                 self.layers.append((lt, None, None, None, lt.mlp_out, None, None, W_V, At))
                 continue
             # Latents padded per position as the trace keeps them: (pos, K) slots, K = most active.
-            active = lt.active_val != 0
+            active = _active(lt, skip_first)
             pos = torch.arange(self.P)[:, None].expand_as(active)
             slot_keys = (lt.layer * (self.P + 1) + pos) * width + lt.active_idx
             cols = torch.searchsorted(keys, slot_keys[active])  # column of each active slot
             dec = lt.active_val[..., None] * tc.W_dec.detach().to(dt)[lt.active_idx]  # (pos, K, d): a_i W_dec[i]
+            err = lt.error + (dec * (~active & (lt.active_val != 0))[..., None]).sum(1)  # left-out latents join it
+            dec = dec * active[..., None]
             skip = getattr(tc, "W_skip", None)
             skip = None if skip is None else skip.detach().to(dt)
-            self.layers.append((lt, dec.transpose(1, 2).contiguous(), active.flatten(), cols, lt.error,
+            self.layers.append((lt, dec.transpose(1, 2).contiguous(), active.flatten(), cols, err,
                                 tc.b_dec.detach().to(dt), skip, W_V, At))
 
     def _attn_t(self, lt, W_V, At, g: torch.Tensor) -> torch.Tensor:
@@ -495,7 +511,7 @@ def attribution_graph(adapter, transcoders: Mapping[int, Transcoder], prompt, co
     config = config or AttributionConfig()
     start = time.perf_counter()
     tr = tr if tr is not None else trace(adapter, transcoders, prompt, config.dtype)
-    feats, vals = active_features(tr)
+    feats, vals = active_features(tr, config.skip_first_position)
     logit = logit_nodes(adapter, tr, config, targets)
     cost = estimate_cost(tr, feats, len(logit.tokens), config)
     if on_estimate is not None:
@@ -503,7 +519,7 @@ def attribution_graph(adapter, transcoders: Mapping[int, Transcoder], prompt, co
     if config.max_memory_gb is not None and cost.memory_gb > config.max_memory_gb:
         raise ValueError(f"the graph needs more memory than --max-memory {config.max_memory_gb:g} GiB "
                          f"({cost.describe()}); lower --max-feature-nodes or shorten the prompt")
-    bw = _Backward(tr, feats, vals, len(logit.tokens))
+    bw = _Backward(tr, feats, len(logit.tokens), config.skip_first_position)
     rows, row_nodes, biases, visited = _visit(bw, tr, feats, logit, config)
     selected = torch.nonzero(visited).flatten()
     n_logits, n_sel = len(logit.tokens), len(selected)
