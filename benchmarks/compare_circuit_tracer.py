@@ -69,6 +69,8 @@ def main() -> None:
                         "--max-feature-nodes", str(args.max_feature_nodes), "--batch-size", str(args.batch_size),
                         "--threads", str(args.threads)], check=True, timeout=3600)
         ct = torch.load(out, weights_only=False)
+        if args.out:
+            torch.save(ct, Path(args.out).with_suffix(".circuit_tracer.pt"))
     mine = _keys(g.active_features, g.selected_features, g.n_layers, g.n_pos, g.logit_tokens)
     theirs = _keys(ct["active_features"][:, [0, 1, 2]], ct["selected_features"], ct["n_layers"], g.n_pos,
                    ct["logit_tokens"])
@@ -76,8 +78,20 @@ def main() -> None:
     shared = [(i, index_t[k]) for i, k in enumerate(mine) if k in index_t]
     a = torch.tensor([i for i, _ in shared])
     b = torch.tensor([j for _, j in shared])
-    A = g.adjacency[a][:, a].double().flatten()
-    B = ct["adjacency"][b][:, b].double().flatten()
+    A2 = g.adjacency[a][:, a].double()
+    B2 = ct["adjacency"][b][:, b].double()
+    kinds = [mine[i][0] for i, _ in shared]
+    by_kind = {}
+    for tk in "fl":
+        for sk in "fetl":
+            rows = torch.tensor([k == tk for k in kinds])
+            cols = torch.tensor([k == sk for k in kinds])
+            x, y = A2[rows][:, cols].flatten(), B2[rows][:, cols].flatten()
+            m = (x != 0) | (y != 0)
+            if m.any():
+                by_kind[f"{sk}->{tk}"] = {"n": int(m.sum()), "max_abs_diff": float((x[m] - y[m]).abs().max()),
+                                          "max_abs_weight": float(y[m].abs().max())}
+    A, B = A2.flatten(), B2.flatten()
     nz = (A != 0) | (B != 0)
     A, B = A[nz], B[nz]
     corr = float(torch.corrcoef(torch.stack([A, B]))[0, 1]) if len(A) > 1 else float("nan")
@@ -90,7 +104,7 @@ def main() -> None:
         "visited_latents_shared": len(feats_mine & feats_theirs), "visited_latents": len(feats_mine),
         "shared_nodes": len(shared), "edges_compared": int(nz.sum()),
         "edge_pearson": corr, "edge_max_abs_diff": float((A - B).abs().max()),
-        "edge_max_abs_weight": float(B.abs().max()),
+        "edge_max_abs_weight": float(B.abs().max()), "edges_by_kind": by_kind,
         "scores": {"interp": g.meta["scores"],
                    "circuit_tracer": {"replacement": ct["replacement"], "completeness": ct["completeness"]}},
         "seconds": {"interp": ours_s, "circuit_tracer": ct["seconds"], "ratio": ours_s / ct["seconds"]},

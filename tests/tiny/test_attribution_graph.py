@@ -42,7 +42,9 @@ def test_each_node_input_is_the_sum_of_its_edges(tiny_models, family):
     g = attribution_graph(model, tcs, PROMPT, AttributionConfig(dtype="float64", batch_size=7))
     nf, nl = g.n_features, g.n_logits
     assert nf == len(g.active_features) > 0 and g.n_errors == 2 * g.n_pos
-    assert bool((g.active_features[:, 1] > 0).all())  # position 0's latents join its error node
+    # Position 0 has no latent nodes and its error nodes no edges: its MLP output is a constant.
+    assert bool((g.active_features[:, 1] > 0).all())
+    assert not g.adjacency[:, [nf + layer * g.n_pos for layer in range(2)]].any()
     rows = torch.cat([torch.arange(nf), torch.arange(g.n_nodes - nl, g.n_nodes)])
     total = g.adjacency[rows].sum(1) + g.node_bias[rows]
     assert torch.allclose(total, g.node_value[rows], atol=1e-5, rtol=0)  # the model itself runs in float32

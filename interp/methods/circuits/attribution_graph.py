@@ -12,8 +12,9 @@ Algorithm:
    the residual stream; each MLP is replaced by its transcoder's active latents (each a node
    writing ``a_i W_dec[i]``), its error ``mlp_out - y_hat`` (one node per layer and position;
    the whole ``mlp_out`` where a layer has no transcoder) and its ``b_dec`` (a constant). As in
-   circuit-tracer, position 0's latents are left out (`skip_first_position`): their output
-   joins that position's error node.
+   circuit-tracer, position 0 has no latent or error nodes (`skip_first_position`): its whole
+   MLP output is a constant (circuit-tracer's ``zero_positions``; the first token's latents are
+   dense and say nothing about the prompt).
 2. Nodes, in circuit-tracer's order: every active latent sorted by (layer, position, index),
    the error nodes [layer][position], one embedding node per position, and the logit nodes:
    the top next tokens up to `max_n_logits` or until their probability reaches
@@ -83,7 +84,7 @@ class AttributionConfig:
     max_memory_gb: float | None = None
     """Refuse a graph whose estimated peak memory exceeds this (GiB); None: no limit."""
     skip_first_position: bool = True
-    """Leave position 0's latents out (their output joins its error node), as circuit-tracer does:
+    """No latent or error nodes at position 0 (its MLP output a constant), as circuit-tracer does:
     the first token's latents are dense and say nothing about the prompt."""
 
     def __post_init__(self):
@@ -373,7 +374,7 @@ class _Backward:
             W_V = lt._W_V_t.reshape(h * k, d)  # (heads * d_head, d_model): W_V^T of every head
             At = lt.pattern.transpose(1, 2).contiguous()  # (heads, source, dest)
             if tc is None:
-                self.layers.append((lt, None, None, None, lt.mlp_out, None, None, W_V, At))
+                self.layers.append((lt, None, None, None, self._first_out(lt.mlp_out, skip_first), None, None, W_V, At))
                 continue
             # Latents padded per position as the trace keeps them: (pos, K) slots, K = most active.
             active = _active(lt, skip_first)
@@ -381,12 +382,26 @@ class _Backward:
             slot_keys = (lt.layer * (self.P + 1) + pos) * width + lt.active_idx
             cols = torch.searchsorted(keys, slot_keys[active])  # column of each active slot
             dec = lt.active_val[..., None] * tc.W_dec.detach().to(dt)[lt.active_idx]  # (pos, K, d): a_i W_dec[i]
-            err = lt.error + (dec * (~active & (lt.active_val != 0))[..., None]).sum(1)  # left-out latents join it
             dec = dec * active[..., None]
+            err = lt.error
             skip = getattr(tc, "W_skip", None)
             skip = None if skip is None else skip.detach().to(dt)
-            self.layers.append((lt, dec.transpose(1, 2).contiguous(), active.flatten(), cols, err,
+            if skip_first:  # position 0's latents and error become one constant (circuit-tracer's zero_positions)
+                err = err + (lt.active_val[0, :, None] * tc.W_dec.detach().to(dt)[lt.active_idx[0]]).sum(0) * (
+                    torch.arange(self.P) == 0)[:, None]
+            self.layers.append((lt, dec.transpose(1, 2).contiguous(), active.flatten(), cols,
+                                self._first_out(err, skip_first),
                                 tc.b_dec.detach().to(dt), skip, W_V, At))
+
+    def _first_out(self, err: torch.Tensor, skip_first: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(error nodes' vectors, constant at position 0 or None): with `skip_first`, position 0's
+        error is a constant, not a node, as circuit-tracer zeroes its error vectors there."""
+        if not skip_first:
+            return err, None
+        const = err[0].clone()
+        err = err.clone()
+        err[0] = 0
+        return err, const
 
     def _attn_t(self, lt, W_V, At, g: torch.Tensor) -> torch.Tensor:
         """Transpose of attention layer `lt` (patterns frozen) applied to g: (B, P, d) -> (B, P, d).
@@ -423,7 +438,10 @@ class _Backward:
                 e = torch.bmm(gt, dec).transpose(0, 1).reshape(n, -1)  # (n, P * K) per latent slot
                 out[:n, cols] = e[:, active]
             e0 = self.err0 + l * self.P
+            err, const = err
             out[:n, e0:e0 + self.P] = torch.bmm(gt, err[:, :, None])[..., 0].T
+            if const is not None:
+                bias[:n] += g[:n, 0] @ const
             if b_dec is not None:
                 bias[:n] += g[:n].sum(1) @ b_dec
             m = n + int((layers == l).sum())
