@@ -8,6 +8,7 @@ Entry points:
 - `build_graph`, `prune` (`.graph`) - greedy path search into a `CircuitGraph` (`GraphConfig`).
 - `attribution_graph` (`.attribution_graph`) - circuit-tracer's attribution graph of the next-token
   logits (every active latent, error and embedding node; `AttributionConfig`, `AttributionGraph`).
+- `TransposedPasses` (`.backward`) - the graph's rows: transposed passes of the frozen model.
 - `prune_graph`, `graph_scores` (`.influence`) - pruning by normalised influence; replacement and
   completeness scores.
 - `to_circuit_tracer`, `from_circuit_tracer`, `to_interp`, `from_interp` (`.graph_files`) - graph files

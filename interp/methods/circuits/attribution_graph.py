@@ -39,21 +39,18 @@ Algorithm:
    scores; pruning by normalised influence is applied on export and display, with the
    thresholds stored with the graph.
 
-The backward pass of step 3 is written out rather than taken from autograd on the model:
-the frozen model is linear, its transpose is three matmuls per layer on the traced tensors,
-no second forward pass or norm-scale hooks are needed, and every architecture the trace
-supports (RMSNorm/LayerNorm, grouped-query and parallel attention) follows.
+Step 3's transposed passes are `interp.methods.circuits.backward`'s.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Mapping, Sequence
 
 import torch
 
+from interp.methods.circuits.backward import TransposedPasses, active_features, feature_reads
 from interp.methods.circuits.influence import GraphScores, graph_scores, partial_influences
 from interp.methods.circuits.trace import DTYPES, Trace, Transcoder, trace
 
@@ -271,33 +268,6 @@ def logit_nodes(adapter, tr: Trace, config: AttributionConfig, targets: Sequence
     return LogitNodes(ids, names, torch.stack(weights), u, b, torch.stack(values))
 
 
-def _active(lt, skip_first: bool) -> torch.Tensor:
-    """(pos, K) bool: the latent slots of layer `lt` that are graph nodes."""
-    active = lt.active_val != 0
-    if skip_first:
-        active[0] = False
-    return active
-
-
-def active_features(tr: Trace, skip_first: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """((n_active, 3) layer/position/index sorted, (n_active,) activations) of every active latent
-    (those at position 0 left out with `skip_first`)."""
-    rows, vals = [], []
-    for lt in tr.layers:
-        if lt.transcoder is None:
-            continue
-        pos, slot = torch.nonzero(_active(lt, skip_first), as_tuple=True)
-        idx = lt.active_idx[pos, slot]
-        rows.append(torch.stack([torch.full_like(pos, lt.layer), pos, idx], 1))
-        vals.append(lt.active_val[pos, slot])
-    if not rows:
-        return torch.zeros(0, 3, dtype=torch.long), torch.zeros(0, dtype=tr.embed.dtype)
-    feats, vals = torch.cat(rows), torch.cat(vals)
-    key = (feats[:, 0] * (tr.n_pos() + 1) + feats[:, 1]) * (int(feats[:, 2].max()) + 1) + feats[:, 2]
-    order = torch.argsort(key)
-    return feats[order], vals[order]
-
-
 @dataclass(frozen=True)
 class CostEstimate:
     """Predicted cost of a graph, printed before it runs."""
@@ -355,135 +325,7 @@ def estimate_cost(tr: Trace, feats: torch.Tensor, n_logits: int, config: Attribu
     return CostEstimate(n_active, n_rows, n_nodes, mem / 2 ** 30, seconds)
 
 
-class _Backward:
-    """Batched transposed passes of the frozen model (step 3) over one trace."""
-
-    def __init__(self, tr: Trace, feats: torch.Tensor, n_logits: int, skip_first: bool):
-        self.tr, self.P, self.L = tr, tr.n_pos(), tr.n_layers
-        dt = tr.embed.dtype
-        self.n_active = len(feats)
-        self.err0 = self.n_active
-        self.tok0 = self.err0 + self.L * self.P
-        self.n_cols = self.tok0 + self.P + n_logits
-        width = int(feats[:, 2].max()) + 1 if len(feats) else 1
-        keys = (feats[:, 0] * (self.P + 1) + feats[:, 1]) * width + feats[:, 2]  # sorted (see `active_features`)
-        self.layers = []
-        for lt in tr.layers:
-            tc = lt.transcoder
-            h, k, d = lt.W_O.shape
-            W_V = lt._W_V_t.reshape(h * k, d)  # (heads * d_head, d_model): W_V^T of every head
-            At = lt.pattern.transpose(1, 2).contiguous()  # (heads, source, dest)
-            if tc is None:
-                self.layers.append((lt, None, None, None, self._first_out(lt.mlp_out, skip_first), None, None, W_V, At))
-                continue
-            # Latents padded per position as the trace keeps them: (pos, K) slots, K = most active.
-            active = _active(lt, skip_first)
-            pos = torch.arange(self.P)[:, None].expand_as(active)
-            slot_keys = (lt.layer * (self.P + 1) + pos) * width + lt.active_idx
-            cols = torch.searchsorted(keys, slot_keys[active])  # column of each active slot
-            dec = lt.active_val[..., None] * tc.W_dec.detach().to(dt)[lt.active_idx]  # (pos, K, d): a_i W_dec[i]
-            dec = dec * active[..., None]
-            err = lt.error
-            skip = getattr(tc, "W_skip", None)
-            skip = None if skip is None else skip.detach().to(dt)
-            if skip_first:  # position 0's latents and error become one constant (circuit-tracer's zero_positions)
-                err = err + (lt.active_val[0, :, None] * tc.W_dec.detach().to(dt)[lt.active_idx[0]]).sum(0) * (
-                    torch.arange(self.P) == 0)[:, None]
-            self.layers.append((lt, dec.transpose(1, 2).contiguous(), active.flatten(), cols,
-                                self._first_out(err, skip_first),
-                                tc.b_dec.detach().to(dt), skip, W_V, At))
-
-    def _first_out(self, err: torch.Tensor, skip_first: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(error nodes' vectors, constant at position 0 or None): with `skip_first`, position 0's
-        error is a constant, not a node, as circuit-tracer zeroes its error vectors there."""
-        if not skip_first:
-            return err, None
-        const = err[0].clone()
-        err = err.clone()
-        err[0] = 0
-        return err, const
-
-    def _attn_t(self, lt, W_V, At, g: torch.Tensor) -> torch.Tensor:
-        """Transpose of attention layer `lt` (patterns frozen) applied to g: (B, P, d) -> (B, P, d).
-
-        The pattern is applied in head space (d_head < d_model) between W_O and W_V.
-        """
-        B, P, d = g.shape
-        h, k = lt.W_O.shape[0], lt.W_O.shape[1]
-        t = (g.reshape(B * P, d) @ lt._W_O_flat.T).reshape(B, P, h, k)  # W_O g per head
-        t = t.permute(2, 1, 0, 3).reshape(h, P, B * k)
-        s = torch.bmm(At, t).reshape(h, P, B, k)  # (heads, source, B, d_head): sum_p A_h[p, s] (.)[p]
-        out = (s.permute(2, 1, 0, 3).reshape(B * P, h * k) @ W_V).reshape(B, P, d)  # sum over heads of W_V (.)
-        return lt.ln1_scale[None, :, None] * self.tr.project(out)
-
-    def rows(self, layers: torch.Tensor, positions: torch.Tensor, vecs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """((B, n_cols) direct effects, (B,) constants) of reads `vecs` (B, d) at (`layers`, `positions`).
-
-        Layer ``n_layers`` is the final norm (logits); layer l the input of transcoder l.
-        """
-        B, d = vecs.shape
-        tr = self.tr
-        order = torch.argsort(layers, descending=True, stable=True)  # reads enter top-down: a growing prefix
-        layers, positions, vecs = layers[order], positions[order], vecs[order]
-        out = torch.zeros(B, self.n_cols, dtype=vecs.dtype)
-        bias = torch.zeros(B, dtype=vecs.dtype)
-        g = torch.zeros(B, self.P, d, dtype=vecs.dtype)
-        n = int((layers == self.L).sum())
-        g[torch.arange(n), positions[:n]] += vecs[:n]
-        for lt, dec, active, cols, err, b_dec, skip, W_V, At in reversed(self.layers[:int(layers.max()) + 1]):
-            l = lt.layer
-            # MLP l's writers meet the reads above it; layer l's own reads enter below their MLP.
-            gt = g[:n].transpose(0, 1)  # (P, n, d)
-            if dec is not None and n:
-                e = torch.bmm(gt, dec).transpose(0, 1).reshape(n, -1)  # (n, P * K) per latent slot
-                out[:n, cols] = e[:, active]
-            e0 = self.err0 + l * self.P
-            err, const = err
-            out[:n, e0:e0 + self.P] = torch.bmm(gt, err[:, :, None])[..., 0].T
-            if const is not None:
-                bias[:n] += g[:n, 0] @ const
-            if b_dec is not None:
-                bias[:n] += g[:n].sum(1) @ b_dec
-            m = n + int((layers == l).sum())
-            mlp_in = torch.zeros(m, self.P, d, dtype=g.dtype)
-            mlp_in[torch.arange(n, m), positions[n:m]] += vecs[n:m]
-            if skip is not None:
-                mlp_in[:n] += lt.ln2_scale[None, :, None] * tr.project(g[:n] @ skip)
-            if tr.parallel:  # attention and MLP both read resid_pre
-                bias[:n] += g[:n].sum(1) @ lt.attn_bias
-                g[:n] += self._attn_t(lt, W_V, At, g[:n])
-                g[:m] += mlp_in
-            else:
-                g[:m] += mlp_in
-                bias[:m] += g[:m].sum(1) @ lt.attn_bias
-                g[:m] += self._attn_t(lt, W_V, At, g[:m])
-            n = m
-        out[:, self.tok0:self.tok0 + self.P] = torch.einsum("bpd,pd->bp", g, tr.embed)
-        bias += torch.einsum("bpd,pd->b", g, tr.pos_embed)
-        back = torch.argsort(order)
-        return out[back], bias[back]
-
-
-def _feature_reads(tr: Trace, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """((n, d) read vectors, (n,) b_enc, (n,) pre-activations) of latents `feats` (n, 3)."""
-    dt = tr.embed.dtype
-    u = torch.zeros(len(feats), tr.embed.shape[1], dtype=dt)
-    b = torch.zeros(len(feats), dtype=dt)
-    value = torch.zeros(len(feats), dtype=dt)
-    for lt in tr.layers:
-        mask = feats[:, 0] == lt.layer
-        if not mask.any():
-            continue
-        pos, idx = feats[mask, 1], feats[mask, 2]
-        W_enc = lt.transcoder.W_enc.detach().to(dt)[:, idx].T  # (n_l, d_model)
-        b_enc = lt.transcoder.b_enc.detach().to(dt)[idx]
-        u[mask] = lt.ln2_scale[pos, None] * tr.project(W_enc)
-        b[mask] = b_enc
-        value[mask] = (lt.mlp_in[pos] * W_enc).sum(-1) + b_enc
-    return u, b, value
-
-
-def _visit(bw: _Backward, tr: Trace, feats, logit: LogitNodes, config: AttributionConfig):
+def _visit(bw: TransposedPasses, tr: Trace, feats, logit: LogitNodes, config: AttributionConfig):
     """Step 4: logit rows, then latent rows by running influence. Returns (rows, row_nodes, biases)."""
     n_active, n_logits, B = len(feats), len(logit.tokens), config.batch_size
     n_rows = min(config.max_feature_nodes if config.max_feature_nodes is not None else n_active, n_active)
@@ -497,7 +339,7 @@ def _visit(bw: _Backward, tr: Trace, feats, logit: LogitNodes, config: Attributi
         r, c = bw.rows(torch.full((j - i,), L), torch.full((j - i,), P - 1), logit.vectors[i:j])
         rows[i:j], biases[i:j] = r, c + logit.bias[i:j]
         row_nodes[i:j] = torch.arange(logit0 + i, logit0 + j)
-    enc, b_enc, _ = _feature_reads(tr, feats)
+    enc, b_enc, _ = feature_reads(tr, feats)
     visited = torch.zeros(n_active, dtype=torch.bool)
     st = n_logits
     while st < n_logits + n_rows:
@@ -537,7 +379,7 @@ def attribution_graph(adapter, transcoders: Mapping[int, Transcoder], prompt, co
     if config.max_memory_gb is not None and cost.memory_gb > config.max_memory_gb:
         raise ValueError(f"the graph needs more memory than --max-memory {config.max_memory_gb:g} GiB "
                          f"({cost.describe()}); lower --max-feature-nodes or shorten the prompt")
-    bw = _Backward(tr, feats, len(logit.tokens), config.skip_first_position)
+    bw = TransposedPasses(tr, feats, len(logit.tokens), config.skip_first_position)
     rows, row_nodes, biases, visited = _visit(bw, tr, feats, logit, config)
     selected = torch.nonzero(visited).flatten()
     n_logits, n_sel = len(logit.tokens), len(selected)
@@ -550,7 +392,7 @@ def attribution_graph(adapter, transcoders: Mapping[int, Transcoder], prompt, co
     node_bias = torch.zeros(n, dtype=rows.dtype)
     node_bias[:n_sel], node_bias[-n_logits:] = biases[:n_sel], biases[n_sel:]
     node_value = torch.full((n,), float("nan"), dtype=rows.dtype)
-    node_value[:n_sel] = _feature_reads(tr, feats[selected])[2]
+    node_value[:n_sel] = feature_reads(tr, feats[selected])[2]
     node_value[-n_logits:] = logit.values
     graph = AttributionGraph(
         prompt=prompt if isinstance(prompt, str) else adapter.decode(tr.tokens), tokens=tr.tokens,
