@@ -22,7 +22,9 @@ its cache writes)::
 The hook names are TransformerLens's, relative to a block, which is where interp's transcoders
 read (``blocks.L.ln2.hook_normalized``: the ln2 output before its gain) and write
 (``blocks.L.hook_mlp_out``). One difference in meaning: circuit-tracer's TopK keeps the k
-largest pre-activations whatever their sign, interp's zeroes negative ones among them.
+largest pre-activations whatever their sign, interp's zeroes negative ones among them. The
+circuit-tracer release on PyPI (0.5.0) ignores ``activation`` and ``k`` and reads a TopK set as
+ReLU; TopK sets load as TopK only with its later loader.
 """
 
 from __future__ import annotations
