@@ -62,3 +62,13 @@ clean-store:
 	.venv-inseq/bin/python -m pip install -q --upgrade "pip>=24"
 	.venv-inseq/bin/python -m pip install -q "torch==2.13.0"
 	.venv-inseq/bin/python -m pip install -q "torch==2.13.0" "inseq==0.7.1" "transformers==5.24.0"
+
+# circuit-tracer (for benchmarks/check_circuit_tracer.py and compare_circuit_tracer.py only) pins
+# transformers<=4.57.3 and TransformerLens<3: a venv of its own, with the same CPU torch. Its
+# TransformerLens 2 keeps numpy<2, so datasets/pyarrow are held to releases that still take numpy 1.
+.venv-circuit-tracer:
+	$(PYTHON) -m venv .venv-circuit-tracer
+	.venv-circuit-tracer/bin/python -m pip install -q --upgrade "pip>=24"
+	.venv-circuit-tracer/bin/python -m pip install -q "torch==2.13.0"
+	.venv-circuit-tracer/bin/python -m pip install -q "torch==2.13.0" "circuit-tracer==0.5.0" "transformers==4.57.3" \
+	  "transformer-lens>=2.16,<3" "datasets<4" "pyarrow<20"

@@ -3,9 +3,17 @@
     interp circuit --model smollm2-135m --prompt "The capital of France is" --target 'logit:" Paris"'
     interp circuit --prompt "..." --target 'logitdiff:" she"," he"' --dicts tc-l3,tc-l8 --hops 3 --share 0.8
     interp circuit --prompt "..." --target latent:tc-l8:123@-1
-    interp circuit export circuit-0123abcd4567 -o graph.json
+    interp circuit --prompt "The capital of France is"      # explains the model's top next token
+    interp circuit graph --prompt "The capital of France is" --max-feature-nodes 2000 --max-memory 4
+    interp circuit export graph-0123abcd4567 --format circuit-tracer -o graph.json
     interp circuit import graph.json
     interp circuit connections --dicts tc-l3,tc-l8 --k 10
+
+``build`` runs the greedy path search from one target (`interp.methods.circuits.graph`);
+``graph`` builds circuit-tracer's attribution graph of the next-token logits
+(`interp.methods.circuits.attribution_graph`): without --target, the salient top tokens.
+``export --format circuit-tracer`` writes the graph file circuit-tracer's frontend and
+Neuronpedia open; ``--format interp`` interp's own; ``import`` reads any of them.
 
 Transcoders come from the store (`--dicts`, default: every stored transcoder of the model,
 one per layer); ``--dicts random:D_SAE[:K]`` puts random transcoders at all layers (their
@@ -23,8 +31,11 @@ from pathlib import Path
 def register(subparsers) -> None:
     p = subparsers.add_parser("circuit", help="transcoder circuit of a prompt (graph to the store); export/import JSON",
                               description=__doc__.split("\n\n", 1)[0])
-    p.add_argument("action", nargs="?", default="build", choices=["build", "export", "import", "connections"],
-                   help="build (default) | export KEY | import FILE | connections")
+    from interp.cli.options import add_config_arguments
+    from interp.methods.circuits.attribution_graph import AttributionConfig
+
+    p.add_argument("action", nargs="?", default="build", choices=["build", "graph", "export", "import", "connections"],
+                   help="build (default) | graph | export KEY | import FILE | connections")
     p.add_argument("item", nargs="?", default=None, help="graph key (export) or JSON file (import)")
     p.add_argument("--model", default="smollm2-135m", help="model alias, hub id or local directory")
     p.add_argument("--prompt", default=None, help="the prompt (BOS is prepended as the model does)")
@@ -36,7 +47,12 @@ def register(subparsers) -> None:
     p.add_argument("--share", type=float, default=0.8, help="prune to the fewest nodes covering this |influence| share")
     p.add_argument("--k", type=int, default=10, help="connections: top-k per latent")
     p.add_argument("--validate", type=int, default=0, metavar="N", help="also ablate the top N contributors and report")
-    p.add_argument("-o", "--output", default=None, help="write the graph JSON here (build/export)")
+    add_config_arguments(p, AttributionConfig, skip=("dtype",), rename={"max_memory_gb": "--max-memory"},
+                         dest_prefix="ag_")
+    p.add_argument("--format", default="interp", choices=["interp", "circuit-tracer"],
+                   help="export: the graph file format (circuit-tracer: its frontend and Neuronpedia)")
+    p.add_argument("--slug", default=None, help="export --format circuit-tracer: the graph's slug (default: its key)")
+    p.add_argument("-o", "--output", default=None, help="write the graph JSON here (build/graph/export)")
     p.add_argument("--html", default=None, help="write the graph figure as HTML here")
     p.add_argument("--store", default=None, metavar="PATH", help="store root (default: <data root>/store)")
     p.add_argument("--no-store", action="store_true", help="compute and print only")
@@ -91,17 +107,19 @@ def _build(args) -> int:
     from interp.methods.circuits.targets import parse_target
     from interp.models import load_model
 
-    if not args.prompt or not args.target:
-        raise ValueError("interp circuit needs --prompt and --target (or an action: export, import, connections)")
-    if not args.prompt.strip():
-        raise ValueError(f"--prompt {args.prompt!r} is empty: give the text whose circuit is traced")
+    _check_prompt(args)
     config = GraphConfig(hops=args.hops, top_k=args.top_k, share=args.share)
     store = None if args.no_store else _store(args)
     _check_dicts(args, store if store is not None else _store(args))  # before the model loads
     adapter = load_model(args.model)
     transcoders, names = _transcoders(args, adapter, store if store is not None else _store(args))
-    target = parse_target(adapter, args.target, {v: k for k, v in names.items()})
+    target = parse_target(adapter, args.target, {v: k for k, v in names.items()}) if args.target else None
     tr = trace(adapter, transcoders, args.prompt)
+    if target is None:  # the model's top next token
+        top = int(tr.logits[-1].argmax())
+        args.target = f"logit:#{top}"
+        target = parse_target(adapter, args.target)
+        print(f"target: the top next token {adapter.decode([top])!r} (#{top})")
     meta = {"model": adapter.store_name, "prompt": args.prompt, "target": {"spec": args.target},
             "dictionaries": {str(k): v for k, v in sorted(names.items())}}
     graph = build_graph(adapter, tr, target, config, meta)
@@ -119,6 +137,79 @@ def _build(args) -> int:
         print(f"stored as {key} (run {run})")
     _outputs(args, graph)
     return 0
+
+
+def _check_prompt(args) -> None:
+    if not args.prompt:
+        raise ValueError(f"interp circuit {args.action} needs --prompt (or an action: export, import, connections)")
+    if not args.prompt.strip():
+        raise ValueError(f"--prompt {args.prompt!r} is empty: give the text whose circuit is traced")
+
+
+def _graph(args) -> int:
+    from interp.cli.options import config_from_args
+    from interp.methods.circuits.attribution_graph import AttributionConfig, attribution_graph
+    from interp.methods.circuits.store import save_attribution_graph
+    from interp.methods.circuits.targets import parse_target
+    from interp.models import load_model
+
+    _check_prompt(args)
+    config = config_from_args(AttributionConfig, args, dest_prefix="ag_")
+    store = None if args.no_store else _store(args)
+    _check_dicts(args, store if store is not None else _store(args))  # before the model loads
+    adapter = load_model(args.model)
+    transcoders, names = _transcoders(args, adapter, store if store is not None else _store(args))
+    targets = None
+    if args.target:
+        targets = [parse_target(adapter, spec, {v: k for k, v in names.items()}) for spec in _split_targets(args.target)]
+    meta = {"model": adapter.store_name, "dictionaries": {str(k): v for k, v in sorted(names.items())}}
+    graph = attribution_graph(adapter, transcoders, args.prompt, config, targets, meta,
+                              on_estimate=lambda c: print(f"estimate: {c.describe()}", flush=True))
+    s = graph.meta["scores"]
+    print(f"{graph.n_features} latent nodes of {len(graph.active_features)} active, {graph.n_logits} logit nodes "
+          f"({', '.join(repr(t) for t in graph.logit_strings[:5])}); replacement score {s['replacement']:.3f}, "
+          f"completeness {s['completeness']:.3f}; {graph.meta['seconds']:.1f} s")
+    if store is not None:
+        with store.run(f"interp circuit graph --model {args.model} --prompt {args.prompt!r}",
+                       {**meta, "prompt": args.prompt, "config": graph.meta["config"]}, seed=0) as run:
+            key = save_attribution_graph(store, graph, run)
+        print(f"stored as {key} (run {run})")
+    if args.output:
+        _write_json(args.output, _export_json(graph, args))
+    return 0
+
+
+def _split_targets(spec: str) -> list[str]:
+    """Several targets separated by ';' (a ';' inside quotes is text)."""
+    parts, cur, quote = [], "", None
+    for ch in spec:
+        if ch in "\"'" and quote in (None, ch):
+            quote = None if quote else ch
+        if ch == ";" and quote is None:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [p.strip() for p in parts + [cur] if p.strip()]
+
+
+def _export_json(graph, args) -> dict:
+    from interp.methods.circuits.attribution_graph import AttributionGraph
+    from interp.methods.circuits.graph_files import to_circuit_tracer, to_interp
+
+    if not isinstance(graph, AttributionGraph):
+        if args.format == "circuit-tracer":
+            raise ValueError("a path-search circuit (interp circuit build) has no circuit-tracer form; build an "
+                             "attribution graph with interp circuit graph, or export with --format interp")
+        return graph.to_json()
+    if args.format == "circuit-tracer":
+        return to_circuit_tracer(graph, slug=args.slug)
+    return to_interp(graph)
+
+
+def _write_json(path, data) -> None:
+    Path(path).write_text(json.dumps(data, indent=1))
+    print(f"graph JSON written to {path}")
 
 
 def _print(graph) -> None:
@@ -143,31 +234,58 @@ def _outputs(args, graph) -> None:
 
 
 def _export(args) -> int:
-    from interp.methods.circuits.store import load_graph
+    from interp.methods.circuits.store import ATTRIBUTION_NAME, load_attribution_graph, load_graph, stored_graph_keys
 
+    store = _store(args)
     if not args.item:
-        raise ValueError("interp circuit export needs a graph KEY (see the results table, name 'circuit')")
-    graph = load_graph(_store(args), args.item)
-    if args.output or args.html:
-        _outputs(args, graph)
+        raise ValueError(f"interp circuit export needs a graph KEY; stored: {', '.join(stored_graph_keys(store)) or 'none'}")
+    if not store.read("results", where={"name": ATTRIBUTION_NAME, "key": args.item}, columns=["key"]).empty:
+        graph = load_attribution_graph(store, args.item)
+        if args.html:
+            raise ValueError("--html draws path-search circuits (interp circuit build); not attribution graphs")
     else:
-        json.dump(graph.to_json(), sys.stdout, indent=1)
+        try:
+            graph = load_graph(store, args.item)
+        except KeyError:
+            raise KeyError(f"no graph {args.item!r} in store {store.root}; stored: "
+                           f"{', '.join(stored_graph_keys(store)) or 'none'}") from None
+    data = _export_json(graph, args)
+    if args.html:
+        _outputs(argparse_copy(args, output=None), graph)
+    if args.output:
+        _write_json(args.output, data)
+    elif not args.html:
+        json.dump(data, sys.stdout, indent=1)
         print()
     return 0
 
 
+def argparse_copy(args, **changes):
+    import argparse
+
+    return argparse.Namespace(**{**vars(args), **changes})
+
+
 def _import(args) -> int:
-    from interp.methods.circuits.graph import CircuitGraph
-    from interp.methods.circuits.store import graph_safe_key, save_graph
+    from interp.methods.circuits.attribution_graph import AttributionGraph
+    from interp.methods.circuits.graph_files import read_graph_file
+    from interp.methods.circuits.store import graph_safe_key, save_attribution_graph, save_graph
 
     if not args.item or not Path(args.item).is_file():
         raise FileNotFoundError(f"interp circuit import needs a graph JSON file, got {args.item!r}")
     try:
-        graph = CircuitGraph.from_json(Path(args.item).read_text(encoding="utf-8"))
+        graph = read_graph_file(Path(args.item).read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:  # json.JSONDecodeError is a ValueError
         raise ValueError(f"{args.item}: {exc}") from None
-    graph_safe_key(graph)  # refused before a run is opened
     store = _store(args)
+    if isinstance(graph, AttributionGraph):
+        with store.run(f"interp circuit import {args.item}", {"file": str(args.item)}) as run:
+            key = save_attribution_graph(store, graph, run)
+        n_edges = graph.kept_edges.shape[1] if graph.kept_edges is not None else int((graph.adjacency != 0).sum())
+        print(f"imported {int(graph.kept_nodes.sum()) if graph.kept_nodes is not None else graph.n_nodes} nodes, "
+              f"{n_edges} edges as {key}")
+        return 0
+    graph_safe_key(graph)  # refused before a run is opened
     with store.run(f"interp circuit import {args.item}", {"file": str(args.item)}) as run:
         key = save_graph(store, graph, run)
     print(f"imported {len(graph.nodes)} nodes, {len(graph.edges)} edges as {key}")
@@ -196,4 +314,5 @@ def _connections(args) -> int:
 
 
 def _run(args) -> int:
-    return {"build": _build, "export": _export, "import": _import, "connections": _connections}[args.action](args)
+    return {"build": _build, "graph": _graph, "export": _export, "import": _import,
+            "connections": _connections}[args.action](args)

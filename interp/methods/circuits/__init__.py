@@ -6,24 +6,41 @@ Entry points:
 - `attribute` (`.attribution`) - exact direct contributions to a `LatentTarget` / `LogitTarget`;
   `Attribution`.
 - `build_graph`, `prune` (`.graph`) - greedy path search into a `CircuitGraph` (`GraphConfig`).
+- `attribution_graph` (`.attribution_graph`) - circuit-tracer's attribution graph of the next-token
+  logits (every active latent, error and embedding node; `AttributionConfig`, `AttributionGraph`).
+- `TransposedPasses` (`.backward`) - the graph's rows: transposed passes of the frozen model.
+- `prune_graph`, `graph_scores` (`.influence`) - pruning by normalised influence; replacement and
+  completeness scores.
+- `to_circuit_tracer`, `from_circuit_tracer`, `to_interp`, `from_interp` (`.graph_files`) - graph files
+  circuit-tracer's frontend and Neuronpedia open, and interp's own.
+- `export_transcoder_set`, `import_transcoder_set` (`.transcoder_set`) - circuit-tracer's transcoder-set layout.
 - `ablation_check` (`.validation`) - predicted vs measured effects; `AblationCheck`.
 - `connections`, `top_connections`, `norm_scale` (`.connections`) - input-invariant weights;
   `ConnectionTable`.
 - `load_transcoders`, `transcoders_of`, `random_transcoders` (`.transcoders`).
 - `parse_target`, `TARGET_FORMS` (`.targets`) - targets from their text form.
-- `save_graph`, `load_graph`, `save_connections`, `load_connections` (`.store`).
+- `save_graph`, `load_graph`, `save_attribution_graph`, `load_attribution_graph`, `save_connections`,
+  `load_connections` (`.store`).
 """
 
 from interp.methods.circuits.attribution import Attribution, LatentTarget, LogitTarget, Target, attribute
+from interp.methods.circuits.attribution_graph import AttributionConfig, AttributionGraph, attribution_graph
 from interp.methods.circuits.connections import ConnectionTable, connections, norm_scale, top_connections
 from interp.methods.circuits.graph import CircuitGraph, GraphConfig, build_graph, prune
-from interp.methods.circuits.store import load_connections, load_graph, save_connections, save_graph
+from interp.methods.circuits.graph_files import from_circuit_tracer, from_interp, to_circuit_tracer, to_interp
+from interp.methods.circuits.influence import graph_scores, prune_graph
+from interp.methods.circuits.store import (load_attribution_graph, load_connections, load_graph,
+                                           save_attribution_graph, save_connections, save_graph)
 from interp.methods.circuits.targets import TARGET_FORMS, parse_target
 from interp.methods.circuits.trace import Trace, Transcoder, trace
+from interp.methods.circuits.transcoder_set import export_transcoder_set, import_transcoder_set
 from interp.methods.circuits.transcoders import load_transcoders, random_transcoders, transcoders_of
 from interp.methods.circuits.validation import AblationCheck, ablation_check
 
 __all__ = [
+    "AttributionConfig", "AttributionGraph", "attribution_graph", "from_circuit_tracer", "from_interp",
+    "to_circuit_tracer", "to_interp", "graph_scores", "prune_graph", "load_attribution_graph",
+    "save_attribution_graph", "export_transcoder_set", "import_transcoder_set",
     "AblationCheck", "Attribution", "CircuitGraph", "ConnectionTable", "GraphConfig", "LatentTarget", "LogitTarget",
     "TARGET_FORMS", "Target", "Trace", "Transcoder", "ablation_check", "attribute", "build_graph", "connections",
     "load_connections", "load_graph", "load_transcoders", "norm_scale", "parse_target", "prune", "random_transcoders",

@@ -91,3 +91,70 @@ def transcoder_rows(store, model: str) -> pd.DataFrame:
     from interp.models.registry import store_model_name
 
     return store.read("dictionaries", where={"model": store_model_name(model), "kind": "transcoder"})
+
+
+ATTRIBUTION_NAME = "attribution-graph"
+"""``results`` name of stored attribution graphs (`interp.methods.circuits.attribution_graph`)."""
+
+
+def attribution_key(graph) -> str:
+    """Stable key of an attribution graph: a hash of model, prompt, logits, dictionaries and config."""
+    import hashlib
+
+    ident = {"model": graph.meta.get("model"), "prompt": graph.prompt, "logits": graph.logit_tokens,
+             "dictionaries": graph.meta.get("dictionaries"), "config": graph.meta.get("config"),
+             "file": graph.meta.get("file_metadata")}
+    digest = hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"graph-{digest}"
+
+
+def save_attribution_graph(store, graph, run_id: str, key: str | None = None) -> str:
+    """Store `graph`: a ``results`` row (name ``attribution-graph``, payload = everything but the
+    tensors) and tensor bundle ``circuits/attribution/<key>`` (the adjacency as its nonzero
+    entries ``adjacency_index`` (2, nnz) / ``adjacency_value``, and the node tensors)."""
+    from interp.methods.circuits.graph_files import _TENSORS, to_interp
+    from interp.store.files import validate_name
+
+    key = key or graph.meta.get("key") or attribution_key(graph)
+    validate_name(f"circuits/attribution/{key}", "graph key", allow_slash=True)
+    graph.meta["key"] = key
+    payload = to_interp(graph)
+    payload.pop("tensors"), payload.pop("adjacency")
+    payload["n_nodes"], payload["adjacency_dtype"] = graph.n_nodes, str(graph.adjacency.dtype).removeprefix("torch.")
+    nz = torch.nonzero(graph.adjacency, as_tuple=True)
+    tensors = {"adjacency_index": torch.stack(nz), "adjacency_value": graph.adjacency[nz]}
+    tensors |= {name: getattr(graph, name) for name in _TENSORS if getattr(graph, name) is not None}
+    tensors = {n: t.to(torch.uint8) if t.dtype == torch.bool else t for n, t in tensors.items()}
+    store.write("results", [{"name": ATTRIBUTION_NAME, "key": key, "payload": payload}], run_id=run_id)
+    store.save_tensors(f"circuits/attribution/{key}", tensors, {"key": key}, run_id=run_id)
+    return key
+
+
+def load_attribution_graph(store, key: str):
+    """The attribution graph stored under `key` (see `save_attribution_graph`)."""
+    from interp.methods.circuits.attribution_graph import AttributionGraph
+    from interp.methods.circuits.graph_files import _TENSORS
+
+    rows = store.read("results", where={"name": ATTRIBUTION_NAME, "key": key})
+    if rows.empty:
+        raise KeyError(f"no attribution graph {key!r} in store {store.root}; stored: "
+                       f"{', '.join(stored_graph_keys(store)) or 'none'}")
+    p = rows.iloc[-1]["payload"]
+    p = json.loads(p) if isinstance(p, str) else p
+    t = store.load_tensors(f"circuits/attribution/{key}")
+    n = int(p["n_nodes"])
+    adjacency = torch.zeros(n, n, dtype=getattr(torch, p["adjacency_dtype"]))
+    adjacency[t["adjacency_index"][0], t["adjacency_index"][1]] = t["adjacency_value"].to(adjacency.dtype)
+    fields = {name: t.get(name) for name in _TENSORS}
+    if fields["kept_nodes"] is not None:
+        fields["kept_nodes"] = fields["kept_nodes"].bool()
+    return AttributionGraph(prompt=p["prompt"], str_tokens=list(p["str_tokens"]), n_layers=int(p["n_layers"]),
+                            d_vocab=int(p["d_vocab"]), adjacency=adjacency, logit_tokens=list(p["logit_tokens"]),
+                            logit_strings=list(p["logit_strings"]), meta=dict(p["meta"]), labels=dict(p["labels"]),
+                            qparams=dict(p["qparams"]), **fields)
+
+
+def stored_graph_keys(store) -> list[str]:
+    """Keys of every stored graph: attribution graphs and path-search circuits."""
+    rows = store.read("results", where={"name": [ATTRIBUTION_NAME, GRAPH_NAME]}, columns=["key"])
+    return rows["key"].tolist()
