@@ -165,7 +165,7 @@ def model_batches(adapter, tokens: torch.Tensor, site_in: str, site_out: str, ba
 
 
 def shared_site_batches(adapter, tokens: torch.Tensor, pairs: Sequence[tuple[str, str]], batch_size: int, *,
-                        buffer_windows: int = 64, seed: int = 0, skip: int = 1,
+                        buffer_windows: int = 64, seed: int = 0, skip: int = 1, keep_chunks: bool = False,
                         progress: bool = False) -> list[ActivationBatches]:
     """One `ActivationBatches` per (input site, target site) pair, all fed by one model pass.
 
@@ -173,18 +173,28 @@ def shared_site_batches(adapter, tokens: torch.Tensor, pairs: Sequence[tuple[str
     pair; the last chunk is kept, so dictionaries stepped in lockstep (`train_dictionaries`)
     share it. An SAE pair (site, site) yields y is x. Batches of pair i are exactly those of
     ``model_batches`` on that pair alone (same seed, same chunking).
+
+    `keep_chunks`: keep every computed chunk in memory, so that epochs after the first (a
+    dictionary whose train_tokens exceed the windows' tokens) reuse the first pass instead of
+    running the model again; costs n_tokens x (sum of the sites' widths) x 4 bytes.
     """
     n_chunks = max(1, tokens.shape[0] // buffer_windows)
     sites = list(dict.fromkeys(s for pair in pairs for s in pair))
     held: dict[str, object] = {"id": None, "acts": None}
     bar = tqdm(total=n_chunks, desc=f"activations ({len(sites)} sites)", disable=not progress, leave=False)
 
+    kept: dict[int, dict[str, torch.Tensor]] = {}
+
     def chunk(c: int) -> dict[str, torch.Tensor]:
+        if c in kept:
+            return kept[c]
         if held["id"] != c:
             held["acts"] = None  # free the previous chunk before computing the next
             rows = tokens[c * buffer_windows:(c + 1) * buffer_windows]
             held["acts"], held["id"] = site_activations(adapter, rows, sites, skip=skip), c
             bar.update(1)
+            if keep_chunks:
+                kept[c] = held["acts"]
         return held["acts"]
 
     def fetcher(site_in: str, site_out: str):

@@ -165,8 +165,9 @@ def train_and_publish_many(adapter, store, trains: list[TrainConfig], layers: li
             batches = shared_site_batches(adapter, train_windows.tokens, pairs, trains[0].batch_size,
                                           buffer_windows=len(train_windows.tokens) // _n_chunks(
                                               len(train_windows.tokens), data),
-                                          seed=trains[0].seed,
-                                          skip=data.skip_positions, progress=progress)
+                                          seed=trains[0].seed, skip=data.skip_positions,
+                                          keep_chunks=n_act < max(t.train_tokens for t in trains),
+                                          progress=progress)
         dims = [tuple(t.shape[1] for t in b.sample(1)) for b in batches]
         device = None if adapter.device.type == "cpu" else adapter.device  # the model's GPU trains them too
         results = train_dictionaries(batches, trains, dims, progress=progress, device=device, checkpoints=[

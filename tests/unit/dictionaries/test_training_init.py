@@ -116,6 +116,22 @@ def test_multi_dictionary_training_matches_separate_runs_and_shares_the_forward_
         assert ref.history == got.history
 
 
+def test_kept_chunks_serve_later_epochs_without_a_model_pass_and_give_the_same_run():
+    tokens = torch.randint(0, 50, (24, 9), generator=torch.Generator().manual_seed(1))
+    pair = [("blocks.0.a", "blocks.0.b")]
+    cfg = TrainConfig(kind="transcoder", arch="topk", k=2, expansion=2, batch_size=32, train_tokens=32 * 12,
+                      dead_after_tokens=64, seed=5)
+    runs = {}
+    for keep in (False, True):
+        fake = _FakeAdapter()
+        batches = shared_site_batches(fake, tokens, pair, 32, buffer_windows=8, seed=5, skip=2, keep_chunks=keep)
+        runs[keep] = (train_dictionary(batches[0], cfg, 6, 6, progress=False), fake.calls)
+    # 3 chunks of 56 tokens hold one 32-token batch each: 12 steps = 4 epochs over chunks 0, 1, 2.
+    assert runs[False][1] == 12 and runs[True][1] == 3  # kept: each chunk's model pass runs once
+    for p, q in zip(runs[False][0].dictionary.parameters(), runs[True][0].dictionary.parameters()):
+        assert torch.equal(p, q)
+
+
 def test_artefact_prefix_counts_leading_outlier_positions():
     # Norms by position at two layers: BOS huge everywhere, position 1 high at layer 1 only.
     profile = torch.tensor([[900.0, 12.0, 10.0, 11.0, 9.0, 10.0],
