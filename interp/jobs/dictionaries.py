@@ -216,13 +216,21 @@ the headline dictionary - among them."""
 def pipeline_transcoders(adapter, store, layers: tuple[int, ...] | None = None, *, headline: int | None = None,
                          train_tokens: int = 80_000, other_train_tokens: int = 20_000, eval_tokens: int = 10_240,
                          other_eval_tokens: int = 512, dashboard_tokens: int = 4096, k: int = 16, expansion: int = 4,
-                         corpus: str = "imdb", progress: bool = True) -> list[PublishedDictionary]:
+                         epochs: int = 4, corpus: str = "imdb", progress: bool = True) -> list[PublishedDictionary]:
     """The main job's step: TopK transcoders at `layers` (default `PIPELINE_LAYERS`, scaled to
     the model's depth) trained together on one model pass. The `headline` layer (default 15,
     else the middle one) trains on `train_tokens` and is evaluated on `eval_tokens` held-out
     tokens; the others, there for the circuit, stop after `other_train_tokens` (the first
     batches of the same stream) and are evaluated on `other_eval_tokens`. Every latent gets
-    dashboard data."""
+    dashboard data.
+
+    `epochs`: passes of the headline dictionary over its `train_tokens` distinct tokens. The
+    model pass is the budget's cost (~1 s per 1,000 tokens here) and a training step is cheap
+    (~10 ms), so the activations are kept in memory and reused: on SmolLM2 layer 15 (80k
+    tokens) 4 epochs took FVU 0.59 -> 0.51 and dead latents 49% -> 40% on held-out tokens
+    (10 epochs: 0.49, 39%)."""
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
     n = adapter.info.n_layers
     layers = tuple(layers or sorted({min(n - 1, round(layer * n / 30)) for layer in PIPELINE_LAYERS}))
     headline = headline if headline is not None else (15 if 15 in layers else layers[len(layers) // 2])
@@ -235,9 +243,10 @@ def pipeline_transcoders(adapter, store, layers: tuple[int, ...] | None = None, 
                            train_tokens=tokens, warmup_steps=50, b_dec_init="geometric_median",
                            dead_after_tokens=min(50_000, max(256, tokens // 10)), aux_k=512, aux_coefficient=0.5)
 
-    trains = [recipe(train_tokens if layer == headline else min(train_tokens, other_train_tokens))
+    trains = [recipe(train_tokens * epochs if layer == headline else min(train_tokens, other_train_tokens))
               for layer in layers]
-    data = DataConfig(corpus=corpus, eval_tokens=other_eval_tokens, dashboard_tokens=dashboard_tokens)
+    data = DataConfig(corpus=corpus, eval_tokens=other_eval_tokens, dashboard_tokens=dashboard_tokens,
+                      activation_tokens=train_tokens)
     return train_and_publish_many(adapter, store, trains, list(layers), data=data,
                                   eval_tokens={layers.index(headline): eval_tokens}, progress=progress,
                                   command="interp run")

@@ -137,7 +137,7 @@ def _transcoder(store, adapter, budget: Budget) -> str:
     from interp.jobs.dictionaries import pipeline_transcoders
 
     published = pipeline_transcoders(adapter, store, train_tokens=budget.n(TRANSCODER_TOKENS),
-                                     other_train_tokens=budget.n(20_000),
+                                     epochs=TRANSCODER_EPOCHS, other_train_tokens=budget.n(20_000),
                                      dashboard_tokens=budget.n(4096))
     head = next((p for p in published if p.name.split("/")[-1].startswith("L15-")), published[0])
     m, ci = head.metrics, head.metrics.intervals
@@ -146,15 +146,18 @@ def _transcoder(store, adapter, budget: Budget) -> str:
         lo, hi = ci.get(key, (float("nan"), float("nan")))
         return f"{value:.3f} [{lo:.3f}, {hi:.3f}]"
 
-    return (f"{len(published)} transcoders (layers {', '.join(p.site_in.split('.')[1] for p in published)}) on "
-            f"{head.result.config.train_tokens:,} tokens; {head.name} on {m.n_tokens:,} held-out tokens: "
+    return (f"{len(published)} transcoders (layers {', '.join(p.site_in.split('.')[1] for p in published)}); "
+            f"{head.name} on {budget.n(TRANSCODER_TOKENS):,} distinct tokens x {TRANSCODER_EPOCHS} epochs, the others "
+            f"on {budget.n(20_000):,}; {m.n_tokens:,} held-out tokens: "
             f"dead {show('dead_fraction', m.dead_fraction)}, FVU {show('fvu', m.fvu)}, CE recovered "
             f"{show('ce_recovered', m.ce_recovered)} (95% bootstrap intervals); dashboards for every latent")
 
 
 TRANSCODER_TOKENS = 80_000
-"""Training tokens of the main job's layer-15 transcoder (one model pass feeds all seven
-layers; the other six stop after 20k tokens)."""
+"""Distinct training tokens of the main job's layer-15 transcoder (one model pass feeds all
+seven layers; the other six stop after 20k tokens)."""
+TRANSCODER_EPOCHS = 4
+"""Passes of the layer-15 transcoder over its tokens (the activations stay in memory)."""
 
 
 def _circuit(store, adapter, budget: Budget) -> str:
