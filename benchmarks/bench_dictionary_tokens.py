@@ -35,7 +35,8 @@ def main() -> None:
     import torch
 
     from interp.dictionaries.evaluation import EvalConfig, baseline
-    from interp.jobs.dictionaries import RECIPE_LR, DataConfig, _windows, dictionary_sites, train_and_publish
+    from interp.jobs.dictionaries import (RECIPE_AUX, RECIPE_DEAD_AFTER, RECIPE_LR, DataConfig, _windows,
+                                          dictionary_sites, train_and_publish)
     from interp.dictionaries.training import TrainConfig
     from interp.models import load_model
     from interp.paths import store_dir
@@ -54,7 +55,7 @@ def main() -> None:
     for n in args.tokens:
         train = TrainConfig(kind="transcoder", arch="topk", k=16, expansion=4, batch_size=256, lr=RECIPE_LR,
                             train_tokens=n, warmup_steps=50, b_dec_init="geometric_median",
-                            dead_after_tokens=min(50_000, max(256, n // 10)), aux_k=512, aux_coefficient=0.5,
+                            dead_after_tokens=RECIPE_DEAD_AFTER, aux_k=512, aux_coefficient=RECIPE_AUX,
                             checkpoint_every=50)
         start = time.perf_counter()
         pub = train_and_publish(adapter, store, train, args.layer, data=replace(data), shared=shared,

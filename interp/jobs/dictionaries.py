@@ -238,10 +238,9 @@ def pipeline_transcoders(adapter, store, layers: tuple[int, ...] | None = None, 
         raise ValueError(f"headline layer {headline} is not among the trained layers {layers}")
 
     def recipe(tokens: int) -> TrainConfig:
-        # The dead window is scaled to the budget, so the TopK auxiliary loss starts within the run.
         return TrainConfig(kind="transcoder", arch="topk", k=k, expansion=expansion, batch_size=256, lr=RECIPE_LR,
                            train_tokens=tokens, warmup_steps=50, b_dec_init="geometric_median",
-                           dead_after_tokens=min(50_000, max(256, tokens // 10)), aux_k=512, aux_coefficient=0.5)
+                           dead_after_tokens=RECIPE_DEAD_AFTER, aux_k=512, aux_coefficient=RECIPE_AUX)
 
     trains = [recipe(train_tokens * epochs if layer == headline else min(train_tokens, other_train_tokens))
               for layer in layers]
@@ -251,6 +250,13 @@ def pipeline_transcoders(adapter, store, layers: tuple[int, ...] | None = None, 
                                   eval_tokens={layers.index(headline): eval_tokens}, progress=progress,
                                   command="interp run")
 
+
+RECIPE_DEAD_AFTER = 2_000
+RECIPE_AUX = 1.0
+"""The main job's dead-latent handling: a latent silent for 2,000 tokens (8 steps) joins the
+TopK auxiliary loss at weight 1. Measured on SmolLM2 layer 15, 80k tokens x 4 epochs: dead
+latents on 10k held-out tokens 40% with (32,000 tokens, 0.5) -> 25% with (2,000, 1.0), FVU
+0.51 either way."""
 
 RECIPE_LR = 2e-3
 """Adam learning rate of the main job's and the long recipe's transcoders (activations scaled
