@@ -151,7 +151,7 @@ def _node_traces(fig, nodes, xy, pinned=(), selected=None) -> None:
 
 def _axes(fig, words, n_layers, title, height=620) -> go.Figure:
     fig.update_layout(
-        title=title, template="plotly_white", height=height, hovermode="closest", clickmode="event+select",
+        title=title, template="plotly_white", height=height, hovermode="closest",
         xaxis=dict(tickmode="array", tickvals=list(range(len(words))), ticktext=[repr(t)[1:-1] for t in words],
                    title="position"),
         yaxis=dict(tickmode="array", tickvals=list(range(-1, n_layers + 1)),

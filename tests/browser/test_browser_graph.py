@@ -1,4 +1,4 @@
-"""Real-browser test of the Circuits page on a stored attribution graph: click a node, pin two
+"""Real-browser test of the Circuits page on a stored attribution graph: pick a node, pin two
 nodes, reload, the pins are still there (they are saved with the graph)."""
 
 from __future__ import annotations
@@ -66,18 +66,21 @@ def _settle(page) -> None:
 
 def _pins(page) -> list[str]:
     box = page.get_by_test_id("stMultiSelect").first
-    return [t.inner_text() for t in box.locator('[data-baseweb="tag"]').all()]
+    return [t.get_attribute("aria-label") for t in box.locator(".react-aria-ComboBox [data-tag]").all()]
 
 
-def test_click_a_node_then_pin_two_and_reload(page, server):
+def test_pick_a_node_then_pin_two_and_reload(page, server):
     url, store = server
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.goto(f"{url}/circuits", wait_until="domcontentloaded")
     _settle(page)
     assert page.get_by_text("Incoming edges (1)").count() == 1  # the first node, F0: one edge in
-    # Click F2 (third marker of the feature trace): its two incoming edges are listed.
-    feature_trace = page.locator(".js-plotly-plot .scatterlayer .trace").nth(-2)  # node traces last: ..., feature, logit
-    feature_trace.locator("path.point").nth(2).click(force=True)
+    # Pick F2 in the node box: its two incoming edges are listed.
+    node = page.get_by_test_id("stSelectbox").nth(1)
+    node.click()
+    page.keyboard.type(IDS[F2])
+    page.keyboard.press("Enter")
+    _settle(page)
     page.get_by_text("Incoming edges (2)").wait_for(timeout=30_000)
     for nid in (IDS[F0], IDS[F2]):
         box = page.get_by_test_id("stMultiSelect").first
@@ -92,6 +95,7 @@ def test_click_a_node_then_pin_two_and_reload(page, server):
     assert load_attribution_graph(store, KEY).qparams["pinnedIds"] == [IDS[F0], IDS[F2]]
     page.reload(wait_until="domcontentloaded")
     _settle(page)
+    page.screenshot(path=str(SHOTS / "circuits_graph_reloaded.png"))
     pins = _pins(page)
     assert len(pins) == 2 and IDS[F0] in pins[0] and IDS[F2] in pins[1], pins
     page.get_by_text("Subgraph of the pinned nodes").wait_for(timeout=30_000)
