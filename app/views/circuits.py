@@ -10,8 +10,10 @@ def _feature_link(row: dict, dictionaries: dict, owners: dict) -> str | None:
     """Feature page of a latent node (its dictionary's input site, as the dashboards store it)."""
     from interp.features import FeatureId
 
-    owner = owners.get(dictionaries.get(str(row["layer"]))) if row["kind"] == "feature" else None
-    if owner is None or pd.isna(row["index"]):
+    if row["kind"] != "feature" or pd.isna(row["layer"]) or pd.isna(row["index"]):
+        return None
+    owner = owners.get(dictionaries.get(str(int(row["layer"]))))  # a table's int column may read back as float
+    if owner is None:
         return None
     return state.feature_link(FeatureId(owner["model"], owner["site"], owner["kind"], int(row["index"]),
                                         owner["name"]).key)
