@@ -225,5 +225,5 @@ def subgraph_figure(graph, pinned=None, supernodes=None, title: str | None = Non
     _edge_traces(fig, links, xy, max((abs(w) for w in weights.values()), default=1.0) or 1.0)
     _node_traces(fig, sub, xy)
     n_layers = int(node_table(data)["layer"].max()) if len(nodes) else 0
-    head = title or f"subgraph: {len(sub)} nodes, {len(links)} edges"
+    head = title or f"subgraph: {len(sub)} node{'s' * (len(sub) != 1)}, {len(links)} edge{'s' * (len(links) != 1)}"
     return _axes(fig, (data.get("metadata") or {}).get("prompt_tokens") or [], n_layers, head, height=480)
