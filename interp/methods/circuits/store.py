@@ -134,8 +134,11 @@ def save_attribution_graph(store, graph, run_id: str, key: str | None = None) ->
     return key
 
 
-def load_attribution_graph(store, key: str):
-    """The attribution graph stored under `key` (see `save_attribution_graph`)."""
+def load_attribution_graph(store, key: str, adjacency: bool = True):
+    """The attribution graph stored under `key` (see `save_attribution_graph`).
+
+    `adjacency=False`: every node field but the edges (an (n_nodes, 0) adjacency), for reading
+    node ids of a large graph without its dense (n_nodes, n_nodes) matrix."""
     from interp.methods.circuits.attribution_graph import AttributionGraph
     from interp.methods.circuits.graph_files import _TENSORS
 
@@ -147,13 +150,14 @@ def load_attribution_graph(store, key: str):
     p = json.loads(p) if isinstance(p, str) else p
     t = store.load_tensors(f"circuits/attribution/{key}")
     n = int(p["n_nodes"])
-    adjacency = torch.zeros(n, n, dtype=getattr(torch, p["adjacency_dtype"]))
-    adjacency[t["adjacency_index"][0], t["adjacency_index"][1]] = t["adjacency_value"].to(adjacency.dtype)
+    dense = torch.zeros(n, n if adjacency else 0, dtype=getattr(torch, p["adjacency_dtype"]))
+    if adjacency:
+        dense[t["adjacency_index"][0], t["adjacency_index"][1]] = t["adjacency_value"].to(dense.dtype)
     fields = {name: t.get(name) for name in _TENSORS}
     if fields["kept_nodes"] is not None:
         fields["kept_nodes"] = fields["kept_nodes"].bool()
     return AttributionGraph(prompt=p["prompt"], str_tokens=list(p["str_tokens"]), n_layers=int(p["n_layers"]),
-                            d_vocab=int(p["d_vocab"]), adjacency=adjacency, logit_tokens=list(p["logit_tokens"]),
+                            d_vocab=int(p["d_vocab"]), adjacency=dense, logit_tokens=list(p["logit_tokens"]),
                             logit_strings=list(p["logit_strings"]), meta=dict(p["meta"]), labels=dict(p["labels"]),
                             qparams=dict(p["qparams"]), **fields)
 
@@ -193,7 +197,7 @@ def update_graph_params(store, key: str, pinned: Sequence[str] | None = None,
     row = _graph_row(store, key)
     payload = row["payload"]
     payload = dict(json.loads(payload) if isinstance(payload, str) else payload)
-    graph = load_attribution_graph(store, key)
+    graph = load_attribution_graph(store, key, adjacency=False)  # node ids only
     nodes = range(graph.n_nodes) if graph.kept_nodes is None else torch.nonzero(graph.kept_nodes).flatten().tolist()
     check_params([node_id(graph, i) for i in nodes], pinned, supernodes, annotations)
     q = dict(payload.get("qparams") or {})

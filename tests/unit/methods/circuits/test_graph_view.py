@@ -113,6 +113,8 @@ def test_params_saved_reloaded_and_exported(tmp_path, capsys):
     assert back.qparams["supernodes"] == [["early", IDS[F0], IDS[F1]]]
     assert back.qparams["annotations"] == {IDS[F2]: "verb detector"}
     assert len(store.read("results", where={"name": "attribution-graph", "key": key})) == 1  # latest row wins
+    light = load_attribution_graph(store, key, adjacency=False)  # what the update reads: node fields only
+    assert light.adjacency.shape == (13, 0) and light.n_nodes == 13 and light.qparams == back.qparams
     assert attribution_graph_table(store).set_index("key").loc[key, "pinned"] == 2
     view = attribution_graph_file(store, key)
     assert graph_params(view).pinned == [IDS[F0], IDS[F2]] and view["metadata"]["dictionaries"] == {"0": "tc-l0",
