@@ -90,11 +90,13 @@ def attribution_view(graphs: pd.DataFrame) -> None:
     def name(nid: str) -> str:
         return f"{labels.get(nid, nid)} ({nid})"
 
-    pinned = st.multiselect("Pinned nodes (saved with the graph)", ids, default=[p for p in params.pinned if p in ids],
-                            format_func=name, key=f"pins-{key}")
-    if pinned != params.pinned:
+    shown = [p for p in params.pinned if p in labels]
+    hidden = [p for p in params.pinned if p not in labels]  # pins of nodes pruned away stay saved
+    pinned = st.multiselect("Pinned nodes (saved with the graph)", ids, default=shown, format_func=name,
+                            key=f"pins-{key}")
+    if pinned != shown:
         with state.guard("The pins were not saved: "):
-            params = params._replace(pinned=state.save_graph_params(key, pinned=pinned)["pinnedIds"])
+            params = params._replace(pinned=state.save_graph_params(key, pinned=pinned + hidden)["pinnedIds"])
     node_key = f"node-{key}"
     event = st.plotly_chart(attribution_graph_figure(data, pinned=pinned, selected=st.session_state.get(node_key)),
                             width="stretch", on_select="rerun", selection_mode="points", key=f"fig-{key}")

@@ -103,3 +103,14 @@ def test_path_search_view_stays_on_the_page(open_page, store):
     _ok(at.radio(key="circuit-view").set_value("Path search").run())
     assert "Nodes by |influence| on the target" in "\n".join(c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 1
+
+
+def test_pins_of_pruned_away_nodes_are_kept(open_page, store):
+    from interp.methods.circuits.store import load_attribution_graph, update_graph_params
+
+    update_graph_params(store, KEY, pinned=["0_0_1"])  # layer 0's error at position 1: a node, but pruned away
+    at = open_page()
+    assert at.multiselect(key=f"pins-{KEY}").value == []
+    assert load_attribution_graph(store, KEY).qparams["pinnedIds"] == ["0_0_1"]  # opening the page changes nothing
+    _ok(at.multiselect(key=f"pins-{KEY}").select(IDS[F0]).run())
+    assert load_attribution_graph(store, KEY).qparams["pinnedIds"] == [IDS[F0], "0_0_1"]
