@@ -98,8 +98,10 @@ def attribution_view(graphs: pd.DataFrame) -> None:
         with state.guard("The pins were not saved: "):
             params = params._replace(pinned=state.save_graph_params(key, pinned=pinned + hidden)["pinnedIds"])
     node_key = f"node-{key}"
-    event = st.plotly_chart(attribution_graph_figure(data, pinned=pinned, selected=st.session_state.get(node_key)),
-                            width="stretch", on_select="rerun", selection_mode="points", key=f"fig-{key}")
+    # The figure must not change with the picked node: a changed figure is a new chart to Streamlit, and the
+    # click that picked the node would be lost in the rerun it triggers.
+    event = st.plotly_chart(attribution_graph_figure(data, pinned=pinned), width="stretch", on_select="rerun",
+                            selection_mode="points", key=f"fig-{key}")
     clicked = _clicked(event)
     if clicked in labels and clicked != state.recall(f"clicked-{key}"):
         state.remember(f"clicked-{key}", clicked)

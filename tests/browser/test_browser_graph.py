@@ -1,4 +1,4 @@
-"""Real-browser test of the Circuits page on a stored attribution graph: pick a node, pin two
+"""Real-browser test of the Circuits page on a stored attribution graph: click a node, pin two
 nodes, reload, the pins are still there (they are saved with the graph)."""
 
 from __future__ import annotations
@@ -69,18 +69,19 @@ def _pins(page) -> list[str]:
     return [t.get_attribute("aria-label") for t in box.locator(".react-aria-ComboBox [data-tag]").all()]
 
 
-def test_pick_a_node_then_pin_two_and_reload(page, server):
+def test_click_a_node_then_pin_two_and_reload(page, server):
     url, store = server
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.goto(f"{url}/circuits", wait_until="domcontentloaded")
     _settle(page)
     assert page.get_by_text("Incoming edges (1)").count() == 1  # the first node, F0: one edge in
-    # Pick F2 in the node box: its two incoming edges are listed.
-    node = page.get_by_test_id("stSelectbox").nth(1)
-    node.click()
-    page.keyboard.type(IDS[F2])
-    page.keyboard.press("Enter")
-    _settle(page)
+    # Click F2 (third marker of the feature trace): its two incoming edges are listed.
+    point = page.locator(".js-plotly-plot .scatterlayer .trace").nth(-2).locator("path.point").nth(2)
+    box = point.bounding_box()  # node traces come last: ..., feature, logit
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)  # plotly clicks the hovered point (its drag layer takes the mouse events)
+    page.wait_for_timeout(300)
+    page.mouse.click(x, y)
     page.get_by_text("Incoming edges (2)").wait_for(timeout=30_000)
     for nid in (IDS[F0], IDS[F2]):
         box = page.get_by_test_id("stMultiSelect").first
