@@ -11,6 +11,9 @@
   `st.error` line, its traceback goes to the server log only.
 - `guard()`: a context manager that turns the errors interp raises for bad input into
   `st.error` boxes and lets the page go on.
+- `save_graph_params(key, ...)`: the one write the app makes: a reader's pins, supernodes
+  and annotations saved into a stored attribution graph's qParams
+  (`interp.methods.circuits.store.update_graph_params`); the cached reads are cleared.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from interp.methods.circuits import store as circuit_store
 from interp.methods.neurons import store as neuron_store
 from interp.store import Store, StoreError, read
 
@@ -47,6 +51,8 @@ READS = {
     "circuits": read.circuits, "circuit_payload": read.circuit_payload, "circuits_with": read.circuits_with,
     "attributions": read.attributions, "faithfulness_summary": read.faithfulness_summary,
     "complexity_features": read.complexity_features,
+    "attribution_graphs": circuit_store.attribution_graph_table,
+    "attribution_graph_file": circuit_store.attribution_graph_file,
 }
 """What the pages may ask of the store: a name -> its `interp.store.read` function."""
 
@@ -296,6 +302,14 @@ def default_model() -> str:
 
     models = query("facets").get("model", [])
     return models[0] if models else DEFAULT_MODEL
+
+
+def save_graph_params(key: str, pinned=None, supernodes=None, annotations=None) -> dict:
+    """Save pins / supernodes / annotations of attribution graph `key` (None keeps a value);
+    clears the cached reads so the page shows what was saved. Returns the new qParams."""
+    q = circuit_store.update_graph_params(store(), key, pinned=pinned, supernodes=supernodes, annotations=annotations)
+    _cached.clear()
+    return q
 
 
 # ----------------------------------------------------------------------------- links

@@ -397,6 +397,49 @@ store.finish_run(run, "done")
 payload = graph.to_json()
 assert CircuitGraph.from_json(payload).to_json() == payload
 key, sorted(payload), payload["nodes"][1]""",
+    "## Attribution graph (circuit-tracer's algorithm)\nThe same prompt as circuit-tracer builds graphs: every "
+    "active latent, one error node per layer and position, the token embeddings and the top next-token logits "
+    "(demeaned), with attention patterns and norm scales frozen so each node's input is exactly the sum of its "
+    "edges. Rows are visited by influence on the logits up to `max_feature_nodes`; pruning keeps the nodes "
+    "covering 80% of the influence and the edges covering 98%. The replacement and completeness scores say how "
+    "much runs through latents rather than error nodes.",
+    """\
+from interp.methods.circuits import AttributionConfig, attribution_graph
+from interp.viz.circuits import attribution_graph_figure
+
+ag = attribution_graph(model, transcoders, prompt, AttributionConfig(max_feature_nodes=500, max_n_logits=5),
+                       meta={"model": model.store_name, "dictionaries": {str(k): v for k, v in names.items()}},
+                       on_estimate=lambda cost: print("estimate:", cost.describe()))
+s = ag.meta["scores"]
+print(f"{ag.n_features} latent nodes of {len(ag.active_features)} active, logits {ag.logit_strings}; "
+      f"replacement {s['replacement']:.3f}, completeness {s['completeness']:.3f}, {ag.meta['seconds']:.1f} s")
+attribution_graph_figure(ag)  # pruned: nodes by position and layer, edge width by |weight|""",
+    "## Pin, group, export\nThe graph goes to the store (`interp circuit graph` does the same); pins, supernodes "
+    "and annotations are saved into its `qParams` (the Circuits page writes them the same way), so the exported "
+    "file opens in circuit-tracer's frontend or Neuronpedia with them: "
+    "`interp circuit export KEY --format circuit-tracer -o graph.json`.",
+    """\
+from interp.methods.circuits import load_attribution_graph, save_attribution_graph, to_circuit_tracer
+from interp.methods.circuits.store import update_graph_params
+from interp.viz.circuits import subgraph_figure
+
+run = store.start_run("notebook circuits graph", {"prompt": prompt, "config": ag.meta["config"]}, seed=0)
+ag_key = save_attribution_graph(store, ag, run)
+store.finish_run(run, "done")
+data = to_circuit_tracer(ag)
+latents = sorted((n for n in data["nodes"] if n["feature_type"] == "cross layer transcoder"),
+                 key=lambda n: n["influence"])  # cumulative influence: smallest = most influential
+logits = [n["node_id"] for n in data["nodes"] if n["feature_type"] == "logit"]
+top = [n["node_id"] for n in latents[:6]]
+update_graph_params(store, ag_key, pinned=top + logits[:1], supernodes=[["top latents", *top[:3]]],
+                    annotations={top[0]: "most influential latent"})
+exported = to_circuit_tracer(load_attribution_graph(store, ag_key))  # what `interp circuit export` writes
+import tempfile
+from pathlib import Path
+path = Path(tempfile.gettempdir()) / f"{ag_key}.json"
+path.write_text(json.dumps(exported))
+print(path, exported["qParams"]["pinnedIds"], len(exported["nodes"]), "nodes", len(exported["links"]), "links")
+subgraph_figure(exported)""",
 ]
 
 NOTEBOOKS["circuits"] = CIRCUITS

@@ -5,6 +5,11 @@ at the bottom, then per layer its attention heads and, above them, its MLP's lat
 and bias terms; the target on top). Nodes sharing a cell are spread horizontally. Marker
 size follows |influence|; edges are blue when they push the target up, red when down, with
 width following |weight|.
+
+Attribution graphs (`attribution_graph_figure`, `subgraph_figure`) are drawn from their pruned
+circuit-tracer file (`interp.methods.circuits.graph_view`): x = position, y = layer
+(embeddings at -1, logits on top), edge width by |weight| in `EDGE_BINS` classes, pinned
+nodes as stars; the subgraph shows the pinned nodes with each supernode merged into one.
 """
 
 from __future__ import annotations
@@ -73,3 +78,152 @@ def circuit_figure(graph: CircuitGraph, title: str | None = None) -> go.Figure:
                    title="position"),
         yaxis=dict(title="layer (embeddings at -1)", zeroline=False))
     return fig
+
+
+# ----------------------------------------------------------------------------- attribution graphs
+GRAPH_COLORS = {"feature": "#1f77b4", "error": "#d62728", "embedding": "#2ca02c", "logit": "#222222",
+                "supernode": "#9467bd"}
+EDGE_BINS = 5
+"""Edges are drawn in this many width classes per sign (one trace each, not one per edge)."""
+
+
+def graph_layout(nodes) -> dict[str, tuple[float, float]]:
+    """node_id -> (x, y): x = position, y = layer (embeddings -1, logits n_layers); nodes
+    sharing a (position, layer) cell spread across 0.8 of a position, most influential first."""
+    xy = {}
+    for (pos, layer), cell in nodes.groupby(["position", "layer"], sort=False):
+        cell = cell.sort_values("influence", na_position="last")  # cumulative influence: small = most
+        n = len(cell)
+        for i, nid in enumerate(cell["node_id"]):
+            xy[nid] = (float(pos) + (i - (n - 1) / 2) * 0.8 / max(n, 1), float(layer))
+    return xy
+
+
+def _as_file(graph) -> dict:
+    from interp.methods.circuits.attribution_graph import AttributionGraph
+    from interp.methods.circuits.graph_files import to_circuit_tracer
+
+    return to_circuit_tracer(graph) if isinstance(graph, AttributionGraph) else graph
+
+
+def _fmt(x) -> str:
+    return "-" if x is None or x != x else f"{x:.4g}"
+
+
+def _edge_traces(fig, links, xy, big: float) -> None:
+    """Links as line segments, grouped by sign and |weight| class (width 0.5..6.5)."""
+    groups: dict[tuple[bool, int], list] = {}
+    for l in links:
+        if l["source"] in xy and l["target"] in xy:
+            b = min(int(EDGE_BINS * abs(l["weight"]) / big), EDGE_BINS - 1)
+            groups.setdefault((l["weight"] >= 0, b), []).append(l)
+    for (positive, b), group in sorted(groups.items()):
+        xs, ys = [], []
+        for l in group:
+            (x0, y0), (x1, y1) = xy[l["source"]], xy[l["target"]]
+            xs += [x0, x1, None]
+            ys += [y0, y1, None]
+        fig.add_trace(go.Scatter(
+            x=xs, y=ys, mode="lines", hoverinfo="skip", showlegend=False,
+            name=f"{'+' if positive else '-'}|w| class {b}",
+            line=dict(width=0.5 + 6 * (b + 1) / EDGE_BINS,
+                      color="rgba(31,119,180,0.45)" if positive else "rgba(214,39,40,0.45)")))
+
+
+def _node_traces(fig, nodes, xy, pinned=(), selected=None) -> None:
+    pinned = set(pinned)
+    for kind in ("embedding", "error", "feature", "logit", "supernode"):
+        part = nodes[nodes["kind"] == kind]
+        if part.empty:
+            continue
+        ids = list(part["node_id"])
+        fig.add_trace(go.Scatter(
+            x=[xy[i][0] for i in ids], y=[xy[i][1] for i in ids], mode="markers", name=kind,
+            customdata=ids,
+            marker=dict(size=[16 if i == selected else 12 if i in pinned else 9 for i in ids],
+                        color=GRAPH_COLORS.get(kind, "#7f7f7f"),
+                        symbol=["star" if i in pinned else "circle" for i in ids],
+                        line=dict(width=[3 if i == selected else 1 for i in ids],
+                                  color=["#ff7f0e" if i == selected else "white" for i in ids])),
+            text=[f"{r.label}<br>{r.node_id}<br>activation {_fmt(r.activation)}<br>influence {_fmt(r.influence)}"
+                  for r in part.itertuples()], hoverinfo="text"))
+
+
+def _axes(fig, words, n_layers, title, height=620) -> go.Figure:
+    fig.update_layout(
+        title=title, template="plotly_white", height=height, hovermode="closest",
+        xaxis=dict(tickmode="array", tickvals=list(range(len(words))), ticktext=[repr(t)[1:-1] for t in words],
+                   title="position"),
+        yaxis=dict(tickmode="array", tickvals=list(range(-1, n_layers + 1)),
+                   ticktext=["emb", *map(str, range(n_layers)), "logit"], title="layer", zeroline=False))
+    return fig
+
+
+def attribution_graph_figure(graph, pinned=None, selected: str | None = None, title: str | None = None) -> go.Figure:
+    """The pruned attribution graph: nodes by position (x) and layer (y), edge width by |weight|.
+
+    `graph`: an `AttributionGraph` (pruned by its thresholds) or a circuit-tracer graph file.
+    Pinned nodes (default: the file's ``pinnedIds``) are stars, `selected` ringed; each node
+    marker carries its node_id as ``customdata`` (what a click selection reports).
+    """
+    from interp.methods.circuits.graph_view import graph_params, node_table
+
+    data = _as_file(graph)
+    nodes = node_table(data)
+    pinned = graph_params(data).pinned if pinned is None else pinned
+    xy = graph_layout(nodes)
+    big = max((abs(l["weight"]) for l in data.get("links", [])), default=1.0) or 1.0
+    fig = go.Figure()
+    _edge_traces(fig, data.get("links", []), xy, big)
+    _node_traces(fig, nodes, xy, pinned, selected)
+    meta = data.get("metadata", {})
+    n_layers = int(nodes["layer"].max()) if len(nodes) else 0
+    head = title or (f"{meta.get('prompt', '')!r}: {len(nodes)} nodes, {len(data.get('links', []))} edges "
+                     f"(pruned at node threshold {meta.get('node_threshold', '-')})")
+    return _axes(fig, meta.get("prompt_tokens") or [], n_layers, head)
+
+
+def subgraph_figure(graph, pinned=None, supernodes=None, title: str | None = None) -> go.Figure:
+    """The pinned nodes alone, each supernode drawn as one node (label, mean place) whose
+    edges are the sums of its members' edges; links between pinned nodes only."""
+    import pandas as pd
+
+    from interp.methods.circuits.graph_view import graph_params, node_table
+
+    data = _as_file(graph)
+    params = graph_params(data)
+    pinned = params.pinned if pinned is None else list(pinned)
+    supernodes = params.supernodes if supernodes is None else [list(s) for s in supernodes]
+    nodes = node_table(data).set_index("node_id", drop=False)
+    group = {}
+    for s in supernodes:
+        for nid in s[1:]:
+            group.setdefault(nid, f"supernode: {s[0]}")
+    members = [n for n in dict.fromkeys([*pinned, *group]) if n in nodes.index]
+    rows, seen = [], set()
+    for nid in members:
+        name = group.get(nid, nid)
+        if name in seen:
+            continue
+        seen.add(name)
+        if name == nid:
+            rows.append(nodes.loc[nid].to_dict())
+        else:
+            part = nodes.loc[[m for m in members if group.get(m) == name]]
+            rows.append({"node_id": name, "kind": "supernode", "layer": part["layer"].mean(),
+                         "position": part["position"].mean(), "label": f"{name[11:]} ({len(part)} nodes)",
+                         "activation": None, "influence": part["influence"].min()})
+    sub = pd.DataFrame(rows, columns=nodes.columns)
+    xy = graph_layout(sub)
+    weights: dict[tuple[str, str], float] = {}
+    for l in data.get("links", []):
+        s, t = group.get(l["source"], l["source"]), group.get(l["target"], l["target"])
+        if s in xy and t in xy and s != t and l["source"] in members and l["target"] in members:
+            weights[s, t] = weights.get((s, t), 0.0) + float(l["weight"])
+    links = [{"source": s, "target": t, "weight": w} for (s, t), w in weights.items()]
+    fig = go.Figure()
+    _edge_traces(fig, links, xy, max((abs(w) for w in weights.values()), default=1.0) or 1.0)
+    _node_traces(fig, sub, xy)
+    n_layers = int(node_table(data)["layer"].max()) if len(nodes) else 0
+    head = title or f"subgraph: {len(sub)} node{'s' * (len(sub) != 1)}, {len(links)} edge{'s' * (len(links) != 1)}"
+    return _axes(fig, (data.get("metadata") or {}).get("prompt_tokens") or [], n_layers, head, height=480)

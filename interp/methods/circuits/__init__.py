@@ -13,14 +13,16 @@ Entry points:
   completeness scores.
 - `to_circuit_tracer`, `from_circuit_tracer`, `to_interp`, `from_interp` (`.graph_files`) - graph files
   circuit-tracer's frontend and Neuronpedia open, and interp's own.
+- `node_table`, `node_edges`, `graph_params`, `check_params` (`.graph_view`) - a pruned graph file as
+  tables; a reader's pins, supernodes and annotations (its qParams).
 - `export_transcoder_set`, `import_transcoder_set` (`.transcoder_set`) - circuit-tracer's transcoder-set layout.
 - `ablation_check` (`.validation`) - predicted vs measured effects; `AblationCheck`.
 - `connections`, `top_connections`, `norm_scale` (`.connections`) - input-invariant weights;
   `ConnectionTable`.
 - `load_transcoders`, `transcoders_of`, `random_transcoders` (`.transcoders`).
 - `parse_target`, `TARGET_FORMS` (`.targets`) - targets from their text form.
-- `save_graph`, `load_graph`, `save_attribution_graph`, `load_attribution_graph`, `save_connections`,
-  `load_connections` (`.store`).
+- `save_graph`, `load_graph`, `save_attribution_graph`, `load_attribution_graph`, `update_graph_params`,
+  `save_connections`, `load_connections` (`.store`).
 """
 
 from interp.methods.circuits.attribution import Attribution, LatentTarget, LogitTarget, Target, attribute

@@ -6,7 +6,7 @@ circuit-tracer format (``circuit_tracer/utils/create_graph_files.py``, models in
     {"metadata": {"slug", "scan", "transcoder_list": [str], "prompt_tokens": [str], "prompt",
                   "node_threshold", "schema_version": 1, ...},
      "qParams": {"pinnedIds": [node_id], "supernodes": [[label, node_id, ...]], "linkType",
-                 "clickedId", "sg_pos"},
+                 "clickedId", "sg_pos", "annotations": {node_id: text}},
      "nodes": [{"node_id", "feature", "layer": str, "ctx_idx", "feature_type", "token_prob",
                 "is_target_logit", "run_idx", "reverse_ctx_idx", "jsNodeId", "clerp",
                 "influence", "activation"}],
@@ -24,7 +24,8 @@ Export (`to_circuit_tracer`):
    it is already pruned (read from a file: its nodes and links are written back as read).
 2. Nodes in node order with their cumulative influence and activation; links for kept edges
    between kept nodes; then only nodes with a link, embeddings and logits stay.
-3. Metadata (prompt tokens, thresholds, generation settings, scores) and the graph's qParams.
+3. Metadata (prompt tokens, thresholds, generation settings, scores) and the graph's qParams
+   (``annotations`` is interp's: node_id -> a reader's text, also written as that node's ``clerp``).
 
 Import (`from_circuit_tracer`) builds an `AttributionGraph` holding exactly those nodes and
 links (``kept_nodes``/``kept_edges`` set), so exporting it again writes the same file.
@@ -74,8 +75,9 @@ def _num(x) -> float | None:
 def _node(graph: AttributionGraph, i: int, influence, activation) -> dict:
     kind, layer, pos, idx = graph.node_kind(i)
     nid = node_id(graph, i)
+    note = (graph.qparams.get("annotations") or {}).get(nid)  # a reader's annotation is the frontend's label
     base = {"node_id": nid, "token_prob": 0.0, "is_target_logit": False, "run_idx": 0, "reverse_ctx_idx": 0,
-            "clerp": graph.labels.get(nid, ""), "influence": _num(influence), "activation": None}
+            "clerp": note or graph.labels.get(nid, ""), "influence": _num(influence), "activation": None}
     if kind == "feature":
         base.update(feature=_cantor(layer, idx), layer=str(layer), ctx_idx=pos, jsNodeId=f"{layer}_{idx}-0",
                     activation=_num(activation))
@@ -88,7 +90,7 @@ def _node(graph: AttributionGraph, i: int, influence, activation) -> dict:
         p = float(graph.logit_probabilities[j])
         base.update(feature=idx, layer=str(graph.n_layers + 1), ctx_idx=pos, jsNodeId=f"L_{idx}-{pos}",
                     token_prob=p, is_target_logit=j == 0, influence=None,
-                    clerp=graph.labels.get(nid, f'Output "{graph.logit_strings[j]}" (p={p:.3f})'))
+                    clerp=note or graph.labels.get(nid, f'Output "{graph.logit_strings[j]}" (p={p:.3f})'))
     base["feature_type"] = FEATURE_TYPES[kind]
     order = ("node_id", "feature", "layer", "ctx_idx", "feature_type", "token_prob", "is_target_logit", "run_idx",
              "reverse_ctx_idx", "jsNodeId", "clerp", "influence", "activation")

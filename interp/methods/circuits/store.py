@@ -3,6 +3,10 @@
 - Graphs: a ``results`` row (name ``circuit``, key = `graph_key`, payload = the graph's JSON
   form, see `interp.methods.circuits.graph`) and tensor bundle ``circuits/graphs/<key>``
   (edge_index (2, n_edges) into the node list, edge_weight, node_influence).
+- Attribution graphs: a ``results`` row (name ``attribution-graph``) and tensor bundle
+  ``circuits/attribution/<key>`` (`save_attribution_graph`); a reader's pins, supernodes and
+  annotations are saved into the row's qParams by `update_graph_params`, the app reads the
+  pruned file through `attribution_graph_table` / `attribution_graph_file`.
 - Connection tables: tensor bundle ``circuits/connections/<up>/<down>`` (top-k upstream and
   downstream index/weight, metadata ``upstream``, ``downstream``, ``scale``).
 - Transcoders are read from the ``dictionaries`` table (`dictionary_rows`,
@@ -130,8 +134,11 @@ def save_attribution_graph(store, graph, run_id: str, key: str | None = None) ->
     return key
 
 
-def load_attribution_graph(store, key: str):
-    """The attribution graph stored under `key` (see `save_attribution_graph`)."""
+def load_attribution_graph(store, key: str, adjacency: bool = True):
+    """The attribution graph stored under `key` (see `save_attribution_graph`).
+
+    `adjacency=False`: every node field but the edges (an (n_nodes, 0) adjacency), for reading
+    node ids of a large graph without its dense (n_nodes, n_nodes) matrix."""
     from interp.methods.circuits.attribution_graph import AttributionGraph
     from interp.methods.circuits.graph_files import _TENSORS
 
@@ -143,13 +150,14 @@ def load_attribution_graph(store, key: str):
     p = json.loads(p) if isinstance(p, str) else p
     t = store.load_tensors(f"circuits/attribution/{key}")
     n = int(p["n_nodes"])
-    adjacency = torch.zeros(n, n, dtype=getattr(torch, p["adjacency_dtype"]))
-    adjacency[t["adjacency_index"][0], t["adjacency_index"][1]] = t["adjacency_value"].to(adjacency.dtype)
+    dense = torch.zeros(n, n if adjacency else 0, dtype=getattr(torch, p["adjacency_dtype"]))
+    if adjacency:
+        dense[t["adjacency_index"][0], t["adjacency_index"][1]] = t["adjacency_value"].to(dense.dtype)
     fields = {name: t.get(name) for name in _TENSORS}
     if fields["kept_nodes"] is not None:
         fields["kept_nodes"] = fields["kept_nodes"].bool()
     return AttributionGraph(prompt=p["prompt"], str_tokens=list(p["str_tokens"]), n_layers=int(p["n_layers"]),
-                            d_vocab=int(p["d_vocab"]), adjacency=adjacency, logit_tokens=list(p["logit_tokens"]),
+                            d_vocab=int(p["d_vocab"]), adjacency=dense, logit_tokens=list(p["logit_tokens"]),
                             logit_strings=list(p["logit_strings"]), meta=dict(p["meta"]), labels=dict(p["labels"]),
                             qparams=dict(p["qparams"]), **fields)
 
@@ -158,3 +166,75 @@ def stored_graph_keys(store) -> list[str]:
     """Keys of every stored graph: attribution graphs and path-search circuits."""
     rows = store.read("results", where={"name": [ATTRIBUTION_NAME, GRAPH_NAME]}, columns=["key"])
     return rows["key"].tolist()
+
+
+def _graph_row(store, key: str):
+    rows = store.read("results", where={"name": ATTRIBUTION_NAME, "key": key})
+    if rows.empty:
+        raise KeyError(f"no attribution graph {key!r} in store {store.root}; stored: "
+                       f"{', '.join(attribution_keys(store)) or 'none'}")
+    return rows.iloc[-1]
+
+
+def attribution_keys(store) -> list[str]:
+    """Keys of the stored attribution graphs."""
+    return store.read("results", where={"name": ATTRIBUTION_NAME}, columns=["key"])["key"].tolist()
+
+
+def update_graph_params(store, key: str, pinned: Sequence[str] | None = None,
+                        supernodes: Sequence[Sequence[str]] | None = None,
+                        annotations: dict[str, str] | None = None) -> dict:
+    """Save a reader's pins, supernodes and annotations into stored graph `key`'s qParams.
+
+    Each argument left None keeps its stored value; node ids are checked against the graph
+    (`interp.methods.circuits.graph_view.check_params`). The graph's results row is written
+    again with the new query state under its own run (the tensors stay as they are), so the
+    latest row wins and `interp circuit export` writes the new ``qParams``. Returns them.
+    """
+    from interp.methods.circuits.graph_files import node_id
+    from interp.methods.circuits.graph_view import check_params
+
+    row = _graph_row(store, key)
+    payload = row["payload"]
+    payload = dict(json.loads(payload) if isinstance(payload, str) else payload)
+    graph = load_attribution_graph(store, key, adjacency=False)  # node ids only
+    nodes = range(graph.n_nodes) if graph.kept_nodes is None else torch.nonzero(graph.kept_nodes).flatten().tolist()
+    check_params([node_id(graph, i) for i in nodes], pinned, supernodes, annotations)
+    q = dict(payload.get("qparams") or {})
+    if pinned is not None:
+        q["pinnedIds"] = list(dict.fromkeys(pinned))
+    if supernodes is not None:
+        q["supernodes"] = [[str(g[0]), *g[1:]] for g in supernodes]
+    if annotations is not None:
+        q["annotations"] = {k: str(v) for k, v in annotations.items() if str(v).strip()}
+    payload["qparams"] = q
+    store.write("results", [{"name": ATTRIBUTION_NAME, "key": key, "payload": payload}], run_id=row["run_id"])
+    return q
+
+
+def attribution_graph_table(store) -> pd.DataFrame:
+    """Stored attribution graphs: key, model, prompt, node and logit counts, scores, pins, run id."""
+    frame = store.read("results", where={"name": ATTRIBUTION_NAME})
+    rows = []
+    for key, run_id, payload in zip(frame["key"], frame["run_id"], frame["payload"]):
+        p = json.loads(payload) if isinstance(payload, str) else payload
+        meta, scores = p.get("meta") or {}, (p.get("meta") or {}).get("scores") or {}
+        rows.append({"key": key, "model": meta.get("model"), "prompt": p.get("prompt"), "nodes": p.get("n_nodes"),
+                     "logits": ", ".join(map(repr, p.get("logit_strings", [])[:3])),
+                     "replacement": scores.get("replacement"), "completeness": scores.get("completeness"),
+                     "pinned": len((p.get("qparams") or {}).get("pinnedIds") or []), "run_id": run_id})
+    return pd.DataFrame(rows, columns=["key", "model", "prompt", "nodes", "logits", "replacement", "completeness",
+                                       "pinned", "run_id"])
+
+
+def attribution_graph_file(store, key: str) -> dict:
+    """Stored graph `key` as its pruned circuit-tracer file (what `interp circuit export
+    --format circuit-tracer` writes), with ``metadata['dictionaries']`` (layer -> dictionary)
+    and ``metadata['model']`` added for feature links."""
+    from interp.methods.circuits.graph_files import to_circuit_tracer
+
+    graph = load_attribution_graph(store, key)
+    data = to_circuit_tracer(graph)
+    data["metadata"] = {**data["metadata"], "dictionaries": dict(graph.meta.get("dictionaries") or {}),
+                        "model": graph.meta.get("model")}
+    return data

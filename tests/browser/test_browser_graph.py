@@ -1,0 +1,103 @@
+"""Real-browser test of the Circuits page on a stored attribution graph: click a node, pin two
+nodes, reload, the pins are still there (they are saved with the graph)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers.graphs import F0, F2, IDS, MODEL, store_hand_graph
+from helpers.paths import REPO
+from helpers.server import free_port, stop, wait_healthy
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = REPO / "test-artifacts" / "screenshots"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+KEY = "graph-hand"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
+    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    from interp.cli.app import serve
+    from interp.store import Store
+
+    store = Store(tmp_path_factory.mktemp("graph_store"))
+    store_hand_graph(store, KEY)
+    with store.run("interp train", {}) as run:
+        store.write("dictionaries", [{"name": f"tc-l{l}", "model": MODEL, "site": f"blocks.{l}.ln2.hook_normalized",
+                                      "hook_out": f"blocks.{l}.hook_mlp_out", "kind": "transcoder", "arch": "topk",
+                                      "config": {}, "metrics": {}} for l in (0, 1)], run_id=run)
+    port = free_port()
+    proc = serve(store.root, port=port, block=False)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
+        yield f"http://127.0.0.1:{port}", store
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        yield browser.new_context(viewport={"width": 1400, "height": 1800}).new_page()
+        browser.close()
+
+
+def _settle(page) -> None:
+    page.wait_for_selector('[data-testid="stApp"]', timeout=60_000)
+    page.wait_for_timeout(500)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        timeout=60_000)
+    page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+    page.wait_for_timeout(1000)
+
+
+def _pins(page) -> list[str]:
+    box = page.get_by_test_id("stMultiSelect").first
+    return [t.get_attribute("aria-label") for t in box.locator(".react-aria-ComboBox [data-tag]").all()]
+
+
+def test_click_a_node_then_pin_two_and_reload(page, server):
+    url, store = server
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(f"{url}/circuits", wait_until="domcontentloaded")
+    _settle(page)
+    assert page.get_by_text("Incoming edges (1)").count() == 1  # the first node, F0: one edge in
+    # Click F2 (third marker of the feature trace): its two incoming edges are listed.
+    point = page.locator(".js-plotly-plot .scatterlayer .trace").nth(-2).locator("path.point").nth(2)
+    box = point.bounding_box()  # node traces come last: ..., feature, logit
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)  # plotly clicks the hovered point (its drag layer takes the mouse events)
+    page.wait_for_timeout(300)
+    page.mouse.click(x, y)
+    page.get_by_text("Incoming edges (2)").wait_for(timeout=30_000)
+    for nid in (IDS[F0], IDS[F2]):
+        box = page.get_by_test_id("stMultiSelect").first
+        box.click()
+        page.keyboard.type(nid)
+        page.keyboard.press("Enter")
+        page.keyboard.press("Escape")
+        _settle(page)
+    page.screenshot(path=str(SHOTS / "circuits_graph_pinned.png"))
+    from interp.methods.circuits.store import load_attribution_graph
+
+    assert load_attribution_graph(store, KEY).qparams["pinnedIds"] == [IDS[F0], IDS[F2]]
+    page.reload(wait_until="domcontentloaded")
+    _settle(page)
+    page.screenshot(path=str(SHOTS / "circuits_graph_reloaded.png"))
+    pins = _pins(page)
+    assert len(pins) == 2 and IDS[F0] in pins[0] and IDS[F2] in pins[1], pins
+    page.get_by_text("Subgraph of the pinned nodes").wait_for(timeout=30_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
