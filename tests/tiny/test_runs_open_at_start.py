@@ -30,14 +30,15 @@ def test_complexity_job_opens_its_run_before_scoring(tiny_models, tmp_path, monk
     tokens = torch.randint(3, adapter.info.d_vocab, (8, 16), generator=g)
     tokens[:, 0] = adapter.info.bos_token_id
     monkeypatch.setattr(interp.corpus, "token_windows", lambda *a, **k: SimpleNamespace(tokens=tokens, n_windows=8))
-    real_score, scored_at = job.score, []
+    # With a store the job scores shard by shard (`score_features`, on the job interface).
+    real_score, scored_at = job.score_features, []
 
     def slow_score(*args, **kwargs):
         scored_at.append(utcnow())
         time.sleep(SLEEP_S)
         return real_score(*args, **kwargs)
 
-    monkeypatch.setattr(job, "score", slow_score)
+    monkeypatch.setattr(job, "score_features", slow_score)
     store = Store(tmp_path / "store")
     config = job.RunConfig(n_tokens=8 * 16, ctx_len=16, importance_windows=2, positions_per_window=None, flow=False)
     run = job.run_complexity(adapter, "neurons:1:0-3", config, store=store)
