@@ -66,12 +66,16 @@ def test_neuron_map_with_a_failing_write_leaves_its_run_failed_not_running(tmp_p
         raise OSError("disk quota exceeded")
 
     monkeypatch.setattr(local, "write_decoded", broken)
+    from interp.jobs.units import JobFailed
+
     store = Store(tmp_path)
-    with pytest.raises(OSError, match="disk quota exceeded"):
+    # The job interface names every failed unit and its error in one line.
+    with pytest.raises(JobFailed, match=r"2 of 2 units failed \(llama/L0: OSError: disk quota exceeded; "
+                                        r"llama/L1: OSError: disk quota exceeded\)"):
         map_model(store, str(tiny_dirs["llama"]), top_k=2, progress=False)
     runs = store.read("runs")
     assert list(runs["command"]) == ["interp map-neurons"]
-    assert runs["status"].iloc[0] == "failed" and runs["error"].iloc[0] == "OSError: disk quota exceeded"
+    assert runs["status"].iloc[0] == "failed" and "OSError: disk quota exceeded" in runs["error"].iloc[0]
     assert store.read("results", where={"name": "neuron_map"}).empty  # no layer marked complete
 
 
