@@ -5,24 +5,20 @@ to test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from helpers.app_store import LATENT, TOP_NEURON, populate
+from helpers.browser import open_page, require_browser
 from helpers.paths import REPO
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = REPO / "test-artifacts" / "screenshots"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 # (url path, screenshot name, text that must appear - one the page writes late -, plotly charts drawn at least)
 PAGES = [
@@ -46,9 +42,7 @@ from helpers.server import free_port as _free_port, stop as _stop, wait_healthy 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
-    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    require_browser()
     from interp.cli.app import serve
 
     root = tmp_path_factory.mktemp("browser_store")
@@ -68,13 +62,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1800})
-        yield context.new_page()
-        browser.close()
+    with open_page(height=1800) as page:
+        yield page
 
 
 def _settle(page) -> None:

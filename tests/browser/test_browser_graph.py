@@ -3,28 +3,23 @@ nodes, reload, the pins are still there (they are saved with the graph)."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 
 import pytest
 
 from helpers.graphs import F0, F2, IDS, MODEL, store_hand_graph
+from helpers.browser import open_page, require_browser
 from helpers.paths import REPO
 from helpers.server import free_port, stop, wait_healthy
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = REPO / "test-artifacts" / "screenshots"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 KEY = "graph-hand"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
-    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    require_browser()
     from interp.cli.app import serve
     from interp.store import Store
 
@@ -45,12 +40,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
-        yield browser.new_context(viewport={"width": 1400, "height": 1800}).new_page()
-        browser.close()
+    with open_page(height=1800) as page:
+        yield page
 
 
 def _settle(page) -> None:

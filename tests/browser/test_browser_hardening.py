@@ -4,25 +4,21 @@ and `streamlit run app/Home.py` started from the repository root binds to 127.0.
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from helpers.app_store import populate
+from helpers.browser import open_page, require_browser
 from helpers.paths import REPO
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync"]
 CRAFTED = [
     ("feature?feature=" + urllib.parse.quote("a/" * 100, safe=""), "is not a non-negative integer"),
     ("feature?feature=" + urllib.parse.quote("a" * 300 + "/x/blocks.0.mlp.hook_post/neuron/1", safe=""),
@@ -36,9 +32,7 @@ from helpers.server import free_port as _free_port, stop as _stop, wait_healthy 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
-    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    require_browser()
     from interp.cli.app import serve
 
     root = tmp_path_factory.mktemp("browser_hardening_store")
@@ -54,12 +48,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
-        yield browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
-        browser.close()
+    with open_page(height=1200) as page:
+        yield page
 
 
 @pytest.mark.parametrize("path,text", CRAFTED, ids=["feature-a-slash-x100", "feature-long-name", "model-etc",
