@@ -54,10 +54,11 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.dictionaries.activations import ActivationBatches
-from interp.dictionaries.batchtopk import BATCH_ARCHS, batch_topk, matryoshka_widths, prefix_errors, updated_threshold
+from interp.dictionaries.batchtopk import BATCH_ARCHS, matryoshka_widths, updated_threshold
 from interp.dictionaries.checkpoint import restore_training as _restore, save_training as _save
-from interp.dictionaries.dictionary import ARCHS as MODULE_ARCHS, KINDS, Dictionary, Encoded
+from interp.dictionaries.dictionary import ARCHS as MODULE_ARCHS, KINDS, Dictionary
 from interp.dictionaries.finite import BatchGuard
+from interp.dictionaries.objective import _encode, _loss, _resample, _track_firing
 
 
 ARCHS = (*MODULE_ARCHS, *BATCH_ARCHS)
@@ -272,93 +273,6 @@ def _lr_factor(step: int, config: TrainConfig) -> float:
     if step < decay_start or config.decay_fraction == 0:
         return warm
     return warm * max(0.0, (config.n_steps - step) / max(1, config.n_steps - decay_start))
-
-
-def _encode(model: Dictionary, x: torch.Tensor, config: TrainConfig) -> tuple[Encoded, torch.Tensor | None]:
-    """Latent activations, plus the differentiable L0 for jumprelu (one encoder pass)."""
-    if config.arch in BATCH_ARCHS:
-        return Encoded(batch_topk(model.pre_activations(x).relu(), config.k), None, None), None
-    if model.arch != "jumprelu":
-        return model.encode_sparse(x), None
-    from interp.dictionaries.dictionary import _JumpReLU, _Step
-
-    pre = model.pre_activations(x).relu()
-    return Encoded(_JumpReLU.apply(pre, model.threshold), None, None), _Step.apply(pre, model.threshold).sum(-1)
-
-
-def _aux_loss(model: Dictionary, x: torch.Tensor, err: torch.Tensor, dead: torch.Tensor,
-              config: TrainConfig, scale: float) -> torch.Tensor:
-    """TopK auxiliary loss: the best `aux_k` dead latents reconstruct the residual error."""
-    dead_idx = dead.nonzero().squeeze(-1)
-    x_in = model._input(x)
-    pre = torch.addmm(model.b_enc[dead_idx], x_in, model.W_enc[:, dead_idx])  # (batch, n_dead)
-    values, idx = pre.topk(min(config.aux_k, len(dead_idx)), dim=-1)
-    err_hat = torch.nn.functional.embedding_bag(idx, model.W_dec[dead_idx], per_sample_weights=values.relu(),
-                                                mode="sum")
-    return (err_hat - err).pow(2).sum(-1).mean() / scale
-
-
-def _loss(model: Dictionary, x: torch.Tensor, y: torch.Tensor, state: TrainState, config: TrainConfig):
-    """(loss, metrics dict, Encoded, y_hat) for one batch."""
-    enc, l0_soft = _encode(model, x, config)
-    y_hat = model.decode_sparse(enc, x)
-    err = y - y_hat
-    if config.arch == "matryoshka_batchtopk":
-        base = model.b_dec + (x @ model.W_skip.T if model.skip else 0)
-        widths = matryoshka_widths(model.d_sae, config.matryoshka_fractions)
-        # The inner prefixes, then the last level, which is the full reconstruction already made.
-        inner = prefix_errors(enc.acts, model.W_dec, base, y, widths[:-1]).sum()
-        loss = (inner + err.pow(2).sum(-1).mean()) / state.scale
-    else:
-        loss = err.pow(2).sum(-1).mean() / state.scale
-    if config.arch == "relu":
-        # Decoder rows are renormalised to unit norm every step, so sum_i z_i ||W_dec[i]|| = sum_i z_i.
-        loss = loss + config.l1 * enc.acts.sum(-1).mean() / math.sqrt(state.scale)
-    elif config.arch == "jumprelu":
-        loss = loss + config.l1 * l0_soft.mean()
-    else:
-        dead = state.tokens_since_fired >= config.dead_after_tokens
-        if config.aux_coefficient > 0 and bool(dead.any()):
-            loss = loss + config.aux_coefficient * _aux_loss(model, x, err.detach(), dead, config, state.scale)
-    with torch.no_grad():
-        fvu = err.pow(2).sum() / (y - y.mean(0)).pow(2).sum().clamp_min(1e-12)
-    return loss, {"loss": float(loss.detach()), "fvu": float(fvu), "l0": float(enc.l0().mean())}, enc, y_hat
-
-
-@torch.no_grad()
-def _track_firing(model: Dictionary, enc: Encoded, state: TrainState, n_tokens: int) -> None:
-    fired = torch.zeros(model.d_sae, dtype=torch.bool)
-    if enc.acts is not None:
-        fired |= (enc.acts > 0).any(0)
-    else:
-        fired[enc.indices[enc.values > 0]] = True
-    state.tokens_since_fired += n_tokens
-    state.tokens_since_fired[fired] = 0
-
-
-@torch.no_grad()
-def _resample(model: Dictionary, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-              y_hat: torch.Tensor, state: TrainState, config: TrainConfig) -> int:
-    """Point dead latents at the worst-reconstructed inputs of this batch; returns how many."""
-    dead = (state.tokens_since_fired >= config.dead_after_tokens).nonzero().squeeze(-1)
-    if len(dead) == 0:
-        return 0
-    err = y - y_hat
-    g = torch.Generator().manual_seed(config.seed * 7919 + state.step)
-    pick = torch.multinomial(err.pow(2).sum(-1) + 1e-12, len(dead), replacement=True, generator=g)
-    alive = torch.ones(model.d_sae, dtype=torch.bool)
-    alive[dead] = False
-    enc_norm = model.W_enc[:, alive].norm(dim=0).mean() if alive.any() else torch.tensor(1.0)
-    x_in = model._input(x)[pick]
-    model.W_dec[dead] = err[pick] / err[pick].norm(dim=-1, keepdim=True).clamp_min(1e-8)
-    model.W_enc[:, dead] = (x_in / x_in.norm(dim=-1, keepdim=True).clamp_min(1e-8)).T * 0.2 * enc_norm
-    model.b_enc[dead] = 0.0
-    for p, rows in ((model.W_dec, (dead,)), (model.W_enc, (slice(None), dead)), (model.b_enc, (dead,))):
-        for moment in ("exp_avg", "exp_avg_sq"):
-            if p in opt.state and moment in opt.state[p]:
-                opt.state[p][moment][rows] = 0.0
-    state.tokens_since_fired[dead] = 0
-    return len(dead)
 
 
 class Trainer:
