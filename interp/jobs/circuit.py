@@ -1,19 +1,28 @@
-"""The main job's circuit: one attribution graph on a demo prompt, from the stored transcoders.
+"""The main job's circuits: one attribution graph and one path-search graph on a demo prompt.
 
 1. Load every stored transcoder of the model (one per layer; `transcoders_of`). Blocks without
-   one enter the graph as whole-MLP nodes, and each transcoder's error ``mlp_out - y_hat`` is a
-   node of its own, so the decomposition stays exact (`interp.methods.circuits.attribution`).
-2. Trace the demo prompt once, build the greedy path graph from the target
-   (`interp.methods.circuits.graph.build_graph`) and store it (`save_graph`): the Circuits
-   page opens on it.
-3. Report how the target divides between latents and error terms, twice: over the direct
-   contributions to the target (every writer, before any search) and over the |influence| of
-   the kept graph's nodes (paths through several layers included).
+   one enter the graphs as whole-MLP error nodes, and each transcoder's error ``mlp_out - y_hat``
+   is a node of its own, so the decomposition stays exact.
+2. `demo_attribution_graph`: circuit-tracer's attribution graph of the prompt's salient next
+   tokens (`interp.methods.circuits.attribution_graph`, every active latent visited) is stored
+   (`save_attribution_graph`): the Circuits page opens on it. How its top logit divides:
+   the top logit node's (demeaned) value is exactly the sum of its incoming edges plus its
+   constant, so its edges summed by source kind (latents, error nodes, embeddings) split the
+   value itself; the |edges| into every logit node, weighted by the logit probabilities, give
+   the direct shares; circuit-tracer's influence (``w (A + A^2 + ...)`` on the row-normalised
+   |A|) gives the share over paths of any length, summed per kind; and the graph's replacement
+   and completeness scores.
+3. `demo_circuit`: trace the prompt once, build the greedy path graph from a logit-difference
+   target (`interp.methods.circuits.graph.build_graph`) and store it (`save_graph`); report how
+   the target divides between latents and error terms over the direct contributions to the
+   target (every writer, heads included) and over the |influence| of the kept graph's nodes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import torch
 
 DEMO_PROMPT = "When Mary and John went to the store, John gave a drink to"
 DEMO_TARGET = 'logitdiff:" Mary"," John"'
@@ -44,19 +53,99 @@ def _shares(pairs) -> dict:
     return {k: v / whole for k, v in totals.items()}
 
 
-def demo_circuit(adapter, store, prompt: str = DEMO_PROMPT, target: str = DEMO_TARGET, *, hops: int = 3,
-                 top_k: int = 8, share: float = 0.8, command: str = "interp run") -> CircuitSummary:
-    """Build, store and summarise the attribution graph of `target` on `prompt` (steps 1-3)."""
-    from interp.methods.circuits.attribution import attribute, trace
-    from interp.methods.circuits.graph import GraphConfig, build_graph
-    from interp.methods.circuits.store import save_graph
-    from interp.methods.circuits.targets import parse_target
+@dataclass
+class GraphSummary:
+    """What `demo_attribution_graph` stored and how its target divides among node kinds."""
+
+    key: str
+    n_features: int
+    """Latent nodes (every active latent outside position 0)."""
+    n_nodes: int
+    top_logit: str
+    top_value: float
+    """The top logit node's demeaned logit."""
+    top_split: dict
+    """Signed parts of `top_value` by source kind: latent, error, embedding, constant (they add up to it)."""
+    direct_shares: dict
+    """Probability-weighted share of |direct effects| into the logit nodes, by kind."""
+    influence_shares: dict
+    """Share of the logits' influence (paths of any length) held by each kind."""
+    replacement: float
+    completeness: float
+    seconds: float
+
+
+GRAPH_PROMPT = "The capital of France is"
+"""The attribution graph's demo prompt: one salient next token (' Paris') the model is sure of."""
+
+
+def _kinds(graph) -> dict:
+    """{kind: slice of node indices} in the graph's [latent, error, embedding, logit] order."""
+    nf, ne, npos = graph.n_features, graph.n_errors, graph.n_pos
+    return {"latent": slice(0, nf), "error": slice(nf, nf + ne), "embedding": slice(nf + ne, nf + ne + npos)}
+
+
+def graph_split(graph) -> tuple[dict, dict, dict]:
+    """(top logit split, direct shares, influence shares) of `graph` (step 2 of the module doc)."""
+    from interp.methods.circuits.influence import compute_influence, normalize_matrix
+
+    A, kinds = graph.adjacency.double(), _kinds(graph)
+    n_logits = graph.n_logits
+    top = graph.n_nodes - n_logits  # logit nodes come last, the most probable first
+    split = {k: float(A[top, s].sum()) for k, s in kinds.items()}
+    split["constant"] = float(graph.node_bias[top])
+    p = graph.logit_probabilities.double()
+    direct = {k: float((p[:, None] * A[-n_logits:, s].abs()).sum()) for k, s in kinds.items()}
+    w = torch.zeros(graph.n_nodes, dtype=torch.float64)
+    w[-n_logits:] = p
+    influence = compute_influence(normalize_matrix(A), w)
+    inf = {k: float(influence[s].sum()) for k, s in kinds.items()}
+    return split, _normalised(direct), _normalised(inf)
+
+
+def _normalised(parts: dict) -> dict:
+    whole = sum(parts.values()) or 1.0
+    return {k: v / whole for k, v in parts.items()}
+
+
+def demo_attribution_graph(adapter, store, prompt: str = GRAPH_PROMPT, *, max_feature_nodes: int | None = None,
+                           command: str = "interp run") -> GraphSummary:
+    """Build, store and summarise the attribution graph of `prompt` (steps 1-2)."""
+    from interp.methods.circuits.attribution_graph import AttributionConfig, attribution_graph
+    from interp.methods.circuits.store import save_attribution_graph
+
+    transcoders, labels = _stored_transcoders(adapter, store)
+    config = AttributionConfig(max_feature_nodes=max_feature_nodes)
+    meta = {"model": adapter.store_name, "dictionaries": {str(k): v for k, v in sorted(labels.items())}}
+    graph = attribution_graph(adapter, transcoders, prompt, config, None, meta)
+    split, direct, influence = graph_split(graph)
+    graph.meta["stats"] = {"top_split": split, "direct_shares": direct, "influence_shares": influence}
+    with store.run(command, {**meta, "prompt": prompt, "config": graph.meta["config"]}, seed=0) as run:
+        key = save_attribution_graph(store, graph, run)
+    s = graph.meta["scores"]
+    return GraphSummary(key, graph.n_features, graph.n_nodes, graph.logit_strings[0],
+                        float(graph.node_value[graph.n_nodes - graph.n_logits]), split, direct, influence,
+                        float(s["replacement"]), float(s["completeness"]), float(graph.meta["seconds"]))
+
+
+def _stored_transcoders(adapter, store):
     from interp.methods.circuits.transcoders import load_transcoders, transcoders_of
 
     names = transcoders_of(store, adapter.store_name)
     if not names:
         raise ValueError(f"no transcoders of {adapter.store_name} in store {store.root}; the transcoder step trains them")
-    transcoders, labels = load_transcoders(store, names, adapter)
+    return load_transcoders(store, names, adapter)
+
+
+def demo_circuit(adapter, store, prompt: str = DEMO_PROMPT, target: str = DEMO_TARGET, *, hops: int = 3,
+                 top_k: int = 8, share: float = 0.8, command: str = "interp run") -> CircuitSummary:
+    """Build, store and summarise the path-search graph of `target` on `prompt` (steps 1 and 3)."""
+    from interp.methods.circuits.attribution import attribute, trace
+    from interp.methods.circuits.graph import GraphConfig, build_graph
+    from interp.methods.circuits.store import save_graph
+    from interp.methods.circuits.targets import parse_target
+
+    transcoders, labels = _stored_transcoders(adapter, store)
     spec = parse_target(adapter, target, {v: k for k, v in labels.items()})
     meta = {"model": adapter.store_name, "prompt": prompt, "target": {"spec": target},
             "dictionaries": {str(k): v for k, v in sorted(labels.items())}}

@@ -161,14 +161,20 @@ TRANSCODER_EPOCHS = 4
 
 
 def _circuit(store, adapter, budget: Budget) -> str:
-    from interp.jobs.circuit import demo_circuit
+    from interp.jobs.circuit import demo_attribution_graph, demo_circuit
 
+    a = demo_attribution_graph(adapter, store)
+    t, d, i = a.top_split, a.direct_shares, a.influence_shares
     c = demo_circuit(adapter, store)
-    d, g = c.direct_shares, c.graph_shares
-    return (f"circuit {c.key}: {c.n_nodes} nodes, {c.n_edges} edges, target {c.target_value:+.3f}; latents carry "
-            f"{d['latent']:.0%} of the direct contributions (transcoder errors {d['error']:.0%}, MLPs without a "
-            f"transcoder {d['mlp']:.0%}) and {g['latent']:.0%} of the graph's |influence| (errors "
-            f"{g['error']:.0%}, MLPs {g['mlp']:.0%})")
+    g = c.direct_shares
+    return (f"attribution graph {a.key} ({a.n_features} latent nodes, {a.seconds:.0f} s): top logit {a.top_logit!r} "
+            f"{a.top_value:+.2f} = latents {t['latent']:+.2f} + errors {t['error']:+.2f} + embeddings "
+            f"{t['embedding']:+.2f} + constant {t['constant']:+.2f}; latents hold {d['latent']:.0%} of the direct "
+            f"effects on the logits (errors {d['error']:.0%}) and {i['latent']:.0%} of the influence (errors "
+            f"{i['error']:.0%}); replacement {a.replacement:.2f}, completeness {a.completeness:.2f}. Path search "
+            f"{c.key}: {c.n_nodes} nodes; latents carry {g['latent']:.0%} of the direct contributions to the "
+            f"logit difference (heads {g['head']:.0%}, transcoder errors {g['error']:.0%}, MLPs without a "
+            f"transcoder {g['mlp']:.0%})")
 
 
 def _obsprop(store, adapter, budget: Budget) -> str:
@@ -211,7 +217,7 @@ def default_steps() -> list[Step]:
         Step("transcoder", "train transcoders at seven layers on one model pass, evaluate, dashboards", _transcoder),
         Step("examples", "corpus examples and activation histograms of every MLP neuron and transcoder latent",
              _examples),
-        Step("circuit", "attribution graph of the demo prompt through the transcoders", _circuit),
+        Step("circuit", "attribution graph and path search of demo prompts through the transcoders", _circuit),
         Step("obsprop", "ObsProp feature vectors for ' she' - ' he'", _obsprop),
         Step("attribution", "ReAGent and baseline attributions with faithfulness", _attribution),
         Step("complexity", "V-information complexity of the neurons of three layers", _complexity),
