@@ -8,7 +8,8 @@
    (`save_attribution_graph`): the Circuits page opens on it. How its top logit divides:
    the top logit node's (demeaned) value is exactly the sum of its incoming edges plus its
    constant, so its edges summed by source kind (latents, error nodes, embeddings) split the
-   value itself; the |edges| into every logit node, weighted by the logit probabilities, give
+   value itself (error nodes of layers without a transcoder, whole MLP outputs, are counted
+   apart from transcoder errors); the |edges| into every logit node, weighted by the logit probabilities, give
    the direct shares; circuit-tracer's influence (``w (A + A^2 + ...)`` on the row-normalised
    |A|) gives the share over paths of any length, summed per kind; and the graph's replacement
    and completeness scores.
@@ -65,7 +66,8 @@ class GraphSummary:
     top_value: float
     """The top logit node's demeaned logit."""
     top_split: dict
-    """Signed parts of `top_value` by source kind: latent, error, embedding, constant (they add up to it)."""
+    """Signed parts of `top_value` by source kind: latent, error (transcoder errors), mlp (whole MLPs
+    of layers without a transcoder), embedding, constant; they add up to it."""
     direct_shares: dict
     """Probability-weighted share of |direct effects| into the logit nodes, by kind."""
     influence_shares: dict
@@ -79,17 +81,27 @@ GRAPH_PROMPT = "The capital of France is"
 """The attribution graph's demo prompt: one salient next token (' Paris') the model is sure of."""
 
 
-def _kinds(graph) -> dict:
-    """{kind: slice of node indices} in the graph's [latent, error, embedding, logit] order."""
+def _kinds(graph, with_transcoder) -> dict:
+    """{kind: node indices} in the graph's [latent, error, embedding, logit] order; error nodes
+    split into transcoder errors ("error") and whole MLPs of layers without one ("mlp")."""
     nf, ne, npos = graph.n_features, graph.n_errors, graph.n_pos
-    return {"latent": slice(0, nf), "error": slice(nf, nf + ne), "embedding": slice(nf + ne, nf + ne + npos)}
+    error_layer = torch.arange(ne) // npos  # error nodes are [layer][position]
+    has = torch.tensor([int(layer) in with_transcoder for layer in error_layer.tolist()], dtype=torch.bool)
+    errors = torch.arange(nf, nf + ne)
+    return {"latent": torch.arange(nf), "error": errors[has], "mlp": errors[~has],
+            "embedding": torch.arange(nf + ne, nf + ne + npos)}
 
 
-def graph_split(graph) -> tuple[dict, dict, dict]:
-    """(top logit split, direct shares, influence shares) of `graph` (step 2 of the module doc)."""
+def graph_split(graph, with_transcoder=None) -> tuple[dict, dict, dict]:
+    """(top logit split, direct shares, influence shares) of `graph` (step 2 of the module doc).
+
+    `with_transcoder`: layers whose MLP is a transcoder (default: the graph's
+    ``meta['dictionaries']``); the error nodes of the other layers are whole MLP outputs."""
     from interp.methods.circuits.influence import compute_influence, normalize_matrix
 
-    A, kinds = graph.adjacency.double(), _kinds(graph)
+    if with_transcoder is None:
+        with_transcoder = {int(k) for k in (graph.meta.get("dictionaries") or {})}
+    A, kinds = graph.adjacency.double(), _kinds(graph, set(with_transcoder))
     n_logits = graph.n_logits
     top = graph.n_nodes - n_logits  # logit nodes come last, the most probable first
     split = {k: float(A[top, s].sum()) for k, s in kinds.items()}

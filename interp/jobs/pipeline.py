@@ -168,10 +168,11 @@ def _circuit(store, adapter, budget: Budget) -> str:
     c = demo_circuit(adapter, store)
     g = c.direct_shares
     return (f"attribution graph {a.key} ({a.n_features} latent nodes, {a.seconds:.0f} s): top logit {a.top_logit!r} "
-            f"{a.top_value:+.2f} = latents {t['latent']:+.2f} + errors {t['error']:+.2f} + embeddings "
-            f"{t['embedding']:+.2f} + constant {t['constant']:+.2f}; latents hold {d['latent']:.0%} of the direct "
-            f"effects on the logits (errors {d['error']:.0%}) and {i['latent']:.0%} of the influence (errors "
-            f"{i['error']:.0%}); replacement {a.replacement:.2f}, completeness {a.completeness:.2f}. Path search "
+            f"{a.top_value:+.2f} = latents {t['latent']:+.2f} + transcoder errors {t['error']:+.2f} + MLPs without "
+            f"a transcoder {t['mlp']:+.2f} + embeddings {t['embedding']:+.2f} + constant {t['constant']:+.2f}; "
+            f"latents hold {d['latent']:.0%} of the direct effects on the logits (transcoder errors {d['error']:.0%}, "
+            f"other MLPs {d['mlp']:.0%}) and {i['latent']:.0%} of the influence (transcoder errors {i['error']:.0%}, "
+            f"other MLPs {i['mlp']:.0%}); replacement {a.replacement:.2f}, completeness {a.completeness:.2f}. Path search "
             f"{c.key}: {c.n_nodes} nodes; latents carry {g['latent']:.0%} of the direct contributions to the "
             f"logit difference (heads {g['head']:.0%}, transcoder errors {g['error']:.0%}, MLPs without a "
             f"transcoder {g['mlp']:.0%})")
