@@ -3,8 +3,12 @@
     from interp.store import Store
     from interp.jobs.examples import ExamplesJobConfig, collect_examples
     collect_examples(Store(), "smollm2-135m", ExamplesJobConfig(tokens=8192))
+    collect_examples(Store(), "smollm2-135m", ExamplesJobConfig(layers_per_unit=15), backend="ray")
 
-1. Plan the units - one per site of features: every layer's MLP neurons
+It runs on the job interface (`interp.jobs.units`): a job unit is one model pass over the
+windows feeding a group of sites, so ``--backend ray`` spreads the groups over workers.
+
+1. Plan the sites - one per set of features: every layer's MLP neurons
    (``blocks.L.mlp.hook_post``) and every stored dictionary of the model (its latents, read
    at its input site through its encoder). A unit whose completion marker holds the same
    settings (corpus, tokens, window length, `ExampleConfig`) is skipped: a finished layer is
@@ -15,15 +19,18 @@
    `interp.dictionaries.activations.ARTEFACT_POSITIONS`); a dictionary's latents are encoded
    from its site's activations as the batch passes. The pass stops after the deepest site's
    block and, when it runs to the end, unembeds only the last position. If the pending units
-   would hold more than `max_memory_gib`, they are split into groups of whole units, one pass
-   per group (each a prefix of the model).
+   would hold more than `max_memory_gib`, or span more than `layers_per_unit` layers, they are
+   split into groups of whole sites, one pass per group (each a prefix of the model): each
+   group is one unit of the job interface, run here or as a Ray task.
 3. Per unit: `interp.methods.examples.stats.summarise` (vectorised over the unit's features),
    then `interp.methods.examples.store.write_unit` (examples, feature rows, histogram and
    direction bundle, marker) on a writer thread while the next unit is summarised; the
    activations of a unit are freed once it is written. A unit is marked done only after
    its rows are written, so a write that fails leaves it pending for the next run.
 
-The job is one run in the store (`Store.run`): done, failed with its error, or cancelled.
+The job is one run in the store (`Store.run`): done, failed naming its failed units, or
+cancelled. Every site's marker is written after its rows, so a group killed half-way leaves its
+finished sites done and a rerun computes only the rest.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.dictionaries.activations import ARTEFACT_POSITIONS
+from interp.jobs.units import ModelJob, Unit, run_job
 from interp.methods.examples.stats import ExampleConfig, summarise
 from interp.methods.examples.store import done_units, stored_features, write_unit
 from interp.store.read.examples import marker_key
@@ -63,7 +71,10 @@ class ExamplesJobConfig:
     batch_size: int = 8
     """Windows per forward pass."""
     max_memory_gib: float = 2.0
-    """Bound on the float16 activations held at once (beyond it: one pass per group of units)."""
+    """Bound on the float16 activations held at once (beyond it: one pass per group of sites)."""
+    layers_per_unit: int | None = None
+    """Most layers one job unit (one model pass) covers; None: as many as `max_memory_gib` allows.
+    Smaller units spread the job over Ray workers (each unit reads the model up to its deepest layer)."""
     corpus_seed: int = 1
     """Seed of the corpus shuffle."""
 
@@ -76,12 +87,14 @@ class ExamplesJobConfig:
         if self.batch_size < 1 or not self.max_memory_gib > 0:
             raise ValueError(f"batch_size must be >= 1 and max_memory_gib > 0, got {self.batch_size}, "
                              f"{self.max_memory_gib}")
+        if self.layers_per_unit is not None and self.layers_per_unit < 1:
+            raise ValueError(f"layers_per_unit must be >= 1 (or None), got {self.layers_per_unit}")
         if self.layers is not None:
             object.__setattr__(self, "layers", tuple(int(layer) for layer in self.layers))
 
 
 @dataclass
-class Unit:
+class Site:
     """One site's features."""
 
     site: str
@@ -91,7 +104,13 @@ class Unit:
     n_features: int
     layer: int
     dictionary: object | None = None
-    """The `Dictionary` whose latents these are (None: the site's own units, MLP neurons)."""
+    """The `Dictionary` whose latents these are (None: the site's own units, MLP neurons);
+    dropped when a unit is sent to a worker, which loads it from the store by `source`."""
+    path: str | None = None
+    """The dictionary's folder in the store (its ``dictionaries`` row's path)."""
+
+    def without_dictionary(self) -> "Site":
+        return dataclasses.replace(self, dictionary=None)
 
     def record(self, model: str) -> dict:
         return {"model": model, "site": self.site, "kind": self.kind, "source": self.source}
@@ -113,12 +132,12 @@ class ExamplesSummary:
     forward_seconds: float = 0.0
 
 
-def neuron_units(adapter, layers) -> list[Unit]:
-    return [Unit(adapter.sites(layer).mlp_hidden, "neuron", "", adapter.info.d_mlp, layer) for layer in layers]
+def neuron_units(adapter, layers) -> list[Site]:
+    return [Site(adapter.sites(layer).mlp_hidden, "neuron", "", adapter.info.d_mlp, layer) for layer in layers]
 
 
-def dictionary_units(store, adapter) -> list[Unit]:
-    """A unit per dictionary the store holds for `adapter`'s model."""
+def dictionary_units(store, adapter) -> list[Site]:
+    """A site per dictionary the store holds for `adapter`'s model."""
     from interp.dictionaries.io import load_dictionary_dir
     from interp.sites import layer_of
 
@@ -127,11 +146,22 @@ def dictionary_units(store, adapter) -> list[Unit]:
     for row in rows.to_dict("records"):
         dictionary, meta = load_dictionary_dir(store.dictionary_folder(row["name"], row.get("path")))
         site = adapter.check_site(row.get("site") or meta.get("hook_name"))
-        units.append(Unit(site, dictionary.kind, row["name"], dictionary.d_sae, layer_of(site), dictionary.eval()))
+        units.append(Site(site, dictionary.kind, row["name"], dictionary.d_sae, layer_of(site), dictionary.eval(),
+                          row.get("path")))
     return units
 
 
-def _directions(adapter, unit: Unit) -> torch.Tensor:
+def _with_dictionary(store, site: Site) -> Site:
+    """`site` with its dictionary loaded from the store (a worker's copy arrives without it)."""
+    from interp.dictionaries.io import load_dictionary_dir
+
+    if site.kind == "neuron" or site.dictionary is not None:
+        return site
+    dictionary, _ = load_dictionary_dir(store.dictionary_folder(site.source, site.path))
+    return dataclasses.replace(site, dictionary=dictionary.eval())
+
+
+def _directions(adapter, unit: Site) -> torch.Tensor:
     """(n_features, d) write directions: W_out rows of neurons, decoder rows of latents."""
     if unit.dictionary is not None:
         return unit.dictionary.W_dec.detach().float()
@@ -147,13 +177,15 @@ def _windows(adapter, config: ExamplesJobConfig) -> torch.Tensor:
                          max_tokens=n_windows * ctx, seed=config.corpus_seed).tokens[:n_windows]
 
 
-def _groups(units: list[Unit], n_tokens: int, max_bytes: float) -> list[list[Unit]]:
-    """Consecutive units (by layer) whose float16 activations fit `max_bytes` together."""
-    groups: list[list[Unit]] = [[]]
+def _groups(units: list[Site], n_tokens: int, max_bytes: float, max_layers: int | None = None) -> list[list[Site]]:
+    """Consecutive sites (by layer) whose float16 activations fit `max_bytes` together and
+    that span at most `max_layers` layers."""
+    groups: list[list[Site]] = [[]]
     used = 0
     for unit in sorted(units, key=lambda u: (u.layer, u.source)):
         size = 2 * n_tokens * unit.n_features
-        if groups[-1] and used + size > max_bytes:
+        layers = {u.layer for u in groups[-1]} | {unit.layer}
+        if groups[-1] and (used + size > max_bytes or (max_layers is not None and len(layers) > max_layers)):
             groups.append([])
             used = 0
         groups[-1].append(unit)
@@ -162,7 +194,7 @@ def _groups(units: list[Unit], n_tokens: int, max_bytes: float) -> list[list[Uni
 
 
 @torch.no_grad()
-def _pass(adapter, windows: torch.Tensor, units: list[Unit], config: ExamplesJobConfig,
+def _pass(adapter, windows: torch.Tensor, units: list[Site], config: ExamplesJobConfig,
           progress: bool) -> tuple[dict[int, torch.Tensor], float]:
     """Step 2: unit position -> (n_windows, ctx - skip, n_features) float16 activations; seconds."""
     skip, (n, ctx) = config.skip_positions, windows.shape
@@ -191,61 +223,117 @@ def settings_of(config: ExamplesJobConfig, examples: ExampleConfig, ctx: int, n_
             "skip_positions": config.skip_positions, **dataclasses.asdict(examples)}
 
 
+@dataclass
+class GroupResult:
+    """What one unit (one model pass over a group of sites) did."""
+
+    markers: list[str]
+    n_examples: int
+    forward_seconds: float
+
+
+class ExamplesJob(ModelJob):
+    """The examples job on the job interface: one unit per model pass over a group of sites."""
+
+    command = "interp examples"
+
+    def __init__(self, model, config: ExamplesJobConfig = ExamplesJobConfig(),
+                 examples: ExampleConfig = ExampleConfig(), windows: torch.Tensor | None = None,
+                 device: str = "auto", progress: bool = True) -> None:
+        super().__init__(model, device)
+        self.job, self.examples, self.windows, self.progress = config, examples, windows, progress
+        self.skipped: list[str] = []
+        self.n_tokens = 0
+        self._vocab = None
+
+    def config(self) -> dict:
+        return {"model": self.model_name, **dataclasses.asdict(self.job), **dataclasses.asdict(self.examples)}
+
+    def provenance(self) -> dict:
+        return {"corpus": {"name": self.job.corpus, "split": "heldout", "ctx_len": self.job.ctx_len,
+                           "tokens": self.job.tokens, "seed": self.job.corpus_seed}, "seed": self.examples.seed}
+
+    def _settings(self) -> dict:
+        return settings_of(self.job, self.examples, int(self.windows.shape[1]), self.n_tokens)
+
+    def plan(self, store, run_id: str, force: bool) -> tuple[list[Unit], list[str]]:
+        """Step 1: the windows (once, sent with the job), pending sites in groups (step 2's passes)."""
+        adapter, config = self.model(), self.job
+        name = adapter.store_name
+        layers = config.layers if config.layers is not None else tuple(range(adapter.info.n_layers))
+        for layer in layers:
+            adapter.check_layer(layer)
+        windows = _windows(adapter, config) if self.windows is None else self.windows
+        self.windows = windows = torch.as_tensor(windows)
+        if windows.ndim != 2 or windows.shape[1] < config.skip_positions + 2:
+            raise ValueError(f"windows must be (n, ctx) with ctx >= {config.skip_positions + 2}, "
+                             f"got {tuple(windows.shape)}")
+        self.n_tokens = int(windows.shape[0] * (windows.shape[1] - config.skip_positions))
+        sites = neuron_units(adapter, layers) + (dictionary_units(store, adapter) if config.dictionaries else [])
+        keys = {id(u): marker_key(name, u.site, u.source) for u in sites}
+        finished = set() if force else done_units(store, list(keys.values()), self._settings())
+        self.skipped = sorted(finished & set(keys.values()))
+        pending = [u.without_dictionary() for u in sites if keys[id(u)] not in finished]
+        if pending:
+            adapter.record(store, run_id)
+        groups = _groups(pending, self.n_tokens, config.max_memory_gib * GIB, config.layers_per_unit)
+        units = [Unit(f"layers {g[0].layer}-{g[-1].layer} ({len(g)} sites)", tuple(g)) for g in groups]
+        return units, self.skipped
+
+    def run(self, store, unit: Unit, run_id: str) -> GroupResult:
+        """Steps 2-3 for one group: one model pass, then each site summarised and written."""
+        adapter, config = self.model(), self.job
+        name = adapter.store_name
+        group = [_with_dictionary(store, site) for site in unit.spec]
+        if self._vocab is None:
+            from interp.jobs.neuron_map_unit import vocab_strings
+
+            self._vocab = vocab_strings(adapter)
+        stored = stored_features(store, name)  # one read for every site's merge
+        held, seconds = _pass(adapter, self.windows, group, config, self.progress)
+        result = GroupResult([], 0, seconds)
+        # One writer thread: a site's rows are encoded and written while the next site's
+        # statistics are computed; at most one write waits, so memory holds two sites' rows.
+        with ThreadPoolExecutor(1, thread_name_prefix="examples-writer") as writer:
+            waiting: Future | None = None
+            for i, site in enumerate(group):
+                acts = held.pop(i).float()  # float16 arithmetic is slow on CPUs
+                stats = summarise(acts, self.examples, offset=config.skip_positions,
+                                  positive_only=site.dictionary is not None)
+                if waiting is not None:
+                    result.n_examples += waiting.result()  # re-raises a failed write
+                waiting = writer.submit(write_unit, store, run_id, site.record(name), self.windows, acts, stats,
+                                        self.examples, config.skip_positions, self._vocab,
+                                        _directions(adapter, site), self._settings(),
+                                        stored.get((site.site, site.kind, site.source)))
+                result.markers.append(marker_key(name, site.site, site.source))
+                del acts, stats
+            if waiting is not None:
+                result.n_examples += waiting.result()
+        return result
+
+    def cpus_per_unit(self) -> float:
+        import os
+
+        return max(1, min(2, os.cpu_count() or 1))
+
+
 def collect_examples(store, model, config: ExamplesJobConfig = ExamplesJobConfig(),
                      examples: ExampleConfig = ExampleConfig(), *, windows: torch.Tensor | None = None,
-                     force: bool = False, progress: bool = True) -> ExamplesSummary:
-    """Run the job for one model (a name or a loaded `ModelAdapter`); see the module docstring.
+                     force: bool = False, progress: bool = True, backend: str = "local",
+                     address: str | None = None, device: str = "auto") -> ExamplesSummary:
+    """Run the job for one model (a name, or a loaded `ModelAdapter` for the local backend);
+    see the module docstring.
 
     `windows`: (n, ctx) BOS-prefixed token windows to read instead of the configured corpus.
     """
-    from interp.jobs.neuron_map_unit import load, vocab_strings
-
     start = time.perf_counter()
-    adapter = load(model)
-    name = adapter.store_name
-    layers = config.layers if config.layers is not None else tuple(range(adapter.info.n_layers))
-    for layer in layers:
-        adapter.check_layer(layer)
-    if windows is None:
-        windows = _windows(adapter, config)
-    windows = torch.as_tensor(windows)
-    if windows.ndim != 2 or windows.shape[1] < config.skip_positions + 2:
-        raise ValueError(f"windows must be (n, ctx) with ctx >= {config.skip_positions + 2}, got {tuple(windows.shape)}")
-    n_tokens = windows.shape[0] * (windows.shape[1] - config.skip_positions)
-    settings = settings_of(config, examples, windows.shape[1], n_tokens)
-    units = neuron_units(adapter, layers) + (dictionary_units(store, adapter) if config.dictionaries else [])
-    keys = {id(u): marker_key(name, u.site, u.source) for u in units}
-    finished = set() if force else done_units(store, list(keys.values()), settings)
-    pending = [u for u in units if keys[id(u)] not in finished]
-    with store.run("interp examples", {"model": name, **dataclasses.asdict(config), **dataclasses.asdict(examples)},
-                   corpus={"name": config.corpus, "split": "heldout", "n_windows": int(windows.shape[0]),
-                           "ctx_len": int(windows.shape[1])}, seed=examples.seed) as run_id:
-        summary = ExamplesSummary(run_id, skipped=sorted(finished & set(keys.values())), n_tokens=n_tokens)
-        if pending:
-            adapter.record(store, run_id)
-            vocab = vocab_strings(adapter)
-            stored = stored_features(store, name)  # one read for every unit's merge
-            # One writer thread: a unit's rows are encoded and written while the next unit's
-            # statistics are computed; at most one write waits, so memory holds two units' rows.
-            with ThreadPoolExecutor(1, thread_name_prefix="examples-writer") as writer:
-                waiting: Future | None = None
-                for group in _groups(pending, n_tokens, config.max_memory_gib * GIB):
-                    held, seconds = _pass(adapter, windows, group, config, progress)
-                    summary.passes += 1
-                    summary.forward_seconds += seconds
-                    for i, unit in enumerate(group):
-                        acts = held.pop(i).float()  # float16 arithmetic is slow on CPUs
-                        stats = summarise(acts, examples, offset=config.skip_positions,
-                                          positive_only=unit.dictionary is not None)
-                        if waiting is not None:
-                            summary.n_examples += waiting.result()  # re-raises a failed write
-                        waiting = writer.submit(write_unit, store, run_id, unit.record(name), windows, acts, stats,
-                                                examples, config.skip_positions, vocab, _directions(adapter, unit),
-                                                settings, stored.get((unit.site, unit.kind, unit.source)))
-                        summary.done.append(keys[id(unit)])
-                        del acts, stats
-                if waiting is not None:
-                    summary.n_examples += waiting.result()
+    job = ExamplesJob(model, config, examples, windows, device, progress and backend == "local")
+    outcome = run_job(store, job, backend=backend, address=address, progress=progress, force=force)
+    done = [outcome.done[key] for key in sorted(outcome.done)]
+    summary = ExamplesSummary(outcome.run_id, done=[m for r in done for m in r.markers], skipped=list(outcome.skipped),
+                              n_examples=sum(r.n_examples for r in done), n_tokens=job.n_tokens, passes=len(done),
+                              forward_seconds=sum(r.forward_seconds for r in done))
     summary.seconds = time.perf_counter() - start
     return summary
 

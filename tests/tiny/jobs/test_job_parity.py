@@ -147,3 +147,58 @@ def test_faithfulness_benchmark_on_ray_equals_local_prompt_by_prompt(tmp_path, t
         run_benchmark(stores["local"], model, BenchmarkConfig(tag="t", n=3, probes=3, steps=3, ig_steps=2, masks=2,
                                                               methods=("reagent", "occlusion", "random")),
                       items=items, progress=False)
+
+
+def _frame(store: Store, table: str) -> pd.DataFrame:
+    """`table`'s rows without run ids, nested values (token windows, arrays) as text, sorted."""
+    import json
+
+    import numpy as np
+
+    def text(v):
+        if isinstance(v, np.ndarray):
+            v = v.tolist()
+        return json.dumps(v, sort_keys=True, default=str) if isinstance(v, (list, dict)) else v
+
+    frame = store.read(table).drop(columns=["run_id"], errors="ignore")
+    frame = frame.apply(lambda col: col.map(text) if col.dtype == object else col)
+    return frame.sort_values(list(frame.columns)).reset_index(drop=True)
+
+
+def test_examples_job_on_ray_equals_local_site_by_site(tmp_path, tiny_dirs, tiny_models, corpus, ray_local):
+    # Bitwise: every example row, feature row and histogram bundle; one unit per layer on Ray.
+    from interp.dictionaries.dictionary import Dictionary
+    from interp.dictionaries.io import save_dictionary
+    from interp.jobs.examples import ExamplesJobConfig, collect_examples
+    from interp.methods.examples.stats import ExampleConfig
+    from interp.methods.examples.store import bundle_name
+
+    model = str(tiny_dirs["llama"])
+    adapter = tiny_models["llama"]
+    config = ExamplesJobConfig(tokens=96, corpus=corpus, ctx_len=16, skip_positions=2, batch_size=4, layers_per_unit=1)
+    examples = ExampleConfig(n_top=3, n_quantiles=2, per_quantile=2, left=4, right=2, n_bins=8)
+    tc = Dictionary(adapter.info.d_model, 24, adapter.info.d_model, kind="transcoder", arch="relu")
+    tc.init_weights(torch.Generator().manual_seed(3))
+    summaries, stores = {}, {}
+    for backend in ("local", "ray"):
+        stores[backend] = store = Store(tmp_path / backend)
+        s = adapter.sites(1)
+        folder = save_dictionary(store, "tiny/tc", tc, {"hook_name": s.mlp_in, "hook_name_out": s.mlp_out})
+        with store.run("test") as run:
+            store.write("dictionaries", [{"name": "tiny/tc", "model": adapter.store_name, "site": s.mlp_in,
+                                          "hook_out": s.mlp_out, "kind": "transcoder", "arch": "relu",
+                                          "path": str(folder.relative_to(store.root))}], run_id=run)
+        summaries[backend] = collect_examples(store, model, config, examples, progress=False, backend=backend)
+    a, b = summaries["local"], summaries["ray"]
+    assert a.passes == b.passes == 2 and sorted(a.done) == sorted(b.done) and len(a.done) == 3  # 2 layers + 1 dict
+    assert a.n_examples == b.n_examples > 0
+    for table in ("activation_examples", "features"):
+        pd.testing.assert_frame_equal(_frame(stores["local"], table), _frame(stores["ray"], table), check_exact=True)
+    for site, source in ((adapter.sites(0).mlp_hidden, ""), (s.mlp_in, "tiny/tc")):
+        x = stores["local"].load_tensors(bundle_name(adapter.store_name, site, source))
+        y = stores["ray"].load_tensors(bundle_name(adapter.store_name, site, source))
+        assert set(x) == set(y) and x
+        for key in x:
+            torch.testing.assert_close(x[key], y[key], rtol=0, atol=0, msg=key)
+    again = collect_examples(stores["ray"], model, config, examples, progress=False, backend="ray")
+    assert again.done == [] and sorted(again.skipped) == sorted(a.done) and again.passes == 0
