@@ -17,7 +17,8 @@ subprocess so that the sizes' memory does not mix. Per size:
 - peak memory: the growth of the process's peak resident set (Linux VmHWM, reset through
   /proc/self/clear_refs just before the graph; ``ru_maxrss`` where that reset is refused)
   over its resident set before the graph, measured after the model, the transcoders and a
-  warm-up graph are loaded and the parameters' gradients freed. It counts everything torch allocates on the CPU (tracemalloc
+  warm-up graph are loaded, the parameters' gradients freed and glibc's freed heap pages
+  returned (``malloc_trim``, so that memory freed earlier cannot hide the graph's). It counts everything torch allocates on the CPU (tracemalloc
   would not see torch's allocations), next to `estimate_cost`'s memory, which covers only the
   edge rows, the adjacency and one backward batch (not the trace);
 - nodes and edges (non-zero adjacency entries) before and after pruning at the graph's
@@ -40,6 +41,7 @@ forward vs one caching the trace's hooks (how much of the trace is hook setup).
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import json
 import os
@@ -104,8 +106,16 @@ def _status_kib(field: str) -> int:
 
 
 def _start_peak() -> tuple[int, bool]:
-    """(resident KiB now, whether the peak was reset to it); without a reset, ru_maxrss so far."""
+    """(resident KiB now, whether the peak was reset to it); without a reset, ru_maxrss so far.
+
+    glibc keeps freed heap pages resident and hands them out again, which would hide that much
+    of the graph's memory from the resident set; malloc_trim(0) first returns them to the system.
+    """
     gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
     try:
         Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
         return _status_kib("VmRSS"), True
