@@ -13,7 +13,8 @@ subprocess so that the sizes' memory does not mix. Per size:
   rows, scores), next to `estimate_cost`'s prediction (printed before the graph runs);
 - forward+backward: one forward with autograd on and a backward from the top logit (into every
   parameter), timed in the same process before and after the graph (the mean of the two
-  medians of ``--repeats``); the ratio graph / that;
+  medians of ``--repeats``); the ratio graph / that, in wall-clock seconds and in CPU seconds
+  (``time.process_time``, which the other processes of a shared machine do not inflate);
 - peak memory: the growth of the process's peak resident set (Linux VmHWM, reset through
   /proc/self/clear_refs just before the graph; ``ru_maxrss`` where that reset is refused)
   over its resident set before the graph, measured after the model, the transcoders and a
@@ -76,6 +77,17 @@ def _time(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return statistics.median(times)
+
+
+def _times(fn, repeats: int) -> tuple[float, float]:
+    """Medians of (wall-clock, CPU) seconds of `fn`: CPU time is what a shared, loaded machine does not inflate."""
+    walls, cpus = [], []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def _transcoders(args, adapter):
@@ -143,24 +155,28 @@ def _one_size(args) -> dict:
     # Warm-up: the adapter materialises weights on first access and the code paths get hot.
     attribution_graph(adapter, transcoders, tokens[:4], AttributionConfig(max_feature_nodes=8))
     fwd_bwd()
-    t_fb_before = _time(fwd_bwd, args.repeats)
+    fb_before = _times(fwd_bwd, args.repeats)
     adapter.bridge.zero_grad(set_to_none=True)  # the parameters' gradients are freed before the graph's peak
     before, reset = _start_peak()
-    estimates = []
-    start = time.perf_counter()
-    graph = attribution_graph(adapter, transcoders, tokens, config, on_estimate=estimates.append)
-    t_graph = time.perf_counter() - start
+    estimates, graph = [], None
+
+    def build():
+        nonlocal graph
+        graph = attribution_graph(adapter, transcoders, tokens, config, on_estimate=estimates.append)
+
+    t_graph, cpu_graph = _times(build, 1)
     peak = _peak_kib(reset) - before
     start = time.perf_counter()
     pr = prune_graph(graph.adjacency, graph.logit_probabilities, graph.n_features, graph.n_pos,
                      config.node_threshold, config.edge_threshold)
     t_prune = time.perf_counter() - start
-    t_fb_after = _time(fwd_bwd, args.repeats)
-    t_fb = (t_fb_before + t_fb_after) / 2  # medians before and after the graph: both see the same background load
+    fb_after = _times(fwd_bwd, args.repeats)
+    # The medians before and after the graph, averaged: both see the same background load.
+    t_fb, cpu_fb = (fb_before[0] + fb_after[0]) / 2, (fb_before[1] + fb_after[1]) / 2
     est = estimates[0]
     return {"tokens": n, "n_active": est.n_active, "feature_nodes": graph.n_features, "logit_nodes": graph.n_logits,
-            "graph_s": t_graph, "fwd_bwd_s": t_fb, "fwd_bwd_before_s": t_fb_before, "fwd_bwd_after_s": t_fb_after,
-            "ratio": t_graph / t_fb, "estimate_s": est.seconds,
+            "graph_s": t_graph, "fwd_bwd_s": t_fb, "fwd_bwd_before_s": fb_before[0], "fwd_bwd_after_s": fb_after[0],
+            "ratio": t_graph / t_fb, "graph_cpu_s": cpu_graph, "fwd_bwd_cpu_s": cpu_fb, "cpu_ratio": cpu_graph / cpu_fb, "estimate_s": est.seconds,
             "peak_mib": peak / 1024, "rss_before_mib": before / 1024, "estimate_mib": est.memory_gb * 1024, "peak_reset": reset,
             "nodes": graph.n_nodes, "edges": int((graph.adjacency != 0).sum()),
             "nodes_kept": int(pr.node_mask.sum()), "edges_kept": int(pr.edge_mask.sum()), "prune_s": t_prune,
@@ -169,10 +185,11 @@ def _one_size(args) -> dict:
 
 
 _COLUMNS = [("tokens", "{}"), ("n_active", "{}"), ("feature_nodes", "{}"), ("graph_s", "{:.1f}"),
-            ("fwd_bwd_s", "{:.3f}"), ("ratio", "{:.1f}"), ("estimate_s", "{:.1f}"), ("peak_mib", "{:.0f}"),
+            ("fwd_bwd_s", "{:.3f}"), ("ratio", "{:.1f}"),
+            ("graph_cpu_s", "{:.1f}"), ("fwd_bwd_cpu_s", "{:.3f}"), ("cpu_ratio", "{:.1f}"), ("estimate_s", "{:.1f}"), ("peak_mib", "{:.0f}"),
             ("estimate_mib", "{:.0f}"), ("nodes", "{}"), ("nodes_kept", "{}"), ("edges", "{}"), ("edges_kept", "{}"),
             ("prune_s", "{:.2f}"), ("replacement", "{:.3f}"), ("completeness", "{:.3f}")]
-_HEADER = ("tokens", "active", "feats", "graph s", "f+b s", "ratio", "est s", "peak MiB", "est MiB", "nodes",
+_HEADER = ("tokens", "active", "feats", "graph s", "f+b s", "ratio", "graph cpu", "f+b cpu", "cpu ratio", "est s", "peak MiB", "est MiB", "nodes",
            "kept n", "edges", "kept e", "prune s", "repl", "compl")
 
 
@@ -205,7 +222,8 @@ def _attribution_section(args) -> None:
     print(f"\n{args.model}: {what} at {r0['transcoders']} layers; max_feature_nodes {args.max_feature_nodes}, "
           f"{r0['threads']} threads; prompts: first IMDB review with enough tokens, cut to N (BOS included)")
     print(f"peak MiB: growth of the peak RSS during the graph ({'VmHWM reset' if r0['peak_reset'] else 'ru_maxrss'}); "
-          "est: estimate_cost (edge rows + adjacency + one batch); ratio = graph s / (forward+backward) s")
+          "est: estimate_cost (edge rows + adjacency + one batch); ratio = graph s / (forward+backward) s, "
+          "wall-clock; cpu ratio the same in CPU seconds")
     print(_table(rows))
     load = os.getloadavg()
     print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} cores)")

@@ -69,6 +69,8 @@ def set_prefix(args, directory) -> str:
     from interp.models.registry import store_model_name
 
     if args.name is not None:
+        if not args.name.strip("/ "):
+            raise ValueError(f"--name {args.name!r} is empty: give a prefix such as smollm2-135m/my-set")
         return args.name
     folder = re.sub(r"[^A-Za-z0-9._-]", "_", Path(directory).resolve().name).lstrip(".") or "transcoders"
     return f"{store_model_name(args.model)}/{folder}"

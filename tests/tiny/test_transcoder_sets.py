@@ -139,6 +139,7 @@ def test_bad_transcoder_sets_one_line_exit_2(tiny_models, tiny_dirs, tmp_path, c
                       (wide, "d_model"), (broken, "not a safetensors file")):
         cases[f"import: {msg}"] = ["circuit", "import-transcoders", str(dir_), *base]
     cases["import: needs the set's folder"] = ["circuit", "import-transcoders", *base]
+    cases["import: --name '' is empty"] = ["circuit", "import-transcoders", str(good), *base, "--name", ""]
     cases["import: invalid dictionary name"] = ["circuit", "import-transcoders", str(good), *base, "--name", "../x"]
     for msg, argv in cases.items():
         line = _one_error(capsys, argv)
