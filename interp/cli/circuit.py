@@ -8,6 +8,9 @@
     interp circuit export graph-0123abcd4567 --format circuit-tracer -o graph.json
     interp circuit import graph.json
     interp circuit connections --dicts tc-l3,tc-l8 --k 10
+    interp circuit graph --prompt "The capital of France is" --transcoders DIR
+    interp circuit import-transcoders DIR --model smollm2-135m [--name PREFIX] [--replace]
+    interp circuit export-transcoders DIR --model smollm2-135m [--dicts NAMES]
 
 ``build`` runs the greedy path search from one target (`interp.methods.circuits.graph`);
 ``graph`` builds circuit-tracer's attribution graph of the next-token logits
@@ -17,8 +20,10 @@ Neuronpedia open; ``--format interp`` interp's own; ``import`` reads any of them
 
 Transcoders come from the store (`--dicts`, default: every stored transcoder of the model,
 one per layer); ``--dicts random:D_SAE[:K]`` puts random transcoders at all layers (their
-latents mean nothing; for smoke tests). The graph JSON schema is documented in
-`interp.methods.circuits.graph`.
+latents mean nothing; for smoke tests). ``--transcoders DIR`` takes them from a circuit-tracer
+transcoder set on disk instead; ``import-transcoders`` stores such a set as dictionaries and
+``export-transcoders`` writes stored ones as a set (`interp.cli.circuit_transcoders`). The
+graph JSON schema is documented in `interp.methods.circuits.graph`.
 """
 
 from __future__ import annotations
@@ -31,17 +36,22 @@ from pathlib import Path
 def register(subparsers) -> None:
     p = subparsers.add_parser("circuit", help="transcoder circuit of a prompt (graph to the store); export/import JSON",
                               description=__doc__.split("\n\n", 1)[0])
+    from interp.cli.circuit_transcoders import add_arguments as add_transcoder_set_arguments
     from interp.cli.options import add_config_arguments
     from interp.methods.circuits.attribution_graph import AttributionConfig
 
-    p.add_argument("action", nargs="?", default="build", choices=["build", "graph", "export", "import", "connections"],
-                   help="build (default) | graph | export KEY | import FILE | connections")
-    p.add_argument("item", nargs="?", default=None, help="graph key (export) or JSON file (import)")
+    p.add_argument("action", nargs="?", default="build", choices=[
+        "build", "graph", "export", "import", "connections", "import-transcoders", "export-transcoders"],
+                   help="build (default) | graph | export KEY | import FILE | connections | "
+                        "import-transcoders DIR | export-transcoders DIR")
+    p.add_argument("item", nargs="?", default=None,
+                   help="graph key (export), JSON file (import), transcoder-set folder (import-/export-transcoders)")
     p.add_argument("--model", default="smollm2-135m", help="model alias, hub id or local directory")
     p.add_argument("--prompt", default=None, help="the prompt (BOS is prepended as the model does)")
     p.add_argument("--target", default=None, metavar="SPEC",
                    help='latent:DICT:IDX[@POS] | logit:" Paris"[@POS] | logitdiff:" she"," he"[@POS]')
     p.add_argument("--dicts", default=None, help="comma-separated store transcoders, or random:D_SAE[:K]")
+    add_transcoder_set_arguments(p)
     p.add_argument("--hops", type=int, default=3, help="longest path (edges) expanded from the target")
     p.add_argument("--top-k", type=int, default=8, help="contributors kept per expanded node")
     p.add_argument("--share", type=float, default=0.8, help="prune to the fewest nodes covering this |influence| share")
@@ -69,6 +79,10 @@ def _store(args):
 def _transcoders(args, adapter, store):
     from interp.methods.circuits.transcoders import load_transcoders, random_transcoders, transcoders_of
 
+    if getattr(args, "transcoders", None):
+        from interp.cli.circuit_transcoders import load_set
+
+        return load_set(args, adapter)
     spec = args.dicts or ""
     if spec.startswith("random:"):
         parts = spec.split(":")[1:]
@@ -86,9 +100,11 @@ def _transcoders(args, adapter, store):
 
 
 def _check_dicts(args, store) -> None:
-    """Named --dicts must be stored dictionaries of the model: refused before any loading."""
+    """Named --dicts must be stored dictionaries of the model, a --transcoders set readable: refused before any loading."""
+    from interp.cli.circuit_transcoders import check_source
     from interp.models.registry import store_model_name
 
+    check_source(args, store)
     names = [n for n in (args.dicts or "").split(",") if n]
     if not names or (args.dicts or "").startswith("random:"):
         return
@@ -314,5 +330,7 @@ def _connections(args) -> int:
 
 
 def _run(args) -> int:
-    return {"build": _build, "graph": _graph, "export": _export, "import": _import,
-            "connections": _connections}[args.action](args)
+    from interp.cli.circuit_transcoders import export_transcoders, import_transcoders
+
+    return {"build": _build, "graph": _graph, "export": _export, "import": _import, "connections": _connections,
+            "import-transcoders": import_transcoders, "export-transcoders": export_transcoders}[args.action](args)

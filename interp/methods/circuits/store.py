@@ -10,7 +10,9 @@
 - Connection tables: tensor bundle ``circuits/connections/<up>/<down>`` (top-k upstream and
   downstream index/weight, metadata ``upstream``, ``downstream``, ``scale``).
 - Transcoders are read from the ``dictionaries`` table (`dictionary_rows`,
-  `transcoder_rows`); loading their weights is `interp.dictionaries.io`'s.
+  `transcoder_rows`); loading their weights is `interp.dictionaries.io`'s. An imported
+  transcoder set is written as the store's own dictionaries (`save_transcoders`, names
+  `transcoder_set_names`, `stored_dictionaries` says which names are taken).
 """
 
 from __future__ import annotations
@@ -95,6 +97,48 @@ def transcoder_rows(store, model: str) -> pd.DataFrame:
     from interp.models.registry import store_model_name
 
     return store.read("dictionaries", where={"model": store_model_name(model), "kind": "transcoder"})
+
+
+def transcoder_set_names(prefix: str, n_layers: int) -> list[str]:
+    """Store names of a transcoder set's dictionaries, one per layer: ``PREFIX-L<layer>``."""
+    return [f"{prefix}-L{layer}" for layer in range(n_layers)]
+
+
+def stored_dictionaries(store, names: Sequence[str]) -> list[str]:
+    """Those of `names` the store already holds (a ``dictionaries`` row or a folder)."""
+    rows = store.read("dictionaries", where={"name": list(names)}, columns=["name"])
+    found = set(rows["name"]) if not rows.empty else set()
+    return [n for n in names if n in found or store.dictionary_dir(n).exists()]
+
+
+def save_transcoders(store, transcoders, adapter, names: Sequence[str], run_id: str, origin: dict | None = None,
+                     files: Sequence | None = None) -> list[str]:
+    """Store `transcoders` ({layer: Dictionary}) as dictionaries `names` (in layer order), as training publishes them.
+
+    Each gets a SAELens folder (`interp.dictionaries.io.save_dictionary`, reading the layer's
+    ``mlp_in`` and writing its ``mlp_out``) and a ``dictionaries`` row of kind transcoder, no
+    metrics (they were not evaluated here); `origin` (where they came from) and the layer's
+    entry of `files` go into the row's config. The rows are written together, after every folder.
+    """
+    from interp.dictionaries.io import save_dictionary
+
+    layers = sorted(transcoders)
+    if len(names) != len(layers):
+        raise ValueError(f"{len(names)} names for {len(layers)} transcoders")
+    rows = []
+    for i, (layer, name) in enumerate(zip(layers, names)):
+        tc, sites = transcoders[layer], adapter.sites(layer)
+        config = {"imported": dict(origin or {}), "layer": layer, "d_sae": tc.d_sae, "k": tc.k, "skip": tc.skip}
+        if files is not None:
+            config["file"] = str(files[i])
+        meta = {"model_name": adapter.name, "hook_name": sites.mlp_in, "hook_name_out": sites.mlp_out,
+                "hook_layer": layer, "prepend_bos": True, "interp_kind": "transcoder", "training_arch": tc.arch}
+        folder = save_dictionary(store, name, tc, meta)
+        rows.append({"name": name, "model": adapter.store_name, "site": sites.mlp_in, "hook_out": sites.mlp_out,
+                     "kind": "transcoder", "arch": tc.arch, "config": config, "metrics": {},
+                     "path": str(folder.relative_to(store.root))})
+    store.write("dictionaries", rows, run_id=run_id)
+    return list(names)
 
 
 ATTRIBUTION_NAME = "attribution-graph"
