@@ -1,0 +1,62 @@
+"""The tokens a steering direction is about: what its concept probability curve sums over.
+
+1. A stored feature with decoded tokens in the store (``feature_tokens``, top end): its
+   ``k`` best-ranked tokens, preferring the write direction's decoding (``down`` for a
+   neuron, ``decoder`` for a latent) and the ``folded`` variant.
+2. Otherwise its residual-stream direction ``w`` decoded through the final norm and the
+   unembedding, ``logits = (g (.) N(w)) @ W_U`` (`interp.methods.neurons.decoding`, the
+   folded variant): the ``k`` tokens of largest logit.
+3. A direction off the residual stream with nothing stored has no concept tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from interp.methods.steering.directions import SteeringDirection
+
+WRITE_DIRECTIONS = ("down", "decoder")
+
+
+@dataclass(frozen=True)
+class ConceptTokens:
+    """The top tokens of one steering direction."""
+
+    ids: tuple[int, ...]
+    """Token ids, best first."""
+    strings: tuple[str, ...]
+    """Their decoded strings."""
+    source: str
+    """'stored' (step 1), 'unembed' (step 2) or 'none' (step 3)."""
+
+
+def _stored(store, direction: SteeringDirection, k: int) -> ConceptTokens | None:
+    if store is None or direction.feature is None:
+        return None
+    rows = store.feature_tokens(direction.feature)
+    rows = rows[rows["end"] == "top"] if len(rows) else rows
+    if rows.empty:
+        return None
+    groups = list(rows.groupby(["direction", "variant"], sort=False))
+    rank = lambda g: (g[0][0] not in WRITE_DIRECTIONS, g[0][1] != "folded")  # noqa: E731
+    _, best = min(groups, key=rank)
+    best = best.sort_values("rank").head(k)
+    return ConceptTokens(tuple(int(t) for t in best["token_id"]), tuple(str(s) for s in best["token_str"]), "stored")
+
+
+def concept_tokens(adapter, direction: SteeringDirection, store=None, k: int = 10) -> ConceptTokens:
+    """Steps 1-3 for one direction."""
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k (concept tokens per direction) must be a positive integer, got {k!r}")
+    stored = _stored(store, direction, k)
+    if stored is not None:
+        return stored
+    if direction.residual is None:
+        return ConceptTokens((), (), "none")
+    from interp.methods.neurons.decoding import DecodeConfig, decode_directions
+
+    W_U = adapter.weights.W_U
+    decoded = decode_directions(direction.residual[None].to(W_U.device), W_U, adapter.weights.final_norm,
+                                DecodeConfig(top_k=min(k, W_U.shape[1]), backend="torch"))
+    ids = tuple(int(t) for t in decoded.top_ids[0])
+    return ConceptTokens(ids, tuple(adapter.decode([t]) for t in ids), "unembed")
