@@ -78,6 +78,6 @@ def test_steer_cli(tiny_dirs, tmp_path, capsys):
     code = main(["steer", "--model", str(tiny_dirs["llama"]), "--feature", "1:5", "--strength", "500",
                  "--prompt", "The cat", "--max-tokens", "4", "--store", str(tmp_path)])
     out = capsys.readouterr().out
-    assert code == 0 and "default:" in out and "steered:" in out
+    assert code == 0 and "default:" in out and "steered (live attention):" in out
     assert main(["steer", "--model", str(tiny_dirs["llama"]), "--feature", "9:5", "--strength", "1",
                  "--prompt", "x", "--store", str(tmp_path)]) == 2

@@ -63,6 +63,8 @@ class Continuation:
     """The generated text (the prompt excluded)."""
     token_ids: tuple[int, ...]
     """(n_steps,) the sampled token ids."""
+    tokens: tuple[str, ...] = ()
+    """(n_steps,) each sampled token decoded on its own."""
     concept_probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     """(n_concepts, n_steps) probability mass on each concept's tokens at each step (step 3)."""
 
@@ -122,7 +124,7 @@ def sample(adapter, tokens: torch.Tensor, config: GenerateConfig = GenerateConfi
         if config.stop_at_eos and eos is not None and nxt == eos:
             break
     new = tokens[0, start:].tolist()
-    return Continuation(adapter.decode(new), tuple(int(t) for t in new),
+    return Continuation(adapter.decode(new), tuple(int(t) for t in new), tuple(adapter.decode([t]) for t in new),
                         np.array(masses, dtype=float).reshape(len(ids), len(new)))
 
 

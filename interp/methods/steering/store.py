@@ -29,7 +29,8 @@ RUN_NAME = "steering_run"
 
 
 def _continuation(c: Continuation) -> dict:
-    return {"text": c.text, "token_ids": list(c.token_ids), "concept_probs": np.asarray(c.concept_probs).tolist()}
+    return {"text": c.text, "token_ids": list(c.token_ids), "tokens": list(c.tokens),
+            "concept_probs": np.asarray(c.concept_probs).tolist()}
 
 
 def _direction(d: DirectionRecord) -> dict:
@@ -51,7 +52,7 @@ def run_payload(run: SteeringRun) -> dict:
 
 def _load_continuation(p: dict) -> Continuation:
     probs = np.asarray(p["concept_probs"], dtype=float)
-    return Continuation(p["text"], tuple(int(t) for t in p["token_ids"]),
+    return Continuation(p["text"], tuple(int(t) for t in p["token_ids"]), tuple(p.get("tokens", ())),
                         probs.reshape(len(probs), -1) if probs.size else probs.reshape(len(probs), 0))
 
 
