@@ -7,6 +7,12 @@
    unembedding, ``logits = (g (.) N(w)) @ W_U`` (`interp.methods.neurons.decoding`, the
    folded variant): the ``k`` tokens of largest logit.
 3. A direction off the residual stream with nothing stored has no concept tokens.
+4. The concept's token family: every vocabulary token whose text, stripped of surrounding
+   spaces and lowercased, equals one of the top tokens' (``dog`` brings `` dog``, ``Dog``,
+   `` Dog``...), since a tokenizer spells one word several ways and the decoded top token is
+   often not the spelling running text uses (a token that decodes to a partial character,
+   ``\ufffd``, stands only for itself). The concept probability sums over the family,
+   and a continuation "samples the concept" when it samples a token of it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ class ConceptTokens:
     """Their decoded strings."""
     source: str
     """'stored' (step 1), 'unembed' (step 2) or 'none' (step 3)."""
+    family: tuple[int, ...] = ()
+    """Every token id spelling one of `strings` up to case and surrounding spaces (step 4)."""
 
 
 def _stored(store, direction: SteeringDirection, k: int) -> ConceptTokens | None:
@@ -44,13 +52,30 @@ def _stored(store, direction: SteeringDirection, k: int) -> ConceptTokens | None
     return ConceptTokens(tuple(int(t) for t in best["token_id"]), tuple(str(s) for s in best["token_str"]), "stored")
 
 
+def _form(text: str) -> str:
+    return text.strip().lower()
+
+
+def token_family(adapter, strings) -> tuple[int, ...]:
+    """Step 4: the ids of every vocabulary token that spells one of `strings` up to case and spaces."""
+    forms = {_form(s) for s in strings if _form(s) and "\ufffd" not in s}
+    vocab = adapter.vocab_strings()
+    return tuple(i for i, text in enumerate(vocab) if _form(text) in forms)
+
+
 def concept_tokens(adapter, direction: SteeringDirection, store=None, k: int = 10) -> ConceptTokens:
-    """Steps 1-3 for one direction."""
+    """Steps 1-4 for one direction."""
+    from dataclasses import replace
+
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k (concept tokens per direction) must be a positive integer, got {k!r}")
-    stored = _stored(store, direction, k)
-    if stored is not None:
-        return stored
+    found = _stored(store, direction, k) or _unembedded(adapter, direction, k)
+    family = tuple(dict.fromkeys(found.ids + token_family(adapter, found.strings)))
+    return replace(found, family=family)
+
+
+def _unembedded(adapter, direction: SteeringDirection, k: int) -> ConceptTokens:
+    """Steps 2-3."""
     if direction.residual is None:
         return ConceptTokens((), (), "none")
     from interp.methods.neurons.decoding import DecodeConfig, decode_directions

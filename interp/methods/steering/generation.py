@@ -11,7 +11,7 @@
    stops after `max_tokens`, at the end of the context, or (``stop_at_eos``) after the
    end-of-sequence token.
 3. At every step the probability mass the model's own distribution (temperature 1, before
-   top-p) puts on each concept's token set is recorded: ``m_k[t] = sum_{v in C_k}
+   top-p) puts on each concept's token family is recorded: ``m_k[t] = sum_{v in C_k}
    softmax(logits_t)[v]``, the curve `interp.viz.steering` draws.
 
 `compare` runs the default and the steered continuation with the same settings and the same

@@ -35,7 +35,8 @@ def _continuation(c: Continuation) -> dict:
 
 def _direction(d: DirectionRecord) -> dict:
     return {"spec": asdict(d.spec), "label": d.label, "kind": d.kind, "site": d.site, "feature": d.feature,
-            "concept": {"ids": list(d.concept.ids), "strings": list(d.concept.strings), "source": d.concept.source}}
+            "concept": {"ids": list(d.concept.ids), "strings": list(d.concept.strings), "source": d.concept.source,
+                        "family": list(d.concept.family)}}
 
 
 def run_payload(run: SteeringRun) -> dict:
@@ -60,7 +61,8 @@ def run_from_payload(payload: dict) -> SteeringRun:
     """Inverse of `run_payload`."""
     directions = tuple(
         DirectionRecord(DirectionSpec(**d["spec"]), d["label"], d["kind"], d["site"],
-                        ConceptTokens(tuple(d["concept"]["ids"]), tuple(d["concept"]["strings"]), d["concept"]["source"]),
+                        ConceptTokens(tuple(d["concept"]["ids"]), tuple(d["concept"]["strings"]), d["concept"]["source"],
+                                      tuple(d["concept"].get("family", ()))),
                         d.get("feature"))
         for d in payload["directions"])
     effects = {mode: SideEffect(mode, tuple(e["prompts"]), tuple(e["per_prompt"]))

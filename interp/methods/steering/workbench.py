@@ -15,7 +15,7 @@
    distributions on the neutral prompts (`interp.methods.steering.side_effects`).
 
 `concept_counts` repeats steps 3-4 over several seeds and counts the continuations that
-contain one of the directions' concept tokens: the check that steering shows its concept.
+sample a token of one of the directions' concept families: the check that steering shows its concept.
 """
 
 from __future__ import annotations
@@ -87,8 +87,8 @@ class SteeringRun:
 
     @property
     def concept_ids(self) -> tuple[int, ...]:
-        """Every direction's concept tokens, first appearance order."""
-        return tuple(dict.fromkeys(t for d in self.directions for t in d.concept.ids))
+        """Every direction's concept token family, first appearance order."""
+        return tuple(dict.fromkeys(t for d in self.directions for t in d.concept.family))
 
 
 def _record(direction: SteeringDirection, spec: DirectionSpec, concept: ConceptTokens) -> DirectionRecord:
@@ -121,7 +121,7 @@ def run_prepared(adapter, prompt: str, edits: Sequence[Edit], records: tuple[Dir
                  ) -> SteeringRun:
     """Steps 2-5 for edits `prepare` made."""
     tokens = prompt_tokens(adapter, prompt, config.chat)
-    concepts = [r.concept.ids for r in records]
+    concepts = [r.concept.family for r in records]
     default = sample(adapter, tokens, generate, concepts)
     steered = {}
     for mode in config.attention:
@@ -146,7 +146,7 @@ class ConceptCounts:
 def concept_counts(adapter, prompt: str, specs: Sequence[DirectionSpec], seeds: Sequence[int],
                    generate: GenerateConfig = GenerateConfig(), config: SteeringConfig = SteeringConfig(),
                    store=None) -> ConceptCounts:
-    """Steps 3-4 for every seed; a continuation counts when it samples a concept token."""
+    """Steps 3-4 for every seed; a continuation counts when it samples a token of a concept's family."""
     from dataclasses import replace
 
     seeds = tuple(int(s) for s in seeds)
