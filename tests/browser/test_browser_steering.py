@@ -17,8 +17,8 @@ pytestmark = pytest.mark.browser
 
 SHOTS = REPO / "test-artifacts" / "screenshots"
 NEURON_SITE, NEURON_INDEX = "blocks.1.mlp.hook_post", 5
-MAX_ACT = 15.0
-"""Stored activation scale: the steer box suggests 4 x 15 = 60, a strength that shows the neuron's tokens."""
+MAX_ACT = 7.5
+"""Stored activation scale: the steer box suggests 8 x 7.5 = 60, a strength that shows the neuron's tokens."""
 HIT, MISS = "samples a concept token", "no concept token sampled"
 
 

@@ -6,9 +6,11 @@
    examples. With none of them stored there is no suggestion.
 2. The strength, by method (for a neuron or latent the strength is in units of its own
    activation, so ``a_max`` is the natural unit; for a unit direction, of its projection):
-   - ``add``: ``s = ADD_FACTOR * a_max`` - the feature is pushed as far again as the largest
-     activation the corpus gave it, on top of what the prompt gives it;
-   - ``clamp``: ``s = CLAMP_FACTOR * a_max`` - the activation is held above its corpus maximum;
+   - ``add``: ``s = ADD_FACTOR * a_max`` - the feature is pushed well past the largest
+     activation the corpus gave it, on top of what the prompt gives it (on SmolLM2, neuron
+     18:1036, corpus maximum 1.15 over 8k IMDB tokens, writes ' dog' into 3 of 5 sampled
+     continuations at 4 x, 4 of 5 at about 8 x, 5 of 5 at about 17 x; the default text: 0);
+   - ``clamp``: ``s = CLAMP_FACTOR * a_max`` - the activation is held far above its corpus maximum;
    - ``cap``: ``s = 0`` - the feature's positive projection is removed (suppression).
 """
 
@@ -21,9 +23,9 @@ import pandas as pd
 from interp.features import FeatureId
 from interp.methods.steering.steering import METHODS
 
-ADD_FACTOR = 4.0
+ADD_FACTOR = 8.0
 """add: multiples of the activation scale."""
-CLAMP_FACTOR = 4.0
+CLAMP_FACTOR = 8.0
 """clamp: multiples of the activation scale."""
 
 
@@ -38,7 +40,7 @@ class StrengthSuggestion:
     basis: str
     """Which stored value gave the scale: 'features.max_act', 'histogram.max_act', 'examples.max_act' or 'none'."""
     rule: str
-    """The rule in words, e.g. 's = 4 x max_act (2.1)'."""
+    """The rule in words, e.g. 'add: s = 8 x max_act (2.1, features.max_act)'."""
 
 
 def activation_scale(store, fid: FeatureId) -> tuple[float | None, str]:
