@@ -57,12 +57,14 @@ def _settle(page) -> None:
 
 def _steer(page, seed: int) -> tuple[list[str], list[bool]]:
     """Submit the form with `seed`; the continuations (default first) and whether each samples a concept token."""
-    seed_box = page.get_by_label("Seed")
+    seed_box = page.get_by_label("Seed", exact=True)
     seed_box.fill(str(seed))
     seed_box.press("Tab")
     page.get_by_role("button", name="Steer").click()
     page.get_by_text(f"seed {seed} - the same for every continuation").first.wait_for(timeout=120_000)
     _settle(page)
+    # code blocks load their renderer lazily (a skeleton first)
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stCode\"]').length >= 3", timeout=60_000)
     texts = [c.inner_text() for c in page.locator('[data-testid="stCode"]').all()]
     flags = page.get_by_text(HIT).or_(page.get_by_text(MISS)).all()
     return texts, [f.inner_text() == HIT for f in flags]
@@ -75,13 +77,17 @@ def test_feature_steer_link_and_five_seeds(server):
         page.goto(f"{url}/feature?feature={urllib.parse.quote(fid.key, safe='')}", wait_until="domcontentloaded")
         _settle(page)
         page.get_by_text("suggested strength").first.wait_for(timeout=60_000)
-        page.get_by_role("link", name="Steer this feature").click()
-        page.wait_for_url("**/steering?**", timeout=60_000)
+        with page.context.expect_page(timeout=60_000) as opened:  # markdown links open a new tab
+            page.get_by_role("link", name="Steer this feature").click()
+        page = opened.value
+        page.wait_for_load_state("domcontentloaded")
+        assert "/steering?" in page.url, page.url
         _settle(page)
-        assert page.get_by_label("Directions, one per line").input_value() == f"{fid.key}=60"
-        page.get_by_label("Model").fill(str(model_dir))
-        page.get_by_label("Prompt").fill("The cat")
-        page.get_by_label("Max tokens").fill("8")
+        page.get_by_label("Directions, one per line", exact=True).wait_for(timeout=60_000)
+        assert page.get_by_label("Directions, one per line", exact=True).input_value() == f"{fid.key}=60"
+        page.get_by_label("Model", exact=True).fill(str(model_dir))
+        page.get_by_label("Prompt", exact=True).fill("The cat")
+        page.get_by_label("Max tokens", exact=True).fill("8")
         default_hits = steered_hits = 0
         for seed in range(5):
             texts, hits = _steer(page, seed)
