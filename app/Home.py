@@ -32,6 +32,7 @@ PAGES = {
         st.Page(VIEWS / "complexity.py", title="Complexity", icon=":material/stacked_line_chart:",
                 url_path="complexity"),
         st.Page(VIEWS / "circuits.py", title="Circuits", icon=":material/hub:", url_path="circuits"),
+        st.Page(VIEWS / "steering.py", title="Steering", icon=":material/tune:", url_path="steering"),
     ],
 }
 

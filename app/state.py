@@ -11,9 +11,13 @@
   `st.error` line, its traceback goes to the server log only.
 - `guard()`: a context manager that turns the errors interp raises for bad input into
   `st.error` boxes and lets the page go on.
-- `save_graph_params(key, ...)`: the one write the app makes: a reader's pins, supernodes
-  and annotations saved into a stored attribution graph's qParams
-  (`interp.methods.circuits.store.update_graph_params`); the cached reads are cleared.
+- `save_graph_params(key, ...)`: a reader's pins, supernodes and annotations saved into a
+  stored attribution graph's qParams (`interp.methods.circuits.store.update_graph_params`);
+  `save_steering_run(run)`: a steering run saved as a ``results`` row
+  (`interp.methods.steering.store.save_run`). These are the app's only writes; each clears the
+  cached reads.
+- `steer(model_name, ...)`: a steering run (`interp.methods.steering.run_steering`) on the
+  cached model, one at a time (its hooks sit on the shared model while it runs).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ import streamlit as st
 
 from interp.methods.circuits import store as circuit_store
 from interp.methods.neurons import store as neuron_store
+from interp.methods.steering import store as steering_store
+from interp.methods.steering.strength import suggest_strength
 from interp.store import Store, StoreError, read
 
 READS = {
@@ -53,6 +59,8 @@ READS = {
     "complexity_features": read.complexity_features,
     "attribution_graphs": circuit_store.attribution_graph_table,
     "attribution_graph_file": circuit_store.attribution_graph_file,
+    # steering
+    "steering_run": steering_store.load_run, "suggested_strength": suggest_strength,
 }
 """What the pages may ask of the store: a name -> its `interp.store.read` function."""
 
@@ -312,10 +320,48 @@ def save_graph_params(key: str, pinned=None, supernodes=None, annotations=None) 
     return q
 
 
+_STEER_LOCK = threading.Lock()
+
+
+def steer(model_name: str, prompt: str, specs: list, generate, config):
+    """`run_steering` on the cached model with this store's features (uncached: computed on submit).
+
+    One run at a time: the steering hooks live on the shared model while it generates."""
+    from interp.methods.steering import run_steering
+
+    adapter = _model(model_key(model_name))
+    with _STEER_LOCK:
+        return run_steering(adapter, prompt, specs, generate, config, store())
+
+
+def save_steering_run(run) -> str:
+    """Store `run` (a ``steering_run`` results row); returns its key and clears the cached reads."""
+    key = steering_store.save_run(store(), run)
+    _cached.clear()
+    return key
+
+
+def feature_model(key: str) -> str | None:
+    """The model a feature key belongs to: its stored row's, else the part before ``//`` of a
+    neuron key (neurons need no row); None when neither says."""
+    try:
+        return read.parse_key(store(), key).model
+    except (ValueError, StoreError):
+        head, sep, _ = str(key).partition("//")
+        return head if sep and head else None
+
+
 # ----------------------------------------------------------------------------- links
 def feature_link(key: str) -> str:
     """Relative URL of the feature page for a feature key."""
     return "feature?feature=" + urllib.parse.quote(key, safe="")
+
+
+def steering_link(feature: str | None = None, strength: float | None = None, run: str | None = None) -> str:
+    """Relative URL of the Steering page: on a feature (and strength), or reopening a saved run."""
+    params = {"run": run} if run else {"feature": feature, **({"strength": f"{strength:g}"} if strength is not None
+                                                              else {})}
+    return "steering?" + urllib.parse.urlencode({k: v for k, v in params.items() if v})
 
 
 def show_stored_figures(prefix: str) -> int:

@@ -120,6 +120,37 @@ dose_response_figure(result, " dog")""",
 clamp = ClampUnit(neuron.site, neuron.index, 20.0)
 {"clean": greedy_generate(model, "Yesterday I saw a", 12),
  "clamped": greedy_generate(model, "Yesterday I saw a", 12, interventions=[clamp])}""",
+        "## Steering while sampling\nThe steering workbench (what the dashboard's Steering page runs): several "
+        "directions at once - here the neuron, added, and a difference-of-means probe direction (dog prompts minus "
+        "car prompts at layer 12's residual stream), stored as a probe feature - with the same seed and sampling "
+        "settings for the default and the steered continuations, attention frozen to the clean prompt's patterns "
+        "or live, and the side effect as the KL on a few neutral prompts.",
+        """\
+from interp.methods.steering import (DirectionSpec, GenerateConfig, SteeringConfig, mean_difference, run_steering,
+                                     save_directions)
+from interp.viz.steering import comparison_frame, concept_probability_figure, side_effect_frame
+
+site = model.sites(12).resid_post
+probe = mean_difference(model, ["I love my dog", "The dog barked at the mailman"],
+                        ["I love my car", "The car stopped at the light"], site)
+with store.run("notebook probe", {"site": site}) as run_id:
+    [probe_id] = save_directions(store, model, "dog_vs_car", site, probe, ["dog - car prompts"], run_id)
+specs = [DirectionSpec(neuron.key, strength=20.0), DirectionSpec(probe_id.key, strength=4.0)]
+run = run_steering(model, "I went to the park with my", specs, GenerateConfig(max_tokens=16, seed=0),
+                   SteeringConfig(attention=("frozen", "live"), kl=True), store)
+comparison_frame(run)""",
+        "### Per generated token, the probability of each direction's concept tokens (its top decoded tokens)",
+        """\
+concept_probability_figure(run)""",
+        "### The side effect: KL(clean || steered) of the next token on neutral prompts",
+        """\
+side_effect_frame(run)""",
+        "### Save the run; the Steering page reopens it at `steering?run=KEY`",
+        """\
+from interp.methods.steering.store import load_run, save_run
+
+key = save_run(store, run)
+key, load_run(store, key).steered["live"].text == run.steered["live"].text""",
     ],
     "03_transcoders": [
         "# Training and evaluating a transcoder\n\nA TopK transcoder replaces the MLP of layer 15 "

@@ -30,6 +30,17 @@ def _tokens_hint(fid: FeatureId) -> str:
             + state.fill_hint(what.get(fid.kind.value, "features")))
 
 
+def _steer_box(fid: FeatureId) -> None:
+    """The suggested steering strength and a link opening the Steering page on this feature."""
+    with st.container(border=True):
+        suggestion = state.query("suggested_strength", fid, "add")
+        if suggestion.strength is None:
+            st.markdown(f"**Steer** - no suggested strength: {suggestion.rule}; pick one on the Steering page.")
+        else:
+            st.markdown(f"**Steer** - suggested strength **{suggestion.strength:g}** ({suggestion.rule})")
+        st.markdown(f"[Steer this feature]({state.steering_link(fid.key, suggestion.strength)})")
+
+
 with state.page():
     st.title("Feature")
 
@@ -62,6 +73,7 @@ with state.page():
     if row.get("metrics"):
         with st.expander("All stored metrics"):
             st.json(row["metrics"])
+    _steer_box(fid)
 
     found = state.query("feature_results", fid)
     tokens_tab, contexts_tab, acts_tab, cx_tab, clamp_tab, near_tab, circuit_tab = st.tabs(

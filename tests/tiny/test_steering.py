@@ -78,6 +78,41 @@ def test_steer_cli(tiny_dirs, tmp_path, capsys):
     code = main(["steer", "--model", str(tiny_dirs["llama"]), "--feature", "1:5", "--strength", "500",
                  "--prompt", "The cat", "--max-tokens", "4", "--store", str(tmp_path)])
     out = capsys.readouterr().out
-    assert code == 0 and "default:" in out and "steered:" in out
+    assert code == 0 and "default:" in out and "steered (live attention):" in out
     assert main(["steer", "--model", str(tiny_dirs["llama"]), "--feature", "9:5", "--strength", "1",
                  "--prompt", "x", "--store", str(tmp_path)]) == 2
+
+
+def test_steer_cli_several_features_kl_and_save(tiny_dirs, tmp_path, capsys):
+    from interp.cli import main
+    from interp.methods.steering.store import load_run
+    from interp.store import Store
+
+    code = main(["steer", "--model", str(tiny_dirs["llama"]), "--feature", "1:5=40", "--feature", "0:2=3:clamp",
+                 "--prompt", "The cat", "--max-tokens", "4", "--attention", "frozen,live", "--kl", "--save",
+                 "--store", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    key = out.strip().splitlines()[-1].removeprefix("saved: ")
+    run = load_run(Store(tmp_path), key)
+    assert [d.spec.text() for d in run.directions] == ["1:5=40:add", "0:2=3:clamp"]
+    assert f"steered (frozen attention):  {run.steered['frozen'].text!r}" in out
+    assert f"steered (live attention):  {run.steered['live'].text!r}" in out
+    assert f"KL side effect (live): {run.side_effects['live'].mean:.4g} nats" in out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--feature", "1:5"], "has no strength"),
+    (["--feature", "1:5=2", "--attention", "sideways"], "attention 'sideways' is not valid"),
+    (["--feature", "1:5=2", "--chat"], "has no chat template"),
+    (["--feature", "vector:1,2=3"], "a vector needs a site"),
+    (["--feature", "1:5=2:push"], "unknown steering method"),
+])
+def test_steer_cli_bad_input_is_one_line(tiny_dirs, tmp_path, capsys, args, message):
+    from interp.cli import main
+
+    code = main(["steer", "--model", str(tiny_dirs["llama"]), *args, "--prompt", "The cat", "--max-tokens", "2",
+                 "--store", str(tmp_path)])
+    err = [line for line in capsys.readouterr().err.splitlines()
+           if line.strip() and not line.startswith("Loading weights")]  # the model loader's progress bar
+    assert code == 2 and len(err) == 1 and err[0].startswith("interp: error: ") and message in err[0], err

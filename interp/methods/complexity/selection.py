@@ -66,7 +66,7 @@ def feature_groups(adapter, query: str, store=None) -> list[FeatureGroup]:
             groups += store_groups(adapter, store, rest)
         elif kind == "direction":
             site, _, path = rest.partition(":")
-            groups.append(direction_group(adapter, site, _load_directions(path)))
+            groups.append(direction_group(adapter, site, load_direction_file(path)))
         else:
             raise ValueError(f"unknown feature query {q!r}; {_HELP}")
     return groups
@@ -81,7 +81,9 @@ def _neurons(adapter, rest: str) -> list[FeatureGroup]:
     return [neuron_group(adapter, adapter.check_layer(l), indices) for l in parse_ranges(layers)]
 
 
-def _load_directions(path: str) -> torch.Tensor:
+def load_direction_file(path: str) -> torch.Tensor:
+    """The (k, d) or (d,) tensor of a user's direction file: .npy, .pt, or .safetensors (its
+    ``directions`` tensor, or its only tensor)."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"direction file {path!r} not found")
@@ -92,7 +94,12 @@ def _load_directions(path: str) -> torch.Tensor:
     if p.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(p))["directions"]
+        tensors = load_file(str(p))
+        if "directions" in tensors:
+            return tensors["directions"]
+        if len(tensors) == 1:
+            return next(iter(tensors.values()))
+        raise ValueError(f"direction file {path!r} holds {len(tensors)} tensors and none is named 'directions'")
     if p.suffix == ".pt":
         return torch.load(p, weights_only=True)
     raise ValueError(f"direction file {path!r}: use .pt, .npy or .safetensors")

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from interp.models import ClampUnit, ReplaceActivation
+from interp.models import ClampUnit, ReplaceActivation, Tokenized
 
 POSITIONS = ("all", "last")
 NEUTRAL_PROMPTS = (
@@ -202,21 +202,32 @@ def clamp_sweep(adapter, layer: int, index: int, prompt: str, target_id: int,
                        probs[1:], neutral_kl(adapter, site, index, values, config), generation, baseline_generation)
 
 
+def last_log_probs(adapter, batch, interventions=()) -> torch.Tensor:
+    """(batch, d_vocab) next-token log-probabilities at each row's last real position of a
+    right-padded `batch` (`Tokenized`), under `interventions` and whatever hooks are active."""
+    last = batch.lengths.to(torch.long) - 1
+    logits = adapter.logits(batch.tokens, interventions=list(interventions))
+    return logits[torch.arange(batch.tokens.shape[0]), last].float().log_softmax(-1)
+
+
+def kl_divergence(clean: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """(rows,) ``KL(p_clean || p_other)`` in nats of two (rows, d_vocab) log-probability tables."""
+    return (clean.exp() * (clean - other)).sum(-1)
+
+
 def neutral_kl(adapter, site: str, index: int, values: np.ndarray, config: ClampConfig) -> np.ndarray:
     """(n_values,) mean KL(clean || clamped) of the last-position distribution (step 4)."""
     if not config.neutral_prompts:
         return np.full(len(values), np.nan)
     batch = adapter.tokenize(list(config.neutral_prompts))
     n = batch.tokens.shape[0]
-    last = batch.lengths.to(torch.long) - 1
-    clean = adapter.logits(batch.tokens)[torch.arange(n), last].log_softmax(-1)  # (n, vocab)
-    tokens = batch.tokens.repeat(len(values), 1)  # rows: value-major, prompt-minor
-    row_last = last.repeat(len(values))
+    clean = last_log_probs(adapter, batch)  # (n, vocab)
+    rows = Tokenized(batch.tokens.repeat(len(values), 1), batch.lengths.repeat(len(values)))  # value-major
+    row_last = rows.lengths.to(torch.long) - 1
     row_values = torch.tensor(np.repeat(values, n), dtype=torch.float32)
     units = torch.full((len(row_values),), index, dtype=torch.long)
     clamp = rowwise_clamp(site, units, row_values, None if config.positions == "all" else row_last)
-    clamped = adapter.logits(tokens, interventions=[clamp])[torch.arange(len(row_last)), row_last].log_softmax(-1)
-    kl = (clean.exp().repeat(len(values), 1) * (clean.repeat(len(values), 1) - clamped)).sum(-1)
+    kl = kl_divergence(clean.repeat(len(values), 1), last_log_probs(adapter, rows, [clamp]))
     return kl.view(len(values), n).mean(1).double().cpu().numpy()
 
 

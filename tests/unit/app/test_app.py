@@ -11,7 +11,7 @@ from helpers.paths import REPO
 
 VIEWS = REPO / "app" / "views"
 PAGES = ["overview", "search", "feature", "prompt", "neurons", "dictionaries", "obsprop", "attribution",
-         "complexity", "circuits"]
+         "complexity", "circuits", "steering"]
 
 
 @pytest.fixture(scope="module")
