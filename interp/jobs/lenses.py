@@ -24,7 +24,7 @@ from interp.methods.lenses.store import save_tuned_lens
 class LensJobConfig:
     """The held-out evaluation of `train_lens`."""
 
-    heldout_tokens: int = 1008
+    heldout_tokens: int = 504
     """Held-out tokens the two lenses are compared on (BOS excluded; rounded up to whole windows)."""
     heldout_ctx_len: int = 64
     """Tokens per held-out window, BOS included."""

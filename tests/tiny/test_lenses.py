@@ -63,7 +63,8 @@ def test_a_middle_row_is_the_final_norm_and_head_on_that_residual(llama):
     log_p = torch.log_softmax(llama.logits(tokens)[0].double(), -1)
     kl = (log_p.exp() * (log_p - log_q)).sum(-1)
     assert grid.rows[1].site == "blocks.0.hook_resid_post" and grid.rows[0].site == "blocks.0.hook_resid_pre"
-    assert grid.kl[1] == pytest.approx(kl.numpy(), rel=1e-4, abs=1e-6)
+    # float32 sum p log p - sum p log q against float64 by hand: a few 1e-6 nats of rounding
+    assert grid.kl[1] == pytest.approx(kl.numpy(), rel=1e-4, abs=2e-5)
     assert grid.kl_mean[1] == pytest.approx(kl[1:].mean().item(), rel=1e-4)  # BOS left out of the mean
     with_bos = lens_grid(llama, tokens, LensConfig(top_k=2, include_bos=True))
     assert with_bos.kl_mean[1] == pytest.approx(kl.mean().item(), rel=1e-4)

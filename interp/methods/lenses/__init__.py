@@ -9,10 +9,10 @@
 """
 
 from interp.methods.lenses.evaluation import LensComparison, compare_lenses
-from interp.methods.lenses.logit_lens import (EMBED_ROW, Head, LensConfig, LensGrid, LensRow, ResidualStack,
+from interp.methods.lenses.logit_lens import (EMBED_ROW, FinalTarget, Head, LensConfig, LensGrid, LensRow, ResidualStack,
                                               kl_to_final, lens_grid, lens_rows, project, residual_stack)
 from interp.methods.lenses.tuned_lens import TunedLens, TunedLensConfig, TunedLensTraining, train_tuned_lens
 
-__all__ = ["EMBED_ROW", "Head", "LensComparison", "LensConfig", "LensGrid", "LensRow", "ResidualStack",
+__all__ = ["EMBED_ROW", "FinalTarget", "Head", "LensComparison", "LensConfig", "LensGrid", "LensRow", "ResidualStack",
            "TunedLens", "TunedLensConfig", "TunedLensTraining", "compare_lenses", "kl_to_final", "lens_grid",
            "lens_rows", "project", "residual_stack", "train_tuned_lens"]

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from interp.methods.lenses.logit_lens import Head, kl_to_final, lens_rows, residual_stack
+from interp.methods.lenses.logit_lens import FinalTarget, Head, lens_rows, residual_stack
 from interp.stats import mean_interval
 
 
@@ -39,11 +39,12 @@ def _window_kls(adapter, windows: torch.Tensor, lens, batch_windows: int) -> dic
     for start in range(0, windows.shape[0], batch_windows):
         stack = residual_stack(adapter, windows[start:start + batch_windows].to(adapter.device))
         resid, final = stack.resid[:, :, 1:], stack.logits[:, 1:]  # BOS column dropped
+        target = FinalTarget(final)
         for name in out:
             per_row = []
             for row in range(resid.shape[0]):
                 h = resid[row] if name == "logit" else lens(row, resid[row])
-                per_row.append(kl_to_final(final, head(h)).mean(-1).numpy())  # (batch,)
+                per_row.append(target.kl(head(h)).mean(-1).numpy())  # (batch,)
             out[name].append(np.stack(per_row))
     return {name: np.concatenate(parts, axis=1) for name, parts in out.items()}
 

@@ -19,7 +19,7 @@ Algorithm (row vectors, `interp.models.weights` conventions):
 4. Per (row, position): the top-k tokens of ``q = softmax(z)`` with their probabilities; the
    probability ``q[y]`` of the model's final prediction ``y = argmax(final logits)`` at that
    position; and ``KL(p || q) = sum_v p_v (log p_v - log q_v)`` with ``p`` the model's final
-   distribution (nats).
+   distribution (nats), as ``sum p log p - sum p log q`` (`FinalTarget`).
 5. Per row, the KL averaged over positions (the BOS position is left out by default: its
    residual is the attention sink's outlier, and it predicts nothing about the prompt).
 
@@ -140,11 +140,33 @@ def project(adapter, resid: torch.Tensor, translate: Callable[[int, torch.Tensor
     return head(resid if translate is None else translate(row, resid))
 
 
+class FinalTarget:
+    """The model's final distribution ``p`` at some tokens, against which many lenses are measured.
+
+    ``KL(p || q) = sum p log p - sum p log q``: ``p`` and its first sum are computed once and
+    shared by every row and lens; each lens then costs one log-softmax and one dot product
+    per token (no (tokens, d_vocab) temporary of the product). A lens equal to the output
+    gives exactly 0 (both sums are the same float operations).
+    """
+
+    def __init__(self, final_logits: torch.Tensor) -> None:
+        self.log_p = torch.log_softmax(final_logits.float(), -1)
+        self.p = self.log_p.exp()
+        self.neg_entropy = _dot(self.p, self.log_p)
+
+    def kl(self, lens_logits: torch.Tensor) -> torch.Tensor:
+        """(..., d_vocab) lens logits -> (...) KL(p || softmax(lens)) in nats."""
+        return (self.neg_entropy - _dot(self.p, torch.log_softmax(lens_logits.float(), -1))).clamp(min=0.0)
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(..., n) . (..., n) -> (...) as a batched matrix product (no elementwise temporary)."""
+    return torch.matmul(a.unsqueeze(-2), b.unsqueeze(-1))[..., 0, 0]
+
+
 def kl_to_final(final_logits: torch.Tensor, lens_logits: torch.Tensor) -> torch.Tensor:
     """KL(softmax(final) || softmax(lens)) in nats over the last axis: (..., d_vocab) -> (...)."""
-    log_p = torch.log_softmax(final_logits.float(), -1)
-    log_q = torch.log_softmax(lens_logits.float(), -1)
-    return (log_p.exp() * (log_p - log_q)).sum(-1).clamp(min=0.0)
+    return FinalTarget(final_logits).kl(lens_logits)
 
 
 @torch.no_grad()
@@ -160,6 +182,7 @@ def lens_grid(adapter, prompt, config: LensConfig = LensConfig(), translate=None
     stack = stack if stack is not None else residual_stack(adapter, tokens)
     final = stack.logits[0]  # (pos, d_vocab)
     final_ids = final.argmax(-1)
+    target = FinalTarget(final)
     head = Head(adapter)
     k = min(config.top_k, final.shape[-1])
     n_rows, pos = stack.resid.shape[0], final.shape[0]
@@ -173,7 +196,7 @@ def lens_grid(adapter, prompt, config: LensConfig = LensConfig(), translate=None
         top = probs.topk(k, -1)
         top_ids[r], top_probs[r] = top.indices.numpy(), top.values.numpy()
         final_prob[r] = probs.gather(-1, final_ids[:, None])[:, 0].numpy()
-        kl[r] = kl_to_final(final, z).numpy()
+        kl[r] = target.kl(z).numpy()
     vocab = adapter.vocab_strings()
     start = 0 if config.include_bos or not _starts_with_bos(adapter, tokens) else 1
     kl_mean = kl[:, start:].mean(1) if pos > start else np.full(n_rows, np.nan, np.float32)
