@@ -83,7 +83,7 @@ class ActiveFeatures:
     """(pos,) the positions shown (BOS left out unless included)."""
     table: pd.DataFrame
     """One row per (layer, rank): layer, rank, site, index, act (the unit's largest activation
-    over the positions shown), pos and token (where it is reached)."""
+    over the positions shown), pos and token (the position of that activation)."""
     heat: np.ndarray
     """(n_features, pos) activations of the ranked units at the positions shown."""
     labels: list[str]
