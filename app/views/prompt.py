@@ -20,13 +20,15 @@ VIEWS = ["Active units", "Lens", "Attributions", "Generate"]
 
 
 def prompt_form(default_model: str) -> tuple[str, str]:
-    """The form; on submit its values go into the URL. Returns the submitted (model, prompt)."""
+    """The form; on submit its values go into the URL. Returns the submitted (model, prompt).
+
+    The inputs have keys, so a submit (which changes the URL they start from) keeps them as typed."""
     params = st.query_params
     with st.form("prompt-form"):
         c1, c2 = st.columns([1, 3])
         model_name = c1.text_input("Model", value=params.get("model", default_model),
-                                   help="a model alias, local model directory or hub id")
-        text = c2.text_input("Prompt", value=params.get("prompt", EXAMPLE))
+                                   help="a model alias, local model directory or hub id", key="prompt-model")
+        text = c2.text_input("Prompt", value=params.get("prompt", EXAMPLE), key="prompt-text")
         if st.form_submit_button("Run", type="primary"):
             st.query_params["model"], st.query_params["prompt"] = model_name.strip(), text
     return st.query_params.get("model", default_model), st.query_params.get("prompt", "")
