@@ -1,7 +1,9 @@
 """Live computations of the prompt view on a loaded `ModelAdapter` (no streamlit here).
 
-Each is one short forward pass (or a handful, for a greedy continuation); the method
-computations themselves (ReAGent, baselines) are called from `interp.methods`.
+Every view of a prompt reads one forward pass (`forward` -> `PromptPass`: the logits, every
+lens row's residual stream and every layer's MLP input and hidden units), which the app
+caches per (model, prompt); a greedy continuation takes a handful more, and the method
+computations themselves (ReAGent, baselines, the lenses) are called from `interp.methods`.
 """
 
 from __future__ import annotations
@@ -12,14 +14,48 @@ import numpy as np
 import pandas as pd
 import torch
 
+from interp.methods.lenses import LensConfig, ResidualStack, lens_grid, lens_rows
 from interp.models import ClampUnit
 from interp.sites import layer_of
 
 
-def prediction(adapter, prompt: str, k: int = 10) -> pd.DataFrame:
-    """The model's top-`k` next tokens after `prompt` with their probabilities."""
+@dataclass(frozen=True)
+class PromptPass:
+    """One forward pass of a prompt, caching what every view of the prompt page reads."""
+
+    tokens: torch.Tensor
+    """(1, pos) token ids."""
+    str_tokens: list[str]
+    logits: torch.Tensor
+    """(pos, d_vocab) float32."""
+    stack: ResidualStack
+    """Every lens row's residual stream (`interp.methods.lenses.residual_stack`)."""
+    cache: dict[str, torch.Tensor]
+    """Every layer's ``mlp_in`` and ``mlp_hidden`` site -> (pos, d) float32."""
+    bos: bool
+    """Whether position 0 is the BOS token."""
+
+
+def forward(adapter, prompt: str) -> PromptPass:
+    """The one forward pass of `prompt` that the prompt page's views share."""
     tokens = adapter.to_tokens(_check(prompt))
-    probs = torch.softmax(adapter.logits(tokens)[0, -1].float(), dim=-1)
+    rows = lens_rows(adapter)
+    units = [s for layer in range(adapter.info.n_layers) for s in (adapter.sites(layer).mlp_in,
+                                                                    adapter.sites(layer).mlp_hidden)]
+    out = adapter.run(tokens, names=[r.site for r in rows] + units)
+    stack = ResidualStack(torch.stack([out.cache[r.site].float() for r in rows]), out.output.float(), rows)
+    bos_id = adapter.info.bos_token_id
+    return PromptPass(tokens, adapter.to_str_tokens(tokens), out.output[0].float(), stack,
+                      {s: out.cache[s][0].float() for s in units}, bos_id is not None and int(tokens[0, 0]) == bos_id)
+
+
+def _pass(adapter, prompt) -> PromptPass:
+    return prompt if isinstance(prompt, PromptPass) else forward(adapter, prompt)
+
+
+def prediction(adapter, prompt, k: int = 10) -> pd.DataFrame:
+    """The model's top-`k` next tokens after `prompt` (text or a `PromptPass`) with their probabilities."""
+    probs = torch.softmax(_pass(adapter, prompt).logits[-1], dim=-1)
     top = torch.topk(probs, k)
     return pd.DataFrame({"rank": range(1, k + 1), "token": [repr(adapter.decode([i])) for i in top.indices.tolist()],
                          "token_id": top.indices.tolist(), "prob": top.values.tolist()})
@@ -32,63 +68,80 @@ def continuation(adapter, prompt: str, n_tokens: int = 12, clamp: ClampUnit | No
     return greedy_generate(adapter, _check(prompt), int(n_tokens), interventions=(clamp,) if clamp else ())
 
 
+def lens(adapter, prompt, tuned=None, top_k: int = 5):
+    """The logit lens grid of `prompt` (text or a `PromptPass`), or the tuned lens with `tuned` (a `TunedLens`)."""
+    found = _pass(adapter, prompt)
+    return lens_grid(adapter, found.tokens, LensConfig(top_k=top_k), translate=tuned, stack=found.stack,
+                     lens="logit" if tuned is None else "tuned")
+
+
 @dataclass(frozen=True)
 class ActiveFeatures:
-    """The most active neurons of some layers at each prompt position."""
+    """The most active units of some layers, ranked per layer."""
 
     tokens: list[str]
-    """(pos,) prompt tokens."""
+    """(pos,) the positions shown (BOS left out unless included)."""
     table: pd.DataFrame
-    """One row per (position, rank): pos, token, layer, site, index, act."""
+    """One row per (layer, rank): layer, rank, site, index, act (the unit's largest activation
+    over the positions shown), pos and token (the position of that activation)."""
     heat: np.ndarray
-    """(n_features, pos) activations of the union of the top features."""
+    """(n_features, pos) activations of the ranked units at the positions shown."""
     labels: list[str]
     """(n_features,) 'L<layer>/N<index>' names of the heatmap rows."""
 
 
-def _top_per_position(tokens: list[str], acts: torch.Tensor, k: int, site: str, layer: int,
-                      offset: int = 0) -> list[dict]:
-    """Rows of the `k` largest entries of acts (pos, n) at each position."""
-    vals, idx = torch.topk(acts, min(k, acts.shape[-1]), dim=-1)
-    return [{"pos": pos, "token": tokens[pos], "layer": layer, "site": site, "index": int(idx[pos, r]),
-             "act": float(vals[pos, r])} for pos in range(acts.shape[0]) for r in range(vals.shape[1])]
+def _rank_layer(acts: torch.Tensor, k: int, site: str, layer: int, tokens: list[str], offset: int) -> list[dict]:
+    """The `k` units of acts (pos, n) with the largest activation at any position."""
+    best, where = acts.max(0)  # (n,) each unit's largest activation and its position
+    vals, idx = torch.topk(best, min(k, best.shape[0]))
+    return [{"layer": layer, "rank": r + 1, "site": site, "index": int(i), "act": float(v),
+             "pos": int(where[i]) + offset, "token": tokens[int(where[i])]}
+            for r, (v, i) in enumerate(zip(vals.tolist(), idx.tolist()))]
 
 
-def _collect(str_tokens: list[str], rows: list[dict], acts_of: dict[str, torch.Tensor], k: int, prefix: str
-             ) -> ActiveFeatures:
-    table = pd.DataFrame(rows).sort_values(["pos", "act"], ascending=[True, False])
-    table = table.groupby("pos", group_keys=False).head(k).reset_index(drop=True)
-    units = table[["layer", "site", "index"]].drop_duplicates().to_records(index=False)
-    heat = np.stack([acts_of[s][:, i].numpy() for _, s, i in units]) if len(units) else np.zeros((0, len(str_tokens)))
-    return ActiveFeatures(str_tokens, table, heat, [f"L{l}/{prefix}{i}" for l, _, i in units])
+def _collect(tokens: list[str], rows: list[dict], acts_of: dict[str, torch.Tensor], prefix: str) -> ActiveFeatures:
+    table = pd.DataFrame(rows, columns=["layer", "rank", "site", "index", "act", "pos", "token"])
+    heat = (np.stack([acts_of[r["site"]][:, r["index"]].numpy() for r in rows]) if rows
+            else np.zeros((0, len(tokens)), np.float32))
+    return ActiveFeatures(tokens, table, heat, [f"L{r['layer']}/{prefix}{r['index']}" for r in rows])
 
 
-def active_neurons(adapter, prompt: str, layers: list[int], k: int = 3) -> ActiveFeatures:
-    """Top-`k` MLP neurons (by activation) per position across `layers`."""
-    tokens = adapter.to_tokens(_check(prompt))
-    sites = {adapter.sites(adapter.check_layer(l)).mlp_hidden: l for l in layers}
-    cache = adapter.run(tokens, names=list(sites), stop_at_layer=max(layers) + 1).cache
-    str_tokens = adapter.to_str_tokens(tokens)
-    acts_of = {site: cache[site][0].float() for site in sites}  # site -> (pos, d_mlp)
-    rows = [r for site, layer in sites.items() for r in _top_per_position(str_tokens, acts_of[site], k, site, layer)]
-    return _collect(str_tokens, rows, acts_of, k, "N")
+def active_neurons(adapter, prompt, layers: list[int], k: int = 3, include_bos: bool = False) -> ActiveFeatures:
+    """The top-`k` MLP neurons of each of `layers` by their largest activation over the prompt.
 
-
-def active_latents(adapter, dictionary, site: str, prompt: str, k: int = 3) -> ActiveFeatures:
-    """Top-`k` latents of a dictionary (SAE / transcoder reading `site`) per position.
-
-    BOS is dropped: dictionaries are trained without it (its activations are outliers).
+    The BOS position is left out unless `include_bos`: its activations are the attention
+    sink's outliers and would top every layer's ranking.
     """
-    tokens = adapter.to_tokens(_check(prompt))
-    layer = layer_of(site)  # model-wide sites (ln_final, ...) need the whole model
-    x = adapter.run(tokens, names=[site], stop_at_layer=None if layer is None else layer + 1).cache[site][0]
-    start = 1 if adapter.prepend_bos else 0
+    found = _pass(adapter, prompt)
+    start = 1 if found.bos and not include_bos else 0
+    tokens = found.str_tokens[start:]
+    if not tokens:
+        raise ValueError("the prompt has no token besides BOS; type some text or include the BOS position")
+    sites = {adapter.sites(adapter.check_layer(layer)).mlp_hidden: layer for layer in layers}
+    acts_of = {site: found.cache[site][start:] for site in sites}  # site -> (pos, d_mlp)
+    rows = [r for site, layer in sites.items() for r in _rank_layer(acts_of[site], k, site, layer, tokens, start)]
+    return _collect(tokens, rows, acts_of, "N")
+
+
+def active_latents(adapter, dictionary, site: str, prompt, k: int = 3, include_bos: bool = False) -> ActiveFeatures:
+    """The top-`k` latents of a dictionary (SAE / transcoder reading `site`) by their largest activation.
+
+    BOS is left out unless `include_bos`: dictionaries are trained without it (its
+    activations are outliers).
+    """
+    found = _pass(adapter, prompt)
+    x = found.cache.get(site)
+    if x is None:  # a site the shared pass does not keep (resid, attention ...): one more pass
+        layer = layer_of(site)  # model-wide sites (ln_final, ...) need the whole model
+        x = adapter.run(found.tokens, names=[site], stop_at_layer=None if layer is None else layer + 1).cache[site][0]
+    start = 1 if found.bos and not include_bos else 0
     with torch.no_grad():
         enc = dictionary.encode_sparse(x[start:].to(dictionary.W_enc.dtype))
         acts = enc.dense(dictionary.d_sae).float()  # (pos - start, d_sae)
-    str_tokens = adapter.to_str_tokens(tokens)[start:]
-    rows = _top_per_position(str_tokens, acts, k, site, 0 if layer is None else layer)
-    return _collect(str_tokens, rows, {site: acts}, k, "F")
+    tokens = found.str_tokens[start:]
+    layer = layer_of(site)
+    rows = _rank_layer(acts, k, site, 0 if layer is None else layer, tokens, start)
+    return _collect(tokens, rows, {site: acts}, "F")
 
 
 LIVE_METHODS = ("reagent", "attention_last", "gradient_norm", "input_x_gradient", "occlusion", "random")

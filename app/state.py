@@ -9,6 +9,8 @@
   ``$INTERP_APP_MAX_MODELS`` models (default 2); anything else becomes a short message.
 - `page()`: the context manager every page body runs in: any error becomes one short
   `st.error` line, its traceback goes to the server log only.
+- `prompt_pass(model, prompt)`: the one forward pass every view of the Prompt page reads
+  (`app.live.forward`), cached per (model, prompt); `lens_grid` and `live_latents` build on it.
 - `guard()`: a context manager that turns the errors interp raises for bad input into
   `st.error` boxes and lets the page go on.
 - `save_graph_params(key, ...)`: a reader's pins, supernodes and annotations saved into a
@@ -25,15 +27,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import threading
 import urllib.parse
-from collections import OrderedDict
-from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
 
+from app.model_cache import DEFAULT_MAX_MODELS, MAX_MODELS_ENV, ModelCache, max_models  # noqa: F401
 from interp.methods.circuits import store as circuit_store
+from interp.methods.lenses import store as lens_store
 from interp.methods.neurons import store as neuron_store
 from interp.methods.steering import store as steering_store
 from interp.methods.steering.strength import suggest_strength
@@ -61,13 +62,12 @@ READS = {
     "attribution_graph_file": circuit_store.attribution_graph_file,
     # steering
     "steering_run": steering_store.load_run, "suggested_strength": suggest_strength,
+    "tuned_lens": lens_store.tuned_lens_record,
 }
 """What the pages may ask of the store: a name -> its `interp.store.read` function."""
 
 STORE_ENV = "INTERP_STORE"
 QUERY_TTL_S = 30
-MAX_MODELS_ENV = "INTERP_APP_MAX_MODELS"
-DEFAULT_MAX_MODELS = 2
 MESSAGE_CHARS = 300
 """Error messages shown on a page are cut to one line of at most this many characters."""
 BAD_INPUT = (ValueError, KeyError, StoreError, FileNotFoundError)
@@ -167,46 +167,6 @@ def fill_hint(what: str) -> str:
 
 
 # ----------------------------------------------------------------------------- model
-def max_models() -> int:
-    """How many models the app keeps loaded at once: ``$INTERP_APP_MAX_MODELS`` (default 2)."""
-    raw = os.environ.get(MAX_MODELS_ENV, "").strip()
-    if not raw:
-        return DEFAULT_MAX_MODELS
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{MAX_MODELS_ENV}={raw!r} must be a whole number >= 1 (models kept loaded at once)")
-    return int(raw)
-
-
-class ModelCache:
-    """The loaded models, least recently used evicted beyond `max_size` (thread-safe)."""
-
-    def __init__(self, max_size: int, loader: Callable[[str], object]) -> None:
-        if max_size < 1:
-            raise ValueError(f"a model cache holds at least 1 model, got max_size={max_size}")
-        self.max_size = max_size
-        self._loader = loader
-        self._models: OrderedDict[str, object] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str):
-        """The model under `key`, loaded on first use; evicts the least recently used."""
-        with self._lock:
-            if key in self._models:
-                self._models.move_to_end(key)
-                return self._models[key]
-            loaded = self._loader(key)
-            self._models[key] = loaded
-            while len(self._models) > self.max_size:
-                evicted, _ = self._models.popitem(last=False)
-                log.info("model cache: evicted %s (holds at most %d)", evicted, self.max_size)
-            return loaded
-
-    def keys(self) -> list[str]:
-        """Cached keys, least recently used first."""
-        with self._lock:
-            return list(self._models)
-
-
 def _load(key: str):
     import torch
 
@@ -252,11 +212,15 @@ def model_key(name: str, stored: list[str] | None = None) -> str:
     raise ValueError(f"{shown!r} is not a model of the registry or of this store; known models: {known}")
 
 
-def model(name: str):
-    """The loaded adapter for `name`, or None after showing why it could not be loaded."""
+def model(name: str, load: bool = True):
+    """The loaded adapter for `name`, or None after showing why it could not be loaded.
+
+    `load=False` only checks that the app may load `name` (`model_key`, no loading): True or None."""
     try:
         key = model_key(name)
-        with st.spinner("Loading the model..."):
+        if not load:
+            return True
+        with st.spinner(f"Loading {name[:80]}..."):
             return _model(key)
     except Exception as exc:  # loading goes through hub / GGUF / file libraries with many error types
         log.warning("model %r not loaded", name, exc_info=exc)
@@ -292,16 +256,64 @@ def stored_dictionary_dir(store_obj: Store, name: str) -> Path:
     return store_obj.dictionary_folder(name, rows.iloc[0]["path"])
 
 
-@st.cache_data(ttl=600, show_spinner=False, max_entries=64)
-def _live_latents(model_name: str, root: str, name: str, site: str, prompt: str, k: int):
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _prompt_pass(key: str, prompt: str):
     from app import live as live_fns
 
-    return live_fns.active_latents(_model(model_name), _dictionary(root, name), site, prompt, k)
+    return live_fns.forward(_model(key), prompt)
 
 
-def live_latents(model_name: str, name: str, site: str, prompt: str, k: int = 3):
+def prompt_pass(model_name: str, prompt: str):
+    """`app.live.forward`: the one forward pass of `prompt` that every Prompt-page view reads, cached."""
+    return _prompt_pass(model_key(model_name), prompt)
+
+
+@st.cache_data(ttl=600, show_spinner=False, max_entries=64)
+def _live_latents(model_name: str, root: str, name: str, site: str, prompt: str, k: int, include_bos: bool):
+    from app import live as live_fns
+
+    return live_fns.active_latents(_model(model_name), _dictionary(root, name), site,
+                                   _prompt_pass(model_name, prompt), k, include_bos)
+
+
+def live_latents(model_name: str, name: str, site: str, prompt: str, k: int = 3, include_bos: bool = False):
     """`app.live.active_latents` for store dictionary `name` (reading `site`), cached."""
-    return _live_latents(model_key(model_name), str(store_root()), name, site, prompt, k)
+    return _live_latents(model_key(model_name), str(store_root()), name, site, prompt, k, include_bos)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _tuned_lens(root: str, key: str, run_id: str):
+    return lens_store.load_tuned_lens(_store(root), _model(key))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _lens_grid(key: str, prompt: str, root: str, tuned_run: str | None):
+    from app import live as live_fns
+
+    tuned = _tuned_lens(root, key, tuned_run) if tuned_run else None
+    return live_fns.lens(_model(key), _prompt_pass(key, prompt), tuned)
+
+
+def lens_grid(model_name: str, prompt: str, tuned: bool = False):
+    """`app.live.lens` of `prompt` on the shared forward pass: the logit lens, or the model's stored
+    tuned lens (cached by the run that stored it, so a retrained lens is picked up)."""
+    key = model_key(model_name)
+    run = tuned_lens_run(key) if tuned else None
+    if tuned and run is None:
+        raise FileNotFoundError(lens_store.missing_lens_message(store(), _store_name(key)))
+    return _lens_grid(key, prompt, str(store_root()), run)
+
+
+def tuned_lens_run(model_name: str) -> str | None:
+    """The run id of the tuned lens stored for `model_name`, or None when it has none."""
+    record = query("tuned_lens", _store_name(model_name))
+    return None if record is None else str(record["run_id"])
+
+
+def _store_name(model_name: str) -> str:
+    from interp.models.registry import store_model_name
+
+    return store_model_name(model_name)
 
 
 def default_model() -> str:

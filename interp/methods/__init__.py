@@ -1,4 +1,4 @@
-"""Interpretability methods, one folder per family (neurons, circuits, obsprop, attribution, complexity).
+"""Interpretability methods, one folder per family (neurons, circuits, obsprop, attribution, complexity, lenses, ...).
 
 Each family folder holds one module per method step, a `store.py` (the only code that reads
 or writes that family's results in the store) and an `__init__.py` naming its entry points.

@@ -42,16 +42,44 @@ def test_continuation_is_greedy_and_a_clamp_reaches_every_step(tiny):
     assert clamped == tiny.decode(manual[0, -4:].tolist())
 
 
-def test_active_neurons_are_the_per_position_maxima(tiny):
+def test_active_neurons_are_ranked_per_layer_without_bos(tiny):
     found = live.active_neurons(tiny, PROMPT, layers=[0, 1], k=2)
     tokens = tiny.to_tokens(PROMPT)
-    sites = [tiny.sites(l).mlp_hidden for l in (0, 1)]
-    cache = tiny.run(tokens, names=sites).cache
-    both = torch.cat([cache[s][0] for s in sites], dim=-1)  # (pos, 2 * d_mlp)
-    best = both.max(-1).values
-    firsts = found.table.groupby("pos")["act"].max()
-    assert firsts.tolist() == pytest.approx(best.tolist(), rel=1e-5)
-    assert found.heat.shape == (len(found.labels), tokens.shape[1])
+    for layer in (0, 1):
+        site = tiny.sites(layer).mlp_hidden
+        acts = tiny.run(tokens, names=[site]).cache[site][0, 1:]  # (pos - 1, d_mlp): BOS left out
+        best, where = acts.max(0)
+        top = best.topk(2)
+        part = found.table[found.table["layer"] == layer]
+        assert part["index"].tolist() == top.indices.tolist() and part["rank"].tolist() == [1, 2]
+        assert part["act"].tolist() == pytest.approx(top.values.tolist(), rel=1e-5)
+        assert part["pos"].tolist() == (where[top.indices] + 1).tolist()  # positions of the whole prompt
+    assert found.tokens == tiny.to_str_tokens(PROMPT)[1:]
+    assert found.heat.shape == (4, tokens.shape[1] - 1) and found.labels[0].startswith("L0/N")
+
+
+def test_including_bos_ranks_over_every_position(tiny):
+    tokens = tiny.to_tokens(PROMPT)
+    site = tiny.sites(1).mlp_hidden
+    acts = tiny.run(tokens, names=[site]).cache[site][0]
+    found = live.active_neurons(tiny, PROMPT, layers=[1], k=3, include_bos=True)
+    assert found.table["index"].tolist() == acts.max(0).values.topk(3).indices.tolist()
+    assert found.tokens == tiny.to_str_tokens(PROMPT) and found.heat.shape[1] == tokens.shape[1]
+
+
+def test_every_view_reads_the_one_forward_pass(tiny, monkeypatch):
+    from interp.models.adapter import ModelAdapter
+
+    found = live.forward(tiny, PROMPT)
+    calls = []
+    real = ModelAdapter.run
+    monkeypatch.setattr(ModelAdapter, "run", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    frame = live.prediction(tiny, found, k=3)
+    live.active_neurons(tiny, found, layers=[0, 1])
+    grid = live.lens(tiny, found)
+    assert calls == []
+    assert frame["token_id"].tolist() == tiny.logits(tiny.to_tokens(PROMPT))[0, -1].topk(3).indices.tolist()
+    assert grid.top_ids[-1, :, 0].tolist() == found.logits.argmax(-1).tolist()  # last lens row = the output
 
 
 def test_empty_prompt_is_a_clear_error(tiny):
@@ -71,7 +99,7 @@ def test_live_attributions_cover_every_token_and_zero_the_bos(tiny):
         live.attributions(tiny, PROMPT, methods=("telepathy",))
 
 
-def test_active_latents_are_the_dictionary_topk_per_position(tiny):
+def test_active_latents_are_ranked_by_their_largest_activation(tiny):
     from interp.dictionaries.dictionary import Dictionary
 
     site = tiny.sites(1).mlp_in
@@ -81,10 +109,8 @@ def test_active_latents_are_the_dictionary_topk_per_position(tiny):
     found = live.active_latents(tiny, dictionary, site, PROMPT, k=2)
     x = tiny.run(tiny.to_tokens(PROMPT), names=[site]).cache[site][0, 1:]  # BOS dropped
     acts = torch.relu((x - dictionary.b_dec) @ dictionary.W_enc + dictionary.b_enc)
-    expected = acts.topk(2, dim=-1)
+    expected = acts.max(0).values.topk(2)
     assert found.tokens == tiny.to_str_tokens(PROMPT)[1:]
-    for pos in range(len(found.tokens)):
-        part = found.table[found.table["pos"] == pos]
-        assert part["index"].tolist() == expected.indices[pos].tolist()
-        assert part["act"].tolist() == pytest.approx(expected.values[pos].tolist(), rel=1e-5, abs=1e-6)
+    assert found.table["index"].tolist() == expected.indices.tolist()
+    assert found.table["act"].tolist() == pytest.approx(expected.values.tolist(), rel=1e-5, abs=1e-6)
     assert found.heat.shape == (len(found.labels), len(found.tokens))

@@ -9,7 +9,8 @@ Each family runs through the same three checks:
 
 Round trips: circuits (`save_graph` / `load_graph`: the graph), obsprop (`save_obsprop` /
 `load_obsprop`: every feature vector), dictionaries (`save_dictionary` / `load_dictionary`:
-every parameter) return the result itself. The neurons, attribution and complexity store
+every parameter) and lenses (`save_tuned_lens` / `load_tuned_lens`: the translators) return the
+result itself. The neurons, attribution and complexity store
 modules have no reader of the whole result type, so the check reads back what they store:
 each neuron's rank-0 top token (`top_token_id`), the attribution's scores and tokens (the
 ``attributions`` table `store_attribution` writes), and each feature's K and curve
@@ -179,6 +180,25 @@ def _dictionaries_trip(store, result, models, run_id):
         torch.testing.assert_close(theirs[name].float(), p.detach().float(), msg=name)
 
 
+def _lenses_run(models):
+    from interp.methods.lenses import TunedLensConfig, train_tuned_lens
+
+    model = models["llama"]
+    windows = model.to_tokens(["The cat sat on the mat. The dog ate", "She said that he was a nurse. He said"])
+    return train_tuned_lens(model, windows, TunedLensConfig(tokens=16, ctx_len=windows.shape[1], batch_windows=1))
+
+
+def _lenses_trip(store, training, models, run_id):
+    from interp.methods.lenses import compare_lenses
+    from interp.methods.lenses.store import load_tuned_lens, save_tuned_lens
+
+    model = models["llama"]
+    save_tuned_lens(store, model, training, compare_lenses(model, model.to_tokens(["The cat sat"]), training.lens),
+                    run_id)
+    loaded = load_tuned_lens(store, model)
+    assert torch.equal(loaded.weight, training.lens.weight) and torch.equal(loaded.bias, training.lens.bias)
+
+
 def _cfg(module: str, name: str, **kw):
     def make():
         import importlib
@@ -202,6 +222,8 @@ FAMILIES = {
                          _complexity_run, _complexity_trip),
     "dictionaries.training": Family(_cfg("interp.dictionaries.training", "TrainConfig", arch="spiky"), "spiky",
                                     _dictionaries_run, _dictionaries_trip),
+    "lenses.tuned": Family(_cfg("interp.methods.lenses.tuned_lens", "TunedLensConfig", lr=2.5), "2.5",
+                           _lenses_run, _lenses_trip),
 }
 
 

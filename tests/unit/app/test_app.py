@@ -144,7 +144,7 @@ def test_feature_page_for_a_transcoder_latent_and_friendly_errors(run_page, stor
 
 
 def test_prompt_page_without_a_model_still_shows_stored_attributions(run_page, store_root):
-    at = run_page("prompt", store_root, model="no-such-model", prompt="The capital of France is")
+    at = run_page("prompt", store_root, model="no-such-model", prompt="The capital of France is", view="Attributions")
     assert "could not be loaded" in _texts(at.warning)
     assert "No stored attributions" not in _texts(at.info)
     assert len(at.get("plotly_chart")) == 1  # the stored ReAGent / IG / random heatmap
