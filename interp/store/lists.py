@@ -1,0 +1,92 @@
+"""Named feature lists: the ``feature_lists`` table, written and read only here.
+
+A list is the set of ``(list, feature)`` rows whose latest write is not ``removed``; each row
+carries a note, its author (given, else $USER) and time. Adding a feature again replaces
+its note; removing writes a ``removed=true`` row (the history stays in ``feature_lists_all``).
+
+    add_to_list(store, "gender", fid, note="fires on ' she'")
+    read_list(store, "gender")          # key, identity, label, note, author, created_at
+    export_list(read_list(store, "gender"), "csv")
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+
+from interp.features import FeatureId
+from interp.store.read.sql import IDENTITY, labels_sql, lit
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,79}")
+"""A list name: letters, digits, space, ``_ . -``; at most 80 characters, first a letter or digit."""
+COLUMNS = ["key", *IDENTITY, "label", "note", "author", "created_at"]
+"""The columns of `read_list` (and of its exports)."""
+FORMATS = ("csv", "json")
+
+
+def check_name(name: str) -> str:
+    """`name` stripped, or ValueError saying what a list name may be."""
+    text = str(name).strip()
+    if not NAME.fullmatch(text):
+        raise ValueError(f"list name {text[:90]!r} is not valid: use 1-80 letters, digits, spaces, '_', '.' "
+                         f"or '-', starting with a letter or digit")
+    return text
+
+
+def _author(author: str | None) -> str:
+    from interp.methods.labels.store import default_author
+
+    return (author or "").strip() or default_author()
+
+
+def _write(store, name: str, fid: FeatureId, note: str, removed: bool, author: str | None) -> None:
+    row = {"list": check_name(name), **fid.to_record(), "note": str(note or "").strip(), "removed": removed,
+           "author": _author(author), "created_at": pd.Timestamp.now(tz="UTC")}
+    with store.run("interp list", {"list": row["list"], "feature": fid.key, "removed": removed}) as run:
+        store.write("feature_lists", [row], run_id=run)
+
+
+def add_to_list(store, name: str, fid: FeatureId, note: str = "", author: str | None = None) -> None:
+    """Put `fid` on list `name` with `note` (again: the note is replaced)."""
+    _write(store, name, fid, note, False, author)
+
+
+def remove_from_list(store, name: str, fid: FeatureId, author: str | None = None) -> None:
+    """Take `fid` off list `name`; KeyError when it is not on it."""
+    name = check_name(name)
+    if fid.key not in set(read_list(store, name)["key"]):
+        raise KeyError(f"{fid.key} is not on list {name!r}")
+    _write(store, name, fid, "", True, author)
+
+
+def list_names(store) -> pd.DataFrame:
+    """Every non-empty list: list, features, updated (its newest row's time), newest first."""
+    return store.sql("SELECT list, count(*) AS features, max(created_at) AS updated FROM feature_lists "
+                     "WHERE NOT coalesce(removed, false) GROUP BY list ORDER BY updated DESC, list")
+
+
+def read_list(store, name: str) -> pd.DataFrame:
+    """The features on list `name` in the order they were added (`COLUMNS`; empty if none)."""
+    quoted = [f'"{c}"' for c in IDENTITY]
+    ident = ", ".join(quoted)
+    frame = store.sql(
+        f"SELECT {', '.join(f'x.{q}' for q in quoted)}, "
+        f"coalesce(l.label, f.label) AS label, x.note, x.author, x.created_at FROM feature_lists x "
+        f"LEFT JOIN ({labels_sql()}) l USING ({ident}) LEFT JOIN features f USING ({ident}) "
+        f"WHERE x.list = {lit(check_name(name))} AND NOT coalesce(x.removed, false) ORDER BY x.created_at")
+    frame.insert(0, "key", [FeatureId.from_record(r).key for r in frame.to_dict("records")])
+    return frame[COLUMNS]
+
+
+def export_list(frame: pd.DataFrame, fmt: str) -> str:
+    """A `read_list` frame as CSV or JSON (records; times in ISO 8601)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"export format {fmt!r} is not one of {', '.join(FORMATS)}")
+    out = frame.assign(created_at=pd.to_datetime(frame["created_at"], utc=True).map(
+        lambda t: t.isoformat() if pd.notna(t) else None))
+    if fmt == "csv":
+        return out.to_csv(index=False)
+    return json.dumps(out.to_dict("records"), indent=1, default=str)
+
