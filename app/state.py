@@ -11,9 +11,10 @@
   `st.error` line, its traceback goes to the server log only.
 - `guard()`: a context manager that turns the errors interp raises for bad input into
   `st.error` boxes and lets the page go on.
-- `save_graph_params(key, ...)`: the one write the app makes: a reader's pins, supernodes
-  and annotations saved into a stored attribution graph's qParams
-  (`interp.methods.circuits.store.update_graph_params`); the cached reads are cleared.
+- `save_graph_params(key, ...)`: a reader's pins, supernodes and annotations saved into a
+  stored attribution graph's qParams (`interp.methods.circuits.store.update_graph_params`);
+  `write(fn, ...)`: the app's other writes (label edits, feature lists) through their
+  library function; both clear the cached reads.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from pathlib import Path
 import streamlit as st
 
 from interp.methods.circuits import store as circuit_store
+from interp.methods.labels import store as label_store
 from interp.methods.neurons import store as neuron_store
-from interp.store import Store, StoreError, read
+from interp.store import Store, StoreError, lists, read
 
 READS = {
     # store-wide
@@ -47,6 +49,9 @@ READS = {
     "feature_examples": read.feature_examples, "feature_complexity": read.feature_complexity,
     "feature_results": read.feature_results, "neighbours": read.neighbours, "clamp_sweeps": neuron_store.clamp_sweeps,
     "feature_histogram": read.feature_histogram, "nearest_by_direction": read.nearest_by_direction,
+    "feature_labels": label_store.feature_labels, "label_agreement": label_store.label_agreement,
+    # feature lists
+    "list_names": lists.list_names, "read_list": lists.read_list,
     # method results
     "circuits": read.circuits, "circuit_payload": read.circuit_payload, "circuits_with": read.circuits_with,
     "attributions": read.attributions, "faithfulness_summary": read.faithfulness_summary,
@@ -312,10 +317,23 @@ def save_graph_params(key: str, pinned=None, supernodes=None, annotations=None) 
     return q
 
 
+def write(fn: Callable, /, *args, **kwargs):
+    """`fn(store, *args, **kwargs)` for a library write (`save_edit`, `add_to_list`, ...);
+    clears the cached reads so the next rerun shows it."""
+    result = fn(store(), *args, **kwargs)
+    _cached.clear()
+    return result
+
+
 # ----------------------------------------------------------------------------- links
 def feature_link(key: str) -> str:
     """Relative URL of the feature page for a feature key."""
     return "feature?feature=" + urllib.parse.quote(key, safe="")
+
+
+def list_link(name: str) -> str:
+    """Relative URL of the Lists page opened on list `name`."""
+    return "lists?list=" + urllib.parse.quote(name, safe="")
 
 
 def show_stored_figures(prefix: str) -> int:

@@ -11,6 +11,7 @@ its note; removing writes a ``removed=true`` row (the history stays in ``feature
 
 from __future__ import annotations
 
+import getpass
 import json
 import re
 
@@ -35,9 +36,15 @@ def check_name(name: str) -> str:
     return text
 
 
-def _author(author: str | None) -> str:
-    from interp.methods.labels.store import default_author
+def default_author() -> str:
+    """The editing user's name when none is given: $USER (or the login name)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
+
+def _author(author: str | None) -> str:
     return (author or "").strip() or default_author()
 
 

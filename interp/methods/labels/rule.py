@@ -6,11 +6,12 @@ Algorithm (pure functions of store-shaped frames; `interp.methods.labels.store` 
    directions, the first of `OUTPUT_DIRECTIONS` it has (``down`` for an MLP neuron's W_out
    row, ``decoder`` for a dictionary latent), and of that direction's variants the
    alphabetically first; its ``end == 'top'`` tokens are walked in rank order, each
-   stripped of surrounding whitespace, empty ones skipped, and a token equal to an
+   stripped of surrounding whitespace and U+FFFD (a piece of a multi-byte character),
+   empty ones skipped, and a token equal to an
    earlier one case-insensitively skipped; the first `N_TOKENS` (3) that remain, joined by
    ``'/'``, are the output label (" Paris", " paris", "Paris", " France" -> ``Paris/France``).
 2. **Input label** (`input_labels`), from ``activation_examples`` of group ``'top'``: each
-   top example contributes one token, the one at its maximum (``tokens[max_pos]``), stripped,
+   top example contributes one token, the one at its maximum (``tokens[max_pos]``), cleaned as in 1,
    with weight ``max_act``; weights of tokens equal case-insensitively are summed (the
    spelling shown is the one of the heaviest single example), empty tokens are skipped,
    and the `N_TOKENS` heaviest (ties: alphabetical) joined by ``'/'`` are the input label.
@@ -19,7 +20,7 @@ Algorithm (pure functions of store-shaped frames; `interp.methods.labels.store` 
    there is no input label; the input label when there is no output label; else
    ``'in: <input> -> out: <output>'``.
 4. **Agreement per layer** (`agreement_by_layer`): among the features that have both
-   labels, the share that agree, per (kind, source, layer).
+   labels, the share that agree, per (kind, layer, source).
 
 Every step is a pandas group-by over all features at once (no per-feature Python loop).
 """
@@ -38,10 +39,16 @@ N_TOKENS = 3
 SEP = "/"
 
 
+def _clean(tokens: pd.Series) -> pd.Series:
+    """Tokens stripped of surrounding whitespace and of U+FFFD (the marks of a token that is
+    part of a multi-byte character)."""
+    return tokens.fillna("").astype(str).str.strip().str.strip("\ufffd").str.strip()
+
+
 def _first_tokens(frame: pd.DataFrame, order: list[str], ascending: list[bool]) -> pd.DataFrame:
     """Per feature, the first `N_TOKENS` distinct (case-insensitive) non-empty stripped tokens
     of column ``token`` in the given order, joined by SEP, as column ``text``."""
-    frame = frame.assign(token=frame["token"].astype(str).str.strip())
+    frame = frame.assign(token=_clean(frame["token"]))
     frame = frame[frame["token"] != ""]
     frame = frame.assign(norm=frame["token"].str.lower())
     frame = frame.sort_values([*IDENTITY, *order], ascending=[True] * len(IDENTITY) + ascending, kind="stable")
@@ -70,7 +77,7 @@ def input_labels(examples: pd.DataFrame) -> pd.DataFrame:
     ``max_act``. Returns identity + ``input_label``."""
     if examples.empty:
         return pd.DataFrame(columns=[*IDENTITY, "input_label"])
-    rows = examples.assign(token=examples["token"].astype(str).str.strip())
+    rows = examples.assign(token=_clean(examples["token"]))
     rows = rows[rows["token"] != ""]
     rows = rows.assign(norm=rows["token"].str.lower(), max_act=rows["max_act"].astype(float))
     # the spelling shown is the heaviest single example's
@@ -102,10 +109,10 @@ def combine(outputs: pd.DataFrame, inputs: pd.DataFrame) -> pd.DataFrame:
 
 
 def agreement_by_layer(labels: pd.DataFrame) -> pd.DataFrame:
-    """Step 4. Per (kind, source, layer): features, features with both labels, agreeing, share."""
+    """Step 4. Per (kind, layer, source): features, features with both labels, agreeing, share."""
     frame = labels.assign(layer=[layer_of(s) for s in labels["site"]],
                           both=labels["agree"].notna(), agrees=labels["agree"].fillna(False).astype(bool))
-    table = frame.groupby(["kind", "source", "layer"], as_index=False, dropna=False).agg(
+    table = frame.groupby(["kind", "layer", "source"], as_index=False, dropna=False).agg(
         features=("index", "size"), with_both=("both", "sum"), agreeing=("agrees", "sum"))
     table["share"] = (table["agreeing"] / table["with_both"]).where(table["with_both"] > 0)
-    return table.sort_values(["kind", "source", "layer"]).reset_index(drop=True)
+    return table.sort_values(["kind", "layer", "source"]).reset_index(drop=True)

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import time
 from typing import NamedTuple
@@ -20,6 +19,7 @@ import pandas as pd
 
 from interp.features import FeatureId
 from interp.methods.labels import rule
+from interp.store.lists import default_author
 from interp.store.read.sql import lit, match
 
 AGREEMENT = "label_agreement"
@@ -73,14 +73,6 @@ def write_labels(store, model: str, build: LabelBuild) -> str:
         store.write("feature_labels", rows, run_id=run)
         store.write("results", [{"name": AGREEMENT, "key": model, "payload": payload}], run_id=run)
     return run
-
-
-def default_author() -> str:
-    """The editing user's name when none is given: $USER (or the login name)."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def save_edit(store, fid: FeatureId, text: str, author: str | None = None) -> dict:
