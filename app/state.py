@@ -33,7 +33,7 @@ import streamlit as st
 from interp.methods.circuits import store as circuit_store
 from interp.methods.labels import store as label_store
 from interp.methods.neurons import store as neuron_store
-from interp.store import Store, StoreError, lists, read
+from interp.store import Store, StoreError, read
 
 READS = {
     # store-wide
@@ -51,7 +51,7 @@ READS = {
     "feature_histogram": read.feature_histogram, "nearest_by_direction": read.nearest_by_direction,
     "feature_labels": label_store.feature_labels, "label_agreement": label_store.label_agreement,
     # feature lists
-    "list_names": lists.list_names, "read_list": lists.read_list,
+    "list_names": read.list_names, "read_list": read.read_list,
     # method results
     "circuits": read.circuits, "circuit_payload": read.circuit_payload, "circuits_with": read.circuits_with,
     "attributions": read.attributions, "faithfulness_summary": read.faithfulness_summary,

@@ -41,8 +41,8 @@ def _labels_panel(fid: FeatureId) -> None:
     in_col.caption("Input label (tokens it fires on most in its top examples)")
     in_col.markdown(auto.get("input_label") or "-")
     user_col.caption("Edited label")
-    user_col.markdown(f"{user['label']} (by {user.get('author') or '?'}, {pd.Timestamp(user['created_at']):%Y-%m-%d %H:%M} UTC)"
-                      if user.get("label") else "-")
+    when = f"{pd.Timestamp(user['created_at']):%Y-%m-%d %H:%M} UTC" if user.get("created_at") is not None else "?"
+    user_col.markdown(f"{user['label']} (by {user.get('author') or '?'}, {when})" if user.get("label") else "-")
     if not auto:
         st.caption(f"No automatic label yet: run `interp label --model {fid.model}` to label every feature.")
     with st.form("label-edit", clear_on_submit=False):
