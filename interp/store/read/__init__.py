@@ -40,5 +40,5 @@ __all__ = [
     "faithfulness_summary", "feature_complexity", "feature_examples", "feature_histogram", "feature_results",
     "feature_row", "feature_sample", "feature_summary", "feature_tokens", "figures", "layer_stats", "list_names",
     "nearest_by_direction", "neighbours", "parse_json", "parse_key", "probing_results", "read_list", "read_table",
-    "result_names",    "results", "runs", "search", "table_counts", "top_tokens", "tpp_results",
+    "result_names", "results", "runs", "search", "table_counts", "top_tokens", "tpp_results",
 ]
