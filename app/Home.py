@@ -23,6 +23,7 @@ PAGES = {
         st.Page(VIEWS / "search.py", title="Feature search", icon=":material/search:", url_path="search"),
         st.Page(VIEWS / "feature.py", title="Feature", icon=":material/neurology:", url_path="feature"),
         st.Page(VIEWS / "prompt.py", title="Prompt", icon=":material/edit_note:", url_path="prompt"),
+        st.Page(VIEWS / "lists.py", title="Lists", icon=":material/list:", url_path="lists"),
     ],
     "Methods": [
         st.Page(VIEWS / "neurons.py", title="Neuron map", icon=":material/grid_on:", url_path="neurons"),

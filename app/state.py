@@ -20,6 +20,8 @@
   cached reads.
 - `steer(model_name, ...)`: a steering run (`interp.methods.steering.run_steering`) on the
   cached model, one at a time (its hooks sit on the shared model while it runs).
+  `write(fn, ...)`: the app's other writes (label edits, feature lists) through their
+  library function; both clear the cached reads.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import streamlit as st
 from app.model_cache import DEFAULT_MAX_MODELS, MAX_MODELS_ENV, ModelCache, max_models  # noqa: F401
 from interp.methods.circuits import store as circuit_store
 from interp.methods.lenses import store as lens_store
+from interp.methods.labels import store as label_store
 from interp.methods.neurons import store as neuron_store
 from interp.methods.steering import store as steering_store
 from interp.methods.steering.strength import suggest_strength
@@ -54,6 +57,9 @@ READS = {
     "feature_examples": read.feature_examples, "feature_complexity": read.feature_complexity,
     "feature_results": read.feature_results, "neighbours": read.neighbours, "clamp_sweeps": neuron_store.clamp_sweeps,
     "feature_histogram": read.feature_histogram, "nearest_by_direction": read.nearest_by_direction,
+    "feature_labels": label_store.feature_labels, "label_agreement": label_store.label_agreement,
+    # feature lists
+    "list_names": read.list_names, "read_list": read.read_list,
     # method results
     "circuits": read.circuits, "circuit_payload": read.circuit_payload, "circuits_with": read.circuits_with,
     "attributions": read.attributions, "faithfulness_summary": read.faithfulness_summary,
@@ -361,6 +367,12 @@ def feature_model(key: str) -> str | None:
     except (ValueError, StoreError):
         head, sep, _ = str(key).partition("//")
         return head if sep and head else None
+def write(fn: Callable, /, *args, **kwargs):
+    """`fn(store, *args, **kwargs)` for a library write (`save_edit`, `add_to_list`, ...);
+    clears the cached reads so the next rerun shows it."""
+    result = fn(store(), *args, **kwargs)
+    _cached.clear()
+    return result
 
 
 # ----------------------------------------------------------------------------- links
@@ -374,6 +386,9 @@ def steering_link(feature: str | None = None, strength: float | None = None, run
     params = {"run": run} if run else {"feature": feature, **({"strength": f"{strength:g}"} if strength is not None
                                                               else {})}
     return "steering?" + urllib.parse.urlencode({k: v for k, v in params.items() if v})
+def list_link(name: str) -> str:
+    """Relative URL of the Lists page opened on list `name`."""
+    return "lists?list=" + urllib.parse.quote(name, safe="")
 
 
 def show_stored_figures(prefix: str) -> int:

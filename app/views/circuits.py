@@ -71,12 +71,21 @@ def _supernode_panel(key: str, ids: list, name, supernodes: list) -> None:
             st.rerun()
 
 
+def _pick_graph(label: str, keys: list, widget_key: str) -> str:
+    """The graph picked (first ?graph=KEY when it names one), written back into the URL."""
+    wanted = st.query_params.get("graph")
+    key = st.selectbox(label, keys, index=keys.index(wanted) if wanted in keys else 0, key=widget_key)
+    if st.query_params.get("graph") != key:
+        st.query_params["graph"] = key
+    return key
+
+
 def attribution_view(graphs: pd.DataFrame) -> None:
     from interp.methods.circuits.graph_view import graph_params, node_table
     from interp.viz.circuits import attribution_graph_figure, subgraph_figure
 
     st.dataframe(graphs, hide_index=True, width="stretch")
-    key = st.selectbox("Attribution graph", list(graphs["key"]), index=0, key="ag-key")
+    key = _pick_graph("Attribution graph", list(graphs["key"]), "ag-key")
     data = None
     with state.guard(f"Graph {key} cannot be read: "):
         data = state.query("attribution_graph_file", key)
@@ -123,7 +132,7 @@ def path_view(graphs: pd.DataFrame) -> None:
     from interp.viz.circuits import circuit_figure
 
     st.dataframe(graphs, hide_index=True, width="stretch")
-    key = st.selectbox("Graph", list(graphs["key"]), index=0)
+    key = _pick_graph("Graph", list(graphs["key"]), "path-key")
     payload = None
     with state.guard():
         payload = state.query("circuit_payload", key)
@@ -161,7 +170,9 @@ with state.page():
                 "(both need transcoders from `interp train`).")
         st.stop()
     views = [v for v, frame in (("Attribution graph", attribution_graphs), ("Path search", paths)) if not frame.empty]
-    view = st.radio("View", views, horizontal=True, key="circuit-view") if len(views) > 1 else views[0]
+    wanted = st.query_params.get("graph")
+    first = 1 if len(views) > 1 and wanted in set(paths["key"]) - set(attribution_graphs["key"]) else 0
+    view = st.radio("View", views, index=first, horizontal=True, key="circuit-view") if len(views) > 1 else views[0]
     if view == "Attribution graph":
         attribution_view(attribution_graphs)
     else:

@@ -39,6 +39,48 @@ def _steer_box(fid: FeatureId) -> None:
         else:
             st.markdown(f"**Steer** - suggested strength **{suggestion.strength:g}** ({suggestion.rule})")
         st.markdown(f"[Steer this feature]({state.steering_link(fid.key, suggestion.strength)})")
+def _labels_panel(fid: FeatureId) -> None:
+    """The label shown, its two automatic sources and the edit box (an edit wins when read)."""
+    labels = state.query("feature_labels", fid)
+    auto, user = labels["auto"] or {}, labels["user"] or {}
+    st.markdown(f"**Label:** {labels['label'] or '-'}")
+    out_col, in_col, user_col = st.columns(3)
+    out_col.caption("Output label (top decoded tokens: what it promotes)")
+    out_col.markdown(auto.get("output_label") or "-")
+    in_col.caption("Input label (tokens it fires on most in its top examples)")
+    in_col.markdown(auto.get("input_label") or "-")
+    user_col.caption("Edited label")
+    when = f"{pd.Timestamp(user['created_at']):%Y-%m-%d %H:%M} UTC" if user.get("created_at") is not None else "?"
+    user_col.markdown(f"{user['label']} (by {user.get('author') or '?'}, {when})" if user.get("label") else "-")
+    if not auto:
+        st.caption(f"No automatic label yet: run `interp label --model {fid.model}` to label every feature.")
+    with st.form("label-edit", clear_on_submit=False):
+        c1, c2 = st.columns([3, 1])
+        text = c1.text_input("Your label", value=user.get("label") or "", key="label-text")
+        author = c2.text_input("Your name (optional; default $USER)", key="label-author")
+        if st.form_submit_button("Save label"):
+            from interp.methods.labels.store import save_edit
+
+            with state.guard("The label was not saved: "):
+                state.write(save_edit, fid, text, author=author)
+                st.rerun()
+
+
+def _list_panel(fid: FeatureId) -> None:
+    """Add this feature to a named list (new or existing) with a note."""
+    from interp.store.lists import add_to_list
+
+    names = list(state.query("list_names")["list"])
+    with st.form("list-add", clear_on_submit=True):
+        c1, c2, c3 = st.columns([2, 2, 3])
+        picked = c1.selectbox("List", ["(new list)", *names], key="list-pick")
+        new = c2.text_input("New list name", key="list-new")
+        note = c3.text_input("Note", key="list-note")
+        if st.form_submit_button("Add to list"):
+            name = new.strip() or ("" if picked == "(new list)" else picked)
+            with state.guard("Not added: "):
+                state.write(add_to_list, name, fid, note=note)
+                st.success(f"Added to list [{name}]({state.list_link(name)}).")
 
 
 with state.page():
@@ -60,8 +102,9 @@ with state.page():
 
     row = state.query("feature_row", fid)
     st.subheader(str(fid))
-    if row.get("label"):
-        st.markdown(f"**Label:** {row['label']}")
+    _labels_panel(fid)
+    with st.expander("Add to a list"):
+        _list_panel(fid)
     hist = state.query("feature_histogram", fid)
     cols = st.columns(4)
     for col, name, fmt in zip(cols, ("specialisation", "complexity", "max_act", "density"),

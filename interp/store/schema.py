@@ -165,6 +165,21 @@ _TABLES = [
             "decodable layer, the per-layer I_V curve and its importance for the output",
     ),
     TableSpec(
+        "feature_labels",
+        _s(*IDENTITY, _F("origin", pa.string(), False), _F("label", pa.string()), _F("output_label", pa.string()),
+           _F("input_label", pa.string()), _F("author", pa.string()), _F("created_at", TIMESTAMP), RUN_ID),
+        key=(*IDENTITY_COLS, "origin"), partition=("model", "kind"), order=("site", "source", "index", "origin"),
+        doc="readable feature labels: origin 'auto' (`interp label`: output, input and combined label) "
+            "or 'user' (an edit, with author and time; it wins over the automatic label when read)",
+    ),
+    TableSpec(
+        "feature_lists",
+        _s(_F("list", pa.string(), False), *IDENTITY, _F("note", pa.string()), _F("removed", pa.bool_()),
+           _F("author", pa.string()), _F("created_at", TIMESTAMP), RUN_ID),
+        key=("list", *IDENTITY_COLS), order=("list", "created_at"),
+        doc="named lists of features with a note each; removing writes a row with removed=true",
+    ),
+    TableSpec(
         "results",
         _s(RUN_ID, _F("name", pa.string(), False), _F("key", pa.string(), False), _F("payload", JSON)),
         key=("name", "key"), order=("name", "key"), json_cols=("payload",),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from interp.features import FeatureId, FeatureKind
-from interp.store.read.sql import IDENTITY, features_sql, is_in, like, lit, num, rows_in, two_phase
+from interp.store.read.sql import IDENTITY, features_sql, is_in, labels_sql, like, lit, num, rows_in, two_phase
 from interp.store.store import Store
 
 
@@ -30,7 +30,8 @@ class SearchQuery:
     context: str = ""
     """Text that must occur in one of the feature's stored activation examples."""
     label: str = ""
-    """Text in the feature's label."""
+    """Text in the feature's label: its shown label (user edit, else automatic), its automatic
+    input or output label, or the features table's own label."""
     complexity: tuple[float, float] | None = None
     specialisation: tuple[float, float] | None = None
     order: str = "logit_z"
@@ -78,7 +79,9 @@ def search_sql(q: SearchQuery, matches: list[pd.DataFrame] = ()) -> str:
         if values:
             where.append(is_in(col, values))
     if q.label.strip():
-        where.append(f"f.label ILIKE {like(q.label.strip())}")
+        pattern = like(q.label.strip())
+        where.append("(" + " OR ".join(f"{c} ILIKE {pattern}" for c in
+                                       ("f.label", "l.label", "l.input_label", "l.output_label")) + ")")
     for col in ("complexity", "specialisation"):
         bounds = getattr(q, col)
         if bounds is not None:
@@ -86,9 +89,10 @@ def search_sql(q: SearchQuery, matches: list[pd.DataFrame] = ()) -> str:
     where.extend(rows_in("f", m) for m in matches)
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     direction = "DESC" if q.descending else "ASC"
-    base = features_sql()
-    return (f'SELECT f.model, f.site, f.kind, f."index", f.source, f.label, f.logit_z, f.specialisation, f.complexity, '
-            f"f.max_act, f.density, count(*) OVER () AS total FROM ({base}) f {clause} "
+    base, ident = features_sql(), ", ".join(f'"{c}"' for c in IDENTITY)
+    return (f'SELECT f.model, f.site, f.kind, f."index", f.source, coalesce(l.label, f.label) AS label, f.logit_z, '
+            f"f.specialisation, f.complexity, f.max_act, f.density, count(*) OVER () AS total FROM ({base}) f "
+            f"LEFT JOIN ({labels_sql()}) l USING ({ident}) {clause} "
             f'ORDER BY f."{q.order}" {direction} NULLS LAST, f.site, f."index" '
             f"LIMIT {int(q.limit)} OFFSET {int(q.offset)}")
 

@@ -90,6 +90,17 @@ def features_sql() -> str:
             f"LEFT JOIN (SELECT {ident}, K FROM ({complexity_sql()})) c USING ({ident})")
 
 
+def labels_sql() -> str:
+    """Per feature of ``feature_labels``: the label to show (its latest user edit, else its
+    automatic combined label) and the automatic input and output labels."""
+    ident = ", ".join(f'"{c}"' for c in IDENTITY)
+    return (f"SELECT {ident}, coalesce(max(nullif(label, '')) FILTER (WHERE origin = 'user'), "
+            f"max(label) FILTER (WHERE origin = 'auto')) AS label, "
+            f"max(input_label) FILTER (WHERE origin = 'auto') AS input_label, "
+            f"max(output_label) FILTER (WHERE origin = 'auto') AS output_label "
+            f"FROM feature_labels GROUP BY ALL")
+
+
 def parse_json(value):
     """A JSON column value as Python data ({} when missing or unparseable)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

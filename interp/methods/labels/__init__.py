@@ -1,0 +1,1 @@
+"""labels family: automatic input / output / combined feature labels and user edits."""
