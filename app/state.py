@@ -27,9 +27,11 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import logging
 import os
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
