@@ -72,3 +72,15 @@ clean-store:
 	.venv-circuit-tracer/bin/python -m pip install -q "torch==2.13.0"
 	.venv-circuit-tracer/bin/python -m pip install -q "torch==2.13.0" "circuit-tracer==0.5.0" "transformers==4.57.3" \
 	  "transformer-lens>=2.16,<3" "datasets<4" "pyarrow<20"
+
+# sae-bench (for benchmarks/compare_sae_bench.py only) brings its own SAELens, TransformerLens and
+# plotting stack: a venv of its own, with the same CPU torch. Its torchvision pin pulls PyPI's
+# torchvision, whose compiled ops do not load against the CPU torch ("operator torchvision::nms
+# does not exist", raised from every transformers model import); sae-bench itself never imports
+# torchvision, so it is removed again.
+.venv-saebench:
+	$(PYTHON) -m venv .venv-saebench
+	.venv-saebench/bin/python -m pip install -q --upgrade "pip>=24"
+	.venv-saebench/bin/python -m pip install -q "torch==2.13.0"
+	.venv-saebench/bin/python -m pip install -q "torch==2.13.0" "sae-bench==0.6.0"
+	.venv-saebench/bin/python -m pip uninstall -q -y torchvision

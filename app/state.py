@@ -51,7 +51,7 @@ READS = {
     "read_table": read.read_table, "runs": read.runs, "dictionaries": read.dictionaries,
     "results": read.results, "figures": read.figures, "result_names": read.result_names,
     "layer_stats": read.layer_stats, "feature_sample": read.feature_sample,
-    "probing_results": read.probing_results, "tpp_results": read.tpp_results,
+    "probing_results": read.probing_results, "tpp_results": read.tpp_results, "meta_results": read.meta_results,
     # search
     "search": read.search, "top_tokens": read.top_tokens,
     # one feature

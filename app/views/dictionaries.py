@@ -1,5 +1,5 @@
 """Dictionaries (SAEs, transcoders): evaluation metrics, L0 vs CE, latent density, and the
-downstream evals (k-sparse probing, TPP) of several dictionaries side by side."""
+downstream evals (k-sparse probing, TPP, meta-structure) of several dictionaries side by side."""
 
 import pandas as pd
 import streamlit as st
@@ -61,9 +61,10 @@ with state.page():
     st.header("Downstream evals")
     probing = state.query("probing_results")
     tpp = state.query("tpp_results")
-    if probing.empty and tpp.empty:
+    meta = state.query("meta_results")
+    if probing.empty and tpp.empty and meta.empty:
         st.info("No downstream evals stored yet; run `interp dict-eval all <dictionary>` "
-                "(k-sparse probing and TPP on the labelled sets).")
+                "(k-sparse probing and TPP on the labelled sets, meta-structure of the decoder).")
     if not probing.empty:
         st.subheader("k-sparse probing")
         st.caption("Test accuracy of a logistic-regression probe on each dictionary's k latents with the largest "
@@ -79,3 +80,10 @@ with state.page():
                    "drop of the other sets' probes (higher: latents specific to one concept).")
         st.plotly_chart(dict_viz.tpp_figure(tpp), width="stretch", key="tpp")
         st.dataframe(tpp, hide_index=True, width="stretch")
+    if not meta.empty:
+        st.subheader("Meta-structure")
+        st.caption("A small BatchTopK meta-dictionary trained on each dictionary's unit decoder rows: the share of "
+                   "their variance a few meta-latents per row explain (grey: the same meta-dictionary size on random "
+                   "directions). High: latents are compositions of shared, coarser directions, not atomic.")
+        st.plotly_chart(dict_viz.meta_structure_figure(meta), width="stretch", key="meta")
+        st.dataframe(meta, hide_index=True, width="stretch")

@@ -120,7 +120,7 @@ def review_snippet(text: str, min_words: int = 25, max_words: int = 50) -> str |
 
 def sentiment(n_per_class: int = 200, seed: int = 0) -> LabelledSet:
     """IMDB review openings, negative (0) vs positive (1); one snippet per review."""
-    _check_n(n_per_class, 5000, "sentiment")
+    _check_n(n_per_class, MAX_PER_CLASS["sentiment"], "sentiment")
     docs = load_documents("imdb")
     per_class: list[list[tuple]] = [[], []]
     for i in np.random.default_rng(seed).permutation(len(docs)):
@@ -156,7 +156,7 @@ def _code_snippets(docs: list[Document], n: int, rng, min_lines: int, max_lines:
 
 def code_language(n_per_class: int = 200, seed: int = 0, min_lines: int = 10, max_lines: int = 30) -> LabelledSet:
     """Snippets of Python stdlib sources (0) vs C headers (1); groups are source files."""
-    _check_n(n_per_class, 5000, "code_language")
+    _check_n(n_per_class, MAX_PER_CLASS["code_language"], "code_language")
     if not 1 <= min_lines <= max_lines:
         raise ValueError(f"need 1 <= min_lines <= max_lines, got {min_lines}, {max_lines}")
     rng = np.random.default_rng(seed)
@@ -180,6 +180,10 @@ PRONOUN_TEMPLATES = ("The {} said that", "The {} walked in because", "The {} was
                      "The {} smiled when", "Everyone thanked the {} because",
                      "When the {} finished the job,")
 
+MAX_PER_CLASS = {"sentiment": 5000, "code_language": 5000,
+                 "pronoun_occupation": min(len(FEMALE_STEREOTYPED), len(MALE_STEREOTYPED)) * len(PRONOUN_TEMPLATES)}
+"""The most items per class each set's builder accepts (pronoun_occupation: all its sentences)."""
+
 
 def pronoun_occupation(n_per_class: int | None = None, seed: int = 0) -> LabelledSet:
     """Sentences ending right before a pronoun, labelled by the occupation's gender stereotype.
@@ -193,7 +197,7 @@ def pronoun_occupation(n_per_class: int | None = None, seed: int = 0) -> Labelle
     per_class = [[(t.format(occ), occ, occ) for occ in occs for t in PRONOUN_TEMPLATES]
                  for occs in (FEMALE_STEREOTYPED, MALE_STEREOTYPED)]
     if n_per_class is not None:
-        _check_n(n_per_class, min(len(c) for c in per_class), "pronoun_occupation")
+        _check_n(n_per_class, MAX_PER_CLASS["pronoun_occupation"], "pronoun_occupation")
         rng = np.random.default_rng(seed)
         per_class = [[c[i] for i in sorted(rng.permutation(len(c))[:n_per_class])] for c in per_class]
     return _balanced("pronoun_occupation", per_class, ("female", "male"), seed, ("occupation",))

@@ -1,5 +1,6 @@
-"""Plotly figures for dictionaries: the L0 vs spliced-CE comparison, latent density, and the
-data for rendering a latent's activation contexts."""
+"""Plotly figures for dictionaries: the L0 vs spliced-CE comparison, latent density, the
+downstream evals (k-sparse probing, TPP, meta-structure) and the data for rendering a latent's
+activation contexts."""
 
 from __future__ import annotations
 
@@ -112,4 +113,28 @@ def tpp_figure(table: pd.DataFrame, title: str = "targeted probe perturbation") 
     fig.update_xaxes(type="log", title_text="latents ablated per task")
     fig.update_layout(title=title, yaxis_title="TPP (intended - unintended accuracy drop)", template="plotly_white",
                       height=360)
+    return fig
+
+
+def meta_structure_figure(table: pd.DataFrame, title: str = "meta-structure of the decoder") -> go.Figure:
+    """Per dictionary: variance of its unit decoder rows explained by its meta-dictionary, beside
+    the same meta-dictionary size on random directions (grey), and the share of meta-latents
+    used. `table`: `interp.store.read.meta_results` (dictionary, explained_variance,
+    baseline_explained_variance, used_fraction; width and k in the hover)."""
+    missing = {"dictionary", "explained_variance", "baseline_explained_variance", "used_fraction"} - set(table.columns)
+    if missing:
+        raise ValueError(f"table lacks columns {sorted(missing)}")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("decoder variance explained (1 - FVU)",
+                                                        "share of meta-latents used"))
+    names = table["dictionary"].tolist()
+    hover = [f"width {w}, k {k}" for w, k in zip(table.get("width", [None] * len(table)),
+                                                  table.get("k", [None] * len(table)))]
+    fig.add_trace(go.Bar(x=names, y=table["explained_variance"], name="decoder rows", marker_color="#1f77b4",
+                         hovertext=hover), row=1, col=1)
+    fig.add_trace(go.Bar(x=names, y=table["baseline_explained_variance"], name="random directions",
+                         marker_color="#bbbbbb", hovertext=hover), row=1, col=1)
+    fig.add_trace(go.Bar(x=names, y=table["used_fraction"], name="meta-latents used", marker_color="#2ca02c",
+                         showlegend=False, hovertext=hover), row=1, col=2)
+    fig.update_yaxes(range=[0, 1])
+    fig.update_layout(title=title, barmode="group", template="plotly_white", height=380)
     return fig

@@ -1,4 +1,4 @@
-"""``interp dict-eval`` end to end on a tiny model: pooling, both evals, the store and the read API."""
+"""``interp dict-eval`` end to end on a tiny model: pooling, the three evals, the store and the read API."""
 
 from __future__ import annotations
 
@@ -36,8 +36,10 @@ def test_pooled_activations_are_per_text_means_without_padding_or_skipped_positi
     assert pooled.labels.tolist() == [0, 1, 0]
 
 
-def test_dict_eval_cli_stores_both_evals_and_the_read_api_tables_them(tiny_dirs, tiny_models, tmp_path, capsys):
+def test_dict_eval_all_runs_every_eval_on_the_three_labelled_sets_and_the_read_api_tables_them(
+        tiny_dirs, tiny_models, tmp_path, capsys):
     from interp.cli import main
+    from interp.corpus import labelled_set
 
     store = Store(tmp_path / "store")
     sae = _random_sae(32)
@@ -45,18 +47,27 @@ def test_dict_eval_cli_stores_both_evals_and_the_read_api_tables_them(tiny_dirs,
     save_dictionary(store, "llama/L1-sae-test", sae, {"model_name": str(tiny_dirs["llama"]), "hook_name": site,
                                                       "hook_name_out": site, "skip_positions": 1})
     assert main(["dict-eval", "all", "llama/L1-sae-test", "--n-per-class", "8", "--max-tokens", "24",
-                 "--ks", "1,2", "--ns", "1,2", "--format", "json", "--store", str(store.root)]) == 0
+                 "--ks", "1,2", "--ns", "1,2", "--meta-epochs", "5", "--format", "json", "--store", str(store.root)]) == 0
     printed = json.loads(capsys.readouterr().out)
     probing = read.probing_results(store)
-    assert sorted(zip(probing["dataset"], probing["k"])) == [("code_language", 1), ("code_language", 2),
-                                                             ("sentiment", 1), ("sentiment", 2)]
+    assert sorted(zip(probing["dataset"], probing["k"])) == [
+        ("code_language", 1), ("code_language", 2), ("pronoun_occupation", 1), ("pronoun_occupation", 2),
+        ("sentiment", 1), ("sentiment", 2)]
     assert probing["accuracy"].between(0, 1).all() and probing["raw_accuracy"].between(0, 1).all()
-    assert (probing["n_test"] == 4).all()  # a quarter of each class of 8
+    n_test = probing.groupby("dataset")["n_test"].first().to_dict()
+    # A quarter of each class of 8; pronoun_occupation holds out whole occupations instead.
+    pronoun_test = len(labelled_set("pronoun_occupation", n_per_class=8).test_indices(0.25))
+    assert n_test == {"sentiment": 4, "code_language": 4, "pronoun_occupation": pronoun_test}
     tpp = read.tpp_results(store)
-    assert tpp["n"].tolist() == [1, 2] and tpp["tasks"].iloc[0] == "sentiment, code_language"
+    assert tpp["n"].tolist() == [1, 2] and tpp["tasks"].iloc[0] == "sentiment, code_language, pronoun_occupation"
     torch.testing.assert_close(torch.tensor(tpp["tpp"].to_numpy()),
                                torch.tensor(tpp["intended_drop"] - tpp["unintended_drop"]).double())
     assert [r["tpp"] for r in printed if r["eval"] == "tpp"] == pytest.approx(tpp["tpp"].round(4).tolist())
+    meta = read.meta_results(store)  # d_sae 128: a quarter of it is one multiple of d = 32
+    assert meta[["dictionary", "d_sae", "width", "k"]].values.tolist() == [["llama/L1-sae-test", 128, 32, 4]]
+    assert 0 < meta["explained_variance"].iloc[0] <= 1 and 0 < meta["used_fraction"].iloc[0] <= 1
+    assert [r["explained_variance"] for r in printed if r["eval"] == "meta"] == \
+        pytest.approx([round(meta["explained_variance"].iloc[0], 4)])
     # A bad name is one clear line, before any model loads.
     assert main(["dict-eval", "probing", "nope", "--store", str(store.root)]) == 2
     assert "no dictionary 'nope'" in capsys.readouterr().err
@@ -88,3 +99,19 @@ def test_train_several_k_on_one_pass_then_eval_both_side_by_side(tiny_dirs, tmp_
     assert set(table["arch"]) == {"batchtopk"}
     # One dataset's raw probe is the same whatever the dictionary (same site, same texts).
     assert table["raw_accuracy"].nunique() == 1
+
+
+def test_dict_eval_meta_reads_only_the_decoder(tmp_path, capsys):
+    """``meta`` alone loads no model (the recorded one does not even exist) and stores no baseline
+    when told not to fit one."""
+    from interp.cli import main
+
+    store = Store(tmp_path / "store")
+    save_dictionary(store, "gone/L0-sae-test", _random_sae(16), {"model_name": str(tmp_path / "no-such-model"),
+                                                                  "hook_name": "blocks.0.hook_mlp_out"})
+    assert main(["dict-eval", "meta", "gone/L0-sae-test", "--meta-epochs", "3", "--no-meta-baseline",
+                 "--store", str(store.root)]) == 0
+    assert "explained_variance" in capsys.readouterr().out
+    meta = read.meta_results(store)
+    assert meta["width"].tolist() == [16] and meta["baseline_explained_variance"].isna().all()
+    assert meta["steps"].tolist() == [3]  # 64 rows in one batch, 3 epochs

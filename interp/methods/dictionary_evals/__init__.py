@@ -2,7 +2,8 @@
 
 Karvonen, Rager et al. (2025), "SAEBench: A Comprehensive Benchmark for Sparse Autoencoders
 in Language Model Interpretability", run on interp's own labelled sets
-(`interp.corpus.labelled`: sentiment on IMDB reviews, Python vs C) with no hub access.
+(`interp.corpus.labelled`: sentiment on IMDB reviews, Python vs C, occupations' gender
+stereotype) with no hub access, plus the meta-structure of the decoder (Bussmann et al. 2024).
 
 Entry points:
 
@@ -13,7 +14,11 @@ Entry points:
   `SparseProbingResult`.
 - `targeted_probe_perturbation` (`.tpp`) - TPP: ablate each task's top latents, the drop in
   that task's probe accuracy against the others'; `TPPConfig`, `TPPTask`, `TPPResult`.
-- `save_probing`, `save_tpp`, `probing_results`, `tpp_results` (`.store`).
+- `meta_structure` (`.meta`) - a small BatchTopK meta-dictionary on the unit decoder rows:
+  how much of them a few shared meta-latents explain; `MetaStructureConfig`,
+  `MetaStructureResult`.
+- `save_probing`, `save_tpp`, `save_meta`, `probing_results`, `tpp_results`, `meta_results`
+  (`.store`).
 
 Names load lazily (sklearn is imported only by the methods that fit probes).
 """
@@ -22,7 +27,9 @@ _LAZY = {
     "pooled_activations": "pooled", "PoolConfig": "pooled", "PooledActivations": "pooled",
     "sparse_probing": "probing", "SparseProbingConfig": "probing", "SparseProbingResult": "probing",
     "targeted_probe_perturbation": "tpp", "TPPConfig": "tpp", "TPPTask": "tpp", "TPPResult": "tpp",
-    "save_probing": "store", "save_tpp": "store", "probing_results": "store", "tpp_results": "store",
+    "meta_structure": "meta", "MetaStructureConfig": "meta", "MetaStructureResult": "meta",
+    "save_probing": "store", "save_tpp": "store", "save_meta": "store", "probing_results": "store",
+    "tpp_results": "store", "meta_results": "store",
 }
 
 __all__ = list(_LAZY)

@@ -1,9 +1,10 @@
 """The dictionary_evals family in the store: one ``results`` row per eval and dictionary.
 
-Writing (`save_probing`, `save_tpp`): name `PROBING_RESULT` or `TPP_RESULT`, key = the
+Writing (`save_probing`, `save_tpp`, `save_meta`): name `PROBING_RESULT`, `TPP_RESULT` or
+`META_RESULT`, key = the
 dictionary's store name (a newer evaluation of the same dictionary replaces the older),
 payload = the named results' ``to_dict`` plus the dictionary's identity and the settings.
-Reading as tidy tables (`probing_results`, `tpp_results`) lives in
+Reading as tidy tables (`probing_results`, `tpp_results`, `meta_results`) lives in
 `interp.store.read.dictionary_evals`, so the app's read API needs no method import; this
 module re-exports it.
 """
@@ -12,9 +13,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from interp.methods.dictionary_evals.meta import MetaStructureResult
 from interp.methods.dictionary_evals.probing import SparseProbingResult
 from interp.methods.dictionary_evals.tpp import TPPResult
-from interp.store.read.dictionary_evals import PROBING_RESULT, TPP_RESULT, probing_results, tpp_results
+from interp.store.read.dictionary_evals import (META_RESULT, PROBING_RESULT, TPP_RESULT, meta_results,
+                                                probing_results, tpp_results)
 
 
 def save_probing(store, dictionary: str, results: Sequence[SparseProbingResult], about: dict, run_id: str) -> None:
@@ -30,4 +33,11 @@ def save_tpp(store, dictionary: str, result: TPPResult, about: dict, run_id: str
         **about, "dictionary": dictionary, "result": result.to_dict()}}], run_id=run_id)
 
 
-__all__ = ["PROBING_RESULT", "TPP_RESULT", "probing_results", "save_probing", "save_tpp", "tpp_results"]
+def save_meta(store, dictionary: str, result: MetaStructureResult, about: dict, run_id: str) -> None:
+    """Store the meta-structure `result` of `dictionary` (`about` as for `save_probing`)."""
+    store.write("results", [{"name": META_RESULT, "key": dictionary, "payload": {
+        **about, "dictionary": dictionary, "result": result.to_dict()}}], run_id=run_id)
+
+
+__all__ = ["META_RESULT", "PROBING_RESULT", "TPP_RESULT", "meta_results", "probing_results", "save_meta",
+           "save_probing", "save_tpp", "tpp_results"]

@@ -17,11 +17,11 @@ calls them with the same arguments the app does::
 - `methods`: circuits, circuit_payload, circuits_with, attributions, faithfulness_summary,
   complexity_features
 - `lists`: list_names, read_list (named feature lists; written by `interp.store.lists`)
-- `dictionary_evals`: probing_results, tpp_results (``interp dict-eval``)
+- `dictionary_evals`: probing_results, tpp_results, meta_results (``interp dict-eval``)
 - `sql`: the literal helpers and the features view they share (IDENTITY, parse_json)
 """
 
-from interp.store.read.dictionary_evals import probing_results, tpp_results
+from interp.store.read.dictionary_evals import meta_results, probing_results, tpp_results
 from interp.store.read.examples import feature_histogram, nearest_by_direction
 from interp.store.read.lists import list_names, read_list
 from interp.store.read.feature import (feature_complexity, feature_examples, feature_results,
@@ -39,6 +39,6 @@ __all__ = [
     "circuit_payload", "circuits", "circuits_with", "complexity_features", "dictionaries", "facets",
     "faithfulness_summary", "feature_complexity", "feature_examples", "feature_histogram", "feature_results",
     "feature_row", "feature_sample", "feature_summary", "feature_tokens", "figures", "layer_stats", "list_names",
-    "nearest_by_direction", "neighbours", "parse_json", "parse_key", "probing_results", "read_list", "read_table",
-    "result_names", "results", "runs", "search", "table_counts", "top_tokens", "tpp_results",
+    "meta_results", "nearest_by_direction", "neighbours", "parse_json", "parse_key", "probing_results", "read_list",
+    "read_table", "result_names", "results", "runs", "search", "table_counts", "top_tokens", "tpp_results",
 ]

@@ -1,7 +1,8 @@
 """The stored SAEBench-style evals of dictionaries (``interp dict-eval``) as tidy tables.
 
-Rows of the ``results`` table named ``dictionary_probing`` and ``dictionary_tpp``, one per
-dictionary (key = its name), flattened so that several dictionaries sit side by side.
+Rows of the ``results`` table named ``dictionary_probing``, ``dictionary_tpp`` and
+``dictionary_meta``, one per dictionary (key = its name), flattened so that several
+dictionaries sit side by side.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import pandas as pd
 
 from interp.store.read.sql import parse_json
 
-PROBING_RESULT, TPP_RESULT = "dictionary_probing", "dictionary_tpp"
+PROBING_RESULT, TPP_RESULT, META_RESULT = "dictionary_probing", "dictionary_tpp", "dictionary_meta"
 
 
 def _payloads(store, name: str) -> list[dict]:
@@ -40,3 +41,15 @@ def tpp_results(store) -> pd.DataFrame:
                          "unintended_drop": sum(unintended) / len(unintended)})
     return pd.DataFrame(rows, columns=["dictionary", "kind", "arch", "tasks", "n", "tpp", "intended_drop",
                                        "unintended_drop"])
+
+
+META_COLUMNS = ["dictionary", "kind", "arch", "d_sae", "width", "k", "explained_variance",
+                "baseline_explained_variance", "l0", "used_fraction", "baseline_l0", "baseline_used_fraction", "steps"]
+
+
+def meta_results(store) -> pd.DataFrame:
+    """One row per dictionary: its meta-dictionary's size, explained variance of the decoder rows,
+    mean L0 and share of meta-latents used, and the same on random directions (NaN when not fitted)."""
+    rows = [{"dictionary": p["dictionary"], "kind": p.get("kind"), "arch": p.get("arch"), "d_sae": p.get("d_sae"),
+             **{c: p["result"].get(c) for c in META_COLUMNS[4:]}} for p in _payloads(store, META_RESULT)]
+    return pd.DataFrame(rows, columns=META_COLUMNS).astype({c: float for c in META_COLUMNS[6:12]})

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from interp.corpus import LabelledSet, labelled_set
-from interp.corpus.labelled import FEMALE_STEREOTYPED, MALE_STEREOTYPED, review_snippet
+from interp.corpus.labelled import FEMALE_STEREOTYPED, MAX_PER_CLASS, MALE_STEREOTYPED, review_snippet
 
 
 def test_pronoun_occupation_is_balanced_and_ends_before_a_pronoun():
@@ -64,3 +64,10 @@ def test_unknown_set_and_bad_size():
         labelled_set("toxicity")
     with pytest.raises(ValueError, match="n_per_class"):
         labelled_set("pronoun_occupation", n_per_class=0)
+
+
+def test_pronoun_occupation_holds_22_occupations_x_8_templates_per_class():
+    assert MAX_PER_CLASS["pronoun_occupation"] == 22 * 8 == 176
+    assert len(labelled_set("pronoun_occupation", n_per_class=176)) == 2 * 176
+    with pytest.raises(ValueError, match=r"1\.\.176"):
+        labelled_set("pronoun_occupation", n_per_class=177)

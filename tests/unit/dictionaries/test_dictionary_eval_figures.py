@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from interp.viz.dictionaries import sparse_probing_figure, tpp_figure
+from interp.viz.dictionaries import meta_structure_figure, sparse_probing_figure, tpp_figure
 
 
 def test_sparse_probing_figure_has_a_panel_per_dataset_and_a_raw_line_per_dictionary():
@@ -26,3 +26,16 @@ def test_tpp_figure_one_line_per_dictionary():
                           "intended_drop": [0.3, 0.1, 0.2], "unintended_drop": [0.0, 0.0, 0.0]})
     fig = tpp_figure(table)
     assert [(t.name, list(t.x), list(t.y)) for t in fig.data] == [("a", [2, 5], [0.1, 0.3]), ("b", [2], [0.2])]
+
+
+def test_meta_structure_figure_puts_dictionaries_beside_their_random_baseline():
+    table = pd.DataFrame({"dictionary": ["a", "b"], "explained_variance": [0.6, 0.4],
+                          "baseline_explained_variance": [0.2, 0.25], "used_fraction": [0.9, 0.5],
+                          "width": [1152, 576], "k": [4, 4]})
+    fig = meta_structure_figure(table)
+    assert [(t.name, t.xaxis, list(t.x), list(t.y)) for t in fig.data] == [
+        ("decoder rows", "x", ["a", "b"], [0.6, 0.4]), ("random directions", "x", ["a", "b"], [0.2, 0.25]),
+        ("meta-latents used", "x2", ["a", "b"], [0.9, 0.5])]
+    assert list(fig.data[0].hovertext) == ["width 1152, k 4", "width 576, k 4"]
+    with pytest.raises(ValueError, match="used_fraction"):
+        meta_structure_figure(table.drop(columns=["used_fraction"]))
