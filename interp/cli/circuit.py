@@ -28,6 +28,8 @@ graph JSON schema is documented in `interp.methods.circuits.graph`.
 
 from __future__ import annotations
 
+from interp.cli.circuit_transcoders import check_dicts, open_store, selected_transcoders
+
 import json
 import sys
 from pathlib import Path
@@ -69,53 +71,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=_run)
 
 
-def _store(args):
-    from interp.paths import store_dir
-    from interp.store import Store
-
-    return Store(args.store if args.store else store_dir())
-
-
-def _transcoders(args, adapter, store):
-    from interp.methods.circuits.transcoders import load_transcoders, random_transcoders, transcoders_of
-
-    if getattr(args, "transcoders", None):
-        from interp.cli.circuit_transcoders import load_set
-
-        return load_set(args, adapter)
-    spec = args.dicts or ""
-    if spec.startswith("random:"):
-        parts = spec.split(":")[1:]
-        try:
-            d_sae, k = int(parts[0]), (int(parts[1]) if len(parts) > 1 else None)
-        except (ValueError, IndexError):
-            raise ValueError(f"--dicts {spec!r}: write random:D_SAE or random:D_SAE:K, e.g. random:2048:32") from None
-        layers = range(adapter.info.n_layers)
-        return random_transcoders(adapter, layers, d_sae, k), {layer: spec for layer in layers}
-    names = [n for n in spec.split(",") if n] or transcoders_of(store, adapter.store_name)
-    if not names:
-        raise ValueError(f"no transcoders of {adapter.store_name} in store {store.root}; train some (interp train) "
-                         "or pass --dicts random:D_SAE[:K] for a smoke test")
-    return load_transcoders(store, names, adapter)
-
-
-def _check_dicts(args, store) -> None:
-    """Named --dicts must be stored dictionaries of the model, a --transcoders set readable: refused before any loading."""
-    from interp.cli.circuit_transcoders import check_source
-    from interp.models.registry import store_model_name
-
-    check_source(args, store)
-    names = [n for n in (args.dicts or "").split(",") if n]
-    if not names or (args.dicts or "").startswith("random:"):
-        return
-    model = store_model_name(args.model)
-    stored = store.read("dictionaries", where={"model": model}, columns=["name"])["name"].tolist()
-    unknown = [n for n in names if n not in stored]
-    if unknown:
-        raise ValueError(f"unknown dictionar{'y' if len(unknown) == 1 else 'ies'} {', '.join(map(repr, unknown))} "
-                         f"for model {model!r}; stored: {', '.join(stored) or 'none (train one with interp train)'}")
-
-
 def _build(args) -> int:
     from interp.methods.circuits.attribution import attribute, trace
     from interp.methods.circuits.graph import GraphConfig, build_graph
@@ -125,10 +80,10 @@ def _build(args) -> int:
 
     _check_prompt(args)
     config = GraphConfig(hops=args.hops, top_k=args.top_k, share=args.share)
-    store = None if args.no_store else _store(args)
-    _check_dicts(args, store if store is not None else _store(args))  # before the model loads
+    store = None if args.no_store else open_store(args)
+    check_dicts(args, store if store is not None else open_store(args))  # before the model loads
     adapter = load_model(args.model)
-    transcoders, names = _transcoders(args, adapter, store if store is not None else _store(args))
+    transcoders, names = selected_transcoders(args, adapter, store if store is not None else open_store(args))
     target = parse_target(adapter, args.target, {v: k for k, v in names.items()}) if args.target else None
     tr = trace(adapter, transcoders, args.prompt)
     if target is None:  # the model's top next token
@@ -171,10 +126,10 @@ def _graph(args) -> int:
 
     _check_prompt(args)
     config = config_from_args(AttributionConfig, args, dest_prefix="ag_")
-    store = None if args.no_store else _store(args)
-    _check_dicts(args, store if store is not None else _store(args))  # before the model loads
+    store = None if args.no_store else open_store(args)
+    check_dicts(args, store if store is not None else open_store(args))  # before the model loads
     adapter = load_model(args.model)
-    transcoders, names = _transcoders(args, adapter, store if store is not None else _store(args))
+    transcoders, names = selected_transcoders(args, adapter, store if store is not None else open_store(args))
     targets = None
     if args.target:
         targets = [parse_target(adapter, spec, {v: k for k, v in names.items()}) for spec in _split_targets(args.target)]
@@ -252,7 +207,7 @@ def _outputs(args, graph) -> None:
 def _export(args) -> int:
     from interp.methods.circuits.store import ATTRIBUTION_NAME, load_attribution_graph, load_graph, stored_graph_keys
 
-    store = _store(args)
+    store = open_store(args)
     if not args.item:
         raise ValueError(f"interp circuit export needs a graph KEY; stored: {', '.join(stored_graph_keys(store)) or 'none'}")
     if not store.read("results", where={"name": ATTRIBUTION_NAME, "key": args.item}, columns=["key"]).empty:
@@ -293,7 +248,7 @@ def _import(args) -> int:
         graph = read_graph_file(Path(args.item).read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:  # json.JSONDecodeError is a ValueError
         raise ValueError(f"{args.item}: {exc}") from None
-    store = _store(args)
+    store = open_store(args)
     if isinstance(graph, AttributionGraph):
         with store.run(f"interp circuit import {args.item}", {"file": str(args.item)}) as run:
             key = save_attribution_graph(store, graph, run)
@@ -314,7 +269,7 @@ def _connections(args) -> int:
     from interp.methods.circuits.transcoders import load_transcoders
     from interp.models import load_model
 
-    store = _store(args)
+    store = open_store(args)
     adapter = load_model(args.model)
     names = [n for n in (args.dicts or "").split(",") if n]
     if len(names) < 2:

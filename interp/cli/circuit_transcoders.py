@@ -89,7 +89,6 @@ def load_set(args, adapter) -> tuple[dict, dict[int, str]]:
 
 def import_transcoders(args) -> int:
     """``interp circuit import-transcoders DIR``: every layer's transcoder as a stored dictionary."""
-    from interp.cli.circuit import _store
     from interp.methods.circuits.store import save_transcoders, stored_dictionaries, transcoder_set_names
     from interp.methods.circuits.transcoder_set import check_fits, import_transcoder_set, read_set_config
     from interp.models import load_model
@@ -99,7 +98,7 @@ def import_transcoders(args) -> int:
         raise ValueError("interp circuit import-transcoders needs the set's folder: import-transcoders DIR")
     _check_dir(args.item, "import-transcoders")
     config, files = read_set_config(args.item)
-    store = _store(args)
+    store = open_store(args)
     names = transcoder_set_names(set_prefix(args, args.item), len(files))
     for name in names:
         store.dictionary_dir(name)  # a StoreError (ValueError) naming an invalid name
@@ -124,7 +123,6 @@ def import_transcoders(args) -> int:
 
 def export_transcoders(args) -> int:
     """``interp circuit export-transcoders DIR``: stored (or --dicts random:) transcoders as a circuit-tracer set."""
-    from interp.cli.circuit import _check_dicts, _store, _transcoders
     from interp.methods.circuits.transcoder_set import CONFIG, check_fits, export_transcoder_set
     from interp.models import load_model
 
@@ -137,11 +135,57 @@ def export_transcoders(args) -> int:
         raise ValueError(f"{target / CONFIG} exists; pass --replace to overwrite the set there")
     if target.exists() and not target.is_dir():
         raise ValueError(f"export-transcoders {target}: not a folder")
-    store = _store(args)
-    _check_dicts(args, store)
+    store = open_store(args)
+    check_dicts(args, store)
     adapter = load_model(args.model)
-    transcoders, names = _transcoders(args, adapter, store)
+    transcoders, names = selected_transcoders(args, adapter, store)
     check_fits(transcoders, adapter, f"the transcoders {', '.join(sorted(set(names.values())))[:200]}")
     path = export_transcoder_set(transcoders, target, adapter.name, scan=f"{adapter.store_name}/interp")
     print(f"wrote {len(transcoders)} transcoders to {path}")
     return 0
+
+
+def open_store(args):
+    """The store of --store (default: the data root's)."""
+    from interp.paths import store_dir
+    from interp.store import Store
+
+    return Store(args.store if args.store else store_dir())
+
+
+def selected_transcoders(args, adapter, store):
+    """({layer: transcoder}, {layer: name}) from --transcoders DIR, --dicts random:..., named --dicts or every stored one."""
+    from interp.methods.circuits.transcoders import load_transcoders, random_transcoders, transcoders_of
+
+    if getattr(args, "transcoders", None):
+        return load_set(args, adapter)
+    spec = args.dicts or ""
+    if spec.startswith("random:"):
+        parts = spec.split(":")[1:]
+        try:
+            d_sae, k = int(parts[0]), (int(parts[1]) if len(parts) > 1 else None)
+        except (ValueError, IndexError):
+            raise ValueError(f"--dicts {spec!r}: write random:D_SAE or random:D_SAE:K, e.g. random:2048:32") from None
+        layers = range(adapter.info.n_layers)
+        return random_transcoders(adapter, layers, d_sae, k), {layer: spec for layer in layers}
+    names = [n for n in spec.split(",") if n] or transcoders_of(store, adapter.store_name)
+    if not names:
+        raise ValueError(f"no transcoders of {adapter.store_name} in store {store.root}; train some (interp train) "
+                         "or pass --dicts random:D_SAE[:K] for a smoke test")
+    return load_transcoders(store, names, adapter)
+
+
+def check_dicts(args, store) -> None:
+    """Named --dicts must be stored dictionaries of the model, a --transcoders set readable: refused before any loading."""
+    from interp.models.registry import store_model_name
+
+    check_source(args, store)
+    names = [n for n in (args.dicts or "").split(",") if n]
+    if not names or (args.dicts or "").startswith("random:"):
+        return
+    model = store_model_name(args.model)
+    stored = store.read("dictionaries", where={"model": model}, columns=["name"])["name"].tolist()
+    unknown = [n for n in names if n not in stored]
+    if unknown:
+        raise ValueError(f"unknown dictionar{'y' if len(unknown) == 1 else 'ies'} {', '.join(map(repr, unknown))} "
+                         f"for model {model!r}; stored: {', '.join(stored) or 'none (train one with interp train)'}")

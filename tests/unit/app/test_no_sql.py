@@ -48,12 +48,15 @@ def test_every_read_the_app_names_is_the_read_api():
     from interp.methods.lenses import store as lens_store
     from interp.methods.labels import store as label_store
     from interp.methods.neurons import store as neuron_store
+    from interp.methods.steering import store as steering_store
+    from interp.methods.steering.strength import suggest_strength
 
     family_reads = {"clamp_sweeps": neuron_store.clamp_sweeps,  # a family's own store module reads these
                     "attribution_graphs": circuit_store.attribution_graph_table,
                     "attribution_graph_file": circuit_store.attribution_graph_file,
                     "tuned_lens": lens_store.tuned_lens_record,
-                    "feature_labels": label_store.feature_labels, "label_agreement": label_store.label_agreement}
+                    "feature_labels": label_store.feature_labels, "label_agreement": label_store.label_agreement,
+                    "steering_run": steering_store.load_run, "suggested_strength": suggest_strength}
     assert set(state.READS) - set(family_reads) <= set(read.__all__)
     assert all(state.READS[name] is family_reads.get(name, getattr(read, name, None)) for name in state.READS)
     used = set()
