@@ -100,7 +100,9 @@ def _meta(sae, settings: dict) -> dict:
     torch.set_grad_enabled(True)  # SAEBench's TPP leaves it off; its evals run one per process
     metrics = run_eval_single_sae("interp", "dictionary", sae, config, "cpu").eval_result_metrics.meta_structure
     return {"decoder_fraction_variance_explained": metrics.decoder_fraction_variance_explained,
-            "train_time_seconds": metrics.train_time_seconds, "settings": settings}
+            "train_time_seconds": metrics.train_time_seconds,
+            "settings": {k: getattr(config, k) for k in ("train_steps", "train_batch_size", "learning_rate", "k",
+                                                         "width_ratio", "autocast")}}
 
 
 def main() -> None:
