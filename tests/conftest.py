@@ -36,3 +36,14 @@ def tiny_models(tiny_dirs):
     from interp.models import load_model
 
     return {fam: load_model(str(path)) for fam, path in tiny_dirs.items()}
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Any attempt to load a model fails the test: the checks must come first."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("load_model was called")
+
+    import interp.models
+
+    monkeypatch.setattr(interp.models, "load_model", refuse)

@@ -5,26 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from helpers.cli import one_line as _one_line
 from interp.cli import main
 
 
-def _one_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
-@pytest.fixture
-def no_model(monkeypatch):
-    """Any attempt to load a model fails the test: the checks must come first."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("load_model was called")
-
-    import interp.models
-
-    monkeypatch.setattr(interp.models, "load_model", refuse)
 
 
 @pytest.mark.parametrize("argv, words", [
