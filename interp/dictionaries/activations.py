@@ -143,6 +143,17 @@ class ActivationBatches:
         xb = x[idx].float()
         return xb, (xb if y is x else y[idx].float())
 
+    def pool(self, step: int, n_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Up to `n_tokens` shuffled (x, y) rows of the chunk that step `step` draws from (the
+        candidates of TopK resampling: recent data, not always the first chunk)."""
+        if self._batches_per_chunk is None:
+            self._load(0)
+        self._load(step // self._batches_per_chunk)
+        idx = self._perm[:n_tokens]
+        x, y = self._chunk
+        xb = x[idx].float()
+        return xb, (xb if y is x else y[idx].float())
+
     def sample(self, n_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Up to `n_tokens` (x, y) rows from the first chunk (for statistics such as the target mean)."""
         x, y = self.fetch(0)

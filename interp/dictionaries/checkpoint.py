@@ -31,6 +31,8 @@ def save_training(checkpoint, model, opt, state, config) -> None:
         for key, value in s.items():
             tensors[f"adam.{names[p]}.{key}"] = torch.as_tensor(value).reshape(-1) if key == "step" else value
     tensors["tokens_since_fired"] = state.tokens_since_fired
+    if state.resampled is not None:
+        tensors["resampled"] = state.resampled
     meta = {"config": config.to_dict(), "step": state.step, "scale": state.scale, "history": state.history,
             "x_scale": state.x_scale, "y_scale": state.y_scale, "skipped_batches": state.skipped_batches,
             "first_bad_batch": state.first_bad_batch, "threshold": state.threshold}
@@ -61,4 +63,6 @@ def restore_training(checkpoint, model, opt, state,
     state.skipped_batches, state.first_bad_batch = int(meta.get("skipped_batches", 0)), meta.get("first_bad_batch")
     state.threshold = float(meta.get("threshold", 0.0))
     state.tokens_since_fired = tensors["tokens_since_fired"].clone().to(state.tokens_since_fired.device)
+    if "resampled" in tensors:
+        state.resampled = tensors["resampled"].clone().to(state.tokens_since_fired.device)
     return True

@@ -35,7 +35,8 @@ Algorithm
    `decay_fraction` of steps. W_dec's rows are put back on the unit sphere after each step
    (decoder-norm handling, as Gao et al.; the drift per step is tiny, so no compensation).
 4. Dead latents = not fired in the last `dead_after_tokens` tokens. TopK revives them with
-   the auxiliary loss; relu/jumprelu resample them every `resample_every` steps towards
+   the auxiliary loss (and, with `topk_resample_every`, by resampling those silent since the
+   last resampling towards badly reconstructed inputs); relu/jumprelu resample them every `resample_every` steps towards
    inputs the dictionary reconstructs worst (Anthropic's resampling, simplified).
 5. Several dictionaries train in lockstep (`train_dictionaries`): step s of each, then s + 1,
    so batches that share one activation chunk (`shared_site_batches`) pay for one model pass;
@@ -58,7 +59,7 @@ from interp.dictionaries.batchtopk import BATCH_ARCHS, matryoshka_widths, update
 from interp.dictionaries.checkpoint import restore_training as _restore, save_training as _save
 from interp.dictionaries.dictionary import ARCHS as MODULE_ARCHS, KINDS, Dictionary
 from interp.dictionaries.finite import BatchGuard
-from interp.dictionaries.objective import _encode, _loss, _resample, _track_firing
+from interp.dictionaries.objective import RESAMPLE_POOL, _encode, _loss, _resample, _resample_topk, _track_firing
 
 
 ARCHS = (*MODULE_ARCHS, *BATCH_ARCHS)
@@ -106,6 +107,13 @@ class TrainConfig:
     """Weight of the TopK auxiliary loss."""
     resample_every: int = 100
     """Steps between dead-latent resamplings (relu/jumprelu; 0 = never)."""
+    topk_resample_every: int = 0
+    """TopK/BatchTopK: every this many steps (0 = never; AuxK alone), latents that did not fire
+    since the last resampling are pointed at badly reconstructed recent inputs
+    (`interp.dictionaries.objective._resample_topk`); none in the final decay phase."""
+    topk_resample_scale: float = 1.0
+    """A resampled latent's encoder norm, as a multiple of the mean norm of the alive latents
+    never resampled."""
     checkpoint_every: int = 0
     """Steps between checkpoints (0 = none)."""
     b_dec_init: str = "mean"
@@ -130,6 +138,10 @@ class TrainConfig:
         for name in ("expansion", "k", "batch_size", "train_tokens", "aux_k", "dead_after_tokens"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
+        if not isinstance(self.topk_resample_every, int) or self.topk_resample_every < 0 \
+                or not self.topk_resample_scale > 0:
+            raise ValueError(f"need topk_resample_every an int >= 0 and topk_resample_scale > 0, got "
+                             f"{self.topk_resample_every!r}, {self.topk_resample_scale!r}")
         if self.train_tokens < self.batch_size:
             raise ValueError(f"train_tokens ({self.train_tokens}) must be at least one batch ({self.batch_size})")
         if not (self.lr > 0 and self.l1 >= 0 and 0 <= self.decay_fraction < 1 and self.aux_coefficient >= 0):
@@ -176,6 +188,8 @@ class TrainState:
     threshold: float = 0.0
     """The batchtopk threshold (moving average of the smallest kept activation)."""
     first_bad_batch: int | None = None
+    resampled: torch.Tensor | None = None
+    """(d_sae,) bool: latents TopK resampling has moved (left out of its reference norm)."""
 
 
 @dataclass
@@ -324,6 +338,18 @@ class Trainer:
         if config.arch not in K_ARCHS and config.resample_every and (state.step + 1) % config.resample_every == 0 \
                 and state.step + 1 < int(config.n_steps * (1 - config.decay_fraction)):
             _resample(model, opt, x, y, y_hat.detach(), state, config)
+        every = config.topk_resample_every
+        if config.arch in K_ARCHS and every and (state.step + 1) % every == 0 \
+                and state.step + 1 < int(config.n_steps * (1 - config.decay_fraction)):
+            dead = state.tokens_since_fired >= every * config.batch_size
+            if bool(dead.any()):
+                px, py = self.batches.pool(state.step, RESAMPLE_POOL)
+                px, py = px * state.x_scale, (px * state.x_scale if py is px else py * state.y_scale)
+                if state.resampled is None:
+                    state.resampled = torch.zeros_like(dead)
+                _resample_topk(model, opt, px, py, dead, state.resampled, state.step, config.seed,
+                               config.topk_resample_scale)
+                state.tokens_since_fired[dead] = 0
         state.step += 1
         logged = None
         if state.step % log_every == 0 or state.step == config.n_steps:
@@ -381,6 +407,9 @@ class _OnDevice:
 
     def sample(self, n_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self._move(self.inner.sample(n_tokens))
+
+    def pool(self, step: int, n_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._move(self.inner.pool(step, n_tokens))
 
 
 def train_dictionary(batches: ActivationBatches, config: TrainConfig, d_in: int, d_out: int, *,

@@ -119,12 +119,14 @@ def test_b_dec_starts_at_target_mean_and_seed_reproduces():
     assert not torch.equal(a.dictionary.W_enc, c.dictionary.W_enc)
 
 
-@pytest.mark.parametrize("arch", ["topk", "relu", "matryoshka_batchtopk"])
-def test_resume_from_checkpoint_reproduces_uninterrupted_run(arch):
+@pytest.mark.parametrize("arch,topk_resample", [("topk", 0), ("topk", 4), ("relu", 0), ("matryoshka_batchtopk", 0)])
+def test_resume_from_checkpoint_reproduces_uninterrupted_run(arch, topk_resample):
     x, y, _, _ = _toy(n=2048)
-    cfg = TrainConfig(arch=arch, expansion=2, k=3, l1=0.01, batch_size=128, train_tokens=128 * 24,
-                      checkpoint_every=10, resample_every=7, dead_after_tokens=256, lr=2e-3,
-                      matryoshka_fractions=(0.25,))
+    # With TopK resampling every 4 steps, 64 latents: 3 move by step 8 (before the checkpoint at
+    # 10) and 30 by step 16, so the resampled mask must survive the checkpoint.
+    cfg = TrainConfig(arch=arch, expansion=8 if topk_resample else 2, k=3, l1=0.01, batch_size=128,
+                      train_tokens=128 * 24, checkpoint_every=10, resample_every=7, dead_after_tokens=256, lr=2e-3,
+                      matryoshka_fractions=(0.25,), topk_resample_every=topk_resample, topk_resample_scale=1.5)
     full = train_dictionary(in_memory_batches(x, y, 128), cfg, 8, 8, progress=False)
     # Interrupted run: crash right after the checkpoint at step 10, then resume from it.
     ckpt = _MemoryCheckpoint()

@@ -1,0 +1,132 @@
+"""The main job's layer-15 transcoder recipe against its variants, side by side in one run.
+
+1. The main job's training windows (`pipeline_transcoders`: 80,000 distinct IMDB tokens,
+   artefact positions skipped) run once through SmolLM2 up to layer 15; the MLP input and
+   output are cached on disk (reused by later runs).
+2. One clean / ablation baseline over the held-out windows (>= 10,000 tokens), shared by
+   every variant.
+3. Each variant is the main job's `TrainConfig` (`transcoder_recipe`) with some fields changed (`--variant
+   name=field:value,field:value`), trained on the cached activations for the same number of
+   epochs, then evaluated like the main job's dictionary: dead share, FVU and CE recovered on
+   the held-out tokens with 95% bootstrap intervals over windows.
+4. One row per variant printed and stored in ``results`` (name ``transcoder_recipe``).
+
+    .venv/bin/python benchmarks/bench_transcoder_recipe.py [--epochs 4] [--store PATH] \
+        [--variant resample=topk_resample_every:125] [--variant k32=k:32]
+
+With no --variant the default set below runs (the recipe itself first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import fields, replace
+
+DEFAULT_VARIANTS = (
+    "recipe=",
+    "no-skip=skip:false",
+    "no-resampling=topk_resample_every:0",
+    "neither=skip:false,topk_resample_every:0",
+    "k32=k:32",
+)
+"""The recipe (`interp.jobs.dictionaries.transcoder_recipe`), it without its skip term, without
+TopK resampling, without both (the previous main-job recipe), and at k 32."""
+
+
+def parse_variant(text: str, base):
+    """'name=field:value,...' -> (name, TrainConfig); values are parsed as the field's type."""
+    name, _, spec = text.partition("=")
+    if not name:
+        raise SystemExit(f"error: variant {text!r} needs a name: name=field:value,...")
+    types = {f.name: type(getattr(base, f.name)) for f in fields(base)}
+    changes = {}
+    for item in filter(None, spec.split(",")):
+        key, _, value = item.partition(":")
+        if key not in types:
+            raise SystemExit(f"error: variant {name!r}: {key!r} is not a TrainConfig field; valid: {sorted(types)}")
+        changes[key] = types[key](value) if types[key] is not bool else value.lower() in ("1", "true", "yes")
+    try:
+        return name, replace(base, **changes)
+    except ValueError as e:
+        raise SystemExit(f"error: variant {name!r}: {e}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--layer", type=int, default=15)
+    parser.add_argument("--tokens", type=int, default=80_000, help="distinct training tokens (the main job's)")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--eval-tokens", type=int, default=10_240)
+    parser.add_argument("--variant", action="append", default=None, help="name=field:value,... (repeatable)")
+    parser.add_argument("--store", default=None, help="store root (default: <data root>/store)")
+    args = parser.parse_args()
+
+    import torch
+
+    from interp.dictionaries.activations import cache_activations, in_memory_batches, load_cached_activations
+    from interp.dictionaries.evaluation import EvalConfig, baseline, evaluate_dictionary
+    from interp.dictionaries.training import train_dictionary
+    from interp.jobs.dictionaries import DataConfig, _windows, transcoder_recipe
+    from interp.models import load_model
+    from interp.paths import cache_dir, store_dir
+    from interp.store import Store
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    recipe = transcoder_recipe(args.tokens * args.epochs)
+    variants = [parse_variant(v, recipe) for v in (args.variant or DEFAULT_VARIANTS)]
+    adapter = load_model("smollm2-135m")
+    store = Store(args.store or store_dir())
+    data = DataConfig(eval_tokens=args.eval_tokens, dashboard_tokens=0, activation_tokens=args.tokens)
+    sites = adapter.sites(args.layer)
+    site_in, site_out = sites.mlp_in, sites.mlp_out
+    path = cache_dir() / "activations" / f"recipe-{adapter.store_name.replace('/', '_')}-L{args.layer}-{args.tokens}.safetensors"
+    if not path.is_file():
+        start = time.perf_counter()
+        windows = _windows(adapter, data, "train", args.tokens)
+        cache_activations(adapter, windows.tokens, [site_in, site_out], path, skip=data.skip_positions)
+        print(f"cached {args.tokens} tokens' activations in {time.perf_counter() - start:.0f} s -> {path}")
+    acts = load_cached_activations(path, [site_in, site_out])
+    x, y = acts[site_in], acts[site_out]
+    start = time.perf_counter()
+    shared = baseline(adapter, _windows(adapter, data, "heldout", data.eval_tokens).tokens, site_in, site_out,
+                      EvalConfig(skip=data.skip_positions), progress=True)
+    print(f"baseline over {args.eval_tokens} held-out tokens: {time.perf_counter() - start:.0f} s; "
+          f"{x.shape[0]} training rows, {args.epochs} epochs")
+    rows = []
+    for name, train in variants:
+        start = time.perf_counter()
+        result = train_dictionary(in_memory_batches(x, y, train.batch_size, train.seed), train, x.shape[1],
+                                  y.shape[1], progress=False)
+        seconds = time.perf_counter() - start
+        m = evaluate_dictionary(adapter, result.dictionary, None, site_in, site_out,
+                                EvalConfig(skip=shared.skip), shared=shared)
+        rows.append({"variant": name, "changes": {f.name: getattr(train, f.name) for f in fields(train)
+                                                  if getattr(train, f.name) != getattr(recipe, f.name)},
+                     "train_seconds": seconds, "n_eval_tokens": m.n_tokens, "dead_fraction": m.dead_fraction,
+                     "fvu": m.fvu, "ce_recovered": m.ce_recovered, "l0": m.l0, "kl": m.kl,
+                     "intervals": m.intervals})
+        print(_line(rows[-1]), flush=True)
+    load = os.getloadavg()
+    print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}  ({os.cpu_count()} cores)")
+    run = store.start_run("bench_transcoder_recipe", {"layer": args.layer, "tokens": args.tokens,
+                                                      "epochs": args.epochs, "variants": [v for v, _ in variants]})
+    store.write("results", [{"name": "transcoder_recipe", "key": f"{adapter.name}/L{args.layer}",
+                             "payload": {"rows": rows, "load": list(load)}}], run_id=run)
+    store.finish_run(run, "done")
+
+
+def _line(r: dict) -> str:
+    ci = r["intervals"]
+
+    def show(key):
+        lo, hi = ci.get(key, (float("nan"), float("nan")))
+        return f"{r[key]:.3f} [{lo:.3f}, {hi:.3f}]"
+
+    return (f"{r['variant']:>18}  train {r['train_seconds']:5.0f} s  dead {show('dead_fraction')}  "
+            f"FVU {show('fvu')}  CE recovered {show('ce_recovered')}  (n={r['n_eval_tokens']})")
+
+
+if __name__ == "__main__":
+    main()
