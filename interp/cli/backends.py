@@ -19,7 +19,7 @@ def add_job_arguments(parser: argparse.ArgumentParser, *, unit: str = "unit") ->
     from interp.jobs.units import BACKENDS
 
     parser.add_argument("--backend", choices=BACKENDS, default="local",
-                        help=f"where the job's units ({unit}s) run: this process, or Ray tasks")
+                        help=f"where the job's units (one {unit} each) run: this process, or Ray tasks")
     parser.add_argument("--address", "--ray-address", dest="address", default=None, metavar="HOST:PORT",
                         help="an existing Ray cluster (default: start a local instance); the store must be on "
                              "a filesystem every node sees")
