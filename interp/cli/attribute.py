@@ -5,6 +5,7 @@
     interp attribute --prompt "..." --method reagent --replacer prediction --max-probe-steps 200
     interp attribute --prompt "..." --generate 5          # each generated token vs its prefix
     interp attribute --prompt "..." --neuron 5:123         # which tokens drive neuron 123 of block 5
+    interp attribute --prompt "..." --method ig --device cuda
 
 Scores (with Soft-NS / Soft-NC faithfulness unless --no-faithfulness) go to the store's
 ``attributions`` table: one row per model, method, prompt and target.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 
+from interp.cli.backends import add_device_argument, device_option
 from interp.cli.options import add_config_arguments, config_from_args
 from interp.methods.attribution.reagent import ReagentConfig
 
@@ -39,6 +41,7 @@ def register(subparsers) -> None:
     p.add_argument("--no-faithfulness", action="store_true", help="skip the Soft-NS / Soft-NC scores")
     p.add_argument("--no-store", action="store_true", help="print only; do not write the store")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_device_argument(p)
     p.set_defaults(func=_attribute)
 
 
@@ -86,12 +89,13 @@ def _attribute(args) -> int:
 
     if not args.prompt.strip():
         raise ValueError(f"--prompt {args.prompt!r} is empty: give the text whose next token is explained")
+    args.device = device = device_option(args)  # before the model loads; the run records the device used
     if args.neuron is not None:
         from interp.cli.neurons import parse_neuron
 
         check_neuron_arg(args.model, *parse_neuron(args.neuron))  # before the model loads
     config = _config(args)
-    adapter = load_model(args.model)
+    adapter = load_model(args.model, device=device)
     target = args.target if args.neuron is None else _neuron(adapter, args)
     if args.generate:
         if args.target or args.contrast:

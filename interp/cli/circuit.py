@@ -5,6 +5,7 @@
     interp circuit --prompt "..." --target latent:tc-l8:123@-1
     interp circuit --prompt "The capital of France is"      # explains the model's top next token
     interp circuit graph --prompt "The capital of France is" --max-feature-nodes 2000 --max-memory 4
+    interp circuit graph --prompt "The capital of France is" --device cuda
     interp circuit export graph-0123abcd4567 --format circuit-tracer -o graph.json
     interp circuit import graph.json
     interp circuit connections --dicts tc-l3,tc-l8 --k 10
@@ -38,6 +39,7 @@ from pathlib import Path
 def register(subparsers) -> None:
     p = subparsers.add_parser("circuit", help="transcoder circuit of a prompt (graph to the store); export/import JSON",
                               description=__doc__.split("\n\n", 1)[0])
+    from interp.cli.backends import add_device_argument
     from interp.cli.circuit_transcoders import add_arguments as add_transcoder_set_arguments
     from interp.cli.options import add_config_arguments
     from interp.methods.circuits.attribution_graph import AttributionConfig
@@ -68,6 +70,7 @@ def register(subparsers) -> None:
     p.add_argument("--html", default=None, help="write the graph figure as HTML here")
     p.add_argument("--store", default=None, metavar="PATH", help="store root (default: <data root>/store)")
     p.add_argument("--no-store", action="store_true", help="compute and print only")
+    add_device_argument(p, "the model and the transcoders (build, graph, connections)")
     p.set_defaults(func=_run)
 
 
@@ -82,8 +85,9 @@ def _build(args) -> int:
     config = GraphConfig(hops=args.hops, top_k=args.top_k, share=args.share)
     store = None if args.no_store else open_store(args)
     check_dicts(args, store if store is not None else open_store(args))  # before the model loads
-    adapter = load_model(args.model)
+    adapter = load_model(args.model, device=args.device)
     transcoders, names = selected_transcoders(args, adapter, store if store is not None else open_store(args))
+    transcoders = _on_device(transcoders, adapter)
     target = parse_target(adapter, args.target, {v: k for k, v in names.items()}) if args.target else None
     tr = trace(adapter, transcoders, args.prompt)
     if target is None:  # the model's top next token
@@ -128,8 +132,9 @@ def _graph(args) -> int:
     config = config_from_args(AttributionConfig, args, dest_prefix="ag_")
     store = None if args.no_store else open_store(args)
     check_dicts(args, store if store is not None else open_store(args))  # before the model loads
-    adapter = load_model(args.model)
+    adapter = load_model(args.model, device=args.device)
     transcoders, names = selected_transcoders(args, adapter, store if store is not None else open_store(args))
+    transcoders = _on_device(transcoders, adapter)
     targets = None
     if args.target:
         targets = [parse_target(adapter, spec, {v: k for k, v in names.items()}) for spec in _split_targets(args.target)]
@@ -270,11 +275,12 @@ def _connections(args) -> int:
     from interp.models import load_model
 
     store = open_store(args)
-    adapter = load_model(args.model)
     names = [n for n in (args.dicts or "").split(",") if n]
     if len(names) < 2:
         raise ValueError("interp circuit connections needs --dicts with two or more store transcoders")
+    adapter = load_model(args.model, device=args.device)
     transcoders, labels = load_transcoders(store, names, adapter)
+    transcoders = _on_device(transcoders, adapter)
     layers = sorted(transcoders)
     with store.run(f"interp circuit connections --dicts {args.dicts}", {"k": args.k, "dicts": names}) as run:
         for up, down in zip(layers, layers[1:]):
@@ -284,8 +290,20 @@ def _connections(args) -> int:
     return 0
 
 
+def _on_device(transcoders: dict, adapter) -> dict:
+    """The transcoders where the model runs (they load on the CPU; the trace multiplies them with its activations)."""
+    return {layer: tc.to(adapter.device) for layer, tc in transcoders.items()}
+
+
+_RUNS_THE_MODEL = ("build", "graph", "connections")
+"""The actions --device applies to (import-/export-transcoders read only the model's shape, on the CPU)."""
+
+
 def _run(args) -> int:
+    from interp.cli.backends import device_option
     from interp.cli.circuit_transcoders import export_transcoders, import_transcoders
 
+    if args.action in _RUNS_THE_MODEL:
+        args.device = device_option(args)  # refused before any work
     return {"build": _build, "graph": _graph, "export": _export, "import": _import, "connections": _connections,
             "import-transcoders": import_transcoders, "export-transcoders": export_transcoders}[args.action](args)

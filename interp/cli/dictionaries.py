@@ -183,7 +183,8 @@ def _show_feature(args) -> int:
     if feats.empty:
         n = len(store.read("features", where={k: v for k, v in where.items() if k != "index"}, columns=["index"]))
         valid = f"valid indices 0..{n - 1}" if n else \
-            "it has no stored feature data (trained with --dashboard-tokens 0?)"
+            f"it has no stored feature data (trained with --dashboard-tokens 0?); write it with " \
+            f"interp dashboards --model {args.model} --dictionary {args.dictionary}"
         raise ValueError(f"latent {args.index} of {args.dictionary!r} not found: {valid}")
     tokens = store.read("feature_tokens", where=where)
     examples = store.read("activation_examples", where=where)

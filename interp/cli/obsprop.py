@@ -4,6 +4,7 @@
     interp obsprop --observable '0.5*" great" +0.5*" excellent" -" bad"' --mlp-method linear
     interp obsprop --observable " she" -" he" --path L20H3 M26 --path embed L0H1
     interp obsprop-rank --observable " she" -" he" --component M26 --prompts prompts.txt
+    interp obsprop --observable " she" -" he" --prompts prompts.txt --device cuda
     interp obsprop-study                                # gendered-pronoun study, stored
     interp obsprop-efficiency --tasks code sentiment    # ObsProp vs probe vs diff-of-means
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from interp.cli.backends import add_device_argument, device_option
 from interp.cli.options import add_config_arguments, config_from_args
 
 
@@ -77,6 +79,7 @@ def _common():
                    help="MLP crossing (default: gradient with --prompts, linear without)")
     add_config_arguments(c, ObsPropConfig, only=("positions",), choices={"positions": ("last", "all")})
     c.add_argument("--store", default=None, metavar="PATH", help="store root (default: <data root>/store)")
+    add_device_argument(c)
     return c
 
 
@@ -85,7 +88,7 @@ def _setup(args):
     from interp.methods.obsprop.propagation import ObsPropConfig
     from interp.models import load_model
 
-    adapter = load_model(args.model)
+    adapter = load_model(args.model, device=device_option(args))
     spec = args.observable[0] if len(args.observable) == 1 and args.observable[0].lstrip()[:1] in "\"'" else args.observable
     obs = parse_observable(adapter, spec)
     prompts = None

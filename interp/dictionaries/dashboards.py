@@ -134,7 +134,8 @@ def feature_dashboards(adapter, dictionary: Dictionary, tokens: torch.Tensor, si
     """Dashboard rows for every latent of `dictionary` from held-out windows `tokens` (n, ctx);
     the first `skip` positions of each window are left out (step 1)."""
     x = site_activations(adapter, tokens, [site_in], batch_size=batch_size, skip=skip)[site_in]
-    latents = torch.cat([dictionary.encode(c) for c in x.split(4096)])  # (n * (ctx - skip), d_sae)
+    on = dictionary.W_enc.device  # activations come back on the CPU; the latents are kept there
+    latents = torch.cat([dictionary.encode(c.to(on)).cpu() for c in x.split(4096)])  # (n * (ctx - skip), d_sae)
     n, ctx = tokens.shape
     latents = latents.reshape(n, ctx - skip, dictionary.d_sae)
     density = (latents > 0).float().mean((0, 1))
@@ -160,16 +161,18 @@ def feature_dashboards(adapter, dictionary: Dictionary, tokens: torch.Tensor, si
 
 
 def _logit_tables(adapter, dictionary: Dictionary, ident, config: DashboardConfig) -> list[dict]:
+    # A chunk of the dictionary's rows goes to the model's device, not the (vocab, d_model)
+    # matrices to the dictionary's: the products then run where the model runs.
     w = adapter.weights
     rows = []
     if dictionary.d_out == adapter.info.d_model:
         W_U, gain = w.W_U.float(), w.final_norm.gain.float()
-        rows += _token_table(adapter, lambda s: (dictionary.W_dec[s] * gain) @ W_U, dictionary.d_sae, ident,
-                             "decoder", config.n_tokens, both_ends=True)
+        rows += _token_table(adapter, lambda s: (dictionary.W_dec[s].to(W_U.device) * gain) @ W_U, dictionary.d_sae,
+                             ident, "decoder", config.n_tokens, both_ends=True)
     if dictionary.d_in == adapter.info.d_model:
         W_E = w.W_E.float()
-        rows += _token_table(adapter, lambda s: (W_E @ dictionary.W_enc[:, s]).T, dictionary.d_sae, ident,
-                             "deembed", config.n_tokens, both_ends=False)
+        rows += _token_table(adapter, lambda s: (W_E @ dictionary.W_enc[:, s].to(W_E.device)).T, dictionary.d_sae,
+                             ident, "deembed", config.n_tokens, both_ends=False)
     return rows
 
 

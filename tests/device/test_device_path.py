@@ -89,3 +89,42 @@ def test_sweep_on_the_gpu_stores_cpu_files_close_to_the_cpu_run(tmp_path, tiny_d
     name = results["cuda"].table["name"].iloc[0]
     dictionary, meta = load_dictionary(Store(tmp_path / "cuda"), name)
     assert dictionary.W_enc.device.type == "cpu" and json.dumps(meta)
+
+
+def test_dashboards_on_the_gpu_match_the_cpu(tmp_path, tiny_dirs, tiny_models):
+    from interp.dictionaries.dashboards import DashboardConfig
+    from interp.dictionaries.dictionary import Dictionary
+    from interp.dictionaries.io import save_dictionary
+    from interp.jobs.dashboards import DashboardsJobConfig, run_dashboards
+
+    adapter = tiny_models["llama"]
+    text = tmp_path / "docs.txt"
+    text.write_text("\n\n".join(f"the cat {i} sat on the mat and the dog {i} ate the bone." * 4 for i in range(80)))
+    s = adapter.sites(1)
+    tc = Dictionary(adapter.info.d_model, 24, adapter.info.d_model, kind="transcoder", arch="relu")
+    tc.init_weights(torch.Generator().manual_seed(3))
+    frames = {}
+    for device in ("cpu", "cuda"):
+        store = Store(tmp_path / device)
+        folder = save_dictionary(store, "tiny/tc", tc, {"hook_name": s.mlp_in, "hook_name_out": s.mlp_out})
+        with store.run("test") as run:
+            store.write("dictionaries", [{"name": "tiny/tc", "model": adapter.store_name, "site": s.mlp_in,
+                                          "hook_out": s.mlp_out, "kind": "transcoder", "arch": "relu",
+                                          "path": str(folder.relative_to(store.root))}], run_id=run)
+        run_dashboards(store, str(tiny_dirs["llama"]), ["tiny/tc"], DashboardsJobConfig(
+            tokens=112, corpus=f"text:{text}", ctx_len=16), DashboardConfig(n_top=3), progress=False, device=device)
+        frames[device] = store.read("features").sort_values("index")
+    assert np.allclose(frames["cpu"]["max_act"], frames["cuda"]["max_act"], rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("command", [
+    ["circuit", "--prompt", "The cat sat", "--dicts", "random:16:4"],
+    ["circuit", "graph", "--prompt", "The cat sat", "--dicts", "random:16:4", "--max-feature-nodes", "8"],
+    ["attribute", "--prompt", "The cat sat", "--method", "reagent", "--max-probe-steps", "3"],
+    ["obsprop", "--observable", " the", "-", " was", "--top", "3"],
+], ids=lambda c: " ".join(w for w in c[:2] if not w.startswith("-")))
+def test_commands_run_on_the_gpu_and_store_what_they_computed(command, tmp_path, tiny_dirs):
+    from interp.cli import main
+
+    assert main(command + ["--model", str(tiny_dirs["llama"]), "--store", str(tmp_path), "--device", "cuda"]) == 0
+    assert Store(tmp_path).read("runs")["status"].tolist() == ["done"]

@@ -40,10 +40,11 @@ def _reader_layer(adapter, site: str) -> tuple[int, bool]:
 
 def _rows(ident: dict, direction: str, y: torch.Tensor, D: torch.Tensor) -> pd.DataFrame:
     """One row per candidate direction (rows of D (n, d)) against y (d,)."""
+    y = y.to(D.device)  # D is the model's (on its device) or a stored dictionary's (on the CPU)
     cos = torch.nn.functional.cosine_similarity(D, y[None], dim=-1)
     coup = (D @ y) / (y @ y)
     return pd.DataFrame({**{k: [v] * len(D) for k, v in ident.items()}, "index": range(len(D)),
-                         "direction": direction, "cosine": cos.numpy(), "coupling": coup.numpy()})
+                         "direction": direction, "cosine": cos.cpu().numpy(), "coupling": coup.cpu().numpy()})
 
 
 def _neuron_candidates(adapter, y: torch.Tensor, r: torch.Tensor, site: str, upto: int, is_mlp_in: bool) -> list:

@@ -10,6 +10,12 @@ from interp.cli import main
 DEVICE_ONLY = [
     ["train", "--model", "m", "--layer", "1", "--kind", "sae"],
     ["clamp", "--model", "m", "--neuron", "0:1", "--value", "5", "--prompt", "The"],
+    ["circuit", "--model", "m", "--prompt", "The", "--dicts", "random:8"],
+    ["circuit", "graph", "--model", "m", "--prompt", "The", "--dicts", "random:8"],
+    ["circuit", "connections", "--model", "m", "--dicts", "a,b"],
+    ["attribute", "--model", "m", "--prompt", "The"],
+    ["obsprop", "--model", "m", "--observable", " she", "-", " he"],
+    ["obsprop-rank", "--model", "m", "--observable", " she", "--component", "M1"],
 ]
 COMMANDS = [
     ["map-neurons", "--model", "m"],
@@ -21,8 +27,12 @@ COMMANDS = [
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is visible")
-@pytest.mark.parametrize("command", COMMANDS + DEVICE_ONLY, ids=lambda c: c[0])
-def test_device_cuda_without_a_gpu_is_refused_before_any_work(command, tmp_path, capsys):
+def _name(command: list[str]) -> str:
+    return " ".join(w for w in command[:2] if not w.startswith("-"))
+
+
+@pytest.mark.parametrize("command", COMMANDS + DEVICE_ONLY, ids=_name)
+def test_device_cuda_without_a_gpu_is_refused_before_any_work(command, tmp_path, capsys, no_model):
     assert main(command + ["--device", "cuda", "--store", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == ("interp: error: --device cuda: no CUDA device is visible here (torch.cuda.is_available() is "
