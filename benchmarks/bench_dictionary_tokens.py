@@ -1,8 +1,9 @@
 """Transcoder quality vs training tokens: what an hour of this CPU buys.
 
 1. One layer-15 TopK transcoder per token budget (default 20k, 200k, 2M), each with the main
-   job's recipe (`interp.jobs.dictionaries.pipeline_transcoders`: k 16, expansion 4, lr
-   `RECIPE_LR`, geometric-median b_dec, AuxK, artefact positions skipped), activations
+   job's recipe (`interp.jobs.dictionaries.transcoder_recipe`: a skip transcoder, k 16,
+   expansion 4, lr `RECIPE_LR`, geometric-median b_dec, AuxK and TopK resampling, artefact
+   positions skipped), one pass over its tokens (no epochs), activations
    streamed from the model chunk by chunk, checkpoints every 50 steps: an interrupted budget
    resumes where it stopped when the script is started again with the same store.
 2. Every dictionary is evaluated on the same held-out windows (one shared clean/ablation
@@ -35,9 +36,7 @@ def main() -> None:
     import torch
 
     from interp.dictionaries.evaluation import EvalConfig, baseline
-    from interp.jobs.dictionaries import (RECIPE_AUX, RECIPE_DEAD_AFTER, RECIPE_LR, DataConfig, _windows,
-                                          dictionary_sites, train_and_publish)
-    from interp.dictionaries.training import TrainConfig
+    from interp.jobs.dictionaries import DataConfig, _windows, dictionary_sites, train_and_publish, transcoder_recipe
     from interp.models import load_model
     from interp.paths import store_dir
     from interp.store import Store
@@ -53,10 +52,7 @@ def main() -> None:
     print(f"baseline (clean + 2 ablation passes over {args.eval_tokens} tokens): {time.perf_counter() - start:.0f} s")
     rows = []
     for n in args.tokens:
-        train = TrainConfig(kind="transcoder", arch="topk", k=16, expansion=4, batch_size=256, lr=RECIPE_LR,
-                            train_tokens=n, warmup_steps=50, b_dec_init="geometric_median",
-                            dead_after_tokens=RECIPE_DEAD_AFTER, aux_k=512, aux_coefficient=RECIPE_AUX,
-                            checkpoint_every=50)
+        train = transcoder_recipe(n, checkpoint_every=50)
         start = time.perf_counter()
         pub = train_and_publish(adapter, store, train, args.layer, data=replace(data), shared=shared,
                                 command="bench_dictionary_tokens")

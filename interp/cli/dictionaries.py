@@ -12,7 +12,7 @@ benchmarks/bench_dictionary_tokens.py): activations are computed from the model 
 chunk as training goes, and a checkpoint is written every 50 steps, so the same command
 started again after an interruption resumes where it stopped:
 
-    interp train --kind transcoder --model smollm2-135m --layer 15 --k 16 --expansion 4 --tokens 2000000
+    interp train --kind transcoder --model smollm2-135m --layer 15 --k 16 --expansion 4 --skip --tokens 2000000
 
 Several ``--k`` values train one dictionary each, together, on one pass of the model over the
 corpus (`interp.jobs.dictionaries.train_and_publish_many`). Flags map one to one onto
@@ -63,8 +63,10 @@ def register(subparsers) -> None:
     sparsity.add_argument("--l1", type=float, default=None,
                           help=f"sparsity coefficient (relu/jumprelu; default {TrainConfig.l1})")
     # A command-line run is long and can be interrupted: it checkpoints by default (the config's default is none).
-    add_config_arguments(train, TrainConfig, only=("skip", "checkpoint_every", "threshold_lr", "matryoshka_fractions"),
-                         defaults={"checkpoint_every": 50})
+    # ... and TopK resampling as in the main job's recipe (`interp.jobs.dictionaries.transcoder_recipe`).
+    add_config_arguments(train, TrainConfig, only=("skip", "checkpoint_every", "threshold_lr", "matryoshka_fractions",
+                                                   "topk_resample_every", "topk_resample_scale"),
+                         defaults={"checkpoint_every": 50, "topk_resample_every": 50, "topk_resample_scale": 1.5})
     add_config_arguments(train, DataConfig, only=("dashboard_tokens",), dest_prefix="data_")
     train.add_argument("--name", default=None, help="store name (default: derived from the settings)")
     train.add_argument("--device", default="auto", metavar="auto|cpu|cuda",

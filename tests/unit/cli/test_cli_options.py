@@ -56,6 +56,7 @@ def test_cli_defaults_are_the_config_defaults():
         assert name in fields and getattr(tr, name) == getattr(TrainConfig(), name)
     # The command line's training recipe, the one documented where `train` adds its options:
     assert (tr.lr, tr.batch_size, tr.warmup_steps, tr.b_dec_init) == (2e-3, 256, 50, "geometric_median")
+    assert (tr.topk_resample_every, tr.topk_resample_scale) == (50, 1.5)
     for name in ("corpus", "ctx_len", "activation_tokens", "dashboard_tokens", "skip_positions"):
         assert getattr(tr, "data_" + name) == getattr(DataConfig(), name)
     assert tr.data_eval_tokens == 10_240
