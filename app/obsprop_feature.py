@@ -1,5 +1,5 @@
-"""The feature page of an ObsProp vector: where it came from, its decoded tokens, its corpus
-score distribution, its top-scoring contexts and its nearest features.
+"""The feature page of an ObsProp vector: its origin, its decoded tokens, its corpus score
+distribution, its top-scoring contexts and its nearest features.
 
 An ObsProp vector is a direction, not a unit of the model: it has no activation of its own,
 only a score ``x . y`` of each token's activation ``x`` at its site. The scores, contexts and
