@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import state
+from app import feature_cards, obsprop_feature, state
 from interp.features import FeatureId
 from interp.sites import layer_of
 from interp.viz import store_views
@@ -105,6 +105,10 @@ with state.page():
     _labels_panel(fid)
     with st.expander("Add to a list"):
         _list_panel(fid)
+    if fid.kind.value == "obsprop":  # a vector, not a unit: its own cards (`app.obsprop_feature`)
+        obsprop_feature.show(fid, row)
+        _steer_box(fid)
+        st.stop()
     hist = state.query("feature_histogram", fid)
     cols = st.columns(4)
     for col, name, fmt in zip(cols, ("specialisation", "complexity", "max_act", "density"),
@@ -126,25 +130,14 @@ with state.page():
         toks = state.query("feature_tokens", fid)
         if toks.empty:
             st.info(_tokens_hint(fid))
-        for (direction, variant), part in toks.groupby(["direction", "variant"], sort=False):
-            st.markdown(f"**{direction}** direction, {variant}")
-            left, right = st.columns(2)
-            for col, end in ((left, "top"), (right, "bottom")):
-                shown = part[part["end"] == end][["rank", "token_str", "logit", "prob"]]
-                col.caption(f"{end} tokens")
-                col.table(shown.assign(token_str=shown["token_str"].map(repr)).set_index("rank"))
+        feature_cards.token_tables(toks)
 
     examples = state.query("feature_examples", fid)
     with contexts_tab:
         if examples.empty:
             st.info("No stored activation examples for this feature: " + _examples_hint(fid))
         else:
-            scale = float(np.nanmax(np.abs(np.concatenate([np.asarray(a, float) for a in examples["acts"]]))))
-            groups = list(dict.fromkeys(examples["group"]))
-            group = st.radio("Examples", groups, horizontal=True, index=groups.index("top") if "top" in groups else 0)
-            for ex in examples[examples["group"] == group].itertuples():
-                st.markdown(f"<small>#{ex.example_rank} max {ex.max_act:.3g}</small>" + store_views.context_html(
-                    list(ex.tokens), list(ex.acts), scale=scale, max_pos=ex.max_pos), unsafe_allow_html=True)
+            feature_cards.contexts(examples)
 
     with acts_tab:
         if hist is not None:
@@ -194,27 +187,22 @@ with state.page():
 
     with near_tab:
         by_direction, by_tokens = st.tabs(["By direction (cosine)", "By shared decoded tokens"])
-        link = {"open": st.column_config.LinkColumn("feature", display_text="open")}
         with by_direction:
             near = state.query("nearest_by_direction", fid)
             if near.empty:
                 st.info("No stored write direction for this feature: " + _examples_hint(fid)
                         + " (the job stores each neuron's W_out row and each latent's decoder row).")
             else:
-                near.insert(0, "open", [state.feature_link(FeatureId.from_record(r).key)
-                                        for r in near.to_dict("records")])
-                st.caption("Features of this model whose write direction (neuron W_out row, latent decoder row) "
-                           "has the largest |cosine| with this feature's")
-                st.dataframe(near, hide_index=True, width="stretch", column_config=link)
+                feature_cards.feature_table(near, "Features of this model whose write direction (neuron W_out "
+                                                  "row, latent decoder row) has the largest |cosine| with this "
+                                                  "feature's")
         with by_tokens:
             near = state.query("neighbours", fid)
             if near.empty:
                 st.info("No other feature of this model shares a top decoded token with this one.")
             else:
-                near.insert(0, "open", [state.feature_link(FeatureId.from_record(r).key)
-                                        for r in near.to_dict("records")])
-                st.caption("Features whose top-20 decoded tokens overlap most with this feature's")
-                st.dataframe(near, hide_index=True, width="stretch", column_config=link)
+                feature_cards.feature_table(near, "Features whose top-20 decoded tokens overlap most with this "
+                                                  "feature's")
 
     with circuit_tab:
         graphs = state.query("circuits_with", fid)

@@ -1,7 +1,7 @@
 """``interp examples``: corpus top-k and quantile examples and activation histograms for every
-MLP neuron (and every stored dictionary latent) of a model, into the store (resumable).
+MLP neuron (and every stored dictionary latent and ObsProp vector) of a model, into the store (resumable).
 
-    interp examples --model smollm2-135m [--tokens 8192] [--layers 0,5-7] [--no-dictionaries]
+    interp examples --model smollm2-135m [--tokens 8192] [--layers 0,5-7] [--no-dictionaries] [--no-obsprop]
     interp examples --model smollm2-135m --n-top 20 --n-bins 60 --force
     interp examples --model smollm2-135m --layers-per-unit 10 --backend ray [--address HOST:PORT]
 """

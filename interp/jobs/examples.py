@@ -9,15 +9,16 @@ It runs on the job interface (`interp.jobs.units`): a job unit is one model pass
 windows feeding a group of sites, so ``--backend ray`` spreads the groups over workers.
 
 1. Plan the sites - one per set of features: every layer's MLP neurons
-   (``blocks.L.mlp.hook_post``) and every stored dictionary of the model (its latents, read
-   at its input site through its encoder). A unit whose completion marker holds the same
+   (``blocks.L.mlp.hook_post``), every stored dictionary of the model (its latents, read
+   at its input site through its encoder) and the stored ObsProp vectors of each (site,
+   source) (their scores ``x . y`` at their site; `interp.jobs.examples_sites`). A unit whose completion marker holds the same
    settings (corpus, tokens, window length, `ExampleConfig`) is skipped: a finished layer is
    never recomputed, and a killed job reruns only the units without a marker.
 2. One pass of the model over held-out corpus windows feeds every pending unit: each batch's
    activations at every needed site are kept in float16, the first `skip_positions` of each
    window dropped (BOS and the attention-sink artefact after it,
-   `interp.dictionaries.activations.ARTEFACT_POSITIONS`); a dictionary's latents are encoded
-   from its site's activations as the batch passes. The pass stops after the deepest site's
+   `interp.dictionaries.activations.ARTEFACT_POSITIONS`); a dictionary's latents (an ObsProp
+   site's scores) are computed from its site's activations as the batch passes. The pass stops after the deepest site's
    block and, when it runs to the end, unembeds only the last position. If the pending units
    would hold more than `max_memory_gib`, or span more than `layers_per_unit` layers, they are
    split into groups of whole sites, one pass per group (each a prefix of the model): each
@@ -44,6 +45,8 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.dictionaries.activations import ARTEFACT_POSITIONS
+from interp.jobs.examples_sites import (Site, dictionary_units, neuron_units, obsprop_units, with_encoder,
+                                        write_directions)
 from interp.jobs.units import ModelJob, Unit, run_job
 from interp.methods.examples.stats import ExampleConfig, summarise
 from interp.methods.examples.store import done_units, stored_features, write_unit
@@ -66,6 +69,8 @@ class ExamplesJobConfig:
     """Layers whose MLP neurons get examples (None: all)."""
     dictionaries: bool = True
     """Also every dictionary the store holds for the model."""
+    obsprop: bool = True
+    """Also every ObsProp vector the store holds for the model (scores ``x . y`` at its site)."""
     skip_positions: int = ARTEFACT_POSITIONS
     """Leading positions of each window never picked and left out of the statistics."""
     batch_size: int = 8
@@ -94,29 +99,6 @@ class ExamplesJobConfig:
 
 
 @dataclass
-class Site:
-    """One site's features."""
-
-    site: str
-    """The features' identity site (a dictionary's input site for its latents)."""
-    kind: str
-    source: str
-    n_features: int
-    layer: int
-    dictionary: object | None = None
-    """The `Dictionary` whose latents these are (None: the site's own units, MLP neurons);
-    dropped when a unit is sent to a worker, which loads it from the store by `source`."""
-    path: str | None = None
-    """The dictionary's folder in the store (its ``dictionaries`` row's path)."""
-
-    def without_dictionary(self) -> "Site":
-        return dataclasses.replace(self, dictionary=None)
-
-    def record(self, model: str) -> dict:
-        return {"model": model, "site": self.site, "kind": self.kind, "source": self.source}
-
-
-@dataclass
 class ExamplesSummary:
     """What a job did."""
 
@@ -130,42 +112,6 @@ class ExamplesSummary:
     passes: int = 0
     seconds: float = 0.0
     forward_seconds: float = 0.0
-
-
-def neuron_units(adapter, layers) -> list[Site]:
-    return [Site(adapter.sites(layer).mlp_hidden, "neuron", "", adapter.info.d_mlp, layer) for layer in layers]
-
-
-def dictionary_units(store, adapter) -> list[Site]:
-    """A site per dictionary the store holds for `adapter`'s model."""
-    from interp.dictionaries.io import load_dictionary_dir
-    from interp.sites import layer_of
-
-    rows = store.read("dictionaries", where={"model": adapter.store_name})
-    units = []
-    for row in rows.to_dict("records"):
-        dictionary, meta = load_dictionary_dir(store.dictionary_folder(row["name"], row.get("path")))
-        site = adapter.check_site(row.get("site") or meta.get("hook_name"))
-        units.append(Site(site, dictionary.kind, row["name"], dictionary.d_sae, layer_of(site), dictionary.eval(),
-                          row.get("path")))
-    return units
-
-
-def _with_dictionary(store, site: Site) -> Site:
-    """`site` with its dictionary loaded from the store (a worker's copy arrives without it)."""
-    from interp.dictionaries.io import load_dictionary_dir
-
-    if site.kind == "neuron" or site.dictionary is not None:
-        return site
-    dictionary, _ = load_dictionary_dir(store.dictionary_folder(site.source, site.path))
-    return dataclasses.replace(site, dictionary=dictionary.eval())
-
-
-def _directions(adapter, unit: Site) -> torch.Tensor:
-    """(n_features, d) write directions: W_out rows of neurons, decoder rows of latents."""
-    if unit.dictionary is not None:
-        return unit.dictionary.W_dec.detach().float()
-    return adapter.weights.layer(unit.layer).mlp.W_out.float()
 
 
 def _windows(adapter, config: ExamplesJobConfig) -> torch.Tensor:
@@ -210,8 +156,8 @@ def _pass(adapter, windows: torch.Tensor, units: list[Site], config: ExamplesJob
         cache = adapter.run(batch, names=sites, stop_at_layer=stop, last_position=stop is None).cache
         for i, unit in enumerate(units):
             act = cache[unit.site][:, skip:].float()  # (batch, ctx - skip, d_site)
-            if unit.dictionary is not None:
-                act = unit.dictionary.encode(act)  # (batch, ctx - skip, d_sae)
+            if unit.encoder is not None:
+                act = unit.encoder.encode(act)  # (batch, ctx - skip, n_features)
             held[i][start:start + len(batch)] = act.to(torch.float16)
         seconds += time.perf_counter() - t0
     return held, seconds
@@ -269,11 +215,12 @@ class ExamplesJob(ModelJob):
             raise ValueError(f"windows must be (n, ctx) with ctx >= {config.skip_positions + 2}, "
                              f"got {tuple(windows.shape)}")
         self.n_tokens = int(windows.shape[0] * (windows.shape[1] - config.skip_positions))
-        sites = neuron_units(adapter, layers) + (dictionary_units(store, adapter) if config.dictionaries else [])
+        sites = (neuron_units(adapter, layers) + (dictionary_units(store, adapter) if config.dictionaries else [])
+                 + (obsprop_units(store, adapter) if config.obsprop else []))
         keys = {id(u): marker_key(name, u.site, u.source) for u in sites}
         finished = set() if force else done_units(store, list(keys.values()), self._settings())
         self.skipped = sorted(finished & set(keys.values()))
-        pending = [u.without_dictionary() for u in sites if keys[id(u)] not in finished]
+        pending = [u.without_encoder() for u in sites if keys[id(u)] not in finished]
         if pending:
             adapter.record(store, run_id)
         groups = _groups(pending, self.n_tokens, config.max_memory_gib * GIB, config.layers_per_unit)
@@ -284,7 +231,7 @@ class ExamplesJob(ModelJob):
         """Steps 2-3 for one group: one model pass, then each site summarised and written."""
         adapter, config = self.model(), self.job
         name = adapter.store_name
-        group = [_with_dictionary(store, site) for site in unit.spec]
+        group = [with_encoder(store, adapter, site) for site in unit.spec]
         if self._vocab is None:
             from interp.jobs.neuron_map_unit import vocab_strings
 
@@ -299,13 +246,13 @@ class ExamplesJob(ModelJob):
             for i, site in enumerate(group):
                 acts = held.pop(i).float()  # float16 arithmetic is slow on CPUs
                 stats = summarise(acts, self.examples, offset=config.skip_positions,
-                                  positive_only=site.dictionary is not None)
+                                  positive_only=site.positive_only)
                 if waiting is not None:
                     result.n_examples += waiting.result()  # re-raises a failed write
                 waiting = writer.submit(write_unit, store, run_id, site.record(name), self.windows, acts, stats,
                                         self.examples, config.skip_positions, self._vocab,
-                                        _directions(adapter, site), self._settings(),
-                                        stored.get((site.site, site.kind, site.source)))
+                                        write_directions(adapter, site), self._settings(),
+                                        stored.get((site.site, site.kind, site.source)), site.kept())
                 result.markers.append(marker_key(name, site.site, site.source))
                 del acts, stats
             if waiting is not None:

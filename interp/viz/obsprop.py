@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from interp.viz.store_views import binned_histogram
+
 _METHOD_COLORS = {"obsprop": "#d62728", "probe": "#1f77b4", "diff_means": "#2ca02c"}
 
 
@@ -86,3 +88,16 @@ def check_headlines(angles: dict, ablation: dict) -> list[str]:
                      f"|effect|) {ablation['spearman_direct']:.3f}{ci(intervals.get('spearman_direct'))}, "
                      f"n = {n} components")
     return lines
+
+
+def score_histogram_figure(edges, counts, n_tokens: int, mean: float | None = None,
+                           title: str = "ObsProp score distribution") -> go.Figure:
+    """An ObsProp vector's corpus score histogram (``x . y`` per token; the stored bins of
+    `interp.store.read.feature_histogram`), signed scores on x, a dashed line at 0 (where the
+    vector's push on the observable changes sign) and, given, one at the mean."""
+    fig = binned_histogram(edges, counts, title=f"{title} over {int(n_tokens):,} corpus tokens")
+    fig.update_layout(xaxis_title="score x . y")
+    fig.add_vline(x=0.0, line_dash="dash", line_color="gray")
+    if mean is not None:
+        fig.add_vline(x=float(mean), line_dash="dot", line_color="#d62728", annotation_text=f"mean {mean:.3g}")
+    return fig

@@ -37,3 +37,19 @@ def open_page(width: int = 1400, height: int = 1800):
             yield browser.new_context(viewport={"width": width, "height": height}).new_page()
         finally:
             browser.close()
+
+
+def settle(page, timeout_ms: int = 120_000) -> None:
+    """Wait until Streamlit has finished running the page script and every visible data frame
+    has drawn its grid (they load lazily)."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=60_000)
+    page.wait_for_timeout(500)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        timeout=timeout_ms)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stDataFrame\"]')]"
+        ".filter(e => e.offsetParent !== null).every(e => e.querySelector('canvas'))",
+        timeout=60_000)
+    page.wait_for_timeout(500)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+from contextlib import contextmanager
 import time
 import urllib.request
 
@@ -35,3 +36,17 @@ def stop(proc) -> None:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@contextmanager
+def serving(root):
+    """The dashboard served over store `root` on a free localhost port: yields its URL, stops it on exit."""
+    from interp.cli.app import serve
+
+    port = free_port()
+    proc = serve(root, port=port, block=False)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)

@@ -101,13 +101,14 @@ def stored_features(store, model: str) -> dict[tuple[str, str, str], pd.DataFram
 
 
 def feature_rows(model: str, site: str, kind: str, source: str, stats: FeatureStats,
-                 stored: pd.DataFrame | None) -> pd.DataFrame:
+                 stored: pd.DataFrame | None, kept: np.ndarray | None = None) -> pd.DataFrame:
     """Step 2: the unit's feature rows with corpus density and max_act, merged into `stored` (the
-    unit's rows already in the store, from `stored_features`)."""
-    n = len(stats.density)
-    new = pd.DataFrame({"model": model, "site": site, "kind": kind, "index": np.arange(n, dtype=np.int64),
-                        "source": source, "density": stats.density.double().numpy(),
-                        "max_act": stats.max_act.double().numpy()})
+    unit's rows already in the store, from `stored_features`). `kept`: the feature indices that
+    exist (None: every index of the unit; an ObsProp site may hold only some)."""
+    index = np.arange(len(stats.density), dtype=np.int64) if kept is None else np.asarray(kept, dtype=np.int64)
+    new = pd.DataFrame({"model": model, "site": site, "kind": kind, "index": index,
+                        "source": source, "density": stats.density[torch.as_tensor(index)].double().numpy(),
+                        "max_act": stats.max_act[torch.as_tensor(index)].double().numpy()})
     if stored is None or stored.empty:
         return new
     stored = stored.drop(columns=["run_id", "density", "max_act"], errors="ignore")
@@ -116,16 +117,17 @@ def feature_rows(model: str, site: str, kind: str, source: str, stats: FeatureSt
 
 def write_unit(store, run_id: str, unit: dict, tokens: torch.Tensor, acts: torch.Tensor, stats: FeatureStats,
                config: ExampleConfig, offset: int, vocab: pa.Array, directions: torch.Tensor | None,
-               settings: dict, stored: pd.DataFrame | None = None) -> int:
+               settings: dict, stored: pd.DataFrame | None = None, kept: np.ndarray | None = None) -> int:
     """Steps 1-4 for one unit (``unit``: model, site, kind, source); returns the example rows written.
 
     `stored`: the unit's feature rows already in the store (`stored_features`), kept and merged into.
+    `kept`: the feature indices that exist (`feature_rows`).
     """
     model, site, kind, source = unit["model"], unit["site"], unit["kind"], unit["source"]
     rows = example_rows(model, site, kind, source, tokens, acts, stats, config, offset, vocab)
     if rows.num_rows:
         store.write("activation_examples", rows, run_id=run_id)
-    store.write("features", feature_rows(model, site, kind, source, stats, stored), run_id=run_id)
+    store.write("features", feature_rows(model, site, kind, source, stats, stored, kept), run_id=run_id)
     bundle = {"counts": stats.histogram.counts, "edges": stats.histogram.edges, "density": stats.density,
               "min_act": stats.min_act, "max_act": stats.max_act, "mean_act": stats.mean_act}
     if directions is not None:

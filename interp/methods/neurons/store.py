@@ -81,7 +81,7 @@ def write_layer(store, model: str, site: str, layer: int, n_neurons: int, decode
     units = [tuple(unit.split("/")) for unit in decoded]
     for unit, result in decoded.items():
         direction, variant = unit.split("/")
-        store.write("feature_tokens", _token_rows(model, site, direction, variant, result, vocab), run_id=run_id)
+        store.write("feature_tokens", token_rows(model, site, direction, variant, result, vocab), run_id=run_id)
     stats = {unit: _unit_stats(result, vocab) for unit, result in decoded.items()}
     store.write("features", _feature_rows(model, site, n_neurons, stats, existing), run_id=run_id)
     markers = [{"name": MARKER, "key": marker_key(model, layer, d, v),
@@ -91,14 +91,18 @@ def write_layer(store, model: str, site: str, layer: int, n_neurons: int, decode
     return {"model": model, "layer": layer, "units": list(decoded)}
 
 
-def _token_rows(model: str, site: str, direction: str, variant: str, decoded, vocab: pa.Array) -> pa.Table:
+def token_rows(model: str, site: str, direction: str, variant: str, decoded, vocab: pa.Array, *,
+               kind: str = "neuron", source: str = "", indices: np.ndarray | None = None) -> pa.Table:
+    """`feature_tokens` rows of n decoded directions (`DecodedDirections`), the i-th being feature
+    ``indices[i]`` (default ``i``) of (`model`, `site`, `kind`, `source`)."""
     n, k = decoded.top_ids.shape
-    rows = 2 * n * k  # the top end's (neuron, rank) rows in row-major order, then the bottom end's
+    rows = 2 * n * k  # the top end's (feature, rank) rows in row-major order, then the bottom end's
     ids = torch.cat([decoded.top_ids.reshape(-1), decoded.bottom_ids.reshape(-1)]).numpy()
+    index = np.arange(n, dtype=np.int64) if indices is None else np.asarray(indices, dtype=np.int64)
     const = lambda value: constant(value, rows)  # noqa: E731
     return pa.table({
-        "model": const(model), "site": const(site), "kind": const("neuron"),
-        "index": np.tile(np.repeat(np.arange(n, dtype=np.int64), k), 2), "source": const(""),
+        "model": const(model), "site": const(site), "kind": const(kind),
+        "index": np.tile(np.repeat(index, k), 2), "source": const(source),
         "direction": const(direction), "variant": const(variant),
         "end": pa.DictionaryArray.from_arrays(pa.array(np.repeat(np.arange(2, dtype=np.int8), n * k)),
                                               pa.array(["top", "bottom"])),

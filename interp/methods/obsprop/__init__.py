@@ -11,6 +11,9 @@ Entry points:
   `EfficiencyConfig`, `EfficiencyResult`.
 - `rank_known_features` (`.known_features`) - stored features aligned with a vector.
 - `save_obsprop`, `load_obsprop`, `save_study`, `save_efficiency` (`.store`).
+- `decoded_token_rows` (`.tokens`) - a vector's decoded tokens, stored by `save_obsprop`.
+- `stored_scorers`, `ObsPropScorer`, `scores` (`.scoring`) - corpus scores ``x . y`` of stored
+  vectors, read by the corpus-examples job (`interp.jobs.examples`).
 """
 
 from interp.methods.obsprop.checks import (AblationRanking, CouplingCheck, NormAngles, ablation_ranking, coupling_check,

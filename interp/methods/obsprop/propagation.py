@@ -273,7 +273,7 @@ def _component_vector(adapter, comp: Component, v: torch.Tensor, config: ObsProp
     return mlp_gradient_vector(adapter, comp.layer, v, inputs[comp.layer])
 
 
-def _to_residual(adapter, comp: Component, y: torch.Tensor) -> torch.Tensor:
+def to_residual(adapter, comp: Component, y: torch.Tensor) -> torch.Tensor:
     """Input-site vector -> residual-stream vector (norm scalar dropped; LayerNorm centring kept)."""
     if comp.kind == "embed" or adapter.info.norm != "layer":
         return y
@@ -303,7 +303,7 @@ def path_vector(adapter, observable: Observable, path: Sequence, prompts=None,
     v = final_vector(adapter, observable)
     for i, comp in enumerate(reversed(comps)):
         y = _component_vector(adapter, comp, v, config, inputs)
-        v = _to_residual(adapter, comp, y)
+        v = to_residual(adapter, comp, y)
     return FeatureVector(comps, comps[0].input_site(adapter), y)
 
 

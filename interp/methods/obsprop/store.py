@@ -4,8 +4,9 @@
   ``obsprop/<model>/<source>`` (one tensor per path label, plus ``final``), one `features`
   row per vector (kind ``obsprop``, site = the first component's input hook, index = the
   head number or 0, source = the observable's run name, ``<source>@<path>`` for multi-hop
-  paths) and a `results` row ``obsprop_ranking`` with the component ranking and what produced
-  it (`Provenance`: observable, MLP method, positions, reference prompts, their hash).
+  paths), its decoded tokens (`feature_tokens` rows, `interp.methods.obsprop.tokens`) and a
+  `results` row ``obsprop_ranking`` with the component ranking and what produced it
+  (`Provenance`: observable, MLP method, positions, reference prompts, their hash).
   A source holds the vectors of one configuration: saving another configuration under a
   source that holds one is refused (`check_source`) unless ``replace=True``.
 - Study checks (`save_study`): `results` rows ``obsprop_norm_angles``, ``obsprop_ablation``
@@ -31,6 +32,7 @@ from interp.methods.obsprop.checks import AblationRanking, NormAngles
 from interp.methods.obsprop.efficiency import EfficiencyResult
 from interp.methods.obsprop.observables import Observable
 from interp.methods.obsprop.propagation import FeatureVector, ObsPropConfig, ObsPropResult
+from interp.methods.obsprop.tokens import decoded_token_rows
 
 RANKING = "obsprop_ranking"
 
@@ -133,14 +135,18 @@ def save_obsprop(store, adapter, result: ObsPropResult, run_id: str, source: str
             "n_reference": result.n_reference, "model": adapter.store_name,
             "sites": {fv.label: fv.site for fv in (*result.vectors, *paths)}}
     store.save_tensors(bundle, {**vectors, "final": result.final}, meta, run_id=run_id)
-    rows = []
+    rows, decoded = [], []
     for fv in (*result.vectors, *paths):
         src = source if len(fv.path) == 1 else f"{source}@{fv.label}"
+        decoded.append((src, fv))
         ident = FeatureId(model, fv.site, FeatureKind.OBSPROP, fv.component.index, src)
         rows.append({**ident.to_record(), "label": f"{result.observable.name} via {fv.label}",
                      "metrics": {"norm": fv.norm, "path": fv.label, "bundle": bundle,
                                  "observable": result.observable.name, "mlp_method": result.config.mlp_method}})
     store.write("features", rows, run_id=run_id)
+    tokens = decoded_token_rows(adapter, decoded)
+    if tokens.num_rows:
+        store.write("feature_tokens", tokens, run_id=run_id)
     ranking = result.ranking()
     store.write("results", [{"name": RANKING, "key": f"{model}/{source}",
                              "payload": {"observable": result.observable.to_record(),

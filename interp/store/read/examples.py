@@ -10,7 +10,10 @@ latents of one model are compared with each other).
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
+import torch
 
 from interp.features import FeatureId
 from interp.store import tensors as tensor_io
@@ -25,8 +28,10 @@ NEURONS = "neurons"
 
 
 def bundle_name(model: str, site: str, source: str) -> str:
-    """``examples/<model>/<site>/<source or 'neurons'>``."""
-    return f"{PREFIX}/{model}/{site}/{source or NEURONS}"
+    """``examples/<model>/<site>/<source or 'neurons'>``; a source character no bundle name may hold
+    (an ObsProp path's ``@`` and ``>``) is written ``_x<hex>_``."""
+    safe = re.sub(r"[^A-Za-z0-9._/-]", lambda m: f"_x{ord(m.group()):02x}_", source)
+    return f"{PREFIX}/{model}/{site}/{safe or NEURONS}"
 
 
 def marker_key(model: str, site: str, source: str) -> str:
@@ -58,6 +63,20 @@ def _model_bundles(store: Store, model: str) -> list[str]:
     return [name for name in tensor_io.list_tensors(store.root) if name.startswith(head)]
 
 
+def top_cosines(target: torch.Tensor, directions: torch.Tensor, n: int, skip: int | None = None
+                ) -> list[tuple[int, float]]:
+    """The `n` rows of `directions` (m, d) with the largest |cosine| with `target` (d,), as
+    (row, signed cosine), largest |cosine| first; row `skip` (the feature itself) and zero rows
+    (indices no feature holds, as in an ObsProp bundle) left out."""
+    d = directions.float()
+    target = target.float() / target.float().norm().clamp_min(1e-12)
+    norms = d.norm(dim=1)
+    cos = (d @ target) / norms.clamp_min(1e-12)  # (m,)
+    ranked = cos.abs().masked_fill(norms == 0, -1.0)  # zero rows rank last, then are dropped
+    top = ranked.topk(min(n + 1, len(cos))).indices.tolist()
+    return [(int(i), float(cos[i])) for i in top if i != skip and norms[i] > 0][:n]
+
+
 def nearest_by_direction(store: Store, fid: FeatureId, n: int = 10) -> pd.DataFrame:
     """The `n` features of `fid`'s model whose write direction has the largest |cosine| with
     `fid`'s (sign kept in ``cosine``), with their label and density; empty when `fid` has no
@@ -66,7 +85,6 @@ def nearest_by_direction(store: Store, fid: FeatureId, n: int = 10) -> pd.DataFr
     if mine is None or "directions" not in mine or fid.index >= mine["directions"].shape[0]:
         return pd.DataFrame()
     target = mine["directions"][fid.index].float()
-    target = target / target.norm().clamp_min(1e-12)
     found = []
     for name in _model_bundles(store, fid.model):
         meta = store.tensor_metadata(name)
@@ -75,12 +93,9 @@ def nearest_by_direction(store: Store, fid: FeatureId, n: int = 10) -> pd.DataFr
         directions = store.load_tensors(name).get("directions")
         if directions is None or directions.shape[1] != target.shape[0]:
             continue
-        d = directions.float()
-        cos = (d @ target) / d.norm(dim=1).clamp_min(1e-12)  # (n_features,)
         itself = fid.index if meta.get("site") == fid.site and meta.get("source") == fid.source else None
-        top = cos.abs().topk(min(n + 1, len(cos))).indices.tolist()
-        found += [{"model": fid.model, "site": meta["site"], "kind": meta["kind"], "index": int(i),
-                   "source": meta["source"], "cosine": float(cos[i])} for i in top if i != itself][:n]
+        found += [{"model": fid.model, "site": meta["site"], "kind": meta["kind"], "index": i,
+                   "source": meta["source"], "cosine": c} for i, c in top_cosines(target, directions, n, itself)]
     if not found:
         return pd.DataFrame()
     near = pd.DataFrame(found)

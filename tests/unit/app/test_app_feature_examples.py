@@ -84,8 +84,9 @@ def test_advice_fits_the_kind(page, store_root):
     assert f"interp examples --model {MODEL}" in _texts(at.info)
     obsprop = Store(store_root).read("features", where={"kind": "obsprop"}).iloc[0]
     at = page("feature", store_root, feature=FeatureId.from_record(obsprop.to_dict()).key)
-    assert "this obsprop feature has none" in _texts(at.info)
-    assert "interp examples" not in _texts(at.info)
+    # an ObsProp vector gets its own cards: the examples job scores it, so that is the advice
+    assert f"No corpus scores stored for this vector: run `interp examples --model {MODEL}`" in _texts(at.info)
+    assert "collected for MLP neurons" not in _texts(at.info)
 
 
 def test_neuron_map_sorts_layers_numerically(tmp_path):
