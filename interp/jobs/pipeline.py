@@ -216,10 +216,11 @@ def default_steps() -> list[Step]:
     return [
         Step("neurons", "decode every MLP neuron through the LM head", _neurons),
         Step("transcoder", "train transcoders at seven layers on one model pass, evaluate, dashboards", _transcoder),
-        Step("examples", "corpus examples and activation histograms of every MLP neuron and transcoder latent",
-             _examples),
-        Step("circuit", "attribution graph and path search of demo prompts through the transcoders", _circuit),
+        # ObsProp before examples, so the examples step scores its vectors over the corpus too.
         Step("obsprop", "ObsProp feature vectors for ' she' - ' he'", _obsprop),
+        Step("examples", "corpus examples and activation histograms of every MLP neuron, transcoder latent "
+             "and ObsProp vector", _examples),
+        Step("circuit", "attribution graph and path search of demo prompts through the transcoders", _circuit),
         Step("attribution", "ReAGent and baseline attributions with faithfulness", _attribution),
         Step("complexity", "V-information complexity of the neurons of three layers", _complexity),
     ]
