@@ -11,6 +11,9 @@
 3. One row per budget (tokens, seconds, dead share, FVU, CE recovered, each with its
    interval) printed and stored in ``results`` (name ``dictionary_tokens``).
 
+Measured with `transcoder_recipe` (10,332 held-out tokens; dead / FVU / CE recovered): 20k
+tokens 0.571 / 0.570 / 0.690 (49 s); 200k 0.109 / 0.329 / 0.944 (281 s).
+
     .venv/bin/python benchmarks/bench_dictionary_tokens.py --tokens 20000 200000 [2000000] \
         [--layer 15] [--eval-tokens 10240] [--store PATH]
 """

@@ -14,7 +14,10 @@
     .venv/bin/python benchmarks/bench_transcoder_recipe.py [--epochs 4] [--store PATH] \
         [--variant resample=topk_resample_every:125] [--variant k32=k:32]
 
-With no --variant the default set below runs (the recipe itself first).
+With no --variant the default set below runs (the recipe itself first). Measured (SmolLM2
+layer 15, 10,332 held-out tokens; dead / FVU / CE recovered): recipe 0.079 / 0.308 / 0.954;
+no skip 0.089 / 0.511 / 0.718; no resampling 0.545 / 0.308 / 0.950; neither (the previous
+recipe) 0.314 / 0.509 / 0.712; k 32 0.027 / 0.288 / 0.957.
 """
 
 from __future__ import annotations
