@@ -72,13 +72,14 @@ def main() -> None:
     store.finish_run(run, "done")
 
 
+def with_interval(r: dict, key: str) -> str:
+    """'value [lo, hi]' of metric `key` of a row holding the metric and its ``intervals``."""
+    lo, hi = r["intervals"].get(key, (float("nan"), float("nan")))
+    return f"{r[key]:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
 def _line(r: dict) -> str:
-    ci = r["intervals"]
-
-    def show(key):
-        lo, hi = ci.get(key, (float("nan"), float("nan")))
-        return f"{r[key]:.3f} [{lo:.3f}, {hi:.3f}]"
-
+    show = lambda key: with_interval(r, key)  # noqa: E731
     return (f"{r['tokens']:>9,} tokens {r['seconds']:7.0f} s  dead {show('dead_fraction')}  FVU {show('fvu')}  "
             f"CE recovered {show('ce_recovered')}  (on {r['n_eval_tokens']:,} held-out tokens)")
 

@@ -121,12 +121,9 @@ def main() -> None:
 
 
 def _line(r: dict) -> str:
-    ci = r["intervals"]
+    from bench_dictionary_tokens import with_interval  # a sibling script (benchmarks/ is sys.path[0])
 
-    def show(key):
-        lo, hi = ci.get(key, (float("nan"), float("nan")))
-        return f"{r[key]:.3f} [{lo:.3f}, {hi:.3f}]"
-
+    show = lambda key: with_interval(r, key)  # noqa: E731
     return (f"{r['variant']:>18}  train {r['train_seconds']:5.0f} s  dead {show('dead_fraction')}  "
             f"FVU {show('fvu')}  CE recovered {show('ce_recovered')}  (n={r['n_eval_tokens']})")
 
