@@ -9,7 +9,7 @@ import pytest
 from helpers.graphs import F0, F2, IDS, MODEL, store_hand_graph
 from helpers.browser import open_page, require_browser
 from helpers.paths import REPO
-from helpers.server import free_port, stop, wait_healthy
+from helpers.server import serving
 
 pytestmark = pytest.mark.browser
 
@@ -20,7 +20,6 @@ KEY = "graph-hand"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     require_browser()
-    from interp.cli.app import serve
     from interp.store import Store
 
     store = Store(tmp_path_factory.mktemp("graph_store"))
@@ -29,13 +28,8 @@ def server(tmp_path_factory):
         store.write("dictionaries", [{"name": f"tc-l{l}", "model": MODEL, "site": f"blocks.{l}.ln2.hook_normalized",
                                       "hook_out": f"blocks.{l}.hook_mlp_out", "kind": "transcoder", "arch": "topk",
                                       "config": {}, "metrics": {}} for l in (0, 1)], run_id=run)
-    port = free_port()
-    proc = serve(store.root, port=port, block=False)
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}", proc)
-        yield f"http://127.0.0.1:{port}", store
-    finally:
-        stop(proc)
+    with serving(store.root) as url:
+        yield url, store
 
 
 @pytest.fixture(scope="module")

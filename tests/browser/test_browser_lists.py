@@ -9,7 +9,7 @@ import pytest
 
 from helpers.app_store import MODEL, populate
 from helpers.browser import open_page, require_browser
-from helpers.server import free_port, stop, wait_healthy
+from helpers.server import serving
 from interp.features import FeatureId
 
 pytestmark = pytest.mark.browser
@@ -20,17 +20,10 @@ NEURON = FeatureId(MODEL, "blocks.0.mlp.hook_post", "neuron", 2)
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     require_browser()
-    from interp.cli.app import serve
-
     root = tmp_path_factory.mktemp("browser_lists_store")
     populate(root, n_layers=1, n_neurons=4, examples=False)
-    port = free_port()
-    proc = serve(root, port=port, block=False)
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}", proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(proc)
+    with serving(root) as url:
+        yield url
 
 
 def _settle(page) -> None:
