@@ -1,10 +1,18 @@
 """The main job behind ``make run``: build the feature store for one model, step by step.
 
-Each step is a named function of (store, model adapter, budget) that writes its results into
-the store and returns a one-line summary. A finished step records a ``pipeline`` row in the
-store's ``results`` table, so a second run skips it and reaches the dashboard within a minute;
-``--force STEP`` (or ``--force all``) recomputes. A step that fails is reported and the
-others still run: the dashboard shows whatever exists.
+1. Each step is a named function of (store, model adapter, budget) that writes its results
+   into the store and returns a one-line summary; it may name steps it runs after
+   (`Step.after`: the examples step covers the transcoders' latents and the ObsProp vectors,
+   so it runs after both).
+2. The steps are the units of one job on the job interface (`PipelineJob`,
+   `interp.jobs.units`): the local backend runs them in order in this process on one loaded
+   model; ``--backend ray`` runs each step as a Ray task (a worker loads the model itself),
+   independent steps side by side, a step with `after` once those finished.
+3. A finished step records a ``pipeline`` row in the store's ``results`` table (its last
+   write, the unit's completion marker), so a second run skips it and reaches the dashboard
+   within a minute; ``--force STEP`` (or ``--force all``) recomputes.
+4. A step that fails is reported and the others still run: the dashboard shows whatever
+   exists, and the run is recorded as failed, naming the failed steps.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
+from interp.jobs.units import JobFailed, ModelJob, Unit, run_job
 from interp.store import Store
 
 PIPELINE = "pipeline"
@@ -40,7 +49,10 @@ class Step:
     name: str
     description: str
     fn: Callable[[Store, object, Budget], str]
-    """(store, adapter, budget) -> one-line summary of what was computed and where."""
+    """(store, adapter, budget) -> one-line summary of what was computed and where. A module-level
+    function for the ray backend (workers unpickle it by reference)."""
+    after: tuple[str, ...] = ()
+    """Steps that must have finished before this one starts, when they run in the same job."""
 
 
 @dataclass
@@ -57,58 +69,78 @@ def _say(message: str) -> None:
     print(f"[interp run] {message}", file=sys.stderr, flush=True)
 
 
-class StepsFailed(RuntimeError):
-    """Raised inside the pipeline's run when steps failed, so the run is recorded as failed with them."""
-
-
 def completed_steps(store: Store, model: str) -> set[str]:
     rows = store.read("results", where={"name": PIPELINE})
     prefix = f"{model}:"
     return {k[len(prefix):] for k in rows.get("key", []) if isinstance(k, str) and k.startswith(prefix)}
 
 
+class PipelineJob(ModelJob):
+    """The main job's steps as units: one unit per step not yet complete in the store."""
+
+    command = "interp run"
+
+    def __init__(self, model, steps: list[Step], budget: Budget = Budget(), force: frozenset[str] = frozenset(),
+                 device: str = "auto") -> None:
+        super().__init__(model, device)
+        self.steps, self.budget, self.force = list(steps), budget, frozenset(force)
+
+    def config(self) -> dict:
+        return {"model": self.model_name, "steps": [s.name for s in self.steps], "budget_scale": self.budget.scale,
+                "device": self.device}
+
+    def plan(self, store, run_id: str, force: bool):
+        adapter = self.model()
+        adapter.record(store, run_id)
+        every = force or "all" in self.force
+        done = set() if every else completed_steps(store, adapter.store_name) - set(self.force)
+        names = {s.name for s in self.steps}
+        units = [Unit(s.name, s.name, after=tuple(a for a in s.after if a in names))
+                 for s in self.steps if s.name not in done]
+        return units, [s.name for s in self.steps if s.name in done]
+
+    def run(self, store, unit: Unit, run_id: str) -> dict:
+        step = next(s for s in self.steps if s.name == unit.key)
+        adapter = self.model()
+        _say(f"{step.name}: {step.description} ...")
+        start = time.perf_counter()
+        try:
+            summary = step.fn(store, adapter, self.budget)
+        except Exception as exc:
+            _say(f"{step.name}: FAILED - {exc}\n{traceback.format_exc()}")
+            raise
+        seconds = time.perf_counter() - start
+        store.write("results", [{"name": PIPELINE, "key": f"{adapter.store_name}:{step.name}",
+                                 "payload": {"summary": summary, "seconds": seconds}}], run_id=run_id)
+        _say(f"{step.name}: {summary} ({seconds:.0f} s)")
+        return {"summary": summary, "seconds": seconds}
+
+
 def run_pipeline(store: Store, adapter, steps: list[Step], budget: Budget = Budget(),
-                 force: set[str] = frozenset()) -> PipelineReport:
-    """Run `steps` in order for `adapter`, skipping the ones already complete in `store`.
+                 force: set[str] = frozenset(), *, backend: str = "local", address: str | None = None,
+                 device: str = "auto", progress: bool = False) -> PipelineReport:
+    """Run `steps` for `adapter` (a loaded adapter, or a model name: the ray backend needs a
+    name), skipping the ones already complete in `store`.
 
     The whole job is one run in the store: done when every step ran, failed (naming the
     failed steps and their errors) otherwise, cancelled on KeyboardInterrupt.
     """
-    model = adapter.store_name
-    report = PipelineReport(model, str(store.root))
-    done_before = set() if "all" in force else completed_steps(store, model) - set(force)
+    job = PipelineJob(adapter, steps, budget, frozenset(force), device)
+    report = PipelineReport(job.model().store_name, str(store.root))
     try:
-        with store.run("interp run", {"model": model, "steps": [s.name for s in steps],
-                                      "budget_scale": budget.scale}) as run_id:
-            adapter.record(store, run_id)
-            for step in steps:
-                _run_step(store, adapter, step, budget, done_before, report, run_id)
-            if report.failed:
-                raise StepsFailed("; ".join(f"{name}: {error}" for name, error in report.failed.items()))
-    except StepsFailed:
-        pass  # recorded with the run; the report says which steps failed
+        outcome = run_job(store, job, backend=backend, address=address, progress=progress)
+        done, report.skipped = outcome.done, outcome.skipped
+    except JobFailed as exc:  # recorded with the run; the report says which steps failed
+        report.failed = exc.failed
+        done = exc.done
+        report.skipped = exc.skipped
+    for step in steps:  # in step order, whichever backend finished them first
+        if step.name in done:
+            report.done[step.name] = done[step.name]["summary"]
+            report.seconds[step.name] = done[step.name]["seconds"]
+    for name in report.skipped:
+        _say(f"{name}: already in the store, skipped")
     return report
-
-
-def _run_step(store: Store, adapter, step: Step, budget: Budget, done_before: set[str], report: PipelineReport,
-              run_id: str) -> None:
-    if step.name in done_before:
-        report.skipped.append(step.name)
-        _say(f"{step.name}: already in the store, skipped")
-        return
-    _say(f"{step.name}: {step.description} ...")
-    start = time.perf_counter()
-    try:
-        summary = step.fn(store, adapter, budget)
-    except Exception as exc:  # one failed step must not stop the rest of the store build
-        report.failed[step.name] = f"{type(exc).__name__}: {exc}"
-        _say(f"{step.name}: FAILED - {exc}\n{traceback.format_exc()}")
-        return
-    report.seconds[step.name] = time.perf_counter() - start
-    report.done[step.name] = summary
-    store.write("results", [{"name": PIPELINE, "key": f"{report.model}:{step.name}",
-                             "payload": {"summary": summary, "seconds": report.seconds[step.name]}}], run_id=run_id)
-    _say(f"{step.name}: {summary} ({report.seconds[step.name]:.0f} s)")
 
 
 # The steps of `make run` on the embedded default model, in order. Each step calls one
@@ -219,8 +251,9 @@ def default_steps() -> list[Step]:
         # ObsProp before examples, so the examples step scores its vectors over the corpus too.
         Step("obsprop", "ObsProp feature vectors for ' she' - ' he'", _obsprop),
         Step("examples", "corpus examples and activation histograms of every MLP neuron, transcoder latent "
-             "and ObsProp vector", _examples),
-        Step("circuit", "attribution graph and path search of demo prompts through the transcoders", _circuit),
+             "and ObsProp vector", _examples, after=("transcoder", "obsprop")),
+        Step("circuit", "attribution graph and path search of demo prompts through the transcoders", _circuit,
+             after=("transcoder",)),
         Step("attribution", "ReAGent and baseline attributions with faithfulness", _attribution),
         Step("complexity", "V-information complexity of the neurons of three layers", _complexity),
     ]

@@ -10,7 +10,9 @@
    the store already are skipped (all are redone with ``force``).
 3. A backend runs them: ``local`` (this process, `Job.run_local`, which a job may override to
    overlap its units) or ``ray`` (one Ray task per unit, on a local instance or an existing
-   cluster given by address; `interp.jobs.backends.ray`). Every unit writes its own results
+   cluster given by address; `interp.jobs.backends.ray`). A unit may name units it runs
+   after (`Unit.after`, an order, not a success condition: it runs once they finished, done
+   or failed); the local backend runs units in plan order, which must respect it. Every unit writes its own results
    straight into the store; a unit's rows go in one `Store.write` (atomic: all or none), or
    several writes ending with the marker `Job.plan` looks for, so a unit killed half-way is
    simply not done and a rerun computes it again (the store's replace semantics let the
@@ -43,8 +45,13 @@ class JobFailed(ValueError):
     """Some units of a job failed (their keys and errors in `failed`); a rerun computes only
     the missing units. A ValueError, so the command line prints it as one line."""
 
-    def __init__(self, job: str, failed: dict[str, str], total: int) -> None:
+    def __init__(self, job: str, failed: dict[str, str], total: int, done: dict[str, Any] | None = None,
+                 skipped: Sequence[str] = ()) -> None:
         self.failed = dict(failed)
+        self.done = dict(done or {})
+        """What the units that did not fail returned (as `JobOutcome.done`)."""
+        self.skipped = list(skipped)
+        """Units already complete before the job (as `JobOutcome.skipped`)."""
         names = "; ".join(f"{key}: {error}" for key, error in sorted(failed.items()))
         super().__init__(f"{job}: {len(failed)} of {total} units failed ({names}); the other units are stored, "
                          f"and the same command run again computes only the missing ones")
@@ -58,6 +65,10 @@ class Unit:
     """Names the unit in progress output and failures (unique within the job)."""
     spec: Any
     """What to compute (picklable: layers, a config, indices)."""
+    after: tuple[str, ...] = ()
+    """Keys of units of the same plan that must have finished (done or failed) before this one
+    starts (e.g. the main job's examples step after the transcoders it covers); keys not in
+    the plan (already complete) are ignored."""
 
 
 @dataclass
@@ -135,6 +146,7 @@ def run_job(store, job: Job, *, backend: str = "local", address: str | None = No
     start = time.perf_counter()
     with store.run(job.command, {**job.config(), "backend": backend}, **job.provenance()) as run_id:
         units, skipped = job.plan(store, run_id, force)
+        check_order(units)
         outcome = JobOutcome(run_id, skipped=list(skipped))
         failed: dict[str, str] = {}
         with tqdm(total=len(units), desc=job.command, unit="unit", disable=not progress or not units) as bar:
@@ -153,10 +165,22 @@ def run_job(store, job: Job, *, backend: str = "local", address: str | None = No
 
                 run_units(store, job, units, run_id, on_done, on_error, address=address, retries=retries)
         if failed:
-            raise JobFailed(job.command, failed, len(units))
+            raise JobFailed(job.command, failed, len(units), outcome.done, outcome.skipped)
         outcome.finished = job.finish(store, run_id, outcome)
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+def check_order(units: Sequence[Unit]) -> None:
+    """Every unit's `after` keys that are in the plan come earlier in it (so the local backend's
+    plan order is a valid order and the Ray backend cannot wait forever)."""
+    keys = {u.key for u in units}
+    seen: set[str] = set()
+    for unit in units:
+        late = [k for k in unit.after if k in keys and k not in seen]
+        if late:
+            raise ValueError(f"unit {unit.key!r} runs after {late}, which the plan puts after it")
+        seen.add(unit.key)
 
 
 def check_backend(backend: str, address: str | None = None) -> None:

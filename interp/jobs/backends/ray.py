@@ -10,6 +10,8 @@ must be on shared storage at the same path, like the store.
 A unit whose worker process dies (killed, out of memory, node lost) is rerun by Ray up to
 `retries` times; a unit that raises is not retried (the same inputs would fail again) and is
 named at the end. Either way the store holds no partial unit (see `interp.jobs.units`).
+A unit with `after` keys is submitted once those units have finished; the others are all
+submitted at once and Ray schedules them on free CPUs.
 """
 
 from __future__ import annotations
@@ -44,11 +46,20 @@ def run_units(store, job, units: Sequence, run_id: str, on_done: Callable, on_er
         task = ray.remote(num_cpus=job.cpus_per_unit(), max_retries=retries, retry_exceptions=False)(_unit_task)
         job_ref = ray.put(job)
         home = str(data_root().resolve())
-        pending = {task.remote(str(store.root), home, job_ref, unit, run_id): unit for unit in units}
+        keys = {u.key for u in units}
+        waiting, finished, pending = list(units), set(), {}
+
+        def submit_ready() -> None:
+            for unit in [u for u in waiting if all(k in finished or k not in keys for k in u.after)]:
+                waiting.remove(unit)
+                pending[task.remote(str(store.root), home, job_ref, unit, run_id)] = unit
+
+        submit_ready()
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
                 unit = pending.pop(ref)
+                finished.add(unit.key)
                 try:
                     result = ray.get(ref)
                 except RayTaskError as exc:  # the unit raised: report its own exception
@@ -58,6 +69,7 @@ def run_units(store, job, units: Sequence, run_id: str, on_done: Callable, on_er
                                                 f"tried {retries + 1}x)"))
                 else:
                     on_done(unit, result)
+            submit_ready()
     finally:
         if started:
             ray.shutdown()
