@@ -15,7 +15,8 @@ Measured with `transcoder_recipe` (10,332 held-out tokens; dead / FVU / CE recov
 tokens 0.571 / 0.570 / 0.690 (49 s); 200k 0.109 / 0.329 / 0.944 (281 s); 2M 0.144 / 0.297 /
 0.975 (2,681 s, under a second niced job). FVU and CE recovered improve with tokens; the dead
 share does not after 200k: resampling stops for the final decay phase (20% of steps: 1,562
-steps at 2M, 156 at 200k), long enough at 2M for latents to fall silent again.
+steps at 2M, 156 at 200k), probably long enough at 2M for latents to fall silent again (not
+yet checked with a variant that resamples into the decay).
 
     .venv/bin/python benchmarks/bench_dictionary_tokens.py --tokens 20000 200000 [2000000] \
         [--layer 15] [--eval-tokens 10240] [--store PATH]
