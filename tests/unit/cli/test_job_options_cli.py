@@ -23,6 +23,7 @@ COMMANDS = [
     ["sweep", "--model", "m", "--layer", "1"],
     ["complexity", "--model", "m", "--features", "neurons:layers=1"],
     ["faithfulness", "--model", "m"],
+    ["run", "--model", "m", "--no-serve"],
 ]
 
 
