@@ -12,8 +12,9 @@
    overlap its units) or ``ray`` (one Ray task per unit, on a local instance or an existing
    cluster given by address; `interp.jobs.backends.ray`). A unit may name units it runs
    after (`Unit.after`, an order, not a success condition: it runs once they finished, done
-   or failed); the local backend runs units in plan order, which must respect it. Every unit writes its own results
-   straight into the store; a unit's rows go in one `Store.write` (atomic: all or none), or
+   or failed); the local backend runs units in plan order, which must respect it. Every unit
+   writes its own results straight into the store; a unit's rows go in one `Store.write`
+   (atomic: all or none), or
    several writes ending with the marker `Job.plan` looks for, so a unit killed half-way is
    simply not done and a rerun computes it again (the store's replace semantics let the
    redone rows supersede a killed attempt's).
