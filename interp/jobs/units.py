@@ -14,10 +14,9 @@
    after (`Unit.after`, an order, not a success condition: it runs once they finished, done
    or failed); the local backend runs units in plan order, which must respect it. Every unit
    writes its own results straight into the store; a unit's rows go in one `Store.write`
-   (atomic: all or none), or
-   several writes ending with the marker `Job.plan` looks for, so a unit killed half-way is
-   simply not done and a rerun computes it again (the store's replace semantics let the
-   redone rows supersede a killed attempt's).
+   (atomic: all or none), or several writes ending with the marker `Job.plan` looks for, so
+   a unit killed half-way is simply not done and a rerun computes it again (the store's
+   replace semantics let the redone rows supersede a killed attempt's).
 4. One progress bar counts units done / total across workers; a failed unit does not stop
    the others, and the failed ones are named at the end (`JobFailed`).
 5. `Job.finish` (driver side, every unit done) writes what needs all units (a summary, a
