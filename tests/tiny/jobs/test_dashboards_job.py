@@ -5,7 +5,6 @@ backend bitwise, and the command line refuses an unknown dictionary in one line.
 from __future__ import annotations
 
 import json
-import random
 
 import numpy as np
 import pandas as pd
@@ -23,19 +22,6 @@ from interp.store import Store
 
 SKIP = 2
 DASH = DashboardConfig(n_top=3, n_quantiles=2, per_quantile=2, left=4, right=2, n_tokens=3)
-WORDS = ("the cat dog sat on mat ate bone she he said that was a nurse doctor movie great bad acting "
-         "capital france paris return main int void and of to in").split()
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """A text corpus of 80 paragraphs (enough documents for a held-out split)."""
-    rng = random.Random(0)
-    path = tmp_path_factory.mktemp("corpus") / "docs.txt"
-    path.write_text("\n\n".join(" ".join(rng.choice(WORDS) for _ in range(60)) + "." for _ in range(80)))
-    return f"text:{path}"
-
-
 def _publish(store, adapter, name: str, kind: str, layer: int, seed: int) -> Dictionary:
     """A random dictionary (biases shifted so that some latents fire) stored as training stores one."""
     s = adapter.sites(layer)

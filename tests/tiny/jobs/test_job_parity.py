@@ -8,7 +8,6 @@ computation (ridge solves over other column sets)."""
 
 from __future__ import annotations
 
-import random
 
 import pandas as pd
 import pytest
@@ -24,19 +23,6 @@ from interp.jobs.neuron_map import map_model
 from interp.jobs.units import run_job
 from interp.methods.neurons.clamping import ClampConfig
 from interp.store import Store
-
-WORDS = ("the cat dog sat on mat ate bone she he said that was a nurse doctor movie great bad acting "
-         "capital france paris return main int void and of to in").split()
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """A text corpus of 80 paragraphs (enough documents for the train and held-out splits)."""
-    rng = random.Random(0)
-    path = tmp_path_factory.mktemp("corpus") / "docs.txt"
-    path.write_text("\n\n".join(" ".join(rng.choice(WORDS) for _ in range(60)) + "." for _ in range(80)))
-    return f"text:{path}"
-
 
 def test_clamp_report_on_ray_equals_local_batch_by_batch(tmp_path, tiny_dirs, ray_local):
     model, prompts = str(tiny_dirs["llama"]), ("The cat", "The dog")
