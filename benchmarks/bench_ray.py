@@ -8,7 +8,9 @@ and with 2 CPUs (two workers). Printed per job: wall time of each, and Ray's ove
   the job, a `Store` per unit, the write) over the same write done locally;
 - ``map``: the neuron map of SmolLM2-135M (`--map-layers` layers, one unit per layer);
 - ``complexity``: complexity of `--complexity-layers` layers' neurons in shards of `--shard`;
-- ``sweep``: a transcoder/SAE sweep at one layer (one unit per dictionary).
+- ``sweep``: a transcoder/SAE sweep at one layer (one unit per dictionary);
+- ``train``: ``interp train`` at `--train-layers` layers (one unit per layer, a k-16 transcoder each);
+- ``faith``: the faithfulness benchmark over `--faith-prompts` prompts (units of `--faith-shard`).
 
 Ray's start (``ray.init``) is timed apart, and the on-disk caches every backend shares (token
 windows, the sweep's activations) are filled before any timing; a worker's first unit also
@@ -18,7 +20,10 @@ matches the local backend, which already uses both cores: the point is resumabil
 same command on a cluster, where units spread over nodes and wall time falls with the number
 of workers until model loading (per worker) and the driver's plan/finish dominate.
 
-    .venv/bin/python benchmarks/bench_ray.py [--jobs noop,map,complexity,sweep] [--map-layers 4]
+    .venv/bin/python benchmarks/bench_ray.py [--jobs noop,map,complexity,sweep,train,faith] [--map-layers 4]
+    # the unit counts of a full run: 30 layers of dictionaries, 46,080 neurons, 110 prompts
+    .venv/bin/python benchmarks/bench_ray.py --jobs noop,train,complexity,faith --train-layers 30 \
+        --complexity-layers 30 --faith-prompts 110
 """
 
 from __future__ import annotations
@@ -93,7 +98,39 @@ def _sweep(args, store, backend):
     return None, 4
 
 
-JOBS = {"noop": _noop, "map": _map, "complexity": _complexity, "sweep": _sweep}
+def _train_configs(args):
+    from interp.dictionaries.training import TrainConfig
+    from interp.jobs.dictionaries import DataConfig
+
+    train = TrainConfig(kind="transcoder", k=16, expansion=4, train_tokens=args.train_tokens, batch_size=256,
+                        warmup_steps=5, dead_after_tokens=2048, aux_k=64)
+    return [train], DataConfig(eval_tokens=args.train_eval_tokens, dashboard_tokens=0)
+
+
+def _train(args, store, backend):
+    from interp.jobs.training import train_layers
+
+    trains, data = _train_configs(args)
+    train_layers(args.model, store, trains, range(args.train_layers), data=data, progress=False, backend=backend,
+                 device="cpu")
+    return None, args.train_layers
+
+
+def _faith_config(args):
+    from interp.jobs.faithfulness_benchmark import BenchmarkConfig
+
+    return BenchmarkConfig(tag="bench-ray", n=args.faith_prompts, probes=args.faith_probes, steps=args.faith_steps,
+                           ig_steps=args.faith_ig_steps, shard_size=args.faith_shard)
+
+
+def _faith(args, store, backend):
+    from interp.jobs.faithfulness_benchmark import run_benchmark
+
+    run_benchmark(store, args.model, _faith_config(args), backend=backend, progress=False, device="cpu")
+    return None, -(-args.faith_prompts // args.faith_shard)
+
+
+JOBS = {"noop": _noop, "map": _map, "complexity": _complexity, "sweep": _sweep, "train": _train, "faith": _faith}
 
 
 def _warm(args, jobs) -> None:
@@ -108,6 +145,16 @@ def _warm(args, jobs) -> None:
         c = RunConfig(n_tokens=args.complexity_tokens)
         token_windows(c.corpus, adapter.tokenizer, split="heldout", ctx_len=c.ctx_len, max_tokens=c.n_tokens,
                       seed=c.seed)
+    if "train" in jobs:
+        from interp.jobs.dictionaries import _windows
+
+        trains, data = _train_configs(args)
+        _windows(adapter, data, "train", trains[0].train_tokens)
+        _windows(adapter, data, "heldout", data.eval_tokens)
+    if "faith" in jobs:  # the prompt choice reads the corpus once
+        from interp.jobs.faithfulness_benchmark import confident_prefixes
+
+        confident_prefixes(adapter, args.faith_prompts, seed=0)
     if "sweep" in jobs:
         from interp.jobs.dictionaries import _sweep_activations, _windows
 
@@ -119,7 +166,7 @@ def _warm(args, jobs) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="smollm2-135m")
-    ap.add_argument("--jobs", default="noop,map,complexity,sweep")
+    ap.add_argument("--jobs", default="noop,map,complexity,sweep,train,faith")
     ap.add_argument("--noop-units", type=int, default=40)
     ap.add_argument("--map-layers", type=int, default=4)
     ap.add_argument("--complexity-layers", type=int, default=2)
@@ -128,6 +175,14 @@ def main() -> None:
     ap.add_argument("--sweep-layer", type=int, default=3)
     ap.add_argument("--sweep-tokens", type=int, default=8192)
     ap.add_argument("--sweep-eval-tokens", type=int, default=1024)
+    ap.add_argument("--train-layers", type=int, default=4, help="train: layers 0..N-1, one transcoder each")
+    ap.add_argument("--train-tokens", type=int, default=4096)
+    ap.add_argument("--train-eval-tokens", type=int, default=1024)
+    ap.add_argument("--faith-prompts", type=int, default=8)
+    ap.add_argument("--faith-shard", type=int, default=4, help="prompts per unit")
+    ap.add_argument("--faith-probes", type=int, default=2)
+    ap.add_argument("--faith-steps", type=int, default=100)
+    ap.add_argument("--faith-ig-steps", type=int, default=20)
     args = ap.parse_args()
     import ray
     import torch

@@ -3,11 +3,12 @@
     interp train --kind transcoder --model smollm2-135m --layer 15 --arch topk --k 32 --tokens 200000
     interp train --kind sae --model smollm2-135m --layer 15 --site blocks.15.hook_resid_post --arch relu --l1 0.05
     interp train --kind sae --model smollm2-135m --layer 15 --arch batchtopk --k 16 32 64 --tokens 200000
+    interp train --kind transcoder --model smollm2-135m --layer 0-29 --k 16 32 --backend ray [--address HOST:PORT]
     interp sweep --model smollm2-135m --layer 15 --ks 8 16 32 --tokens 200000
     interp sweep --model smollm2-135m --layer 15 --ks 8 16 32 --backend ray [--address HOST:PORT]
     interp show feature smollm2-135m smollm2-135m/L15-transcoder-topk-k32-x8-200k 12 --format json
 
-The long recipe (about an hour of a 2-core CPU per 200k tokens at layer 15, see
+The long recipe (2M tokens at layer 15 took 45 minutes of a loaded 2-core CPU, see
 benchmarks/bench_dictionary_tokens.py): activations are computed from the model chunk by
 chunk as training goes, and a checkpoint is written every 50 steps, so the same command
 started again after an interruption resumes where it stopped:
@@ -15,8 +16,10 @@ started again after an interruption resumes where it stopped:
     interp train --kind transcoder --model smollm2-135m --layer 15 --k 16 --expansion 4 --skip --tokens 2000000
 
 Several ``--k`` values train one dictionary each, together, on one pass of the model over the
-corpus (`interp.jobs.dictionaries.train_and_publish_many`). Flags map one to one onto
-`TrainConfig`, `DataConfig` and `SweepConfig`.
+corpus (`interp.jobs.dictionaries.train_and_publish_many`). Several layers (``--layer 0,5-7``
+or ``all``) are one job unit each (`interp.jobs.training`), here or as Ray tasks; a dictionary
+already stored with the same settings is not trained again (``--force`` retrains it). Flags
+map one to one onto `TrainConfig`, `DataConfig` and `SweepConfig`.
 """
 
 from __future__ import annotations
@@ -32,12 +35,16 @@ _TRAIN_COMMON = ("arch", "expansion", "train_tokens", "batch_size", "lr", "warmu
 _DATA_COMMON = ("corpus", "activation_tokens", "ctx_len", "eval_tokens", "skip_positions")
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, *, many_layers: bool = False) -> None:
     from interp.dictionaries.training import ARCHS, TrainConfig
     from interp.jobs.dictionaries import DataConfig
 
     parser.add_argument("--model", default="smollm2-135m", help="model alias, hub id or local directory")
-    parser.add_argument("--layer", type=int, required=True, help="block index (the MLP studied)")
+    if many_layers:
+        parser.add_argument("--layer", "--layers", dest="layer", required=True, metavar="LAYERS",
+                            help="block index (the MLP studied), or several: 0,5-7 or all (one job unit per layer)")
+    else:
+        parser.add_argument("--layer", type=int, required=True, help="block index (the MLP studied)")
     # The command line's recipe (lr, batch, warm-up, b_dec start, dead-latent handling) is the one
     # measured for the main job's transcoders; the configs' own defaults stay what a library caller gets.
     add_config_arguments(parser, TrainConfig, only=_TRAIN_COMMON, rename={"train_tokens": "--tokens"},
@@ -53,7 +60,7 @@ def register(subparsers) -> None:
 
     train = subparsers.add_parser("train", help="train a transcoder or SAE, evaluate it, store it with its features")
     train.add_argument("--kind", choices=("transcoder", "sae"), required=True)
-    _common(train)
+    _common(train, many_layers=True)
     train.add_argument("--site", default=None, help="SAE hook (default: the layer's MLP output)")
     sparsity = train.add_mutually_exclusive_group()
     # k and l1 default to None here so that giving the one the arch does not use is an error.
@@ -69,8 +76,8 @@ def register(subparsers) -> None:
                          defaults={"checkpoint_every": 50, "topk_resample_every": 50, "topk_resample_scale": 1.5})
     add_config_arguments(train, DataConfig, only=("dashboard_tokens",), dest_prefix="data_")
     train.add_argument("--name", default=None, help="store name (default: derived from the settings)")
-    train.add_argument("--device", default="auto", metavar="auto|cpu|cuda",
-                       help="torch device of the model and the training (auto: a GPU when one is visible)")
+    train.add_argument("--force", action="store_true", help="train again dictionaries stored with these settings")
+    add_job_arguments(train, unit="layer")
     train.set_defaults(func=_train)
 
     sweep = subparsers.add_parser("sweep", help="transcoders vs SAEs at several sparsities (L0 vs spliced CE)")
@@ -118,11 +125,11 @@ def _configs(args, kind: str, k: int | None = None, l1: float | None = None):
 
 
 def _train(args) -> int:
-    from interp.jobs.dictionaries import train_and_publish, train_and_publish_many
-    from interp.models import load_model
-    from interp.store.files import check_name_fits
-
     from interp.dictionaries.training import K_ARCHS
+    from interp.jobs.neuron_map import parse_layers
+    from interp.jobs.training import train_layers
+    from interp.models.registry import known_shape
+    from interp.store.files import check_name_fits
 
     if args.arch in K_ARCHS and args.l1 is not None:
         raise ValueError(f"--l1 is for --arch relu/jumprelu; a {args.arch} dictionary takes --k")
@@ -132,31 +139,36 @@ def _train(args) -> int:
     if len(set(ks)) != len(ks) or (len(ks) > 1 and args.name):
         raise ValueError(f"--k {' '.join(map(str, ks))}: give distinct values, and no --name with several")
     store = _store(args)
+    shape = known_shape(args.model, store)  # None: checked against the model once it loads
+    layers = parse_layers(args.layer, shape.n_layers if shape else None)  # None: every layer
+    if (layers is None or len(layers) > 1) and (args.name or args.site):
+        raise ValueError(f"--layer {args.layer}: --name and --site name one dictionary; give one layer with them")
     if args.name:  # refused now, not after training
         check_name_fits(args.name, store.root, what="--name")
-    from interp.jobs.units import resolve_device
-
-    device = resolve_device(args.device)
+    jobs = job_options(args)
     trains = [_configs(args, args.kind, k, args.l1)[0] for k in ks]
     data = _configs(args, args.kind, ks[0], args.l1)[1]
-    adapter = load_model(args.model, device=device)
-    if len(trains) == 1:
-        pubs = [train_and_publish(adapter, store, trains[0], args.layer, site=args.site, data=data, name=args.name)]
-    else:
-        pubs = train_and_publish_many(adapter, store, trains, [args.layer] * len(trains),
-                                      sites=[args.site] * len(trains), data=data)
-    for pub in pubs:
-        _print_published(pub)
+    model = args.model
+    if jobs["backend"] == "local":  # loaded here, so a bad name fails before the job opens a run
+        from interp.jobs.units import resolve_device
+        from interp.models import load_model
+
+        model = load_model(args.model, device=resolve_device(jobs.pop("device")))
+    for trained in train_layers(model, store, trains, layers, data=data, site=args.site, name=args.name,
+                                force=args.force, **jobs):
+        _print_trained(trained)
     return 0
 
 
-def _print_published(pub) -> None:
-    m = pub.metrics
-    print(f"{pub.name}: {pub.site_in} -> {pub.site_out}")
-    print(f"  L0 {m.l0:.1f}  FVU {m.fvu:.3f}  CE clean {m.ce_clean:.3f}  spliced {m.ce_spliced:.3f}  "
-          f"zero-abl {m.ce_zero_ablation:.3f}  CE recovered {m.ce_recovered:.3f} (mean-abl {m.ce_recovered_mean:.3f})  "
-          f"KL {m.kl:.4f}  dead {m.dead_fraction:.1%}  dense {m.dense_fraction:.1%}  ({m.n_tokens:,} held-out tokens)")
-    for key, (lo, hi) in m.intervals.items():
+def _print_trained(trained) -> None:
+    m = trained.metrics
+    print(f"{trained.name}: {trained.site_in} -> {trained.site_out}"
+          + ("" if trained.trained else "  (already stored with these settings; --force trains it again)"))
+    print(f"  L0 {m['l0']:.1f}  FVU {m['fvu']:.3f}  CE clean {m['ce_clean']:.3f}  spliced {m['ce_spliced']:.3f}  "
+          f"zero-abl {m['ce_zero_ablation']:.3f}  CE recovered {m['ce_recovered']:.3f} "
+          f"(mean-abl {m['ce_recovered_mean']:.3f})  KL {m['kl']:.4f}  dead {m['dead_fraction']:.1%}  "
+          f"dense {m['dense_fraction']:.1%}  ({m['n_tokens']:,} held-out tokens)")
+    for key, (lo, hi) in m.get("intervals", {}).items():
         print(f"  95% interval {key}: [{lo:.3f}, {hi:.3f}]")
 
 

@@ -192,6 +192,8 @@ def _publish(adapter, store, result: TrainResult, name: str, layer: int, site_in
             "interp_kind": result.config.kind, "skip_positions": data.skip_positions,
             "training_arch": result.config.arch}
     folder = save_dictionary(store, name, result.dictionary, meta)
+    if data.dashboard_tokens:  # before the row: the row is the dictionary's completion mark
+        _inline_dashboards(adapter, store, result.dictionary, name, site_in, data, run_id)
     store.write("dictionaries", [{
         "name": name, "model": adapter.store_name, "site": site_in, "hook_out": site_out,
         "kind": result.config.kind,
@@ -200,11 +202,26 @@ def _publish(adapter, store, result: TrainResult, name: str, layer: int, site_in
                     "final_train": result.history[-1] if result.history else None},
         "path": str(folder.relative_to(store.root)),
     }], run_id=run_id)
-    if data.dashboard_tokens:
-        tokens = _windows(adapter, replace(data, seed=data.seed + 1), "heldout", data.dashboard_tokens).tokens
-        write_dashboards(store, feature_dashboards(adapter, result.dictionary, tokens, site_in, name,
-                                                   DashboardConfig(), skip=data.skip_positions), run_id)
     return PublishedDictionary(name, site_in, site_out, metrics, result, run_id)
+
+
+def _inline_dashboards(adapter, store, dictionary, name: str, site_in: str, data: DataConfig, run_id: str) -> None:
+    """Training's own dashboards (held-out windows at seed + 1), with the marker `interp
+    dashboards` writes for the same windows and settings, so that it does not redo them."""
+    from dataclasses import asdict
+
+    from interp.jobs.dashboards import MARKER, _plain, marker_key
+
+    windows = _windows(adapter, replace(data, seed=data.seed + 1), "heldout", data.dashboard_tokens)
+    dashboard = DashboardConfig()
+    dashboards = feature_dashboards(adapter, dictionary, windows.tokens, site_in, name, dashboard,
+                                    skip=data.skip_positions)
+    write_dashboards(store, dashboards, run_id)
+    settings = {"corpus": windows.describe(), "skip_positions": data.skip_positions, "dictionary_run": run_id,
+                **asdict(dashboard)}
+    store.write("results", [{"name": MARKER, "key": marker_key(adapter.store_name, name),
+                             "payload": {"settings": _plain(settings), "n_latents": len(dashboards.features),
+                                         "n_examples": len(dashboards.activation_examples)}}], run_id=run_id)
 
 
 PIPELINE_LAYERS = (3, 6, 9, 12, 15, 18, 21)

@@ -6,6 +6,7 @@ the local backend does."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -53,7 +54,9 @@ def test_the_neuron_step_on_ray_fills_the_store_like_the_local_backend(tmp_path,
     local, distributed = Store(tmp_path / "local"), Store(tmp_path / "ray")
     a = run_pipeline(local, str(tiny_dirs["llama"]), neurons, Budget(0.5))
     b = run_pipeline(distributed, str(tiny_dirs["llama"]), neurons, Budget(0.5), backend="ray")
-    assert a.done == b.done and not a.failed and not b.failed
+    untimed = lambda done: {k: re.sub(r" in \d+ s", "", v) for k, v in done.items()}  # noqa: E731 - wall seconds vary
+    assert untimed(a.done) == untimed(b.done) and "decoded 2 layers x 64 neurons" in a.done["neurons"]
+    assert not a.failed and not b.failed
     assert_same_store(local, distributed, exact=True)
 
 

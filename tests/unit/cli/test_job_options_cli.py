@@ -8,7 +8,6 @@ import torch
 from interp.cli import main
 
 DEVICE_ONLY = [
-    ["train", "--model", "m", "--layer", "1", "--kind", "sae"],
     ["clamp", "--model", "m", "--neuron", "0:1", "--value", "5", "--prompt", "The"],
     ["circuit", "--model", "m", "--prompt", "The", "--dicts", "random:8"],
     ["circuit", "graph", "--model", "m", "--prompt", "The", "--dicts", "random:8"],
@@ -24,6 +23,7 @@ COMMANDS = [
     ["complexity", "--model", "m", "--features", "neurons:layers=1"],
     ["faithfulness", "--model", "m"],
     ["run", "--model", "m", "--no-serve"],
+    ["train", "--model", "m", "--layer", "1", "--kind", "sae"],
 ]
 
 
