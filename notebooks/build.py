@@ -27,6 +27,12 @@ model = load_model("smollm2-135m")
 store = Store(os.environ.get("INTERP_STORE"))  # default: the data root's store
 model"""
 
+TRANSCODERS_VS_SAES = (
+    "## Transcoders vs SAEs at matched L0\n\nThe comparison of Dunefsky et al. (Fig. 2): at equal L0, "
+    "is a transcoder's spliced CE on par with an SAE's on the MLP output? The cell below draws every "
+    "comparison this store holds (`benchmarks/bench_transcoder_vs_sae.py` trains eight dictionaries "
+    "on one 2M-token pass; `interp sweep` a smaller one).")
+
 NOTEBOOKS = {
     "01_quick_tour": [
         "# A quick tour of interp\n\nLoad the embedded SmolLM2-135M, look at a prediction, decode one "
@@ -187,6 +193,20 @@ latents = store.features(model="smollm2-135m", source=published.name).sort_value
 latent = FeatureId.from_record(latents.iloc[0])
 examples = store.examples(latent, group="top").head(5)
 HTML("".join(context_html(list(e.tokens), list(e.acts), max_pos=e.max_pos) for e in examples.itertuples()))""",
+        TRANSCODERS_VS_SAES,
+        """\
+import json
+
+sweeps = store.read("results", where={"name": "dictionary_sweep"})
+if sweeps.empty:
+    print("no stored comparison: python benchmarks/bench_transcoder_vs_sae.py (or interp sweep)")
+else:
+    for key, payload in zip(sweeps["key"], sweeps["payload"]):
+        payload = json.loads(payload) if isinstance(payload, str) else payload
+        table = pd.DataFrame(payload["table"])
+        display(l0_vs_ce_figure(table, title=f"{key}: {payload['train_tokens']:,} training tokens"))
+        display(table[[c for c in ("kind", "k", "l0", "fvu", "ce_spliced", "ce_recovered", "dead_fraction")
+                       if c in table]].round(4))""",
     ],
     "04_obsprop": [
         "# Observable propagation\n\nFeature vectors for the observable `logit(' she') - logit(' he')` "

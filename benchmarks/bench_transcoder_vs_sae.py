@@ -1,0 +1,124 @@
+"""The seed paper's claim on SmolLM2, properly trained: transcoders vs MLP-output SAEs at matched L0.
+
+Dunefsky et al. (2024, Fig. 2) find that transcoders match or beat SAEs on the MLP output at
+equal L0 in spliced next-token CE. Here:
+
+1. Eight TopK dictionaries at one layer (default 15), trained together on one streamed pass
+   of the model over the same training tokens (default 2,000,000, one epoch;
+   `interp.jobs.dictionaries.train_and_publish_many`): at each k in 8, 16, 32, 64 a skip
+   transcoder (MLP input -> MLP output) with the main job's recipe (`transcoder_recipe`) and
+   an SAE on the MLP output with the same recipe minus the skip term (an SAE's input is its
+   target, so a skip term would make it the identity). Checkpoints every 50 steps: a killed
+   run started again with the same store resumes.
+2. Every dictionary is evaluated on the same held-out windows (default 20,480 tokens): one
+   clean/ablation baseline for all eight (an SAE on the MLP output reuses the transcoder's
+   passes with its own input), spliced CE, CE recovered, FVU, L0 and dead share, each with a
+   95% bootstrap interval over windows (columns ``<metric>_lo`` / ``_hi``).
+3. One row per dictionary, printed and stored as a ``dictionary_sweep`` result (key
+   ``<model>/L<layer>/topk-<tokens>``), which the Dictionaries page draws (L0 vs spliced CE,
+   one line per kind); then, per k, transcoder minus SAE of spliced CE and CE recovered.
+
+    .venv/bin/python benchmarks/bench_transcoder_vs_sae.py [--tokens 2000000] [--layer 15] \
+        [--ks 8 16 32 64] [--eval-tokens 20480] [--store PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tokens", type=int, default=2_000_000)
+    parser.add_argument("--layer", type=int, default=15)
+    parser.add_argument("--ks", type=int, nargs="+", default=[8, 16, 32, 64])
+    parser.add_argument("--eval-tokens", type=int, default=20_480)
+    parser.add_argument("--store", default=None, help="store root (default: <data root>/store)")
+    args = parser.parse_args()
+
+    from dataclasses import replace
+
+    import pandas as pd
+    import torch
+
+    from interp.dictionaries.evaluation import EvalConfig, baseline
+    from interp.jobs.dictionaries import (DataConfig, _shared_baseline, _windows, dictionary_sites,
+                                          train_and_publish_many, transcoder_recipe)
+    from interp.models import load_model
+    from interp.paths import store_dir
+    from interp.store import Store
+    from interp.viz.dictionaries import l0_vs_ce_figure
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    adapter = load_model("smollm2-135m")
+    store = Store(args.store or store_dir())
+    data = DataConfig(eval_tokens=args.eval_tokens, dashboard_tokens=0)
+    trains = []
+    for k in args.ks:  # step 1: the settings, transcoder then SAE at each k
+        recipe = transcoder_recipe(args.tokens, k=k, checkpoint_every=50)
+        trains += [recipe, replace(recipe, kind="sae", skip=False)]
+    sites = {kind: dictionary_sites(adapter, kind, args.layer) for kind in ("transcoder", "sae")}
+    start = time.perf_counter()  # step 2: the shared baseline
+    heldout = _windows(adapter, data, "heldout", data.eval_tokens).tokens
+    tc = baseline(adapter, heldout, *sites["transcoder"], EvalConfig(skip=data.skip_positions), progress=True)
+    sae = _shared_baseline(adapter, heldout, sites["sae"], {sites["transcoder"]: tc}, progress=True)
+    print(f"baseline over {args.eval_tokens:,} held-out tokens: {time.perf_counter() - start:.0f} s", flush=True)
+    start = time.perf_counter()
+    pubs = train_and_publish_many(adapter, store, trains, [args.layer] * len(trains), data=data,
+                                  shared={i: tc if t.kind == "transcoder" else sae for i, t in enumerate(trains)},
+                                  command="bench_transcoder_vs_sae")
+    seconds = time.perf_counter() - start
+    rows = []  # step 3: the table
+    for train, pub in zip(trains, pubs):
+        m = pub.metrics
+        rows.append({"name": pub.name, "kind": train.kind, "arch": train.arch, "k": train.k, "skip": train.skip,
+                     **{key: getattr(m, key) for key in ("l0", "fvu", "ce_clean", "ce_spliced", "delta_ce",
+                                                         "ce_recovered", "ce_recovered_mean", "kl", "dead_fraction",
+                                                         "n_tokens")},
+                     **{f"{key}_{end}": v for key, pair in m.intervals.items() for end, v in zip(("lo", "hi"), pair)}})
+    table = pd.DataFrame(rows)
+    load = os.getloadavg()
+    print(f"\n{len(trains)} dictionaries on one pass over {args.tokens:,} tokens: {seconds:.0f} s; "
+          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} cores)")
+    for r in rows:
+        print(_line(r))
+    print("\ntranscoder - SAE at each k (negative spliced CE: the transcoder is better)")
+    for k in args.ks:
+        t, s = (table[(table["k"] == k) & (table["kind"] == kind)].iloc[0] for kind in ("transcoder", "sae"))
+        print(f"  k {k:>2}: L0 {t['l0']:.1f} vs {s['l0']:.1f}  spliced CE {t['ce_spliced'] - s['ce_spliced']:+.4f} "
+              f"nats  CE recovered {t['ce_recovered'] - s['ce_recovered']:+.3f}  "
+              f"({'intervals overlap' if _overlap(t, s, 'ce_recovered') else 'intervals disjoint'})")
+    fig = l0_vs_ce_figure(table,
+                          title=f"smollm2-135m layer {args.layer}: skip transcoders vs MLP-out SAEs "
+                                f"({args.tokens:,} training tokens each, {rows[0]['n_tokens']:,} held-out)")
+    run = store.start_run("bench_transcoder_vs_sae", {"tokens": args.tokens, "layer": args.layer, "ks": args.ks,
+                                                      "eval_tokens": args.eval_tokens})
+    store.write("results", [{"name": "dictionary_sweep", "key": f"{adapter.store_name}/L{args.layer}/topk-{args.tokens}",
+                             "payload": {"table": rows, "figure": fig.to_json(), "train_tokens": args.tokens,
+                                         "seconds": seconds, "load": list(load)}}], run_id=run)
+    store.finish_run(run, "done")
+
+
+def _overlap(a, b, key: str) -> bool:
+    return a[f"{key}_lo"] <= b[f"{key}_hi"] and b[f"{key}_lo"] <= a[f"{key}_hi"]
+
+
+def _line(r: dict) -> str:
+    def show(key):
+        return f"{r[key]:.3f} [{r.get(f'{key}_lo', float('nan')):.3f}, {r.get(f'{key}_hi', float('nan')):.3f}]"
+
+    return (f"{r['kind']:<10} k {r['k']:>2}  L0 {show('l0')}  spliced CE {r['ce_spliced']:.4f} "
+            f"(clean {r['ce_clean']:.4f}; spliced - clean {show('delta_ce')})  CE recovered {show('ce_recovered')}  "
+            f"FVU {show('fvu')}  "
+            f"dead {show('dead_fraction')}")
+
+
+if __name__ == "__main__":
+    main()
