@@ -120,7 +120,7 @@ def _faith_config(args):
     from interp.jobs.faithfulness_benchmark import BenchmarkConfig
 
     return BenchmarkConfig(tag="bench-ray", n=args.faith_prompts, probes=args.faith_probes, steps=args.faith_steps,
-                           ig_steps=args.faith_ig_steps, shard_size=args.faith_shard)
+                           ig_steps=args.faith_ig_steps, masks=args.faith_masks, shard_size=args.faith_shard)
 
 
 def _faith(args, store, backend):
@@ -167,6 +167,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--jobs", default="noop,map,complexity,sweep,train,faith")
+    ap.add_argument("--backends", default="local,ray1,ray2",
+                    help="which of local, ray1 (Ray with 1 CPU), ray2 (2 CPUs) to time (default: all three)")
     ap.add_argument("--noop-units", type=int, default=40)
     ap.add_argument("--map-layers", type=int, default=4)
     ap.add_argument("--complexity-layers", type=int, default=2)
@@ -183,22 +185,26 @@ def main() -> None:
     ap.add_argument("--faith-probes", type=int, default=2)
     ap.add_argument("--faith-steps", type=int, default=100)
     ap.add_argument("--faith-ig-steps", type=int, default=20)
+    ap.add_argument("--faith-masks", type=int, default=8, help="Bernoulli masks per soft metric")
     args = ap.parse_args()
     import ray
     import torch
 
-    jobs = args.jobs.split(",")
+    jobs, backends = args.jobs.split(","), args.backends.split(",")
+    bad = sorted(set(backends) - {"local", "ray1", "ray2"})
+    if bad:
+        ap.error(f"--backends {args.backends}: unknown {bad}; valid: local, ray1, ray2")
     walls: dict[str, dict[str, float]] = {job: {} for job in jobs}
     units: dict[str, int] = {}
     print(f"{os.cpu_count()} CPUs, torch {torch.get_num_threads()} threads in this process", flush=True)
     _warm(args, jobs)
     with tempfile.TemporaryDirectory(prefix="bench-ray-") as scratch:
-        for job in jobs:
+        for job in jobs if "local" in backends else ():
             t0 = time.perf_counter()
             _, units[job] = JOBS[job](args, Store(Path(scratch) / f"{job}-local"), "local")
             walls[job]["local"] = time.perf_counter() - t0
             print(f"{job}: local {walls[job]['local']:.1f} s ({units[job]} units)", flush=True)
-        for cpus in (1, 2):
+        for cpus in [c for c in (1, 2) if f"ray{c}" in backends]:
             t0 = time.perf_counter()
             ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False,
                      runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)}})
@@ -206,15 +212,16 @@ def main() -> None:
             try:
                 for job in jobs:
                     t0 = time.perf_counter()
-                    JOBS[job](args, Store(Path(scratch) / f"{job}-ray{cpus}"), "ray")
+                    _, units[job] = JOBS[job](args, Store(Path(scratch) / f"{job}-ray{cpus}"), "ray")
                     walls[job][f"ray{cpus}"] = time.perf_counter() - t0
                     print(f"{job}: ray {cpus} worker(s) {walls[job][f'ray{cpus}']:.1f} s", flush=True)
             finally:
                 ray.shutdown()
+    nan = float("nan")
     print(f"\n{'job':<12} {'units':>5} {'local s':>9} {'ray 1 s':>9} {'ray 2 s':>9} {'ray2/local':>10} "
           f"{'overhead/unit (ray 1 - local)':>30}")
     for job in jobs:
-        w = walls[job]
+        w = {b: walls[job].get(b, nan) for b in ("local", "ray1", "ray2")}
         print(f"{job:<12} {units[job]:>5} {w['local']:9.2f} {w['ray1']:9.2f} {w['ray2']:9.2f} "
               f"{w['ray2'] / w['local']:10.2f} {(w['ray1'] - w['local']) / units[job]:27.3f} s")
 
