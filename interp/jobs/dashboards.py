@@ -101,6 +101,18 @@ def marker_key(model: str, name: str) -> str:
     return f"{model}|{name}"
 
 
+def marker_settings(corpus: dict, skip_positions: int, dictionary_run: str, dashboard: DashboardConfig) -> dict:
+    """What a dictionary's marker holds for its dashboards to count as done (as the store reads it back)."""
+    return _plain({"corpus": corpus, "skip_positions": skip_positions, "dictionary_run": dictionary_run,
+                   **dataclasses.asdict(dashboard)})
+
+
+def write_marker(store, model: str, name: str, settings: dict, summary: dict, run_id: str) -> None:
+    """The completion marker of dictionary `name`'s dashboards (written after them)."""
+    store.write("results", [{"name": MARKER, "key": marker_key(model, name),
+                             "payload": {"settings": settings, **summary}}], run_id=run_id)
+
+
 def stored_dictionaries(store, model: str, names=None) -> pd.DataFrame:
     """The ``dictionaries`` rows of `model` (store name), all or `names`; an unknown name is refused
     with one line naming the stored ones."""
@@ -140,8 +152,7 @@ class DashboardsJob(ModelJob):
 
     def settings(self, unit: DictionaryUnit) -> dict:
         """What a unit's marker must hold for the unit to count as done."""
-        return {"corpus": self.corpus, "skip_positions": self.job.skip_positions, "dictionary_run": unit.run_id,
-                **dataclasses.asdict(self.dashboard)}
+        return marker_settings(self.corpus, self.job.skip_positions, unit.run_id, self.dashboard)
 
     def plan(self, store, run_id: str, force: bool) -> tuple[list[Unit], list[str]]:
         """Step 1: the dictionaries, the windows (once, sent with the job), the units without a marker."""
@@ -152,7 +163,7 @@ class DashboardsJob(ModelJob):
         keys = [marker_key(adapter.store_name, s.name) for s in specs]
         found = store.read("results", where={"name": MARKER, "key": keys}, columns=["key", "payload"])
         marked = {k: json.loads(p).get("settings") for k, p in zip(found["key"], found["payload"])}
-        done = set() if force else {s.name for s, k in zip(specs, keys) if marked.get(k) == _plain(self.settings(s))}
+        done = set() if force else {s.name for s, k in zip(specs, keys) if marked.get(k) == self.settings(s)}
         units = [Unit(s.name, s) for s in specs if s.name not in done]
         if units:
             adapter.record(store, run_id)
@@ -183,8 +194,7 @@ class DashboardsJob(ModelJob):
         data.features = _keep_stored_columns(store, data.features)
         write_dashboards(store, data, run_id)
         summary = {"n_latents": len(data.features), "n_examples": len(data.activation_examples)}
-        store.write("results", [{"name": MARKER, "key": marker_key(adapter.store_name, spec.name),
-                                 "payload": {"settings": self.settings(spec), **summary}}], run_id=run_id)
+        write_marker(store, adapter.store_name, spec.name, self.settings(spec), summary, run_id)
         return summary
 
 

@@ -208,20 +208,16 @@ def _publish(adapter, store, result: TrainResult, name: str, layer: int, site_in
 def _inline_dashboards(adapter, store, dictionary, name: str, site_in: str, data: DataConfig, run_id: str) -> None:
     """Training's own dashboards (held-out windows at seed + 1), with the marker `interp
     dashboards` writes for the same windows and settings, so that it does not redo them."""
-    from dataclasses import asdict
-
-    from interp.jobs.dashboards import MARKER, _plain, marker_key
+    from interp.jobs.dashboards import marker_settings, write_marker
 
     windows = _windows(adapter, replace(data, seed=data.seed + 1), "heldout", data.dashboard_tokens)
     dashboard = DashboardConfig()
     dashboards = feature_dashboards(adapter, dictionary, windows.tokens, site_in, name, dashboard,
                                     skip=data.skip_positions)
     write_dashboards(store, dashboards, run_id)
-    settings = {"corpus": windows.describe(), "skip_positions": data.skip_positions, "dictionary_run": run_id,
-                **asdict(dashboard)}
-    store.write("results", [{"name": MARKER, "key": marker_key(adapter.store_name, name),
-                             "payload": {"settings": _plain(settings), "n_latents": len(dashboards.features),
-                                         "n_examples": len(dashboards.activation_examples)}}], run_id=run_id)
+    write_marker(store, adapter.store_name, name,
+                 marker_settings(windows.describe(), data.skip_positions, run_id, dashboard),
+                 {"n_latents": len(dashboards.features), "n_examples": len(dashboards.activation_examples)}, run_id)
 
 
 PIPELINE_LAYERS = (3, 6, 9, 12, 15, 18, 21)
