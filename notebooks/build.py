@@ -197,9 +197,12 @@ HTML("".join(context_html(list(e.tokens), list(e.acts), max_pos=e.max_pos) for e
         """\
 import json
 
+from IPython.display import Markdown, display
+
 sweeps = store.read("results", where={"name": "dictionary_sweep"})
 if sweeps.empty:
-    print("no stored comparison: python benchmarks/bench_transcoder_vs_sae.py (or interp sweep)")
+    display(Markdown("This store holds no comparison yet: run `python benchmarks/bench_transcoder_vs_sae.py` "
+                     "(or `interp sweep`) and rerun this cell."))
 else:
     for key, payload in zip(sweeps["key"], sweeps["payload"]):
         payload = json.loads(payload) if isinstance(payload, str) else payload
