@@ -128,7 +128,10 @@ def _resample_topk(model: Dictionary, opt: torch.optim.Optimizer, x: torch.Tenso
     ``b_enc[i] = -(mean x) . column`` (centred as at initialisation). The reference leaves
     resampled latents out: with them in, a multiple > 1 ratchets the mean norm up at every
     resampling (measured on SmolLM2 layer 15, every 25 steps at 1.5x: norms grew 40x and
-    training diverged). Tying the norm instead to each token's k-th largest pre-activation
+    training diverged). For the same reason, once no alive latent is left unresampled the new
+    columns get the alive latents' mean norm without the multiple: with it, every resampling
+    multiplied the norms by `enc_scale` (SmolLM2 layer 15, k 8, 2M tokens at 1.5x: encoder
+    norms ~18x the k-16 transcoder's, held-out FVU 4,783). Tying the norm instead to each token's k-th largest pre-activation
     revived too few (held-out dead share 0.30-0.35 against 0.05). Adam's moments of the moved
     rows are zeroed.
     """
@@ -141,14 +144,17 @@ def _resample_topk(model: Dictionary, opt: torch.optim.Optimizer, x: torch.Tenso
     x_in = model._input(x)
     mean = x_in.mean(0)
     norms = model.W_enc.norm(dim=0)  # (d_sae,)
-    for reference in (~dead & ~resampled, ~dead, torch.ones_like(dead)):
+    # The multiple applies to never-resampled alive latents only. Once every alive latent has
+    # been resampled, new ones get the alive mean itself (x1): a multiple of a mean that
+    # already holds resampled latents compounds at every resampling.
+    for reference, scale in ((~dead & ~resampled, enc_scale), (~dead, 1.0), (torch.ones_like(dead), 1.0)):
         if reference.any():
-            norm = norms[reference].mean()
+            norm = scale * norms[reference].mean()
             break
     direction = x_in[pick] - mean  # (n_dead, d_in)
     direction = direction / direction.norm(dim=-1, keepdim=True).clamp_min(1e-8)
     model.W_dec[idx] = err[pick] / err[pick].norm(dim=-1, keepdim=True).clamp_min(1e-8)
-    model.W_enc[:, idx] = direction.T * (enc_scale * norm)
+    model.W_enc[:, idx] = direction.T * norm
     model.b_enc[idx] = -(mean @ model.W_enc[:, idx])
     for p, rows in ((model.W_dec, (idx,)), (model.W_enc, (slice(None), idx)), (model.b_enc, (idx,))):
         for moment in ("exp_avg", "exp_avg_sq"):

@@ -58,6 +58,35 @@ def test_a_dead_latent_points_at_the_only_badly_reconstructed_input():
         assert float(opt.state[d.W_dec][moment][0].abs().sum()) > 0.0
 
 
+def test_once_every_alive_latent_was_resampled_the_multiple_is_dropped():
+    # Latents 0, 2, 3 alive (norms 3, 1, 1) and all resampled before; latent 1 dead. The
+    # reference is the alive mean, 5 / 3, with no multiple: at enc_scale 2 it would be 10 / 3.
+    d = _toy()
+    x = torch.tensor([[1.0, 0.0], [1.0, 3.0]])
+    y = torch.tensor([[3.0, 0.0], [3.0, 4.0]])
+    dead = torch.tensor([False, True, False, False])
+    resampled = torch.tensor([True, False, True, True])
+    _resample_topk(d, torch.optim.Adam(d.parameters()), x, y, dead, resampled, step=0, seed=0, enc_scale=2.0)
+    torch.testing.assert_close(d.W_enc[:, 1].detach(), torch.tensor([0.0, 5.0 / 3.0]))
+
+
+def test_repeated_resampling_does_not_ratchet_the_norms():
+    # Every latent resampled before; twenty rounds at 1.5x, one latent dead in each. A moved
+    # column gets the mean norm of the other three, which never exceeds the largest (3), so no
+    # norm passes 3. With the multiple kept, each round multiplied by 1.5 (the largest norm
+    # reached 62).
+    d = _toy()
+    opt = torch.optim.Adam(d.parameters())
+    x = torch.tensor([[1.0, 0.0], [1.0, 3.0]])
+    y = torch.tensor([[3.0, 0.0], [3.0, 4.0]])
+    resampled = torch.ones(4, dtype=torch.bool)
+    for step in range(20):
+        dead = torch.zeros(4, dtype=torch.bool)
+        dead[step % 4] = True
+        _resample_topk(d, opt, x, y, dead, resampled, step=step, seed=0, enc_scale=1.5)
+    assert float(d.W_enc.norm(dim=0).max()) <= 3.0 + 1e-5
+
+
 def test_no_dead_latent_moves_nothing():
     d = _toy()
     before = {k: v.clone() for k, v in d.state_dict().items()}
