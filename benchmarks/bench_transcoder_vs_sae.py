@@ -17,9 +17,15 @@ equal L0 in spliced next-token CE. Here:
 3. One row per dictionary, printed and stored as a ``dictionary_sweep`` result (key
    ``<model>/L<layer>/topk-<tokens>``), which the Dictionaries page draws (L0 vs spliced CE,
    one line per kind); then, per k, transcoder minus SAE of spliced CE and CE recovered.
+   `--archs topk batchtopk` trains each architecture's dictionaries on the same pass; each
+   architecture has its own stored comparison (key ``<model>/L<layer>/<arch>-<tokens>``).
+   `--only KIND:K[:ARCH] ...` trains just those dictionaries (an earlier checkpoint of theirs is
+   moved aside to ``*.safetensors.before-<time>``, so the retrain starts afresh and nothing is
+   deleted) and replaces their rows in the stored comparison, keeping the other rows.
 
     .venv/bin/python benchmarks/bench_transcoder_vs_sae.py [--tokens 2000000] [--layer 15] \
-        [--ks 8 16 32 64] [--eval-tokens 20480] [--store PATH]
+        [--ks 8 16 32 64] [--archs topk] [--only transcoder:8 sae:16:batchtopk] \
+        [--eval-tokens 20480] [--store PATH]
 """
 
 from __future__ import annotations
@@ -39,9 +45,16 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=2_000_000)
     parser.add_argument("--layer", type=int, default=15)
     parser.add_argument("--ks", type=int, nargs="+", default=[8, 16, 32, 64])
+    parser.add_argument("--archs", nargs="+", default=["topk"], choices=["topk", "batchtopk"])
+    parser.add_argument("--only", nargs="+", default=None, metavar="KIND:K[:ARCH]",
+                        help="train only these (e.g. transcoder:8 sae:16:batchtopk); the stored comparisons "
+                             "keep the other rows")
     parser.add_argument("--eval-tokens", type=int, default=20_480)
     parser.add_argument("--store", default=None, help="store root (default: <data root>/store)")
     args = parser.parse_args()
+    only = parse_only(args.only, args.ks, args.archs)
+    if isinstance(only, str):
+        parser.error(only)
 
     from dataclasses import replace
 
@@ -49,7 +62,7 @@ def main() -> None:
     import torch
 
     from interp.dictionaries.evaluation import EvalConfig, baseline
-    from interp.jobs.dictionaries import (DataConfig, _shared_baseline, _windows, dictionary_sites,
+    from interp.jobs.dictionaries import (DataConfig, _shared_baseline, _windows, dictionary_name, dictionary_sites,
                                           train_and_publish_many, transcoder_recipe)
     from interp.models import load_model
     from interp.paths import store_dir
@@ -61,9 +74,16 @@ def main() -> None:
     store = Store(args.store or store_dir())
     data = DataConfig(eval_tokens=args.eval_tokens, dashboard_tokens=0)
     trains = []
-    for k in args.ks:  # step 1: the settings, transcoder then SAE at each k
-        recipe = transcoder_recipe(args.tokens, k=k, checkpoint_every=50)
-        trains += [recipe, replace(recipe, kind="sae", skip=False)]
+    for arch in args.archs:  # step 1: the settings, transcoder then SAE at each k
+        for k in args.ks:
+            recipe = replace(transcoder_recipe(args.tokens, k=k, checkpoint_every=50), arch=arch)
+            trains += [t for t in (recipe, replace(recipe, kind="sae", skip=False))
+                       if only is None or (t.kind, t.k, t.arch) in only]
+    if only is not None:  # a retrain starts afresh, not from an earlier run's last checkpoint
+        for t in trains:
+            moved = move_checkpoint_aside(store, dictionary_name(adapter.store_name, args.layer, t))
+            if moved:
+                print(f"earlier checkpoint moved to {moved}", flush=True)
     sites = {kind: dictionary_sites(adapter, kind, args.layer) for kind in ("transcoder", "sae")}
     start = time.perf_counter()  # step 2: the shared baseline
     heldout = _windows(adapter, data, "heldout", data.eval_tokens).tokens
@@ -83,27 +103,80 @@ def main() -> None:
                                                          "ce_recovered", "ce_recovered_mean", "kl", "dead_fraction",
                                                          "n_tokens")},
                      **{f"{key}_{end}": v for key, pair in m.intervals.items() for end, v in zip(("lo", "hi"), pair)}})
-    table = pd.DataFrame(rows)
     load = os.getloadavg()
     print(f"\n{len(trains)} dictionaries on one pass over {args.tokens:,} tokens: {seconds:.0f} s; "
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} cores)")
     for r in rows:
         print(_line(r))
-    print("\ntranscoder - SAE at each k (negative spliced CE: the transcoder is better)")
-    for k in args.ks:
-        t, s = (table[(table["k"] == k) & (table["kind"] == kind)].iloc[0] for kind in ("transcoder", "sae"))
-        print(f"  k {k:>2}: L0 {t['l0']:.1f} vs {s['l0']:.1f}  spliced CE {t['ce_spliced'] - s['ce_spliced']:+.4f} "
-              f"nats  CE recovered {t['ce_recovered'] - s['ce_recovered']:+.3f}  "
-              f"({'intervals overlap' if _overlap(t, s, 'ce_recovered') else 'intervals disjoint'})")
-    fig = l0_vs_ce_figure(table,
-                          title=f"smollm2-135m layer {args.layer}: skip transcoders vs MLP-out SAEs "
-                                f"({args.tokens:,} training tokens each, {rows[0]['n_tokens']:,} held-out)")
-    run = store.start_run("bench_transcoder_vs_sae", {"tokens": args.tokens, "layer": args.layer, "ks": args.ks,
-                                                      "eval_tokens": args.eval_tokens})
-    store.write("results", [{"name": "dictionary_sweep", "key": f"{adapter.store_name}/L{args.layer}/topk-{args.tokens}",
-                             "payload": {"table": rows, "figure": fig.to_json(), "train_tokens": args.tokens,
-                                         "seconds": seconds, "load": list(load)}}], run_id=run)
-    store.finish_run(run, "done")
+    for arch in args.archs:
+        key = f"{adapter.store_name}/L{args.layer}/{arch}-{args.tokens}"
+        new = [r for r in rows if r["arch"] == arch]
+        if not new:
+            continue
+        stored = store.read("results", where={"name": "dictionary_sweep", "key": key})
+        earlier = [] if stored.empty else _payload(stored["payload"].iloc[0])["table"]
+        table = pd.DataFrame(merge_rows(earlier, new))
+        print(f"\n{arch}: transcoder - SAE at each k (negative spliced CE: the transcoder is better)"
+              + (f"; {len(table) - len(new)} rows kept from the stored comparison" if len(table) > len(new) else ""))
+        for k in sorted(set(table["k"])):
+            pair = [table[(table["k"] == k) & (table["kind"] == kind)] for kind in ("transcoder", "sae")]
+            if any(p.empty for p in pair):
+                continue
+            t, s = (p.iloc[0] for p in pair)
+            print(f"  k {k:>2}: L0 {t['l0']:.1f} vs {s['l0']:.1f}  spliced CE {t['ce_spliced'] - s['ce_spliced']:+.4f} "
+                  f"nats  CE recovered {t['ce_recovered'] - s['ce_recovered']:+.3f}  "
+                  f"({'intervals overlap' if _overlap(t, s, 'ce_recovered') else 'intervals disjoint'})")
+        fig = l0_vs_ce_figure(table, title=f"smollm2-135m layer {args.layer}: {arch} skip transcoders vs MLP-out "
+                                           f"SAEs ({args.tokens:,} training tokens each, "
+                                           f"{int(table['n_tokens'].iloc[0]):,} held-out)")
+        run = store.start_run("bench_transcoder_vs_sae", {"tokens": args.tokens, "layer": args.layer, "ks": args.ks,
+                                                          "arch": arch, "only": args.only,
+                                                          "eval_tokens": args.eval_tokens})
+        store.write("results", [{"name": "dictionary_sweep", "key": key,
+                                 "payload": {"table": table.to_dict("records"), "figure": fig.to_json(),
+                                             "train_tokens": args.tokens, "seconds": seconds, "load": list(load)}}],
+                    run_id=run)
+        store.finish_run(run, "done")
+
+
+def parse_only(values: list[str] | None, ks: list[int], archs: list[str]) -> set | str | None:
+    """`--only` as a set of (kind, k, arch), or the one-line error naming the bad value."""
+    if values is None:
+        return None
+    out = set()
+    for value in values:
+        parts = value.split(":")
+        kind, k, arch = parts + [archs[0]] if len(parts) == 2 else (parts if len(parts) == 3 else ("", "", ""))
+        if kind not in ("transcoder", "sae") or not k.isdigit() or int(k) not in ks or arch not in archs:
+            return (f"--only {value!r}: need KIND:K[:ARCH] with KIND transcoder or sae, K one of --ks "
+                    f"{' '.join(map(str, ks))} and ARCH one of --archs {' '.join(archs)}")
+        out.add((kind, int(k), arch))
+    return out
+
+
+def merge_rows(earlier: list[dict], new: list[dict]) -> list[dict]:
+    """The stored comparison's rows with those of the same (kind, k) replaced by `new`, by k then kind."""
+    fresh = {(r["kind"], r["k"]) for r in new}
+    rows = [r for r in earlier if (r["kind"], r["k"]) not in fresh] + list(new)
+    return sorted(rows, key=lambda r: (r["k"], r["kind"] != "transcoder"))
+
+
+def move_checkpoint_aside(store, name: str) -> Path | None:
+    """Rename dictionary `name`'s training checkpoint (if any) to ``*.before-<time>``; its new path."""
+    from interp.store.tensors import tensor_path
+
+    path = tensor_path(store.root, f"checkpoints/{name}")
+    if not path.exists():
+        return None
+    target = path.with_name(f"{path.name}.before-{time.strftime('%Y%m%dT%H%M%S')}")
+    path.rename(target)
+    return target
+
+
+def _payload(payload):
+    import json
+
+    return json.loads(payload) if isinstance(payload, str) else payload
 
 
 def _overlap(a, b, key: str) -> bool:
