@@ -84,7 +84,7 @@ def test_repeated_resampling_does_not_ratchet_the_norms():
         dead = torch.zeros(4, dtype=torch.bool)
         dead[step % 4] = True
         _resample_topk(d, opt, x, y, dead, resampled, step=step, seed=0, enc_scale=1.5)
-    assert float(d.W_enc.norm(dim=0).max()) <= 3.0 + 1e-5
+    assert float(d.W_enc.detach().norm(dim=0).max()) <= 3.0 + 1e-5
 
 
 def test_no_dead_latent_moves_nothing():
