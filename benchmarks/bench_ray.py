@@ -38,6 +38,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Ray starts its workers at niceness 15 (its `worker_niceness`), the local backend runs at the
+# driver's: on a machine with any other load the comparison would time the scheduler, not Ray.
+os.environ.setdefault("RAY_worker_niceness", "0")
 
 from interp.jobs.units import Job, Unit, run_job  # noqa: E402
 from interp.store import Store  # noqa: E402
