@@ -131,8 +131,10 @@ def _resample_topk(model: Dictionary, opt: torch.optim.Optimizer, x: torch.Tenso
     training diverged). For the same reason, once no alive latent is left unresampled the new
     columns get the alive latents' mean norm without the multiple: with it, every resampling
     multiplied the norms by `enc_scale` (SmolLM2 layer 15, k 8, 2M tokens at 1.5x: encoder
-    norms ~18x the k-16 transcoder's, held-out FVU 4,783). Tying the norm instead to each token's k-th largest pre-activation
-    revived too few (held-out dead share 0.30-0.35 against 0.05). Adam's moments of the moved
+    norms ~18x the k-16 transcoder's, held-out FVU 4,783). That run's rerun keeps its norms at
+    6.9-11.6 but still diverges (held-out FVU 13.9), in loss spikes after resamplings that move
+    most of the dictionary at once: at k 8 the recipe's 1.5x is not stable over 2M tokens.
+    Tying the norm instead to each token's k-th largest pre-activation revived too few (held-out dead share 0.30-0.35 against 0.05). Adam's moments of the moved
     rows are zeroed.
     """
     idx = dead.nonzero().squeeze(-1)
