@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
@@ -187,6 +188,7 @@ def _publish(adapter, store, result: TrainResult, name: str, layer: int, site_in
                           EvalConfig(skip=data.skip_positions), progress=progress)
     metrics = evaluate_dictionary(adapter, result.dictionary, None, site_in, site_out,
                                   EvalConfig(skip=shared.skip), shared=shared, progress=progress)
+    warn_if_no_fit(name, metrics)
     meta = {"model_name": adapter.name, "hook_name": site_in, "hook_name_out": site_out, "hook_layer": layer,
             "context_size": data.ctx_len, "prepend_bos": True, "dataset_path": data.corpus,
             "interp_kind": result.config.kind, "skip_positions": data.skip_positions,
@@ -203,6 +205,19 @@ def _publish(adapter, store, result: TrainResult, name: str, layer: int, site_in
         "path": str(folder.relative_to(store.root)),
     }], run_id=run_id)
     return PublishedDictionary(name, site_in, site_out, metrics, result, run_id)
+
+
+def warn_if_no_fit(name: str, metrics: DictionaryMetrics) -> bool:
+    """Warn (and return True) when a dictionary's held-out FVU is not below 1: it reconstructs its
+    target no better than the target's mean, so its latents are not features of the model
+    (a diverged run, e.g. the k-8 skip transcoder over 2M tokens in `RECIPE_RESAMPLE_SCALE`'s note).
+    It is still published, so that the run can be inspected."""
+    if metrics.fvu < 1.0:
+        return False
+    warnings.warn(f"dictionary {name}: held-out FVU {metrics.fvu:.4g} is not below 1 (no better than the target's "
+                  "mean): training did not fit or diverged; it is stored, but its latents are not features to read",
+                  RuntimeWarning, stacklevel=2)
+    return True
 
 
 def _inline_dashboards(adapter, store, dictionary, name: str, site_in: str, data: DataConfig, run_id: str) -> None:

@@ -9,6 +9,7 @@ import torch
 
 from interp.dictionaries import Dictionary, site_activations
 from interp.dictionaries.evaluation import baseline, evaluate_dictionary
+from interp.jobs.dictionaries import warn_if_no_fit
 from interp.store import Store
 
 
@@ -38,6 +39,37 @@ def test_mean_predictor_scores_like_mean_ablation(tiny_models):
     assert m.l0 == 0 and m.dead_fraction == 1.0
     assert m.ce_spliced == pytest.approx(m.ce_mean_ablation, abs=1e-5)
     assert m.ce_recovered_mean == pytest.approx(0.0, abs=1e-4)
+
+
+def test_a_dictionary_worse_than_the_mean_is_flagged_and_a_fitting_one_is_not(tiny_models):
+    """b_dec = mean + 3 per-dimension std (no latent fires): FVU = 1 + 9 = 10 by hand, flagged;
+    the exact-reconstruction SAE (FVU 0) is not."""
+    import warnings
+
+    model = tiny_models["llama"]
+    sites = model.sites(1)
+    shared = baseline(model, _windows(model), sites.mlp_in, sites.mlp_out)
+    y = torch.cat([b["y"].reshape(-1, b["y"].shape[-1]) for b in shared.batches]).double()
+    d = Dictionary(model.info.d_model, 4, model.info.d_model, kind="transcoder", arch="relu")
+    with torch.no_grad():
+        d.W_enc.zero_()
+        d.b_enc.fill_(-1.0)
+        d.b_dec.copy_(y.mean(0) + 3 * y.std(0, correction=0))
+    m = evaluate_dictionary(model, d, None, sites.mlp_in, sites.mlp_out, shared=shared)
+    assert m.fvu == pytest.approx(10.0, rel=1e-3)
+    with pytest.warns(RuntimeWarning, match=r"FVU 10(\.0+)? is not below 1"):
+        assert warn_if_no_fit("bad", m)
+    site = model.sites(0).mlp_out
+    eye = torch.eye(model.info.d_model)
+    exact = Dictionary(model.info.d_model, 2 * model.info.d_model, model.info.d_model, kind="sae", arch="relu")
+    with torch.no_grad():
+        exact.W_enc.copy_(torch.cat([eye, -eye], 1))
+        exact.W_dec.copy_(torch.cat([eye, -eye], 0))
+        exact.b_enc.zero_()
+        exact.b_dec.zero_()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not warn_if_no_fit("exact", evaluate_dictionary(model, exact, _windows(model), site, site))
     assert m.ce_clean != m.ce_zero_ablation
 
 
