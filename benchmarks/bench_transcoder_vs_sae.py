@@ -146,7 +146,9 @@ def parse_only(values: list[str] | None, ks: list[int], archs: list[str]) -> set
     out = set()
     for value in values:
         parts = value.split(":")
-        kind, k, arch = parts + [archs[0]] if len(parts) == 2 else (parts if len(parts) == 3 else ("", "", ""))
+        if len(parts) == 2:  # ARCH defaults to the first of --archs
+            parts.append(archs[0])
+        kind, k, arch = parts if len(parts) == 3 else ("", "", "")
         if kind not in ("transcoder", "sae") or not k.isdigit() or int(k) not in ks or arch not in archs:
             return (f"--only {value!r}: need KIND:K[:ARCH] with KIND transcoder or sae, K one of --ks "
                     f"{' '.join(map(str, ks))} and ARCH one of --archs {' '.join(archs)}")
@@ -163,9 +165,10 @@ def merge_rows(earlier: list[dict], new: list[dict]) -> list[dict]:
 
 def move_checkpoint_aside(store, name: str) -> Path | None:
     """Rename dictionary `name`'s training checkpoint (if any) to ``*.before-<time>``; its new path."""
+    from interp.dictionaries.checkpoint import StoreCheckpoint
     from interp.store.tensors import tensor_path
 
-    path = tensor_path(store.root, f"checkpoints/{name}")
+    path = tensor_path(store.root, StoreCheckpoint(store, name).bundle)
     if not path.exists():
         return None
     target = path.with_name(f"{path.name}.before-{time.strftime('%Y%m%dT%H%M%S')}")
