@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -49,12 +50,21 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", default=None, metavar="KIND:K[:ARCH]",
                         help="train only these (e.g. transcoder:8 sae:16:batchtopk); the stored comparisons "
                              "keep the other rows")
+    parser.add_argument("--variant", action="append", default=None, metavar="NAME=field:value,...",
+                        help="train the recipe with these TrainConfig fields changed, on the same pass; "
+                             "repeatable (default: recipe=, the recipe itself)")
     parser.add_argument("--eval-tokens", type=int, default=20_480)
     parser.add_argument("--store", default=None, help="store root (default: <data root>/store)")
     args = parser.parse_args()
     only = parse_only(args.only, args.ks, args.archs)
     if isinstance(only, str):
         parser.error(only)
+    variants = args.variant or [f"{RECIPE}="]
+    bad = [v for v in variants if not re.fullmatch(r"[a-z0-9][a-z0-9.]*=.*", v)
+           or (v.startswith(f"{RECIPE}=") and v != f"{RECIPE}=")]
+    if bad or len({v.partition("=")[0] for v in variants}) < len(variants):
+        parser.error(f"--variant {(bad or variants)[0]!r}: need distinct NAME=field:value,... with NAME of lower-case "
+                     f"letters, digits and dots ({RECIPE}= alone is the recipe itself)")
 
     from dataclasses import replace
 
@@ -68,20 +78,27 @@ def main() -> None:
     from interp.paths import store_dir
     from interp.store import Store
     from interp.viz.dictionaries import l0_vs_ce_figure
+    from bench_transcoder_recipe import parse_variant  # a sibling script (benchmarks/ is sys.path[0])
 
     torch.set_num_threads(os.cpu_count() or 1)
+    for v in variants:  # a bad field or value stops here, before the model loads
+        parse_variant(v, transcoder_recipe(args.tokens))
     adapter = load_model("smollm2-135m")
     store = Store(args.store or store_dir())
     data = DataConfig(eval_tokens=args.eval_tokens, dashboard_tokens=0)
-    trains = []
-    for arch in args.archs:  # step 1: the settings, transcoder then SAE at each k
+    trains, variant_of, names = [], [], []
+    for arch in args.archs:  # step 1: the settings, transcoder then SAE at each k, per variant
         for k in args.ks:
-            recipe = replace(transcoder_recipe(args.tokens, k=k, checkpoint_every=50), arch=arch)
-            trains += [t for t in (recipe, replace(recipe, kind="sae", skip=False))
-                       if only is None or (t.kind, t.k, t.arch) in only]
+            base = replace(transcoder_recipe(args.tokens, k=k, checkpoint_every=50), arch=arch)
+            for variant, recipe in (parse_variant(v, base) for v in variants):
+                for t in (recipe, replace(recipe, kind="sae", skip=False)):
+                    if only is None or (t.kind, t.k, t.arch) in only:
+                        trains.append(t)
+                        variant_of.append(variant)
+                        names.append(variant_name(dictionary_name(adapter.store_name, args.layer, t), variant))
     if only is not None:  # a retrain starts afresh, not from an earlier run's last checkpoint
-        for t in trains:
-            moved = move_checkpoint_aside(store, dictionary_name(adapter.store_name, args.layer, t))
+        for name in names:
+            moved = move_checkpoint_aside(store, name)
             if moved:
                 print(f"earlier checkpoint moved to {moved}", flush=True)
     sites = {kind: dictionary_sites(adapter, kind, args.layer) for kind in ("transcoder", "sae")}
@@ -91,14 +108,15 @@ def main() -> None:
     sae = _shared_baseline(adapter, heldout, sites["sae"], {sites["transcoder"]: tc}, progress=True)
     print(f"baseline over {args.eval_tokens:,} held-out tokens: {time.perf_counter() - start:.0f} s", flush=True)
     start = time.perf_counter()
-    pubs = train_and_publish_many(adapter, store, trains, [args.layer] * len(trains), data=data,
+    pubs = train_and_publish_many(adapter, store, trains, [args.layer] * len(trains), data=data, names=names,
                                   shared={i: tc if t.kind == "transcoder" else sae for i, t in enumerate(trains)},
                                   command="bench_transcoder_vs_sae")
     seconds = time.perf_counter() - start
     rows = []  # step 3: the table
-    for train, pub in zip(trains, pubs):
+    for train, variant, pub in zip(trains, variant_of, pubs):
         m = pub.metrics
-        rows.append({"name": pub.name, "kind": train.kind, "arch": train.arch, "k": train.k, "skip": train.skip,
+        rows.append({"name": pub.name, "variant": variant, "kind": train.kind, "arch": train.arch, "k": train.k,
+                     "skip": train.skip,
                      **{key: getattr(m, key) for key in ("l0", "fvu", "ce_clean", "ce_spliced", "delta_ce",
                                                          "ce_recovered", "ce_recovered_mean", "kl", "dead_fraction",
                                                          "n_tokens")},
@@ -108,15 +126,13 @@ def main() -> None:
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} cores)")
     for r in rows:
         print(_line(r))
-    for arch in args.archs:
-        key = f"{adapter.store_name}/L{args.layer}/{arch}-{args.tokens}"
-        new = [r for r in rows if r["arch"] == arch]
-        if not new:
-            continue
+    for arch, variant in sorted({(r["arch"], r["variant"]) for r in rows}):
+        key = variant_name(f"{adapter.store_name}/L{args.layer}/{arch}-{args.tokens}", variant)
+        new = [r for r in rows if (r["arch"], r["variant"]) == (arch, variant)]
         stored = store.read("results", where={"name": "dictionary_sweep", "key": key})
         earlier = [] if stored.empty else _payload(stored["payload"].iloc[0])["table"]
         table = pd.DataFrame(merge_rows(earlier, new))
-        print(f"\n{arch}: transcoder - SAE at each k (negative spliced CE: the transcoder is better)"
+        print(f"\n{key}: transcoder - SAE at each k (negative spliced CE: the transcoder is better)"
               + (f"; {len(table) - len(new)} rows kept from the stored comparison" if len(table) > len(new) else ""))
         for k in sorted(set(table["k"])):
             pair = [table[(table["k"] == k) & (table["kind"] == kind)] for kind in ("transcoder", "sae")]
@@ -127,16 +143,26 @@ def main() -> None:
                   f"nats  CE recovered {t['ce_recovered'] - s['ce_recovered']:+.3f}  "
                   f"({'intervals overlap' if _overlap(t, s, 'ce_recovered') else 'intervals disjoint'})")
         fig = l0_vs_ce_figure(table, title=f"smollm2-135m layer {args.layer}: {arch} skip transcoders vs MLP-out "
-                                           f"SAEs ({args.tokens:,} training tokens each, "
+                                           f"SAEs{'' if variant == RECIPE else f' ({variant})'} "
+                                           f"({args.tokens:,} training tokens each, "
                                            f"{int(table['n_tokens'].iloc[0]):,} held-out)")
         run = store.start_run("bench_transcoder_vs_sae", {"tokens": args.tokens, "layer": args.layer, "ks": args.ks,
-                                                          "arch": arch, "only": args.only,
+                                                          "arch": arch, "only": args.only, "variant": variant,
                                                           "eval_tokens": args.eval_tokens})
         store.write("results", [{"name": "dictionary_sweep", "key": key,
                                  "payload": {"table": table.to_dict("records"), "figure": fig.to_json(),
                                              "train_tokens": args.tokens, "seconds": seconds, "load": list(load)}}],
                     run_id=run)
         store.finish_run(run, "done")
+
+
+RECIPE = "recipe"
+"""The variant name of the recipe itself (`--variant recipe=`): its names and keys carry no suffix."""
+
+
+def variant_name(name: str, variant: str) -> str:
+    """A dictionary name or comparison key of `variant`: unchanged for the recipe, else ``name-<variant>``."""
+    return name if variant == RECIPE else f"{name}-{variant}"
 
 
 def parse_only(values: list[str] | None, ks: list[int], archs: list[str]) -> set | str | None:

@@ -22,6 +22,8 @@ with state.page():
     table = dicts[["name", "model", "kind", "arch", "site", "hook_out"]].join(
         dicts[[metrics[c] for c in scalar]].rename(columns={v: k for k, v in metrics.items()}))
     st.dataframe(table, hide_index=True, width="stretch")
+    if note := dict_viz.no_fit_note(table):
+        st.warning(note)
 
     needed = {"l0", "ce_spliced", "ce_clean", "ce_recovered"}
     if needed <= set(table.columns):

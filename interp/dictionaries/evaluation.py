@@ -108,6 +108,16 @@ class DictionaryMetrics:
         return asdict(self)
 
 
+NO_FIT_FVU = 1.0
+"""Held-out FVU at or above which a dictionary reconstructs its target no better than the
+target's mean (a run that did not fit or diverged): its latents are not features to read."""
+
+
+def fits(fvu: float) -> bool:
+    """Whether a held-out FVU is below `NO_FIT_FVU`."""
+    return fvu < NO_FIT_FVU
+
+
 def fvu(y_hat: torch.Tensor, y: torch.Tensor) -> float:
     """Fraction of variance unexplained of y (n, d) by y_hat, relative to y's mean."""
     if y_hat.shape != y.shape or y.ndim != 2:

@@ -24,7 +24,8 @@ import torch
 from interp.dictionaries.activations import ARTEFACT_POSITIONS, in_memory_batches, shared_site_batches
 from interp.dictionaries.checkpoint import StoreCheckpoint
 from interp.dictionaries.dashboards import DashboardConfig, feature_dashboards, write_dashboards
-from interp.dictionaries.evaluation import Baseline, DictionaryMetrics, EvalConfig, baseline, evaluate_dictionary
+from interp.dictionaries.evaluation import (Baseline, DictionaryMetrics, EvalConfig, baseline, evaluate_dictionary,
+                                         fits)
 from interp.dictionaries.io import save_dictionary
 from interp.dictionaries.training import K_ARCHS, TrainConfig, TrainResult, train_dictionaries
 from interp.jobs.units import ModelJob, Unit, run_job
@@ -212,7 +213,7 @@ def warn_if_no_fit(name: str, metrics: DictionaryMetrics) -> bool:
     target no better than the target's mean, so its latents are not features of the model
     (a diverged run, e.g. the k-8 skip transcoder over 2M tokens in `RECIPE_RESAMPLE_SCALE`'s note).
     It is still published, so that the run can be inspected."""
-    if metrics.fvu < 1.0:
+    if fits(metrics.fvu):
         return False
     warnings.warn(f"dictionary {name}: held-out FVU {metrics.fvu:.4g} is not below 1 (no better than the target's "
                   "mean): training did not fit or diverged; it is stored, but its latents are not features to read",

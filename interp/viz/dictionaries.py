@@ -13,6 +13,22 @@ from plotly.subplots import make_subplots
 _COLORS = {"transcoder": "#1f77b4", "sae": "#d62728"}
 
 
+def no_fit_note(table: pd.DataFrame) -> str | None:
+    """One line naming the dictionaries of `table` (columns name, fvu) whose held-out FVU is not
+    below 1 (`interp.dictionaries.evaluation.fits`), worst first; None when there are none."""
+    from interp.dictionaries.evaluation import NO_FIT_FVU, fits
+
+    if "fvu" not in table.columns:
+        return None
+    bad = table[[not fits(v) for v in table["fvu"].fillna(0.0)]].sort_values("fvu", ascending=False)
+    if bad.empty:
+        return None
+    names = ", ".join(f"{n} (FVU {v:.3g})" for n, v in zip(bad["name"], bad["fvu"]))
+    return (f"{len(bad)} of {len(table)} dictionaries reconstruct their target no better than its mean "
+            f"(held-out FVU >= {NO_FIT_FVU:g}): {names}. Training did not fit or diverged; their latents are "
+            "not features to read.")
+
+
 def l0_vs_ce_figure(table: pd.DataFrame, title: str = "L0 vs spliced CE") -> go.Figure:
     """Two panels over L0 (log x): spliced CE (with the clean CE as a dashed line) and CE
     loss recovered, one line per dictionary kind. `table` needs kind, l0, ce_spliced,

@@ -49,3 +49,24 @@ def test_dictionaries_page_shows_probing_tpp_and_meta_side_by_side(tmp_path, mon
     assert meta.set_index("dictionary")["explained_variance"].to_dict() == pytest.approx({"tc-l2": 0.6,
                                                                                            "tc-l2-k32": 0.8})
     assert meta["baseline_explained_variance"].tolist() == [0.2, 0.2] and meta["width"].tolist() == [1152, 1152]
+
+
+def test_dictionaries_page_warns_of_a_dictionary_that_does_not_fit(tmp_path, monkeypatch):
+    """A diverged dictionary (held-out FVU 13.9, as the k-8 run stored it) is named in a warning;
+    the two fitted ones of the fixture (FVU 1/32, 1/64) are not."""
+    root = tmp_path / "store"
+    store = populate(root)
+    run = store.start_run("interp train", {}, seed=0)
+    store.write("dictionaries", [{
+        "name": "tc-l2-k8", "model": "m", "site": "blocks.2.ln2.hook_normalized", "hook_out": "blocks.2.hook_mlp_out",
+        "kind": "transcoder", "arch": "topk", "config": {"k": 8},
+        "metrics": {"l0": 8.0, "fvu": 13.875, "ce_clean": 3.0, "ce_spliced": 3.2, "delta_ce": 0.2,
+                    "ce_recovered": -0.97}}], run_id=run)
+    store.finish_run(run, "done")
+    monkeypatch.setenv("INTERP_STORE", str(root))
+    at = AppTest.from_file(str(REPO / "app" / "views" / "dictionaries.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    (warning,) = [w.value for w in at.warning]
+    assert warning.startswith("1 of 3 dictionaries reconstruct their target no better than its mean")
+    assert "tc-l2-k8 (FVU 13.9)" in warning and "tc-l2-k32" not in warning and "tc-l2 " not in warning

@@ -39,3 +39,16 @@ def test_meta_structure_figure_puts_dictionaries_beside_their_random_baseline():
     assert list(fig.data[0].hovertext) == ["width 1152, k 4", "width 576, k 4"]
     with pytest.raises(ValueError, match="used_fraction"):
         meta_structure_figure(table.drop(columns=["used_fraction"]))
+
+
+def test_no_fit_note_names_dictionaries_at_or_above_fvu_one_worst_first():
+    import pandas as pd
+
+    from interp.viz.dictionaries import no_fit_note
+
+    table = pd.DataFrame({"name": ["a", "b", "c", "d"], "fvu": [0.31, 1.0, 4783.0, float("nan")]})
+    assert no_fit_note(table) == (
+        "2 of 4 dictionaries reconstruct their target no better than its mean (held-out FVU >= 1): "
+        "c (FVU 4.78e+03), b (FVU 1). Training did not fit or diverged; their latents are not features to read.")
+    assert no_fit_note(table[table["name"] == "a"]) is None
+    assert no_fit_note(table.drop(columns="fvu")) is None
