@@ -8,11 +8,14 @@
 3. Each variant is the main job's `TrainConfig` (`transcoder_recipe`) with some fields changed (`--variant
    name=field:value,field:value`), trained on the cached activations for the same number of
    epochs, then evaluated like the main job's dictionary: dead share, FVU and CE recovered on
-   the held-out tokens with 95% bootstrap intervals over windows.
+   the held-out tokens with 95% bootstrap intervals over windows, and the peak training FVU
+   after the first quarter of steps (`train_fvu_peak`: spikes after resamplings show there). A
+   variant with ``kind:sae,skip:false`` is an SAE on the MLP output, trained and evaluated on it.
 4. One row per variant printed and stored in ``results`` (name ``transcoder_recipe``).
 
     .venv/bin/python benchmarks/bench_transcoder_recipe.py [--epochs 4] [--store PATH] \
-        [--variant resample=topk_resample_every:125] [--variant k32=k:32]
+        [--variant resample=topk_resample_every:125] [--variant k32=k:32] \
+        [--variant sae8=kind:sae,skip:false,k:8]
 
 With no --variant the default set below runs (the recipe itself first). Measured (SmolLM2
 layer 15, 10,332 held-out tokens; dead / FVU / CE recovered): recipe 0.079 / 0.308 / 0.954;
@@ -71,7 +74,7 @@ def main() -> None:
     from interp.dictionaries.activations import cache_activations, in_memory_batches, load_cached_activations
     from interp.dictionaries.evaluation import EvalConfig, baseline, evaluate_dictionary
     from interp.dictionaries.training import train_dictionary
-    from interp.jobs.dictionaries import DataConfig, _windows, transcoder_recipe
+    from interp.jobs.dictionaries import DataConfig, _shared_baseline, _windows, transcoder_recipe
     from interp.models import load_model
     from interp.paths import cache_dir, store_dir
     from interp.store import Store
@@ -93,23 +96,27 @@ def main() -> None:
     acts = load_cached_activations(path, [site_in, site_out])
     x, y = acts[site_in], acts[site_out]
     start = time.perf_counter()
-    shared = baseline(adapter, _windows(adapter, data, "heldout", data.eval_tokens).tokens, site_in, site_out,
-                      EvalConfig(skip=data.skip_positions), progress=True)
+    heldout = _windows(adapter, data, "heldout", data.eval_tokens).tokens
+    shared = baseline(adapter, heldout, site_in, site_out, EvalConfig(skip=data.skip_positions), progress=True)
+    # An SAE variant (kind:sae,skip:false) reconstructs the MLP output: same passes, its own input.
+    shared_sae = _shared_baseline(adapter, heldout, (site_out, site_out), {(site_in, site_out): shared}, progress=False)
     print(f"baseline over {args.eval_tokens} held-out tokens: {time.perf_counter() - start:.0f} s; "
           f"{x.shape[0]} training rows, {args.epochs} epochs")
     rows = []
     for name, train in variants:
         start = time.perf_counter()
-        result = train_dictionary(in_memory_batches(x, y, train.batch_size, train.seed), train, x.shape[1],
-                                  y.shape[1], progress=False)
+        sae = train.kind == "sae"
+        source = y if sae else x
+        result = train_dictionary(in_memory_batches(source, None if sae else y, train.batch_size, train.seed), train,
+                                  source.shape[1], y.shape[1], progress=False)
         seconds = time.perf_counter() - start
-        m = evaluate_dictionary(adapter, result.dictionary, None, site_in, site_out,
-                                EvalConfig(skip=shared.skip), shared=shared)
+        m = evaluate_dictionary(adapter, result.dictionary, None, site_out if sae else site_in, site_out,
+                                EvalConfig(skip=shared.skip), shared=shared_sae if sae else shared)
         rows.append({"variant": name, "changes": {f.name: getattr(train, f.name) for f in fields(train)
                                                   if getattr(train, f.name) != getattr(recipe, f.name)},
                      "train_seconds": seconds, "n_eval_tokens": m.n_tokens, "dead_fraction": m.dead_fraction,
                      "fvu": m.fvu, "ce_recovered": m.ce_recovered, "l0": m.l0, "kl": m.kl,
-                     "intervals": m.intervals})
+                     "intervals": m.intervals, "train_fvu_peak": train_fvu_peak(result.history)})
         print(_line(rows[-1]), flush=True)
     load = os.getloadavg()
     print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}  ({os.cpu_count()} cores)")
@@ -120,12 +127,20 @@ def main() -> None:
     store.finish_run(run, "done")
 
 
+def train_fvu_peak(history: list[dict]) -> float:
+    """The largest training FVU logged after the first quarter of training (past the warm-up and
+    the first resamplings): a stable run stays near its final FVU, an unstable one spikes."""
+    late = [h["fvu"] for h in history[len(history) // 4:]]
+    return max(late) if late else float("nan")
+
+
 def _line(r: dict) -> str:
     from bench_dictionary_tokens import with_interval  # a sibling script (benchmarks/ is sys.path[0])
 
     show = lambda key: with_interval(r, key)  # noqa: E731
     return (f"{r['variant']:>18}  train {r['train_seconds']:5.0f} s  dead {show('dead_fraction')}  "
-            f"FVU {show('fvu')}  CE recovered {show('ce_recovered')}  (n={r['n_eval_tokens']})")
+            f"FVU {show('fvu')}  CE recovered {show('ce_recovered')}  training FVU peak {r['train_fvu_peak']:.3g}  "
+            f"(n={r['n_eval_tokens']})")
 
 
 if __name__ == "__main__":
