@@ -297,7 +297,11 @@ RECIPE_RESAMPLE_SCALE = 1.5
 pointed at badly reconstructed inputs with encoder norms 1.5x the never-resampled alive ones'
 (`interp.dictionaries.objective._resample_topk`). Every 25 steps at 1.5x trained unstably
 (training FVU rose to 2.2 mid-run); at 1x the held-out dead share stayed near 14%. Measured at
-k 16 (the main job's); at k 8 over 2M tokens the recipe diverges (held-out FVU 13.9)."""
+k 16 (the main job's); at k 8 over 2M tokens the recipe diverges (held-out FVU 13.9). At k 8 the
+training-FVU spikes after resamplings grow with this multiple, not with how often it resamples
+(800k tokens, benchmarks/bench_transcoder_recipe.py; peak training FVU / held-out dead share):
+1.5x 1.78 / 0.26, 1.5x every 400 steps 1.54 / 0.39, 1x 1.06 / 0.46, 0.5x 0.36 / 0.48, 0.2x
+0.34 / 0.49. No multiple tried is both stable and keeps the dead share down at k 8."""
 
 RECIPE_DEAD_AFTER = 2_000
 RECIPE_AUX = 1.0
