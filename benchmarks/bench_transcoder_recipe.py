@@ -84,7 +84,8 @@ def main() -> None:
     from interp.paths import cache_dir, store_dir
     from interp.store import Store
 
-    torch.set_num_threads(len(os.sched_getaffinity(0)))  # the cores this process may use (taskset)
+    # the cores this process may use (taskset); os.cpu_count() where affinity is not exposed (macOS)
+    torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     recipe = transcoder_recipe(args.tokens * args.epochs)
     variants = [parse_variant(v, recipe) for v in (args.variant or DEFAULT_VARIANTS)]
     adapter = load_model("smollm2-135m")

@@ -98,8 +98,8 @@ def test_readers_see_each_two_partition_write_whole_or_not_at_all(tmp_path, monk
         _slow_listing(monkeypatch)
     store = Store(tmp_path / "store")
     logs = [tmp_path / f"log{w}" for w in range(n_writers)]
-    # 8 s of writing (at most 2,000 batches): at 4 s and 400 batches, a slow first query
-    # (DuckDB's start) left 9 of the 10 overlapping queries asked for, on a quiet 2-core machine.
+    # 8 s of writing (at most 2,000 batches): at 4 s and 400 batches the slowed-listing reader
+    # once managed 9 of the 10 overlapping queries asked for, on a quiet 2-core machine.
     procs = [_spawn(WRITER, store.root, w, 8.0, 2000, logs[w]) for w in range(n_writers)]
     results = _race(store, procs, 8.0)
     torn = [counts for counts, _ in results if counts - {BATCH}]
