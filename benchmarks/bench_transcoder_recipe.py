@@ -122,7 +122,8 @@ def main() -> None:
                                                   if getattr(train, f.name) != getattr(recipe, f.name)},
                      "train_seconds": seconds, "n_eval_tokens": m.n_tokens, "dead_fraction": m.dead_fraction,
                      "fvu": m.fvu, "ce_recovered": m.ce_recovered, "l0": m.l0, "kl": m.kl,
-                     "intervals": m.intervals, "train_fvu_peak": train_fvu_peak(result.history)})
+                     "intervals": m.intervals, "train_fvu_peak": train_fvu_peak(result.history),
+                     "train_fvu_peak_by_quarter": fvu_peaks_by_quarter(result.history)})
         print(_line(rows[-1]), flush=True)
     load = os.getloadavg()
     print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}  ({os.cpu_count()} cores)")
@@ -140,12 +141,20 @@ def train_fvu_peak(history: list[dict]) -> float:
     return max(late) if late else float("nan")
 
 
+def fvu_peaks_by_quarter(history: list[dict]) -> list[float]:
+    """The largest training FVU logged in each quarter of the steps: spikes that grow from one
+    quarter to the next are the start of a divergence."""
+    n = len(history)
+    return [max((h["fvu"] for h in history[q * n // 4:(q + 1) * n // 4]), default=float("nan")) for q in range(4)]
+
+
 def _line(r: dict) -> str:
     from bench_dictionary_tokens import with_interval  # a sibling script (benchmarks/ is sys.path[0])
 
     show = lambda key: with_interval(r, key)  # noqa: E731
     return (f"{r['variant']:>18}  train {r['train_seconds']:5.0f} s  dead {show('dead_fraction')}  "
-            f"FVU {show('fvu')}  CE recovered {show('ce_recovered')}  training FVU peak {r['train_fvu_peak']:.3g}  "
+            f"FVU {show('fvu')}  CE recovered {show('ce_recovered')}  training FVU peak {r['train_fvu_peak']:.3g} "
+            f"(by quarter {' / '.join(f'{p:.3g}' for p in r.get('train_fvu_peak_by_quarter', []))})  "
             f"(n={r['n_eval_tokens']})")
 
 

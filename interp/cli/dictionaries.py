@@ -72,7 +72,8 @@ def register(subparsers) -> None:
     # A command-line run is long and can be interrupted: it checkpoints by default (the config's default is none).
     # ... and TopK resampling as in the main job's recipe (`interp.jobs.dictionaries.transcoder_recipe`).
     add_config_arguments(train, TrainConfig, only=("skip", "checkpoint_every", "threshold_lr", "matryoshka_fractions",
-                                                   "topk_resample_every", "topk_resample_scale"),
+                                                   "topk_resample_every", "topk_resample_scale",
+                                                   "topk_resample_bias", "topk_resample_max_share"),
                          defaults={"checkpoint_every": 50, "topk_resample_every": 50, "topk_resample_scale": 1.5})
     add_config_arguments(train, DataConfig, only=("dashboard_tokens",), dest_prefix="data_")
     train.add_argument("--name", default=None, help="store name (default: derived from the settings)")

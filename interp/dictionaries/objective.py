@@ -117,10 +117,12 @@ RESAMPLE_POOL = 4096
 
 @torch.no_grad()
 def _resample_topk(model: Dictionary, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                   dead: torch.Tensor, resampled: torch.Tensor, step: int, seed: int, enc_scale: float = 1.0) -> int:
+                   dead: torch.Tensor, resampled: torch.Tensor, step: int, seed: int, enc_scale: float = 1.0,
+                   silent: torch.Tensor | None = None, density: float | None = None) -> int:
     """Point the `dead` latents (bool, d_sae) of a TopK dictionary at badly reconstructed inputs
     of the pool (x, y), already scaled as training sees them; marks them in `resampled` (bool,
-    d_sae, updated in place) and returns how many moved.
+    d_sae, updated in place) and returns how many moved. `silent` (bool, d_sae; default `dead`):
+    every latent that counts as not alive for the reference norm, when only some are moved.
 
     Latent i, pointed at pool token j (drawn without replacement, with probability proportional
     to its squared error): decoder row = unit(y_j - y_hat_j); encoder column =
@@ -149,7 +151,8 @@ def _resample_topk(model: Dictionary, opt: torch.optim.Optimizer, x: torch.Tenso
     # The multiple applies to never-resampled alive latents only. Once every alive latent has
     # been resampled, new ones get the alive mean itself (x1): a multiple of a mean that
     # already holds resampled latents compounds at every resampling.
-    for reference, scale in ((~dead & ~resampled, enc_scale), (~dead, 1.0), (torch.ones_like(dead), 1.0)):
+    out = dead if silent is None else silent | dead
+    for reference, scale in ((~out & ~resampled, enc_scale), (~out, 1.0), (torch.ones_like(dead), 1.0)):
         if reference.any():
             norm = scale * norms[reference].mean()
             break
@@ -158,6 +161,12 @@ def _resample_topk(model: Dictionary, opt: torch.optim.Optimizer, x: torch.Tenso
     model.W_dec[idx] = err[pick] / err[pick].norm(dim=-1, keepdim=True).clamp_min(1e-8)
     model.W_enc[:, idx] = direction.T * norm
     model.b_enc[idx] = -(mean @ model.W_enc[:, idx])
+    if density is not None:
+        # Shift each new latent's threshold to the pool's (1 - density) quantile of its
+        # pre-activation, so that it is positive on about `density` of tokens (those most like
+        # its token) instead of on every token on its side of the mean.
+        pre = torch.addmm(model.b_enc[idx], x_in, model.W_enc[:, idx])  # (pool, n_moved)
+        model.b_enc[idx] -= torch.quantile(pre, 1 - density, dim=0).clamp_min(0)
     for p, rows in ((model.W_dec, (idx,)), (model.W_enc, (slice(None), idx)), (model.b_enc, (idx,))):
         for moment in ("exp_avg", "exp_avg_sq"):
             if p in opt.state and moment in opt.state[p]:

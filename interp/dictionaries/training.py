@@ -67,6 +67,7 @@ ARCHS = (*MODULE_ARCHS, *BATCH_ARCHS)
 K_ARCHS = ("topk", *BATCH_ARCHS)
 """Architectures whose sparsity is set by k (the others by l1)."""
 B_DEC_INITS = ("mean", "geometric_median")
+RESAMPLE_BIASES = ("centred", "density")
 INIT_VARIANCE_SHARE = 0.01
 """Initial reconstructions carry this share of the target's variance (see `_init_from_data`)."""
 
@@ -114,6 +115,13 @@ class TrainConfig:
     topk_resample_scale: float = 1.0
     """A resampled latent's encoder norm, as a multiple of the mean norm of the alive latents
     never resampled."""
+    topk_resample_bias: str = "centred"
+    """A resampled latent's encoder bias: 'centred' (pre-activation 0 at the mean input) or
+    'density' (0 at the pool's (1 - k / d_sae) quantile, so it fires on about as many tokens as
+    an average latent)."""
+    topk_resample_max_share: float = 1.0
+    """At most this share of d_sae is resampled at once (those silent longest first; the rest
+    wait for the next resampling). 1 = every silent latent."""
     checkpoint_every: int = 0
     """Steps between checkpoints (0 = none)."""
     b_dec_init: str = "mean"
@@ -139,9 +147,12 @@ class TrainConfig:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
         if not isinstance(self.topk_resample_every, int) or self.topk_resample_every < 0 \
-                or not self.topk_resample_scale > 0:
-            raise ValueError(f"need topk_resample_every an int >= 0 and topk_resample_scale > 0, got "
-                             f"{self.topk_resample_every!r}, {self.topk_resample_scale!r}")
+                or not self.topk_resample_scale > 0 or not 0 < self.topk_resample_max_share <= 1:
+            raise ValueError(f"need topk_resample_every an int >= 0, topk_resample_scale > 0 and "
+                             f"0 < topk_resample_max_share <= 1, got {self.topk_resample_every!r}, "
+                             f"{self.topk_resample_scale!r}, {self.topk_resample_max_share!r}")
+        if self.topk_resample_bias not in RESAMPLE_BIASES:
+            raise ValueError(f"topk_resample_bias {self.topk_resample_bias!r} is not valid; choose one of {RESAMPLE_BIASES}")
         if self.train_tokens < self.batch_size:
             raise ValueError(f"train_tokens ({self.train_tokens}) must be at least one batch ({self.batch_size})")
         if not (self.lr > 0 and self.l1 >= 0 and 0 <= self.decay_fraction < 1 and self.aux_coefficient >= 0):
@@ -341,14 +352,17 @@ class Trainer:
         every = config.topk_resample_every
         if config.arch in K_ARCHS and every and (state.step + 1) % every == 0 \
                 and state.step + 1 < int(config.n_steps * (1 - config.decay_fraction)):
-            dead = state.tokens_since_fired >= every * config.batch_size
+            silent = state.tokens_since_fired >= every * config.batch_size
+            dead = _to_resample(state.tokens_since_fired, every * config.batch_size,
+                                config.topk_resample_max_share)
             if bool(dead.any()):
                 px, py = self.batches.pool(state.step, RESAMPLE_POOL)
                 px, py = px * state.x_scale, (px * state.x_scale if py is px else py * state.y_scale)
                 if state.resampled is None:
                     state.resampled = torch.zeros_like(dead)
                 _resample_topk(model, opt, px, py, dead, state.resampled, state.step, config.seed,
-                               config.topk_resample_scale)
+                               config.topk_resample_scale, silent=silent,
+                               density=config.k / model.d_sae if config.topk_resample_bias == "density" else None)
                 state.tokens_since_fired[dead] = 0
         state.step += 1
         logged = None
@@ -455,6 +469,20 @@ def train_dictionaries(batches: list[ActivationBatches], configs: list[TrainConf
                                     FVU=f"{logged['fvu']:.3f}", dead=f"{logged['dead_fraction']:.0%}")
     bar.close()
     return [t.finish() for t in trainers]
+
+
+def _to_resample(tokens_since_fired: torch.Tensor, silent_for: int, max_share: float) -> torch.Tensor:
+    """(d_sae,) bool: the latents silent for `silent_for` tokens, at most ``floor(max_share *
+    d_sae)`` (at least 1) of them, those silent longest first (ties: the lower index)."""
+    silent = tokens_since_fired >= silent_for
+    cap = max(1, int(max_share * len(silent)))
+    if int(silent.sum()) <= cap:
+        return silent
+    # Stable sort on -tokens: longest silent first, ties by index.
+    order = torch.sort(-tokens_since_fired, stable=True).indices[:cap]
+    picked = torch.zeros_like(silent)
+    picked[order] = True
+    return picked
 
 
 def _dead(state: TrainState, config: TrainConfig) -> float:

@@ -7,7 +7,7 @@ import torch
 
 from interp.dictionaries import TrainConfig, in_memory_batches, make_dictionary
 from interp.dictionaries.objective import _resample_topk
-from interp.dictionaries.training import Trainer
+from interp.dictionaries.training import Trainer, _to_resample
 
 
 def _toy():
@@ -129,3 +129,57 @@ def test_resampling_settings_are_checked():
         TrainConfig(topk_resample_every=-1)
     with pytest.raises(ValueError, match="topk_resample_scale"):
         TrainConfig(topk_resample_scale=0.0)
+    for share in (0.0, 1.5):
+        with pytest.raises(ValueError, match="topk_resample_max_share"):
+            TrainConfig(topk_resample_max_share=share)
+
+
+def test_the_cap_moves_the_longest_silent_latents_first():
+    # Ten latents; silent for 100 tokens or more: 1 (300), 4 (100), 5 (500), 7 (300), 9 (100).
+    tokens = torch.tensor([0, 300, 50, 99, 100, 500, 0, 300, 10, 100])
+    assert _to_resample(tokens, 100, 1.0).nonzero().squeeze(-1).tolist() == [1, 4, 5, 7, 9]
+    # Share 0.3 of 10 = 3: latent 5 (500), then 1 and 7 (300, tie by index), not 4 or 9.
+    assert _to_resample(tokens, 100, 0.3).nonzero().squeeze(-1).tolist() == [1, 5, 7]
+    # A share below one latent still moves one; five silent within a cap of 5 move together.
+    assert _to_resample(tokens, 100, 0.01).nonzero().squeeze(-1).tolist() == [5]
+    assert _to_resample(tokens, 100, 0.5).sum() == 5
+
+
+def test_latents_silent_but_not_moved_stay_out_of_the_reference_norm():
+    # Latent 1 is moved; latent 2 (norm 1) is silent too but waits (capped). The reference is
+    # latent 0's norm alone, 3, so at 2x the column is (0, 6); with latent 2 counted as alive
+    # the mean would be 2 and the column (0, 4).
+    d = _toy()
+    x = torch.tensor([[1.0, 0.0], [1.0, 3.0]])
+    y = torch.tensor([[3.0, 0.0], [3.0, 4.0]])
+    dead = torch.tensor([False, True, False, False])
+    silent = torch.tensor([False, True, True, False])
+    resampled = torch.tensor([False, False, False, True])
+    _resample_topk(d, torch.optim.Adam(d.parameters()), x, y, dead, resampled, step=0, seed=0, enc_scale=2.0,
+                   silent=silent)
+    torch.testing.assert_close(d.W_enc[:, 1].detach(), torch.tensor([0.0, 6.0]))
+    assert resampled.tolist() == [False, True, False, True]
+
+
+def test_the_density_bias_leaves_the_new_latent_positive_on_its_share_of_the_pool_only():
+    # Pool x = (1, a) for a = 0, 3, 1, 2; only token 1 (a = 3) is badly reconstructed (error
+    # (0, 4)), so latent 1 is pointed at it: column 2 x 3 x (0, 1) = (0, 6), centred bias -9, so
+    # pre-activations 6a - 9 = -9, 9, -3, 3 (positive on tokens 1 and 3). At density 0.25 the
+    # bias drops by the 0.75 quantile of those, 3 + 0.25 x (9 - 3) = 4.5, to -13.5: pre-activations
+    # -13.5, 4.5, -7.5, -1.5, positive on token 1 alone.
+    x = torch.tensor([[1.0, 0.0], [1.0, 3.0], [1.0, 1.0], [1.0, 2.0]])
+    y = torch.tensor([[3.0, 0.0], [3.0, 4.0], [3.0, 0.0], [3.0, 0.0]])
+    dead = torch.tensor([False, True, False, False])
+    for density, bias, positive in ((None, -9.0, [1, 3]), (0.25, -13.5, [1])):
+        d = _toy()
+        _resample_topk(d, torch.optim.Adam(d.parameters()), x, y, dead, torch.tensor([False, False, True, True]),
+                       step=0, seed=0, enc_scale=2.0, density=density)
+        torch.testing.assert_close(d.W_enc[:, 1].detach(), torch.tensor([0.0, 6.0]))
+        torch.testing.assert_close(d.b_enc[1].detach(), torch.tensor(bias))
+        assert (d.pre_activations(x)[:, 1] > 0).nonzero().squeeze(-1).tolist() == positive
+
+
+def test_the_density_bias_is_a_checked_setting():
+    assert TrainConfig(topk_resample_bias="density").topk_resample_bias == "density"
+    with pytest.raises(ValueError, match="topk_resample_bias 'quantile' is not valid"):
+        TrainConfig(topk_resample_bias="quantile")
