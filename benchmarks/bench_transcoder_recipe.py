@@ -25,7 +25,13 @@ recipe) 0.314 / 0.509 / 0.712; k 32 0.027 / 0.288 / 0.957.
 At k 8 (``--epochs 10``: 800k tokens, 3,125 steps; dead / FVU / CE recovered / training FVU peak):
 the recipe at k 8 0.258 / 0.316 / 0.962 / 1.78; resampling every 400 steps 0.392 / 0.311 / 0.957 /
 1.54; resampled norm 1x 0.457 / 0.308 / 0.971 / 1.06; 0.5x 0.484 / 0.304 / 0.962 / 0.356; 0.2x
-0.490 / 0.303 / 0.977 / 0.339 (each ``k:8`` plus ``topk_resample_every`` or ``topk_resample_scale``).
+0.490 / 0.303 / 0.977 / 0.339 (each ``k:8`` plus ``topk_resample_every`` or ``topk_resample_scale``);
+at most 5% of latents moved at once (``topk_resample_max_share:0.05``) 0.255 / 0.314 / 0.956 / 1.2,
+15% 0.315 / 0.320 / 0.966 / 2.04; the density bias (``topk_resample_bias:density``) 0.498 / 0.306 /
+0.974 / 0.398, and over ``--epochs 25`` (7,812 steps) 0.537 / 0.302 / 0.969 / 0.551. The SAE on the
+MLP output at k 8 (``kind:sae,skip:false,k:8``): 0.623 / 0.543 / 0.685 / 0.703; AuxK alone
+(``topk_resample_every:0``) 0.566 / 0.533 / 0.689 / 0.562; the density bias 0.291 / 0.513 / 0.736 /
+0.545.
 """
 
 from __future__ import annotations

@@ -136,8 +136,12 @@ def _resample_topk(model: Dictionary, opt: torch.optim.Optimizer, x: torch.Tenso
     norms ~18x the k-16 transcoder's, held-out FVU 4,783). That run's rerun keeps its norms at
     6.9-11.6 but still diverges (held-out FVU 13.9), in loss spikes after resamplings that move
     most of the dictionary at once: at k 8 the recipe's 1.5x is not stable over 2M tokens.
-    Tying the norm instead to each token's k-th largest pre-activation revived too few (held-out dead share 0.30-0.35 against 0.05). Adam's moments of the moved
-    rows are zeroed.
+    Tying the norm instead to each token's k-th largest pre-activation revived too few
+    (held-out dead share 0.30-0.35 against 0.05). With `density`, each new latent's bias is
+    lowered further, to the pool's (1 - density) quantile of its pre-activation: centred, the
+    new latents took 98-99.7% of the top-8 slots on every token right after a resampling
+    (`interp.jobs.dictionaries.RECIPE_RESAMPLE_SCALE` has the figures). Adam's moments of the
+    moved rows are zeroed.
     """
     idx = dead.nonzero().squeeze(-1)
     if len(idx) == 0:

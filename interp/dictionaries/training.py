@@ -36,7 +36,8 @@ Algorithm
    (decoder-norm handling, as Gao et al.; the drift per step is tiny, so no compensation).
 4. Dead latents = not fired in the last `dead_after_tokens` tokens. TopK revives them with
    the auxiliary loss (and, with `topk_resample_every`, by resampling those silent since the
-   last resampling towards badly reconstructed inputs); relu/jumprelu resample them every `resample_every` steps towards
+   last resampling towards badly reconstructed inputs, at most `topk_resample_max_share` of them
+   at once, with the bias `topk_resample_bias`); relu/jumprelu resample them every `resample_every` steps towards
    inputs the dictionary reconstructs worst (Anthropic's resampling, simplified).
 5. Several dictionaries train in lockstep (`train_dictionaries`): step s of each, then s + 1,
    so batches that share one activation chunk (`shared_site_batches`) pay for one model pass;

@@ -301,7 +301,20 @@ k 16 (the main job's); at k 8 over 2M tokens the recipe diverges (held-out FVU 1
 training-FVU spikes after resamplings grow with this multiple, not with how often it resamples
 (800k tokens, benchmarks/bench_transcoder_recipe.py; peak training FVU / held-out dead share):
 1.5x 1.78 / 0.26, 1.5x every 400 steps 1.54 / 0.39, 1x 1.06 / 0.46, 0.5x 0.36 / 0.48, 0.2x
-0.34 / 0.49. No multiple tried is both stable and keeps the dead share down at k 8."""
+0.34 / 0.49. No multiple tried is both stable and keeps the dead share down at k 8.
+
+Why the spikes (benchmarks/resample_takeover.py, k 8, steps 100-700): right after a resampling
+at 1.5x with every silent latent moved (185-1,355 of 2,304), the new latents took 98-99.7% of
+the top-8 slots on every token of the next batch, whose FVU was 1.08-3.14 against 0.35-0.52
+before, rising with each resampling as the whole dictionary's activations grew (mean alive
+activation 3.7 -> 8.1). Capping the share moved at once (`topk_resample_max_share`) did not
+help: 5% peaked at 1.2 and 15% at 2.04. Setting the new latents' bias at the pool's
+(1 - k/d_sae) quantile (`topk_resample_bias='density'`) cut their share of slots to 6-19% and
+the post-resampling FVU to 0.36-0.50 (0.34-0.52 before), and training stayed stable over 7,812 steps (the 2M-token run's count; peak 0.55, FVU 0.302, CE recovered 0.969), but half
+the latents stay dead (0.50 at 800k tokens, 0.54 over 7,812 steps), where the centred bias
+keeps 0.26. On the SAE at k 8 it halves the dead share (0.29 against 0.62) and lowers FVU
+(0.513 against 0.543). The main job keeps the centred bias: it trains at k 16, where that is
+stable and the density bias is unmeasured."""
 
 RECIPE_DEAD_AFTER = 2_000
 RECIPE_AUX = 1.0
