@@ -155,9 +155,12 @@ class Dictionary(nn.Module):
             raise ValueError(f"an SAE maps a site onto itself: d_in ({d_in}) must equal d_out ({d_out}), no skip")
         self.kind, self.arch, self.k, self.skip = kind, arch, k, skip
         self.d_in, self.d_sae, self.d_out = d_in, d_sae, d_out
-        self.W_enc = nn.Parameter(torch.empty(d_in, d_sae, dtype=dtype))
+        # Zeros, not torch.empty: a dictionary built by hand and only partly set must not
+        # carry uninitialised memory (a NaN there turns 0 * W_dec into NaN). `init_weights`
+        # gives the training start.
+        self.W_enc = nn.Parameter(torch.zeros(d_in, d_sae, dtype=dtype))
         self.b_enc = nn.Parameter(torch.zeros(d_sae, dtype=dtype))
-        self.W_dec = nn.Parameter(torch.empty(d_sae, d_out, dtype=dtype))
+        self.W_dec = nn.Parameter(torch.zeros(d_sae, d_out, dtype=dtype))
         self.b_dec = nn.Parameter(torch.zeros(d_out, dtype=dtype))
         if arch == "jumprelu":
             self.threshold = nn.Parameter(torch.full((d_sae,), 1e-3, dtype=dtype))

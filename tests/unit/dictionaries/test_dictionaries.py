@@ -196,3 +196,18 @@ def test_viz_figures_and_context_spans():
     assert sum(hist.data[0].y) == 2
     spans = context_spans(["a", "b", "c"], [0.0, 2.0, 1.0])
     assert [s["intensity"] for s in spans] == [0.0, 1.0, 0.5]
+
+
+@pytest.mark.parametrize("arch", ["relu", "topk", "jumprelu"])
+def test_a_new_dictionary_holds_zeros_until_init_weights(arch):
+    """A dictionary built by hand and only partly set computes on defined numbers: every
+    weight starts at exactly zero (no uninitialised memory), so with no latent firing the
+    output is b_dec even though W_dec was never set."""
+    d = Dictionary(5, 7, 3, kind="transcoder", arch=arch, k=2 if arch == "topk" else None, skip=True)
+    for name in ("W_enc", "b_enc", "W_dec", "b_dec", "W_skip"):
+        assert torch.count_nonzero(getattr(d, name)) == 0, name
+    with torch.no_grad():
+        d.b_enc.fill_(-1.0)
+        d.b_dec.copy_(torch.tensor([1.0, -2.0, 3.0]))
+    x = torch.randn(4, 5)
+    assert torch.equal(d.decode_sparse(d.encode_sparse(x), x), d.b_dec.expand(4, 3))
