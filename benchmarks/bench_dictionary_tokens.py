@@ -43,7 +43,8 @@ def main() -> None:
     import torch
 
     from interp.dictionaries.evaluation import EvalConfig, baseline
-    from interp.jobs.dictionaries import DataConfig, _windows, dictionary_sites, train_and_publish, transcoder_recipe
+    from interp.jobs.dictionaries import DataConfig, _windows, dictionary_sites, train_and_publish
+    from interp.jobs.recipe import transcoder_recipe
     from interp.models import load_model
     from interp.paths import store_dir
     from interp.store import Store

@@ -85,7 +85,8 @@ def main() -> None:
     from interp.dictionaries.activations import cache_activations, in_memory_batches, load_cached_activations
     from interp.dictionaries.evaluation import EvalConfig, baseline, evaluate_dictionary
     from interp.dictionaries.training import train_dictionary
-    from interp.jobs.dictionaries import DataConfig, _shared_baseline, _windows, transcoder_recipe
+    from interp.jobs.dictionaries import DataConfig, _shared_baseline, _windows
+    from interp.jobs.recipe import transcoder_recipe
     from interp.models import load_model
     from interp.paths import cache_dir, store_dir
     from interp.store import Store

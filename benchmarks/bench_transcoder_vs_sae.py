@@ -73,7 +73,8 @@ def main() -> None:
 
     from interp.dictionaries.evaluation import EvalConfig, baseline
     from interp.jobs.dictionaries import (DataConfig, _shared_baseline, _windows, dictionary_name, dictionary_sites,
-                                          train_and_publish_many, transcoder_recipe)
+                                          train_and_publish_many)
+    from interp.jobs.recipe import transcoder_recipe
     from interp.models import load_model
     from interp.paths import store_dir
     from interp.store import Store

@@ -43,7 +43,7 @@ def main() -> None:
 
     from interp.dictionaries.activations import in_memory_batches
     from interp.dictionaries.training import Trainer
-    from interp.jobs.dictionaries import transcoder_recipe
+    from interp.jobs.recipe import transcoder_recipe
     from interp.paths import cache_dir
 
     torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)

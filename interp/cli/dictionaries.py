@@ -70,7 +70,7 @@ def register(subparsers) -> None:
     sparsity.add_argument("--l1", type=float, default=None,
                           help=f"sparsity coefficient (relu/jumprelu; default {TrainConfig.l1})")
     # A command-line run is long and can be interrupted: it checkpoints by default (the config's default is none).
-    # ... and TopK resampling as in the main job's recipe (`interp.jobs.dictionaries.transcoder_recipe`).
+    # ... and TopK resampling as in the main job's recipe (`interp.jobs.recipe.transcoder_recipe`).
     add_config_arguments(train, TrainConfig, only=("skip", "checkpoint_every", "threshold_lr", "matryoshka_fractions",
                                                    "topk_resample_every", "topk_resample_scale",
                                                    "topk_resample_bias", "topk_resample_max_share"),

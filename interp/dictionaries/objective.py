@@ -140,7 +140,7 @@ def _resample_topk(model: Dictionary, opt: torch.optim.Optimizer, x: torch.Tenso
     (held-out dead share 0.30-0.35 against 0.05). With `density`, each new latent's bias is
     lowered further, to the pool's (1 - density) quantile of its pre-activation: centred, the
     new latents took 98-99.7% of the top-8 slots on every token right after a resampling
-    (`interp.jobs.dictionaries.RECIPE_RESAMPLE_SCALE` has the figures). Adam's moments of the
+    (`interp.jobs.recipe.RECIPE_RESAMPLE_SCALE` has the figures). Adam's moments of the
     moved rows are zeroed.
     """
     idx = dead.nonzero().squeeze(-1)
