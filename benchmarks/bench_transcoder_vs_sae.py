@@ -78,7 +78,7 @@ def main() -> None:
     from interp.models import load_model
     from interp.paths import store_dir
     from interp.store import Store
-    from interp.viz.dictionaries import l0_vs_ce_figure
+    from interp.viz.dictionaries import kind_differences, l0_vs_ce_figure
     from bench_transcoder_recipe import parse_variant  # a sibling script (benchmarks/ is sys.path[0])
 
     torch.set_num_threads(os.cpu_count() or 1)
@@ -135,14 +135,7 @@ def main() -> None:
         table = pd.DataFrame(merge_rows(earlier, new))
         print(f"\n{key}: transcoder - SAE at each k (negative spliced CE: the transcoder is better)"
               + (f"; {len(table) - len(new)} rows kept from the stored comparison" if len(table) > len(new) else ""))
-        for k in sorted(set(table["k"])):
-            pair = [table[(table["k"] == k) & (table["kind"] == kind)] for kind in ("transcoder", "sae")]
-            if any(p.empty for p in pair):
-                continue
-            t, s = (p.iloc[0] for p in pair)
-            print(f"  k {k:>2}: L0 {t['l0']:.1f} vs {s['l0']:.1f}  spliced CE {t['ce_spliced'] - s['ce_spliced']:+.4f} "
-                  f"nats  CE recovered {t['ce_recovered'] - s['ce_recovered']:+.3f}  "
-                  f"({'intervals overlap' if _overlap(t, s, 'ce_recovered') else 'intervals disjoint'})")
+        print(kind_differences(table).round(4).to_string(index=False))
         fig = l0_vs_ce_figure(table, title=f"smollm2-135m layer {args.layer}: {arch} skip transcoders vs MLP-out "
                                            f"SAEs{'' if variant == RECIPE else f' ({variant})'} "
                                            f"({args.tokens:,} training tokens each, "
@@ -207,10 +200,6 @@ def _payload(payload):
     import json
 
     return json.loads(payload) if isinstance(payload, str) else payload
-
-
-def _overlap(a, b, key: str) -> bool:
-    return a[f"{key}_lo"] <= b[f"{key}_hi"] and b[f"{key}_lo"] <= a[f"{key}_hi"]
 
 
 def _line(r: dict) -> str:

@@ -60,10 +60,13 @@ def main() -> None:
     parser.add_argument("--key", required=True, help="the comparison's key, e.g. smollm2-135m/L15/topk-2000000-dens")
     parser.add_argument("--out", default=None, help="CSV path (default: benchmarks/results/<key>.csv)")
     args = parser.parse_args()
+    from interp.store import Store
+    from interp.store.store import VERSION_FILE
+
     if not Path(args.store).is_dir():
         parser.error(f"--store {args.store!r}: no such directory")
-
-    from interp.store import Store
+    if not (Path(args.store) / VERSION_FILE).exists():  # Store() would make one: a read must not write
+        parser.error(f"--store {args.store!r}: not a store (no {VERSION_FILE} file)")
 
     table = comparison_table(Store(args.store), args.key)
     if isinstance(table, str):

@@ -35,7 +35,7 @@ TRANSCODERS_VS_SAES = (
 
 MEASURED_COMPARISON = (
     "## The comparison at 2M training tokens\n\nMeasured with `benchmarks/bench_transcoder_vs_sae.py "
-    "--tokens 2000000 --eval-tokens 20480 --variant dens=topk_resample_bias:density` (layer 15, "
+    "--tokens 2000000 --eval-tokens 20480 --ks 16 32 --variant dens=topk_resample_bias:density` (layer 15, "
     "expansion 4, the recipe with the density bias for resampled latents), exported by "
     "`benchmarks/export_comparison.py` to `benchmarks/results/`. Intervals are 95% bootstrap "
     "intervals over held-out windows. Negative spliced CE differences favour the transcoder.")
@@ -222,6 +222,7 @@ else:
 from pathlib import Path
 
 import interp
+from interp.viz.dictionaries import kind_differences
 
 results = Path(interp.__file__).resolve().parent.parent / "benchmarks" / "results"
 measured = sorted(results.glob("*_L15_topk-2000000*.csv")) if results.is_dir() else []
@@ -231,15 +232,7 @@ for path in measured:
     table = pd.read_csv(path)
     display(l0_vs_ce_figure(table, title=f"{path.stem}: 2,000,000 training tokens each, "
                                          f"{int(table['n_tokens'].iloc[0]):,} held-out"))
-    rows = []
-    for k, pair in table.groupby("k"):
-        t, s = (pair[pair["kind"] == kind].iloc[0] for kind in ("transcoder", "sae"))
-        rows.append({"k": k, "L0 transcoder": t["l0"], "L0 SAE": s["l0"],
-                     "spliced CE transcoder - SAE": t["ce_spliced"] - s["ce_spliced"],
-                     "CE recovered transcoder": f"{t['ce_recovered']:.3f} [{t['ce_recovered_lo']:.3f}, {t['ce_recovered_hi']:.3f}]",
-                     "CE recovered SAE": f"{s['ce_recovered']:.3f} [{s['ce_recovered_lo']:.3f}, {s['ce_recovered_hi']:.3f}]",
-                     "intervals": "overlap" if t["ce_recovered_lo"] <= s["ce_recovered_hi"] and s["ce_recovered_lo"] <= t["ce_recovered_hi"] else "disjoint"})
-    display(pd.DataFrame(rows).round(4))""",
+    display(kind_differences(table).round(4))""",
     ],
     "04_obsprop": [
         "# Observable propagation\n\nFeature vectors for the observable `logit(' she') - logit(' he')` "

@@ -29,6 +29,29 @@ def no_fit_note(table: pd.DataFrame) -> str | None:
             "not features to read.")
 
 
+def kind_differences(table: pd.DataFrame) -> pd.DataFrame:
+    """Transcoder against SAE at each k of a comparison table (columns kind, k, l0, ce_spliced,
+    ce_recovered and its ``_lo`` / ``_hi`` interval): one row per k measured for both kinds, with
+    both L0s, transcoder - SAE spliced CE (negative: the transcoder is better), both CE recovered
+    with intervals, and whether those intervals overlap."""
+    rows = []
+    for k, pair in table.groupby("k"):
+        if set(pair["kind"]) != {"transcoder", "sae"}:
+            continue  # a k measured for one kind only has no difference to show
+        t, s = (pair[pair["kind"] == kind].iloc[0] for kind in ("transcoder", "sae"))
+        overlap = t["ce_recovered_lo"] <= s["ce_recovered_hi"] and s["ce_recovered_lo"] <= t["ce_recovered_hi"]
+        rows.append({"k": k, "L0 transcoder": t["l0"], "L0 SAE": s["l0"],
+                     "spliced CE transcoder - SAE": t["ce_spliced"] - s["ce_spliced"],
+                     "CE recovered transcoder": _with_interval(t, "ce_recovered"),
+                     "CE recovered SAE": _with_interval(s, "ce_recovered"),
+                     "intervals": "overlap" if overlap else "disjoint"})
+    return pd.DataFrame(rows)
+
+
+def _with_interval(row, key: str) -> str:
+    return f"{row[key]:.3f} [{row[f'{key}_lo']:.3f}, {row[f'{key}_hi']:.3f}]"
+
+
 def l0_vs_ce_figure(table: pd.DataFrame, title: str = "L0 vs spliced CE") -> go.Figure:
     """Two panels over L0 (log x): spliced CE (with the clean CE as a dashed line) and CE
     loss recovered, one line per dictionary kind. `table` needs kind, l0, ce_spliced,

@@ -23,8 +23,8 @@ def _module():
 
 
 def _row(kind, k, ce_spliced, ce_recovered, extra=None):
-    return {"name": f"L15-{kind}-k{k}", "variant": "dens", "kind": kind, "arch": "topk", "k": k, "skip": kind == "transcoder",
-            "n_tokens": 20480, "l0": float(k), "l0_lo": k - 0.1, "l0_hi": float(k), "fvu": 0.3, "fvu_lo": 0.29,
+    return {"name": f"L15-{kind}-k{k}", "variant": "dens", "kind": kind, "arch": "topk", "k": k,
+            "skip": kind == "transcoder", "n_tokens": 20480, "l0": float(k), "l0_lo": k - 0.1, "l0_hi": float(k), "fvu": 0.3, "fvu_lo": 0.29,
             "fvu_hi": 0.31, "ce_clean": 4.0, "ce_spliced": ce_spliced, "delta_ce": ce_spliced - 4.0,
             "delta_ce_lo": ce_spliced - 4.01, "delta_ce_hi": ce_spliced - 3.99, "ce_recovered": ce_recovered,
             "ce_recovered_lo": ce_recovered - 0.02, "ce_recovered_hi": ce_recovered + 0.02, "ce_recovered_mean": 0.5,
@@ -36,8 +36,8 @@ def _store_with_comparison(root):
     rows = [_row("sae", 16, 4.05, 0.8), _row("transcoder", 32, 4.01, 0.97, {"unlisted": 1.0}),
             _row("transcoder", 16, 4.02, 0.95), _row("sae", 32, 4.03, 0.9)]
     run = store.start_run("bench_transcoder_vs_sae", {})
-    store.write("results", [{"name": "dictionary_sweep", "key": KEY, "payload": {"table": rows, "train_tokens": 2_000_000}}],
-                run_id=run)
+    payload = {"table": rows, "train_tokens": 2_000_000}
+    store.write("results", [{"name": "dictionary_sweep", "key": KEY, "payload": payload}], run_id=run)
     store.finish_run(run, "done")
     return store
 
@@ -45,8 +45,8 @@ def _store_with_comparison(root):
 def test_the_csv_holds_the_stored_rows_by_k_transcoder_first(tmp_path):
     _store_with_comparison(tmp_path / "store")
     out = tmp_path / "out.csv"
-    done = subprocess.run([sys.executable, str(SCRIPT), "--store", str(tmp_path / "store"), "--key", KEY, "--out", str(out)],
-                          capture_output=True, text=True, cwd=REPO)
+    done = subprocess.run([sys.executable, str(SCRIPT), "--store", str(tmp_path / "store"), "--key", KEY,
+                           "--out", str(out)], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(out)
     assert list(zip(table["k"], table["kind"])) == [(16, "transcoder"), (16, "sae"), (32, "transcoder"), (32, "sae")]
@@ -73,3 +73,10 @@ def test_a_missing_store_is_refused_without_creating_it(tmp_path):
     done = subprocess.run([sys.executable, str(SCRIPT), "--store", str(missing), "--key", KEY],
                           capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 2 and "no such directory" in done.stderr and not missing.exists()
+
+
+def test_a_directory_that_is_not_a_store_is_refused_and_left_empty(tmp_path):
+    done = subprocess.run([sys.executable, str(SCRIPT), "--store", str(tmp_path), "--key", KEY],
+                          capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 2 and "not a store (no STORE_VERSION file)" in done.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -52,3 +52,22 @@ def test_no_fit_note_names_dictionaries_at_or_above_fvu_one_worst_first():
         "c (FVU 4.78e+03), b (FVU 1). Training did not fit or diverged; their latents are not features to read.")
     assert no_fit_note(table[table["name"] == "a"]) is None
     assert no_fit_note(table.drop(columns="fvu")) is None
+
+
+def test_kind_differences_pairs_each_k_and_skips_a_k_with_one_kind():
+    """k 16: transcoder 4.02 vs SAE 4.05 -> -0.03, CE recovered [0.93, 0.97] vs [0.78, 0.82]
+    disjoint; k 32: [0.85, 0.95] vs [0.90, 0.96] overlap; k 64 has an SAE only and is left out."""
+    from interp.viz.dictionaries import kind_differences
+
+    def row(kind, k, ce, rec, lo, hi):
+        return {"kind": kind, "k": k, "l0": float(k), "ce_spliced": ce, "ce_recovered": rec,
+                "ce_recovered_lo": lo, "ce_recovered_hi": hi}
+
+    table = pd.DataFrame([row("sae", 16, 4.05, 0.8, 0.78, 0.82), row("transcoder", 16, 4.02, 0.95, 0.93, 0.97),
+                          row("transcoder", 32, 4.04, 0.9, 0.85, 0.95), row("sae", 32, 4.03, 0.93, 0.90, 0.96),
+                          row("sae", 64, 4.01, 0.97, 0.96, 0.98)])
+    out = kind_differences(table)
+    assert list(out["k"]) == [16, 32]
+    assert out["spliced CE transcoder - SAE"].tolist() == pytest.approx([-0.03, 0.01])
+    assert list(out["intervals"]) == ["disjoint", "overlap"]
+    assert out["CE recovered transcoder"].iloc[0] == "0.950 [0.930, 0.970]"
