@@ -8,10 +8,14 @@ as ``benchmarks/results/<key with / as _>.csv``:
 1. Read the comparison `--key` from `--store`.
 2. Keep the columns a reader needs (kind, k, L0, FVU, CEs, CE recovered, dead share and
    their 95% intervals), one row per dictionary, ordered by k then kind.
-3. Write the CSV (`--out`, default under ``benchmarks/results/``) and print it.
+3. With `--merge`, keep the rows of the CSV already there that this comparison does not
+   replace (same kind, architecture, k and variant), so runs at different k on the same
+   held-out windows make one table; rows evaluated on other windows (a different clean CE or
+   token count) are refused, since their CEs do not compare.
+4. Write the CSV (`--out`, default under ``benchmarks/results/``) and print it.
 
     .venv/bin/python benchmarks/export_comparison.py --store /path/to/store \
-        --key smollm2-135m/L15/topk-2000000-dens [--out FILE]
+        --key smollm2-135m/L15/topk-2000000-dens [--out FILE] [--merge]
 """
 
 from __future__ import annotations
@@ -50,8 +54,33 @@ def comparison_table(store, key: str):
     payload = json.loads(payload) if isinstance(payload, str) else payload
     table = pd.DataFrame(payload["table"])
     table = table[[c for c in COLUMNS if c in table.columns]]
+    return _ordered(table)
+
+
+def _ordered(table):
+    """By k, the transcoder before the SAE at each k."""
     return table.sort_values(["k", "kind"], key=lambda s: s if s.name == "k" else s != "transcoder",
-                             ignore_index=True)
+                             ignore_index=True, kind="stable")
+
+
+IDENTITY = ("kind", "arch", "k", "variant")
+"""The columns that name one dictionary of a comparison: a merged row with these replaces the old."""
+
+
+def merged(table, earlier):
+    """`table` plus the rows of `earlier` it does not replace, ordered as `comparison_table` orders;
+    or the one-line error when the two were evaluated on different held-out tokens."""
+    import pandas as pd
+
+    for column in ("ce_clean", "n_tokens"):
+        new, old = set(table[column].round(6)), set(earlier[column].round(6))
+        if new != old:
+            return (f"--merge: the CSV there has {column} {sorted(old)}, this comparison {sorted(new)}; "
+                    "rows from different held-out tokens do not compare (write to another --out)")
+    replaced = set(map(tuple, table[list(IDENTITY)].astype(str).to_numpy()))
+    keep = [tuple(row) not in replaced for row in earlier[list(IDENTITY)].astype(str).to_numpy()]
+    both = pd.concat([earlier[keep], table], ignore_index=True)[list(table.columns)]
+    return _ordered(both)
 
 
 def main() -> None:
@@ -59,6 +88,8 @@ def main() -> None:
     parser.add_argument("--store", required=True, help="the store the benchmark ran on")
     parser.add_argument("--key", required=True, help="the comparison's key, e.g. smollm2-135m/L15/topk-2000000-dens")
     parser.add_argument("--out", default=None, help="CSV path (default: benchmarks/results/<key>.csv)")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the rows of the CSV already at --out that this comparison does not replace")
     args = parser.parse_args()
     from interp.store import Store
     from interp.store.store import VERSION_FILE
@@ -72,6 +103,12 @@ def main() -> None:
     if isinstance(table, str):
         parser.error(table)
     out = Path(args.out) if args.out else default_out(args.key)
+    if args.merge and out.exists():
+        import pandas as pd
+
+        table = merged(table, pd.read_csv(out))
+        if isinstance(table, str):
+            parser.error(table)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False, float_format="%.6g")
     print(table.to_string(index=False))

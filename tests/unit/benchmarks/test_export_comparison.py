@@ -80,3 +80,42 @@ def test_a_directory_that_is_not_a_store_is_refused_and_left_empty(tmp_path):
                           capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 2 and "not a store (no STORE_VERSION file)" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def _export(tmp_path, out, *extra):
+    return subprocess.run([sys.executable, str(SCRIPT), "--store", str(tmp_path / "store"), "--key", KEY,
+                           "--out", str(out), *extra], capture_output=True, text=True, cwd=REPO)
+
+
+def test_merge_keeps_the_rows_at_other_k_and_replaces_the_same_dictionary(tmp_path):
+    _store_with_comparison(tmp_path / "store")
+    out = tmp_path / "out.csv"
+    earlier = pd.DataFrame([_row("transcoder", 8, 4.03, 0.9), _row("sae", 8, 4.06, 0.7),
+                            _row("transcoder", 16, 9.99, 0.1)])[list(_module().COLUMNS)]
+    earlier.to_csv(out, index=False)
+    done = _export(tmp_path, out, "--merge")
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(out)
+    assert list(zip(table["k"], table["kind"])) == [(8, "transcoder"), (8, "sae"), (16, "transcoder"), (16, "sae"),
+                                                    (32, "transcoder"), (32, "sae")]
+    assert list(table["ce_spliced"]) == [4.03, 4.06, 4.02, 4.05, 4.01, 4.03]  # the stored k-16 transcoder, not 9.99
+
+
+def test_merge_refuses_rows_from_other_held_out_tokens_and_leaves_the_csv(tmp_path):
+    _store_with_comparison(tmp_path / "store")
+    out = tmp_path / "out.csv"
+    earlier = pd.DataFrame([{**_row("transcoder", 8, 4.03, 0.9), "ce_clean": 4.5}])[list(_module().COLUMNS)]
+    earlier.to_csv(out, index=False)
+    before = out.read_text()
+    done = _export(tmp_path, out, "--merge")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--merge: the CSV there has ce_clean [4.5], this comparison [4.0]" in done.stderr
+    assert out.read_text() == before
+
+
+def test_without_merge_the_csv_is_replaced(tmp_path):
+    _store_with_comparison(tmp_path / "store")
+    out = tmp_path / "out.csv"
+    pd.DataFrame([_row("transcoder", 8, 4.03, 0.9)])[list(_module().COLUMNS)].to_csv(out, index=False)
+    assert _export(tmp_path, out).returncode == 0
+    assert sorted(set(pd.read_csv(out)["k"])) == [16, 32]
