@@ -85,7 +85,7 @@ def _complexity(args, store, backend):
 
 
 def _sweep_config(args):
-    from interp.dictionaries.training import TrainConfig
+    from interp.dictionaries.train_config import TrainConfig
     from interp.jobs.dictionaries import DataConfig, SweepConfig
 
     return SweepConfig(layer=args.sweep_layer, ks=(8, 16), kinds=("transcoder", "sae"),
@@ -102,7 +102,7 @@ def _sweep(args, store, backend):
 
 
 def _train_configs(args):
-    from interp.dictionaries.training import TrainConfig
+    from interp.dictionaries.train_config import TrainConfig
     from interp.jobs.dictionaries import DataConfig
 
     train = TrainConfig(kind="transcoder", k=16, expansion=4, train_tokens=args.train_tokens, batch_size=256,

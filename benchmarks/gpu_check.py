@@ -52,7 +52,8 @@ def neuron_map(args, device: str, scratch: Path) -> tuple[float, str]:
 
 def training(args, device: str, scratch: Path) -> tuple[float, str]:
     from interp.dictionaries.activations import in_memory_batches, site_activations
-    from interp.dictionaries.training import TrainConfig, train_dictionaries
+    from interp.dictionaries.train_config import TrainConfig
+    from interp.dictionaries.training import train_dictionaries
 
     adapter = worker_model(args.model, "cpu")
     sites = adapter.sites(args.layer)

@@ -172,7 +172,7 @@ key, load_run(store, key).steered["live"].text == run.steered["live"].text""",
         SETUP,
         """\
 from interp.jobs.dictionaries import DataConfig, train_and_publish
-from interp.dictionaries.training import TrainConfig
+from interp.dictionaries.train_config import TrainConfig
 
 train = TrainConfig(kind="transcoder", arch="topk", k=16, expansion=4, batch_size=256, train_tokens=10_000)
 published = train_and_publish(model, store, train, 15, progress=False,
@@ -374,7 +374,7 @@ PREFIX = "smollm2-135m/quick/"
 NAMES = [n for n in store.read("dictionaries", columns=["name"])["name"] if n.startswith(PREFIX)]
 if not NAMES:  # none stored yet: train three small ones (a few minutes on a CPU)
     from interp.jobs.dictionaries import DataConfig, train_and_publish
-    from interp.dictionaries.training import TrainConfig
+    from interp.dictionaries.train_config import TrainConfig
     train = TrainConfig(kind="transcoder", arch="topk", k=16, expansion=4, train_tokens=64_000, lr=2e-3,
                         dead_after_tokens=20_000)
     data = DataConfig(activation_tokens=8_000, eval_tokens=256, dashboard_tokens=0)

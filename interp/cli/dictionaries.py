@@ -36,7 +36,7 @@ _DATA_COMMON = ("corpus", "activation_tokens", "ctx_len", "eval_tokens", "skip_p
 
 
 def _common(parser: argparse.ArgumentParser, *, many_layers: bool = False) -> None:
-    from interp.dictionaries.training import ARCHS, TrainConfig
+    from interp.dictionaries.train_config import ARCHS, TrainConfig
     from interp.jobs.dictionaries import DataConfig
 
     parser.add_argument("--model", default="smollm2-135m", help="model alias, hub id or local directory")
@@ -55,7 +55,7 @@ def _common(parser: argparse.ArgumentParser, *, many_layers: bool = False) -> No
 
 
 def register(subparsers) -> None:
-    from interp.dictionaries.training import TrainConfig
+    from interp.dictionaries.train_config import TrainConfig
     from interp.jobs.dictionaries import DataConfig
 
     train = subparsers.add_parser("train", help="train a transcoder or SAE, evaluate it, store it with its features")
@@ -113,7 +113,7 @@ def _store(args):
 def _configs(args, kind: str, k: int | None = None, l1: float | None = None):
     """TrainConfig and DataConfig from the options (a sweep keeps no checkpoints and no dashboards)."""
     from interp.jobs.dictionaries import DataConfig
-    from interp.dictionaries.training import TrainConfig
+    from interp.dictionaries.train_config import TrainConfig
 
     extra = {} if hasattr(args, "checkpoint_every") else {"checkpoint_every": 0, "skip": False}
     train = config_from_args(TrainConfig, args, kind=kind, k=k or TrainConfig.k,
@@ -126,7 +126,7 @@ def _configs(args, kind: str, k: int | None = None, l1: float | None = None):
 
 
 def _train(args) -> int:
-    from interp.dictionaries.training import K_ARCHS
+    from interp.dictionaries.train_config import K_ARCHS
     from interp.jobs.neuron_map import parse_layers
     from interp.jobs.training import train_layers
     from interp.models.registry import known_shape

@@ -16,7 +16,9 @@ The evaluation, dashboard and io names load lazily (io imports SAELens).
 
 from interp.dictionaries.activations import ActivationBatches, in_memory_batches, model_batches, site_activations
 from interp.dictionaries.dictionary import Dictionary, Encoded
-from interp.dictionaries.training import TrainConfig, TrainResult, make_dictionary, train_dictionary
+from interp.dictionaries.initialisation import make_dictionary
+from interp.dictionaries.train_config import TrainConfig
+from interp.dictionaries.training import TrainResult, train_dictionary
 
 _LAZY = {
     "evaluate_dictionary": "evaluation", "baseline": "evaluation", "DictionaryMetrics": "evaluation",

@@ -27,7 +27,8 @@ from interp.dictionaries.dashboards import DashboardConfig, feature_dashboards, 
 from interp.dictionaries.evaluation import (Baseline, DictionaryMetrics, EvalConfig, baseline, evaluate_dictionary,
                                          fits)
 from interp.dictionaries.io import save_dictionary
-from interp.dictionaries.training import K_ARCHS, TrainConfig, TrainResult, train_dictionaries
+from interp.dictionaries.train_config import K_ARCHS, TrainConfig
+from interp.dictionaries.training import TrainResult, train_dictionaries
 from interp.jobs.recipe import transcoder_recipe
 from interp.jobs.units import ModelJob, Unit, run_job
 from interp.store.files import check_name_fits

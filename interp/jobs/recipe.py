@@ -7,7 +7,7 @@ given) so the settings and their evidence read in one place.
 
 from __future__ import annotations
 
-from interp.dictionaries.training import TrainConfig
+from interp.dictionaries.train_config import TrainConfig
 
 
 def transcoder_recipe(train_tokens: int, *, k: int = 16, expansion: int = 4, checkpoint_every: int = 0,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from interp.dictionaries.training import TrainConfig
+from interp.dictionaries.train_config import TrainConfig
 from interp.jobs.dictionaries import DataConfig, _same_settings, dictionary_name, train_and_publish_many
 from interp.jobs.units import ModelJob, Unit, run_job
 from interp.store.files import check_name_fits

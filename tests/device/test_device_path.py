@@ -40,7 +40,8 @@ def test_neuron_map_on_the_gpu_matches_the_cpu(tmp_path, tiny_dirs):
 def test_dictionary_training_on_the_gpu_matches_the_cpu_and_saves_from_the_cpu(tmp_path):
     from interp.dictionaries.activations import in_memory_batches
     from interp.dictionaries.io import load_dictionary_dir, save_dictionary_dir
-    from interp.dictionaries.training import TrainConfig, train_dictionaries
+    from interp.dictionaries.train_config import TrainConfig
+    from interp.dictionaries.training import train_dictionaries
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(4096, 32, generator=g)
@@ -73,7 +74,7 @@ def test_clamp_report_on_the_gpu_matches_the_cpu(tmp_path, tiny_dirs):
 
 def test_sweep_on_the_gpu_stores_cpu_files_close_to_the_cpu_run(tmp_path, tiny_dirs):
     from interp.dictionaries.io import load_dictionary
-    from interp.dictionaries.training import TrainConfig
+    from interp.dictionaries.train_config import TrainConfig
     from interp.jobs.dictionaries import DataConfig, SweepConfig, run_sweep
 
     text = tmp_path / "docs.txt"

@@ -159,7 +159,8 @@ def _complexity_check(store, result):
 
 def _dictionaries_run(models):
     from interp.dictionaries.activations import in_memory_batches
-    from interp.dictionaries.training import TrainConfig, train_dictionary
+    from interp.dictionaries.train_config import TrainConfig
+    from interp.dictionaries.training import train_dictionary
 
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(512, 16, generator=gen)

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from interp.dictionaries.training import TrainConfig
+from interp.dictionaries.train_config import TrainConfig
 from interp.store import Store
 
 WORDS = "the cat sat on a mat and then it ran to the big red door of an old house".split()

@@ -130,7 +130,8 @@ def score_meta_dictionary(meta: Dictionary, rows: torch.Tensor) -> MetaScores:
 def train_meta_dictionary(rows: torch.Tensor, width: int, config: MetaStructureConfig) -> tuple[Dictionary, int]:
     """Step 2: a BatchTopK SAE of `width` latents trained on `rows` (n, d); (dictionary, steps)."""
     from interp.dictionaries.activations import in_memory_batches
-    from interp.dictionaries.training import TrainConfig, train_dictionary
+    from interp.dictionaries.train_config import TrainConfig
+    from interp.dictionaries.training import train_dictionary
 
     n, d = rows.shape
     if width % d or config.k > width:

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from test_job_backends import _close, _payloads  # noqa: E402 - same folder
-from interp.dictionaries.training import TrainConfig
+from interp.dictionaries.train_config import TrainConfig
 from interp.jobs.clamp_check import BATCH, ClampReportJob, check_specialised
 from interp.jobs.complexity import SHARD_NAME, RunConfig, run_complexity
 from interp.jobs.dictionaries import DataConfig, SweepConfig, run_sweep

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from test_job_parity import _dictionary_tensors  # noqa: E402 - same folder
-from interp.dictionaries.training import TrainConfig
+from interp.dictionaries.train_config import TrainConfig
 from interp.jobs import training
 from interp.jobs.dictionaries import DataConfig
 from interp.jobs.training import train_layers

@@ -9,7 +9,7 @@ import pytest
 
 from interp.cli import build_parser, main
 from interp.cli.options import add_config_arguments, config_fields, config_from_args
-from interp.dictionaries.training import TrainConfig
+from interp.dictionaries.train_config import TrainConfig
 from interp.jobs.dictionaries import DataConfig
 from interp.jobs.neuron_map import MapConfig
 from interp.methods.neurons.clamping import ClampConfig

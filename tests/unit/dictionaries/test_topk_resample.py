@@ -137,12 +137,12 @@ def test_resampling_settings_are_checked():
 def test_the_cap_moves_the_longest_silent_latents_first():
     # Ten latents; silent for 100 tokens or more: 1 (300), 4 (100), 5 (500), 7 (300), 9 (100).
     tokens = torch.tensor([0, 300, 50, 99, 100, 500, 0, 300, 10, 100])
-    assert _to_resample(tokens, 100, 1.0).nonzero().squeeze(-1).tolist() == [1, 4, 5, 7, 9]
+    assert _to_resample(tokens, tokens >= 100, 1.0).nonzero().squeeze(-1).tolist() == [1, 4, 5, 7, 9]
     # Share 0.3 of 10 = 3: latent 5 (500), then 1 and 7 (300, tie by index), not 4 or 9.
-    assert _to_resample(tokens, 100, 0.3).nonzero().squeeze(-1).tolist() == [1, 5, 7]
+    assert _to_resample(tokens, tokens >= 100, 0.3).nonzero().squeeze(-1).tolist() == [1, 5, 7]
     # A share below one latent still moves one; five silent within a cap of 5 move together.
-    assert _to_resample(tokens, 100, 0.01).nonzero().squeeze(-1).tolist() == [5]
-    assert _to_resample(tokens, 100, 0.5).sum() == 5
+    assert _to_resample(tokens, tokens >= 100, 0.01).nonzero().squeeze(-1).tolist() == [5]
+    assert _to_resample(tokens, tokens >= 100, 0.5).sum() == 5
 
 
 def test_latents_silent_but_not_moved_stay_out_of_the_reference_norm():

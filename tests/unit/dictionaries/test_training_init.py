@@ -8,7 +8,8 @@ import torch
 
 from interp.dictionaries import TrainConfig, in_memory_batches, make_dictionary, train_dictionary
 from interp.dictionaries.activations import artefact_prefix, shared_site_batches
-from interp.dictionaries.training import Trainer, geometric_median, train_dictionaries
+from interp.dictionaries.initialisation import geometric_median
+from interp.dictionaries.training import Trainer, train_dictionaries
 
 
 def _atoms_data(n=4096, d=8, n_atoms=16, seed=0, orthogonal=False):
