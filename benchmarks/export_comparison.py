@@ -63,6 +63,9 @@ def _ordered(table):
                              ignore_index=True, kind="stable")
 
 
+FLOAT_FORMAT = "%.6g"
+"""How the CSV writes floats."""
+
 IDENTITY = ("kind", "arch", "k", "variant")
 """The columns that name one dictionary of a comparison: a merged row with these replaces the old."""
 
@@ -73,7 +76,8 @@ def merged(table, earlier):
     import pandas as pd
 
     for column in ("ce_clean", "n_tokens"):
-        new, old = set(table[column].round(6)), set(earlier[column].round(6))
+        # Compared as the CSV writes them (FLOAT_FORMAT): the earlier rows went through it.
+        new, old = ({float(FLOAT_FORMAT % v) for v in t[column]} for t in (table, earlier))
         if new != old:
             return (f"--merge: the CSV there has {column} {sorted(old)}, this comparison {sorted(new)}; "
                     "rows from different held-out tokens do not compare (write to another --out)")
@@ -110,7 +114,7 @@ def main() -> None:
         if isinstance(table, str):
             parser.error(table)
     out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False, float_format="%.6g")
+    table.to_csv(out, index=False, float_format=FLOAT_FORMAT)
     print(table.to_string(index=False))
     print(f"\nwrote {out}")
 

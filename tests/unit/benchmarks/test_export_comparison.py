@@ -119,3 +119,17 @@ def test_without_merge_the_csv_is_replaced(tmp_path):
     pd.DataFrame([_row("transcoder", 8, 4.03, 0.9)])[list(_module().COLUMNS)].to_csv(out, index=False)
     assert _export(tmp_path, out).returncode == 0
     assert sorted(set(pd.read_csv(out)["k"])) == [16, 32]
+
+
+def test_merge_compares_the_clean_ce_at_the_precision_the_csv_keeps(tmp_path):
+    # The stored clean CE 4.0000004 is written as 4; the earlier CSV's 4 is the same windows.
+    store = Store(tmp_path / "store")
+    run = store.start_run("bench_transcoder_vs_sae", {})
+    rows = [{**_row("transcoder", 64, 4.01, 0.98), "ce_clean": 4.0000004}]
+    store.write("results", [{"name": "dictionary_sweep", "key": KEY, "payload": {"table": rows}}], run_id=run)
+    store.finish_run(run, "done")
+    out = tmp_path / "out.csv"
+    pd.DataFrame([_row("transcoder", 8, 4.03, 0.9)])[list(_module().COLUMNS)].to_csv(out, index=False)
+    done = _export(tmp_path, out, "--merge")
+    assert done.returncode == 0, done.stderr
+    assert list(pd.read_csv(out)["k"]) == [8, 64]
