@@ -6,7 +6,7 @@ factors into the weights once training ends."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import NamedTuple
 
 import torch
 
@@ -15,9 +15,6 @@ from interp.dictionaries.batchtopk import BATCH_ARCHS, matryoshka_widths
 from interp.dictionaries.dictionary import Dictionary
 from interp.dictionaries.objective import _encode
 from interp.dictionaries.train_config import TrainConfig
-
-if TYPE_CHECKING:
-    from interp.dictionaries.training import TrainState
 
 INIT_VARIANCE_SHARE = 0.01
 """Initial reconstructions carry this share of the target's variance (see `init_from_data`)."""
@@ -55,19 +52,31 @@ def geometric_median(points: torch.Tensor, iterations: int = 50, tol: float = 1e
 
 
 @torch.no_grad()
-def init_from_data(model: Dictionary, batches: ActivationBatches, state: "TrainState",
-                    config: "TrainConfig") -> None:
+class Scales(NamedTuple):
+    """The constants training runs at (kept in `interp.dictionaries.training.TrainState`)."""
+
+    x_scale: float
+    """Inputs train at x * x_scale, so that E||x||^2 = d_in."""
+    y_scale: float
+    """Targets at y * y_scale (= x_scale for an SAE)."""
+    scale: float
+    """The scaled target's mean squared distance to its mean (the reconstruction term's divisor)."""
+
+
+def init_from_data(model: Dictionary, batches: ActivationBatches, config: TrainConfig) -> Scales:
     """Fix the input/target scale factors, set b_dec to the (scaled) target mean or geometric
-    median and scale W_enc so the first reconstructions have the target's spread; `state.scale` =
-    the scaled target's mean squared distance to its mean."""
-    x, y = batches.sample(8192)
-    state.x_scale = math.sqrt(x.shape[1] / float(x.pow(2).sum(-1).mean().clamp_min(1e-12)))
-    state.y_scale = state.x_scale if model.kind == "sae" else \
-        math.sqrt(y.shape[1] / float(y.pow(2).sum(-1).mean().clamp_min(1e-12)))
-    x, y = x * state.x_scale, y * state.y_scale
+    median and scale W_enc so the first reconstructions have the target's spread."""
+    with torch.no_grad():
+        return _init_from_sample(model, *batches.sample(8192), config)
+
+
+def _init_from_sample(model: Dictionary, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> Scales:
+    x_scale = math.sqrt(x.shape[1] / float(x.pow(2).sum(-1).mean().clamp_min(1e-12)))
+    y_scale = x_scale if model.kind == "sae" else math.sqrt(y.shape[1] / float(y.pow(2).sum(-1).mean().clamp_min(1e-12)))
+    x, y = x * x_scale, y * y_scale
     mean = y.mean(0)
     model.b_dec.copy_(mean if config.b_dec_init == "mean" else geometric_median(y))
-    state.scale = float((y - mean).pow(2).sum(-1).mean().clamp_min(1e-12))
+    scale = float((y - mean).pow(2).sum(-1).mean().clamp_min(1e-12))
     centre = not model.apply_b_dec_to_input
     if centre:
         # A transcoder's input is not centred by b_dec (b_dec lives in the output space), and the
@@ -80,16 +89,16 @@ def init_from_data(model: Dictionary, batches: ActivationBatches, state: "TrainS
     if spread > 0:
         # Random decoder directions add their variance to the error: start at 1% of the target's
         # variance, so the first reconstructions are close to the mean predictor (FVU ~ 1).
-        factor = math.sqrt(INIT_VARIANCE_SHARE * state.scale / spread)
+        factor = math.sqrt(INIT_VARIANCE_SHARE * scale / spread)
         model.W_enc.mul_(factor)
         if centre:
             model.b_enc.mul_(factor)  # -mean @ W_enc scales with W_enc
+    return Scales(x_scale, y_scale, scale)
 
 
 @torch.no_grad()
-def fold_scales(model: Dictionary, state: "TrainState") -> None:
-    """Turn the dictionary trained on (x * x_scale -> y * y_scale) into one on raw activations."""
-    sx, sy = state.x_scale, state.y_scale
+def fold_scales(model: Dictionary, sx: float, sy: float) -> None:
+    """Turn the dictionary trained on (x * sx -> y * sy) into one on raw activations."""
     # An SAE's pre = (sx x - b_dec) W_enc = (x - b_dec / sx) (sx W_enc), and sx == sy there.
     model.W_enc.mul_(sx)
     model.W_dec.div_(sy)

@@ -134,7 +134,8 @@ class Trainer:
                                                                device=self.model.W_enc.device))
         resumed = checkpoint is not None and _restore(checkpoint, self.model, self.opt, self.state, config)
         if not resumed:
-            init_from_data(self.model, batches, self.state, config)
+            s = self.state
+            s.x_scale, s.y_scale, s.scale = init_from_data(self.model, batches, config)
         self.guard = BatchGuard(config.max_bad_batches, self.state.skipped_batches, self.state.first_bad_batch)
 
     @property
@@ -190,7 +191,7 @@ class Trainer:
         if self.checkpoint is not None and self.config.checkpoint_every and \
                 self.state.step % self.config.checkpoint_every:
             _save(self.checkpoint, self.model, self.opt, self.state, self.config)  # the finished state
-        fold_scales(self.model, self.state)
+        fold_scales(self.model, self.state.x_scale, self.state.y_scale)
         self.model.eval()
         return TrainResult(self.model, self.state.history, self.config, _dead(self.state, self.config),
                            self.state.skipped_batches)
