@@ -72,7 +72,8 @@ def init_from_data(model: Dictionary, batches: ActivationBatches, config: TrainC
 
 def _init_from_sample(model: Dictionary, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> Scales:
     x_scale = math.sqrt(x.shape[1] / float(x.pow(2).sum(-1).mean().clamp_min(1e-12)))
-    y_scale = x_scale if model.kind == "sae" else math.sqrt(y.shape[1] / float(y.pow(2).sum(-1).mean().clamp_min(1e-12)))
+    y_scale = x_scale if model.kind == "sae" else \
+        math.sqrt(y.shape[1] / float(y.pow(2).sum(-1).mean().clamp_min(1e-12)))
     x, y = x * x_scale, y * y_scale
     mean = y.mean(0)
     model.b_dec.copy_(mean if config.b_dec_init == "mean" else geometric_median(y))
