@@ -97,7 +97,8 @@ class TrainConfig:
                              f"0 < topk_resample_max_share <= 1, got {self.topk_resample_every!r}, "
                              f"{self.topk_resample_scale!r}, {self.topk_resample_max_share!r}")
         if self.topk_resample_bias not in RESAMPLE_BIASES:
-            raise ValueError(f"topk_resample_bias {self.topk_resample_bias!r} is not valid; choose one of {RESAMPLE_BIASES}")
+            raise ValueError(f"topk_resample_bias {self.topk_resample_bias!r} is not valid; "
+                             f"choose one of {RESAMPLE_BIASES}")
         if self.train_tokens < self.batch_size:
             raise ValueError(f"train_tokens ({self.train_tokens}) must be at least one batch ({self.batch_size})")
         if not (self.lr > 0 and self.l1 >= 0 and 0 <= self.decay_fraction < 1 and self.aux_coefficient >= 0):
