@@ -51,7 +51,6 @@ def geometric_median(points: torch.Tensor, iterations: int = 50, tol: float = 1e
     return median
 
 
-@torch.no_grad()
 class Scales(NamedTuple):
     """The constants training runs at (kept in `interp.dictionaries.training.TrainState`)."""
 
@@ -66,10 +65,10 @@ class Scales(NamedTuple):
 def init_from_data(model: Dictionary, batches: ActivationBatches, config: TrainConfig) -> Scales:
     """Fix the input/target scale factors, set b_dec to the (scaled) target mean or geometric
     median and scale W_enc so the first reconstructions have the target's spread."""
-    with torch.no_grad():
-        return _init_from_sample(model, *batches.sample(8192), config)
+    return _init_from_sample(model, *batches.sample(8192), config)
 
 
+@torch.no_grad()
 def _init_from_sample(model: Dictionary, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> Scales:
     x_scale = math.sqrt(x.shape[1] / float(x.pow(2).sum(-1).mean().clamp_min(1e-12)))
     y_scale = x_scale if model.kind == "sae" else \
